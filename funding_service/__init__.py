@@ -1,0 +1,1 @@
+"""perp-dex-operator."""

@@ -139,7 +139,9 @@ class KubeConfig:
         cluster = _named(doc.get("clusters"), ctx.get("cluster"), "cluster", path).get("cluster", {})
         user = _named(doc.get("users"), ctx.get("user"), "user", path).get("user", {}) if ctx.get("user") else {}
         if "exec" in user or "auth-provider" in user:
-            raise ConfigError(f"{path}: exec/auth-provider credentials are not supported; use a token or client certificate")
+            raise ConfigError(
+                f"{path}: exec/auth-provider credentials are not supported; use a token or client certificate"
+            )
 
         def rel(p: str | None) -> str | None:
             return str(base / p) if p and not os.path.isabs(p) else p

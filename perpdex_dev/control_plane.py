@@ -98,16 +98,19 @@ def _write_certs(cert_dir: Path) -> None:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     srv_key = key()
     names: list[x509.GeneralName] = [
         x509.DNSName(n)
-        for n in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                  "kubernetes.default.svc.cluster.local")
+        for n in (
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        )
     ]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "10.0.0.1", "::1")]
     srv = (
@@ -258,7 +261,10 @@ class ControlPlane:
             ],
             "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
             "contexts": [
-                {"name": "perpdex-local", "context": {"cluster": "perpdex-local", "user": ADMIN_USER, "namespace": "default"}}
+                {
+                    "name": "perpdex-local",
+                    "context": {"cluster": "perpdex-local", "user": ADMIN_USER, "namespace": "default"},
+                }
             ],
             "current-context": "perpdex-local",
         }
@@ -275,7 +281,9 @@ class ControlPlane:
                     tail = (self.workdir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                     self.stop()
                     raise ControlPlaneError(f"{name} exited with {proc.returncode}:\n{tail}")
-            req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"})
+            req = urllib.request.Request(  # noqa: S310 - https on loopback
+                f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"}
+            )
             try:
                 with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:  # noqa: S310 - loopback https
                     if resp.status == 200:

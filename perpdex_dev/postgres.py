@@ -83,8 +83,10 @@ class PostgresCluster:
         self._run(
             [
                 str(self.bindir / "initdb"),
-                "-D", str(self.datadir),
-                "-U", SUPERUSER,
+                "-D",
+                str(self.datadir),
+                "-U",
+                SUPERUSER,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-instructions",
@@ -99,11 +101,16 @@ class PostgresCluster:
         self._run(
             [
                 str(self.bindir / "pg_ctl"),
-                "-D", str(self.datadir),
-                "-l", str(self.workdir / "postgres.log"),
-                "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c fsync=off "
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.workdir / "postgres.log"),
+                "-o",
+                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                "-w", "-t", str(int(timeout)),
+                "-w",
+                "-t",
+                str(int(timeout)),
                 "start",
             ]
         )
@@ -111,7 +118,8 @@ class PostgresCluster:
         while time.monotonic() < deadline:
             ok = subprocess.run(
                 [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
-                capture_output=True, check=False,
+                capture_output=True,
+                check=False,
             )
             if ok.returncode == 0:
                 return
@@ -137,7 +145,9 @@ class PostgresCluster:
     def _psql(self, database: str, sql: str) -> str:
         out = subprocess.run(
             [str(self.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn_for(database), "-c", sql],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if out.returncode != 0:
             raise PostgresError(f"psql failed: {out.stderr.strip()}")

@@ -52,7 +52,9 @@ class Kube:
         return out
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(["helm", *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        out = subprocess.run(
+            ["helm", *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and out.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed ({out.returncode}):\n{out.stderr}\n{out.stdout}")
         return out

@@ -83,7 +83,9 @@ VENUES: dict[str, VenueSpec] = {
             optional_env=("ASTER_BASE_URL", "ASTER_WS_URL"),
             notes="no official Python SDK: httpx + websockets on the documented Binance-USDⓈ-M-shaped API",
         ),
-        VenueSpec("paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"),
+        VenueSpec(
+            "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
+        ),
     )
 }
 
@@ -138,7 +140,9 @@ def load_venue(exchange: str) -> VenueModule:
     return module  # type: ignore[no-any-return]
 
 
-def create_exchange(exchange: str, options: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Exchange:
+def create_exchange(
+    exchange: str, options: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Exchange:
     """Build the trading client for ``exchange`` (credentials from ``env``, validated before any network call)."""
     env = os.environ if env is None else env
     if venue_family(exchange) != "paper":

@@ -52,11 +52,11 @@ def normalize(exchange: str, venue_symbol: str) -> CanonicalSymbol:
             break
     multiplier = Decimal(1)
     if m := _K_PREFIX.match(base):
-        multiplier, base = Decimal(1000), base[m.end():]
+        multiplier, base = Decimal(1000), base[m.end() :]
     elif m := _M_PREFIX.match(base):
-        multiplier, base = Decimal(1_000_000), base[m.end():]
+        multiplier, base = Decimal(1_000_000), base[m.end() :]
     elif m := _NUMERIC_PREFIX.match(base.upper()):
-        multiplier, base = Decimal(m.group(1)), base[m.end():]
+        multiplier, base = Decimal(m.group(1)), base[m.end() :]
     return CanonicalSymbol(base.upper(), multiplier)
 
 

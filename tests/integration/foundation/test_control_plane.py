@@ -53,14 +53,20 @@ async def test_rbac_and_service_account_tokens(kube, namespace: str) -> None:  #
     cfg = kube.config()
     from bot_runtime.kube import ApiError, KubeConfig
 
-    sa_cfg = KubeConfig(server=cfg.server, token=token["status"]["token"], ca_data=cfg.ca_data, ca_file=cfg.ca_file,
-                        insecure=cfg.insecure)
+    sa_cfg = KubeConfig(
+        server=cfg.server,
+        token=token["status"]["token"],
+        ca_data=cfg.ca_data,
+        ca_file=cfg.ca_file,
+        insecure=cfg.insecure,
+    )
     async with KubeClient(sa_cfg) as sa:
         with pytest.raises(ApiError) as err:
             await sa.list(resource_path("v1", "secrets", namespace))
         assert err.value.status == 403
-    can = kube.kubectl("auth", "can-i", "list", "secrets", "-n", namespace,
-                       f"--as=system:serviceaccount:{namespace}:sa", check=False)
+    can = kube.kubectl(
+        "auth", "can-i", "list", "secrets", "-n", namespace, f"--as=system:serviceaccount:{namespace}:sa", check=False
+    )
     assert can.stdout.strip() == "no"
 
 

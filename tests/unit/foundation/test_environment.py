@@ -12,8 +12,15 @@ BIN = Path(sys.executable).parent
 
 def test_all_venue_sdks_import_together() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "import lighter, pysdk, edgex_sdk, paradex_py, bpx, websockets; print(websockets.__version__)"],
-        capture_output=True, text=True, check=False, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import lighter, pysdk, edgex_sdk, paradex_py, bpx, websockets; print(websockets.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith("15."), out.stdout

@@ -1,0 +1,416 @@
+"""The bot's runtime status (to its TradingBot's ``status`` subresource, or stdout) and its Lease.
+
+Who writes what on a TradingBot's status: the bot writes ONLY the runtime fields of :class:`BotStatus` (phase,
+position, avgEntryPrice, realizedPnl, unrealizedPnl, fundingPnl, openOrders, lastHeartbeat, lastError, legs) with a
+JSON merge patch, which leaves every other field alone; the operator writes ``conditions`` and ``observedGeneration``.
+
+:class:`StatusReporter` never blocks trading: :meth:`StatusReporter.publish` stores the latest value and returns; a
+separate task writes it at most every ``min_interval`` seconds (phase changes at once), retrying with backoff.
+
+:class:`LeaseElector` holds a ``coordination.k8s.io/v1`` Lease named after the bot, the way client-go's leader
+election does: every update is guarded by ``resourceVersion``; another holder's lease is taken over only once it has
+not changed for ``leaseDurationSeconds`` *as observed by our own clock* (so clock skew between pods cannot make two
+holders); a holder that cannot renew within ``renew_deadline`` (< the duration) considers itself no longer leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot_runtime.kube import ApiError, Conflict, KubeClient, NotFound, resource_path
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["Pending", "Starting", "Running", "Paused", "Stopping", "Stopped", "RiskHalted", "Failed"]
+GROUP_VERSION = "perpdex.io/v1alpha1"
+LEASE_API = "coordination.k8s.io/v1"
+FIELD_MANAGER = "perpdex-bot"
+# PnL is reported to 1e-8 of the quote currency; positions and prices exactly
+PNL_PLACES = Decimal("0.00000001")
+
+
+def decimal_str(value: Decimal | None, places: Decimal | None = None) -> str | None:
+    """Exact plain notation (never ``1E+1``)."""
+    if value is None:
+        return None
+    if places is not None:
+        value = value.quantize(places)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in {"-0", ""} else text
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(at: datetime) -> str:
+    """Kubernetes MicroTime (Lease acquireTime/renewTime)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Leg(BaseModel):
+    """One funding-arb pair (``status.legs[]``)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    symbol: str
+    long_exchange: str = Field(alias="longExchange")
+    short_exchange: str = Field(alias="shortExchange")
+    size: Decimal
+    entry_spread_apr: Decimal | None = Field(default=None, alias="entrySpreadApr")
+    current_net_apr: Decimal | None = Field(default=None, alias="currentNetApr")
+    funding_pnl: Decimal | None = Field(default=None, alias="fundingPnl")
+
+    def to_status(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "longExchange": self.long_exchange,
+            "shortExchange": self.short_exchange,
+            "size": decimal_str(self.size),
+            "entrySpreadApr": decimal_str(self.entry_spread_apr),
+            "currentNetApr": decimal_str(self.current_net_apr),
+            "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),
+        }
+
+
+class BotStatus(BaseModel):
+    """The runtime fields the bot owns on its TradingBot's status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: Phase
+    position: Decimal | None = None
+    avg_entry_price: Decimal | None = None
+    realized_pnl: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    funding_pnl: Decimal | None = None
+    open_orders: int | None = None
+    last_heartbeat: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    last_error: str | None = None
+    legs: tuple[Leg, ...] = ()
+
+    def to_status(self) -> dict[str, Any]:
+        """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
+        return {
+            "phase": self.phase,
+            "position": decimal_str(self.position),
+            "avgEntryPrice": decimal_str(self.avg_entry_price),
+            "realizedPnl": decimal_str(self.realized_pnl, PNL_PLACES),
+            "unrealizedPnl": decimal_str(self.unrealized_pnl, PNL_PLACES),
+            "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),
+            "openOrders": self.open_orders,
+            "lastHeartbeat": rfc3339(self.last_heartbeat),
+            "lastError": self.last_error[:1000] if self.last_error else None,
+            "legs": [leg.to_status() for leg in self.legs],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# sinks
+
+
+class StatusSink(Protocol):
+    async def write(self, status: BotStatus, *, final: bool = False) -> None: ...
+
+
+class LogStatusSink:
+    """Outside Kubernetes: one ``status`` log line (stdout) per write, with the status fields as structured data."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("perpdex.status")
+
+    async def write(self, status: BotStatus, *, final: bool = False) -> None:
+        fields = {k: v for k, v in status.to_status().items() if v not in (None, [])}
+        self._log.info("final status" if final else "status", extra={"status": fields, "final": final})
+
+
+class KubeStatusSink:
+    """Merge-patches ``/apis/perpdex.io/v1alpha1/namespaces/NS/tradingbots/NAME/status``."""
+
+    def __init__(self, client: KubeClient, namespace: str, name: str) -> None:
+        self._client = client
+        self.path = resource_path(GROUP_VERSION, "tradingbots", namespace, name, "status")
+
+    async def write(self, status: BotStatus, *, final: bool = False) -> None:
+        await self._client.patch(self.path, {"status": status.to_status()}, patch_type="merge")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the reporter
+
+
+class StatusReporter:
+    """Latest-value, rate-limited, retried status publishing on its own task."""
+
+    def __init__(
+        self,
+        sink: StatusSink,
+        *,
+        min_interval: float = 5.0,
+        max_backoff: float = 30.0,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.min_interval = min_interval
+        self.max_backoff = max_backoff
+        self._on_result = on_result
+        self._latest: BotStatus | None = None
+        self._written: BotStatus | None = None
+        self._last_write = float("-inf")
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    @property
+    def last_written(self) -> BotStatus | None:
+        return self._written
+
+    def publish(self, status: BotStatus) -> None:
+        """Store the newest status; never blocks, never raises."""
+        self._latest = status
+        self._changed.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="status-reporter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def flush(self, status: BotStatus, *, within_s: float = 10.0) -> bool:
+        """Write ``status`` now (the final status), retrying for ``within_s`` seconds; returns whether it landed."""
+        await self.stop()
+        self._latest = status
+        deadline = time.monotonic() + within_s
+        delay = 0.5
+        while True:
+            if await self._write(status, final=True):
+                return True
+            if time.monotonic() + delay > deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+    async def _write(self, status: BotStatus, *, final: bool = False) -> bool:
+        try:
+            await self.sink.write(status, final=final)
+        except (ApiError, httpx.HTTPError, OSError) as exc:
+            self.failures += 1
+            self._result("error")
+            level = logging.WARNING if self.failures <= 3 or self.failures % 20 == 0 else logging.DEBUG
+            log.log(level, "status write failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            return False
+        self.failures = 0
+        self._written = status
+        self._last_write = time.monotonic()
+        self._result("ok")
+        return True
+
+    def _result(self, result: str) -> None:
+        if self._on_result is not None:
+            with contextlib.suppress(Exception):
+                self._on_result(result)
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while True:
+            await self._changed.wait()
+            latest = self._latest
+            if latest is None:
+                self._changed.clear()
+                continue
+            urgent = self._written is None or latest.phase != self._written.phase
+            wait = 0.0 if urgent else self._last_write + self.min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue  # picks up whatever is latest by then
+            self._changed.clear()
+            latest = self._latest or latest
+            if await self._write(latest):
+                backoff = 1.0
+            else:
+                self._changed.set()  # still to be written
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the Lease
+
+
+class LeaseElector:
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        duration: int = 15,
+        renew_interval: float = 5.0,
+        renew_deadline: float = 10.0,
+        retry_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not renew_interval < renew_deadline < duration:
+            raise ValueError("need renew_interval < renew_deadline < duration")
+        self._client = client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.duration = duration
+        self.renew_interval = renew_interval
+        self.renew_deadline = renew_deadline
+        self.retry_interval = retry_interval
+        self._clock = clock
+        self.path = resource_path(LEASE_API, "leases", namespace, name)
+        self._collection = resource_path(LEASE_API, "leases", namespace)
+        self._held = False
+        self._last_renew = float("-inf")
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self.holder: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while we hold the lease and renewed it within ``renew_deadline``."""
+        return self._held and self._clock() - self._last_renew < self.renew_deadline
+
+    def _lease_body(self, spec: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if resource_version is not None:
+            metadata["resourceVersion"] = resource_version
+        return {"apiVersion": LEASE_API, "kind": "Lease", "metadata": metadata, "spec": spec}
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One round: create, renew, or take over an expired lease. Returns whether we hold it now.
+
+        Raises on API/network errors (callers decide how long to tolerate them).
+        """
+        now = datetime.now(UTC)
+        try:
+            lease = await self._client.get(self.path)
+        except NotFound:
+            fresh: dict[str, Any] = {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": self.duration,
+                "acquireTime": micro_time(now),
+                "renewTime": micro_time(now),
+                "leaseTransitions": 0,
+            }
+            try:
+                await self._client.create(self._collection, self._lease_body(fresh))
+            except Conflict:
+                return self._set_held(False, None)  # someone created it first
+            return self._set_held(True, self.identity)
+
+        spec: dict[str, Any] = dict(lease.get("spec") or {})
+        holder: str | None = spec.get("holderIdentity") or None
+        record = (holder, spec.get("renewTime"), spec.get("acquireTime"), spec.get("leaseDurationSeconds"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._clock()
+        if holder is not None and holder != self.identity:
+            lease_seconds = int(spec.get("leaseDurationSeconds") or self.duration)
+            if self._clock() - self._observed_at < lease_seconds:
+                return self._set_held(False, holder)
+            log.info("lease expired, taking over", extra={"lease": self.name, "previous_holder": holder})
+        taking_over = holder != self.identity
+        new_spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.duration,
+            "acquireTime": micro_time(now) if taking_over else spec.get("acquireTime", micro_time(now)),
+            "renewTime": micro_time(now),
+            "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (1 if taking_over and holder else 0),
+        }
+        try:
+            await self._client.replace(self.path, self._lease_body(new_spec, lease["metadata"]["resourceVersion"]))
+        except Conflict:
+            return self._set_held(False, holder)  # changed under us: look again next round
+        return self._set_held(True, self.identity)
+
+    def _set_held(self, held: bool, holder: str | None) -> bool:
+        self.holder = holder
+        if held:
+            if not self._held:
+                log.info("lease acquired", extra={"lease": self.name, "identity": self.identity})
+            self._last_renew = self._clock()
+        self._held = held
+        return held
+
+    async def acquire(self, stopping: asyncio.Event, on_wait: Callable[[str | None], None] | None = None) -> bool:
+        """Block until we hold the lease (True) or ``stopping`` is set (False)."""
+        announced: str | None = "\0"
+        while not stopping.is_set():
+            try:
+                if await self.try_acquire_or_renew():
+                    return True
+            except (ApiError, httpx.HTTPError, OSError) as exc:
+                log.warning("lease acquisition failed", extra={"lease": self.name, "error": str(exc)[:300]})
+            if self.holder != announced:
+                announced = self.holder
+                log.info("waiting for the lease", extra={"lease": self.name, "holder": self.holder})
+                if on_wait is not None:
+                    on_wait(self.holder)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.retry_interval)
+        return False
+
+    async def keep(self, on_lost: Callable[[str], None]) -> None:
+        """Renew every ``renew_interval`` while held; when it cannot be renewed (another holder, or no success within
+        ``renew_deadline``) call ``on_lost(reason)`` once and return."""
+        failing = False
+        while True:
+            await asyncio.sleep(1.0 if failing else self.renew_interval)
+            budget = max(1.0, self.renew_deadline - (self._clock() - self._last_renew))
+            try:
+                still_ours = await asyncio.wait_for(self.try_acquire_or_renew(), budget)
+                failing = False
+                if not still_ours:
+                    self._held = False
+                    on_lost(f"lease taken by {self.holder!r}")
+                    return
+            except (ApiError, httpx.HTTPError, OSError, TimeoutError) as exc:
+                failing = True
+                log.warning("lease renewal failed", extra={"lease": self.name, "error": repr(exc)[:300]})
+            if not self.held:
+                self._held = False
+                on_lost(f"lease not renewed within {self.renew_deadline:g}s")
+                return
+
+    async def release(self) -> None:
+        """Give the lease up (only if we hold it) so a waiting instance takes over at once."""
+        if not self._held:
+            return
+        self._held = False
+        try:
+            lease = await self._client.get(self.path)
+            spec: dict[str, Any] = dict(lease.get("spec") or {})
+            if spec.get("holderIdentity") != self.identity:
+                return
+            now = micro_time(datetime.now(UTC))
+            released = {
+                "leaseDurationSeconds": 1,
+                "renewTime": now,
+                "acquireTime": now,
+                "leaseTransitions": int(spec.get("leaseTransitions") or 0),
+            }
+            await self._client.replace(self.path, self._lease_body(released, lease["metadata"]["resourceVersion"]))
+            log.info("lease released", extra={"lease": self.name})
+        except (ApiError, httpx.HTTPError, OSError) as exc:
+            log.warning("lease release failed (it expires by itself)", extra={"error": str(exc)[:300]})

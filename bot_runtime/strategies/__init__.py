@@ -1,0 +1,21 @@
+"""Trading strategies: :mod:`.base` (the contract and shared helpers), :mod:`.grid`, :mod:`.funding_arb`."""
+
+from bot_runtime.strategies.base import (
+    NullEvents,
+    OrderResult,
+    Strategy,
+    StrategyEvents,
+    StrategyPhase,
+    StrategySnapshot,
+    build_strategy,
+)
+
+__all__ = [
+    "NullEvents",
+    "OrderResult",
+    "Strategy",
+    "StrategyEvents",
+    "StrategyPhase",
+    "StrategySnapshot",
+    "build_strategy",
+]

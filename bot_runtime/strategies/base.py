@@ -1,0 +1,420 @@
+"""What every strategy offers the bot process, and the helpers strategies share.
+
+The process layer (runner) builds a strategy with :func:`build_strategy`, then::
+
+    stopping = asyncio.Event()
+    await strategy.run(stopping)          # trades until ``stopping`` is set (or a stopPrice ends it)
+    await strategy.shutdown(config.on_stop)
+    strategy.snapshot()                   # any time, cheap, never does I/O (status reporter, /metrics)
+
+and learns about fills, orders, errors and risk breaches through a :class:`StrategyEvents` implementation it passes
+in (metrics, trade log, notifications). Event callbacks are synchronous and must not block: schedule async work
+(e.g. a notification) with ``asyncio.create_task`` / a queue.
+
+Phase hints in :class:`StrategySnapshot`: ``Starting`` → ``Running`` → (``RiskHalted``) → ``Stopping`` → ``Stopped``.
+``run`` returning with phase ``Stopped`` before ``stopping`` was set means the strategy ended itself (stopPrice);
+``reason`` says why. ``run`` keeps waiting in ``RiskHalted`` (it never resumes by itself) until ``stopping`` is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot_runtime.clock import Clock, SystemClock
+from bot_runtime.config import BotConfig, OnStop, StrategyKind
+from bot_runtime.exchanges.base import (
+    AuthenticationError,
+    CredentialsError,
+    Exchange,
+    ExchangeError,
+    Fill,
+    InsufficientMargin,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    PostOnlyWouldCross,
+    Side,
+    TimeInForce,
+    with_retries,
+)
+from bot_runtime.risk import RiskBreach, RiskManager
+
+if TYPE_CHECKING:
+    import asyncio
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# snapshot
+
+
+class StrategyPhase(StrEnum):
+    """The strategy's hint for ``status.phase`` (the process layer owns Pending, Paused and Failed)."""
+
+    STARTING = "Starting"
+    RUNNING = "Running"
+    RISK_HALTED = "RiskHalted"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class LegSnapshot(BaseModel):
+    """One funding-arb pair (``status.legs[]``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    long_exchange: str
+    short_exchange: str
+    size: Decimal
+    entry_spread_apr: Decimal | None = None
+    current_net_apr: Decimal | None = None
+    funding_pnl: Decimal = ZERO
+
+
+class StrategySnapshot(BaseModel):
+    """Cheap, I/O-free view of the strategy for the status reporter and /metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: StrategyPhase
+    reason: str | None = Field(None, description="why the phase (e.g. 'pausePrice 65000 reached', a risk message)")
+    symbol: str | None = None
+    position: Decimal = ZERO
+    avg_entry_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    funding_pnl: Decimal = ZERO
+    fees_paid: Decimal | None = None
+    equity: Decimal | None = None
+    open_orders: int = 0
+    close_orders: int = 0
+    legs: list[LegSnapshot] = Field(default_factory=list)
+    last_error: str | None = None
+    risk_breach: RiskBreach | None = None
+    updated_at: datetime | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# events
+
+
+class OrderResult(StrEnum):
+    """Outcome of one order placement (a label of the orders metric)."""
+
+    ACCEPTED = "accepted"
+    FILLED = "filled"
+    POST_ONLY_REJECTED = "post_only_rejected"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+@runtime_checkable
+class StrategyEvents(Protocol):
+    """Implemented by the process layer. Synchronous, must not block, must not raise."""
+
+    def on_fill(self, fill: Fill) -> None: ...
+
+    def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None: ...
+
+    def on_error(self, exc: BaseException) -> None: ...
+
+    def on_risk(self, breach: RiskBreach) -> None: ...
+
+
+class NullEvents:
+    """Events sink that ignores everything (tests, tools)."""
+
+    def on_fill(self, fill: Fill) -> None:
+        pass
+
+    def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None:
+        pass
+
+    def on_error(self, exc: BaseException) -> None:
+        pass
+
+    def on_risk(self, breach: RiskBreach) -> None:
+        pass
+
+
+class RecordingEvents(NullEvents):
+    """Events sink that keeps everything (tests, the paper demo)."""
+
+    def __init__(self) -> None:
+        self.fills: list[Fill] = []
+        self.orders: list[tuple[OrderRequest, OrderResult, float]] = []
+        self.errors: list[BaseException] = []
+        self.breaches: list[RiskBreach] = []
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+
+    def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None:
+        self.orders.append((order, result, latency_s))
+
+    def on_error(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+
+    def on_risk(self, breach: RiskBreach) -> None:
+        self.breaches.append(breach)
+
+
+def _safe(call: str, events: StrategyEvents, *args: object) -> None:
+    try:
+        getattr(events, call)(*args)
+    except Exception:  # an observer must never break trading
+        log.exception("events.%s failed", call)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# client order ids
+
+
+class ClientIds:
+    """Client order ids that say which bot placed an order and in which role, so a restarted bot recognises its
+    own orders on the venue: ``pd<tag>-<role>-<unique>``, ``tag`` = 6 hex digits of sha256(namespace/name).
+
+    Roles: ``o`` open (grid entry), ``c`` close (take-profit), ``x`` exit (shutdown / risk close); other strategies
+    may use their own short lowercase roles. Unique within and across processes (time + counter + random).
+    """
+
+    OPEN = "o"
+    CLOSE = "c"
+    EXIT = "x"
+
+    def __init__(self, name: str, namespace: str | None = None) -> None:
+        digest = hashlib.sha256(f"{namespace or ''}/{name}".encode()).hexdigest()
+        self.tag = f"pd{digest[:6]}"
+        self._counter = itertools.count(secrets.randbelow(1296))
+
+    def new(self, role: str) -> str:
+        if not role.isalpha() or not role.islower():
+            raise ValueError("role must be lowercase letters")
+        stamp = _base36(time.time_ns() // 1_000_000)
+        return f"{self.tag}-{role}-{stamp}{_base36(next(self._counter) % 46656).rjust(3, '0')}"
+
+    def role_of(self, client_order_id: str | None) -> str | None:
+        """The role of one of *our* ids, else None (foreign or missing id)."""
+        if not client_order_id or not client_order_id.startswith(self.tag + "-"):
+            return None
+        parts = client_order_id.split("-")
+        return parts[1] if len(parts) == 3 else None
+
+    def is_ours(self, client_order_id: str | None) -> bool:
+        return self.role_of(client_order_id) is not None
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rem = divmod(number, 36)
+        out = digits[rem] + out
+        if number == 0:
+            return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the strategy
+
+
+class Strategy(ABC):
+    """Base of grid and funding-arb. Subclasses implement :meth:`run`, :meth:`shutdown`, :meth:`snapshot`."""
+
+    def __init__(
+        self,
+        config: BotConfig,
+        risk: RiskManager,
+        events: StrategyEvents | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.risk = risk
+        self.events: StrategyEvents = events or NullEvents()
+        self.clock = clock or SystemClock()
+        self.client_ids = ClientIds(config.name, config.namespace)
+        self.last_error: str | None = None
+
+    @abstractmethod
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Trade until ``stopping`` is set; return promptly after it is set, placing no new orders."""
+
+    @abstractmethod
+    async def shutdown(self, on_stop: OnStop) -> None:
+        """cancelOrders: cancel every open order of the bot. closePositions: cancel, then reduce-only close to flat
+        (verified). leave: nothing."""
+
+    @abstractmethod
+    def snapshot(self) -> StrategySnapshot: ...
+
+    # helpers for subclasses ---------------------------------------------------------------------------------------
+    def report_error(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        _safe("on_error", self.events, exc)
+
+    def report_fill(self, fill: Fill) -> None:
+        _safe("on_fill", self.events, fill)
+
+    def report_breach(self, breach: RiskBreach) -> None:
+        log.warning("risk breach %s: %s (action %s)", breach.limit, breach.message, breach.action)
+        _safe("on_risk", self.events, breach)
+
+    async def send_order(self, exchange: Exchange, request: OrderRequest) -> Order:
+        """Place one order (client-id-safe retries), time it, report it, feed the risk manager's failure counters.
+        Raises what the venue raised (after reporting it)."""
+        started = self.clock.monotonic()
+        wall = time.perf_counter()
+        try:
+            order = await exchange.submit_order(request)
+        except PostOnlyWouldCross:
+            self._order_event(request, OrderResult.POST_ONLY_REJECTED, started, wall)
+            raise
+        except InsufficientMargin:
+            self.risk.record_order_result(ok=False, insufficient_margin=True)
+            self._order_event(request, OrderResult.INSUFFICIENT_MARGIN, started, wall)
+            raise
+        except OrderRejected:
+            self._order_event(request, OrderResult.REJECTED, started, wall)
+            raise
+        except ExchangeError:
+            self._order_event(request, OrderResult.ERROR, started, wall)
+            raise
+        self.risk.record_order_result(ok=True)
+        result = OrderResult.FILLED if order.status is OrderStatus.FILLED else OrderResult.ACCEPTED
+        self._order_event(request, result, started, wall)
+        return order
+
+    def _order_event(self, request: OrderRequest, result: OrderResult, started: float, wall: float) -> None:
+        # latency: the clock's when it moved (virtual time), else the wall clock's
+        latency = self.clock.monotonic() - started
+        if latency <= 0:
+            latency = time.perf_counter() - wall
+        _safe("on_order", self.events, request, result, latency)
+
+    def is_ours(self, order: Order) -> bool:
+        """Our order by its client id; an order the venue reports without any client id counts as ours (we
+        cannot tell, and a bot's account is its own)."""
+        return order.client_order_id is None or self.client_ids.is_ours(order.client_order_id)
+
+    async def cancel_bot_orders(self, exchange: Exchange, symbol: str | None, *, attempts: int = 5) -> int:
+        """Cancel every open order of this bot (on ``symbol`` or all markets) and verify none is left."""
+        cancelled = 0
+        for attempt in range(attempts):
+            orders = [o for o in await with_retries(lambda: exchange.open_orders(symbol)) if self.is_ours(o)]
+            if not orders:
+                return cancelled
+            cancelled += await cancel_orders(exchange, orders)
+            if attempt:
+                await self.clock.sleep(0.5 * attempt)
+        remaining = [o for o in await exchange.open_orders(symbol) if self.is_ours(o)]
+        if remaining:
+            raise ExchangeError(f"{exchange.name}: {len(remaining)} order(s) still open after {attempts} cancel rounds")
+        return cancelled
+
+    async def close_position(self, exchange: Exchange, symbol: str, *, attempts: int = 6) -> Position:
+        """Reduce-only market orders until the position is flat (verified by re-reading it). Returns the final
+        position (size below the venue's minimum order size may remain when it cannot be traded)."""
+        market = await exchange.market(symbol)
+        position = await with_retries(lambda: exchange.position(symbol))
+        for attempt in range(attempts):
+            size = market.round_size(abs(position.size))
+            if position.size == 0 or size < market.min_size or size <= 0:
+                return position
+            side = position_close_side(position)
+            request = OrderRequest(
+                symbol=symbol,
+                side=side,
+                size=size,
+                order_type=OrderType.MARKET,
+                time_in_force=TimeInForce.IOC,
+                reduce_only=True,
+                client_order_id=self.client_ids.new(ClientIds.EXIT),
+            )
+            try:
+                await self.send_order(exchange, request)
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self.report_error(exc)
+            await self.clock.sleep(min(0.25 * (attempt + 1), 2.0))
+            position = await with_retries(lambda: exchange.position(symbol))
+        if position.size != 0 and market.round_size(abs(position.size)) >= market.min_size:
+            raise ExchangeError(f"{exchange.name}: {symbol} position {position.size} not flat after {attempts} tries")
+        return position
+
+
+def position_close_side(position: Position) -> Side:
+    """The side that reduces ``position`` (sell a long, buy a short)."""
+    return Side.SELL if position.size > 0 else Side.BUY
+
+
+async def cancel_orders(exchange: Exchange, orders: Iterable[Order]) -> int:
+    """Cancel orders one by one; already-final ones are skipped. Returns how many cancels were accepted."""
+    count = 0
+    for order in orders:
+        symbol, order_id = order.symbol, order.order_id
+
+        async def cancel(symbol: str = symbol, order_id: str = order_id) -> None:
+            await exchange.cancel_order(symbol, order_id)
+
+        try:
+            await with_retries(cancel, what=f"{exchange.name} cancel {order_id}")
+            count += 1
+        except OrderNotFound:
+            continue
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# factory
+
+
+def build_strategy(
+    config: BotConfig,
+    exchange: Exchange | Mapping[str, Exchange],
+    risk: RiskManager,
+    events: StrategyEvents | None = None,
+    *,
+    clock: Clock | None = None,
+) -> Strategy:
+    """The strategy ``config.strategy`` names. Grid takes one exchange; fundingArb a mapping name → exchange.
+
+    Each strategy module exports ``create_strategy(config, exchange(s), risk, events, clock) -> Strategy``.
+    """
+    if config.strategy is StrategyKind.GRID:
+        from bot_runtime.strategies import grid
+
+        if isinstance(exchange, Mapping):
+            if config.exchange is None or config.exchange not in exchange:
+                raise ValueError(f"no exchange client for {config.exchange!r}")
+            exchange = exchange[config.exchange]
+        return grid.create_strategy(config, exchange, risk, events, clock)
+    import importlib
+
+    module = importlib.import_module("bot_runtime.strategies.funding_arb")
+    exchanges = exchange if isinstance(exchange, Mapping) else {exchange.name: exchange}
+    strategy: Strategy = module.create_strategy(config, exchanges, risk, events, clock)
+    return strategy

@@ -1,0 +1,18 @@
+{{- define "perpdex.fundingServiceEnv" -}}
+- name: PERPDEX_FS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "perpdex.databaseSecretName" . }}
+      key: {{ include "perpdex.databaseURLKey" . }}
+- name: PERPDEX_FS_INGEST_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "perpdex.ingestSecretName" . }}
+      key: token
+- name: PERPDEX_FS_PORT
+  value: {{ .Values.fundingService.port | quote }}
+- name: PERPDEX_FS_CORS_ORIGINS
+  value: {{ .Values.fundingService.corsOrigins | join "," | quote }}
+- name: TMPDIR
+  value: /tmp
+{{- end -}}

@@ -1,0 +1,32 @@
+{{/* What the operator may do where it reconciles: its CRs, their children, and the per-bot RBAC it hands out.
+     It holds every permission it grants to bots (tradingbots/status, leases), so it needs no `escalate`/`bind`.
+     No access to Secret values: it only references Secrets by name in secretKeyRef. */}}
+{{- define "perpdex.operatorRules" -}}
+- apiGroups: [perpdex.io]
+  resources: [tradingbots, fundingcollectors]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [perpdex.io]
+  resources: [tradingbots/status, fundingcollectors/status, tradingbots/finalizers, fundingcollectors/finalizers]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [configmaps, services, serviceaccounts]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [apps]
+  resources: [statefulsets, deployments]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end -}}

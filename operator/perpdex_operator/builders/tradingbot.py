@@ -1,0 +1,183 @@
+"""TradingBot → ConfigMap, ServiceAccount, Role, RoleBinding, headless Service, StatefulSet (+ its Lease)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from perpdex_operator.builders import BuildError, Children
+from perpdex_operator.builders.config import bot_config, to_yaml
+from perpdex_operator.builders.credentials import bot_secret_env
+from perpdex_operator.builders.meta import labels, object_meta, selector_labels, with_applied_hash
+from perpdex_operator.builders.pod import container, field_env, pod_spec, resources
+from perpdex_operator.constants import (
+    BOT_APP,
+    CONFIG_HASH_ANNOTATION,
+    CONFIG_KEY,
+    GROUP,
+    METRICS_PORT,
+    METRICS_PORT_NAME,
+    TRADINGBOT_PLURAL,
+)
+from perpdex_operator.hashing import stable_hash
+from perpdex_operator.settings import OperatorSettings
+
+COMPONENT: Final = "bot"
+CONTAINER: Final = "bot"
+LEASE_API: Final = "coordination.k8s.io/v1"
+
+DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
+    "requests": {"cpu": "50m", "memory": "128Mi"},
+    "limits": {"memory": "512Mi"},
+}
+
+# seconds the pod gets after SIGTERM to apply onStop and report its final status
+GRACE_SECONDS: Final[dict[str, int]] = {"leave": 20, "cancelOrders": 30, "closePositions": 90}
+FUNDING_ARB_EXTRA_GRACE: Final = 30  # two venues per pair
+
+
+def config_map_name(bot: str) -> str:
+    return f"{bot}-config"
+
+
+def service_account_name(bot: str) -> str:
+    return f"{bot}-bot"
+
+
+def grace_seconds(spec: Mapping[str, Any]) -> int:
+    on_stop = str(spec.get("onStop") or "cancelOrders")
+    if on_stop not in GRACE_SECONDS:
+        raise BuildError(f"spec.onStop: unknown value {on_stop!r}; one of {', '.join(GRACE_SECONDS)}")
+    extra = FUNDING_ARB_EXTRA_GRACE if spec.get("strategy") == "fundingArb" else 0
+    return GRACE_SECONDS[on_stop] + extra
+
+
+def desired_replicas(owner: Mapping[str, Any]) -> int:
+    """1 while the bot should trade; 0 when paused or being deleted."""
+    paused = bool((owner.get("spec") or {}).get("paused", False))
+    deleting = bool(owner["metadata"].get("deletionTimestamp"))
+    return 0 if paused or deleting else 1
+
+
+def role_rules(bot: str) -> list[dict[str, Any]]:
+    """Least privilege: read its own TradingBot, write its own status and renew its own (pre-created) Lease,
+    post Events about itself. Nothing else: no Secrets, no other bots, no Lease creation."""
+    return [
+        {"apiGroups": [GROUP], "resources": [TRADINGBOT_PLURAL], "resourceNames": [bot], "verbs": ["get"]},
+        {
+            "apiGroups": [GROUP],
+            "resources": [f"{TRADINGBOT_PLURAL}/status"],
+            "resourceNames": [bot],
+            "verbs": ["get", "patch", "update"],
+        },
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [bot],
+            "verbs": ["get", "update", "patch"],
+        },
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+
+
+def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettings) -> Children:
+    """All children of one TradingBot. Pure: the same CR and settings always give the same manifests."""
+    meta = owner["metadata"]
+    name: str = meta["name"]
+    namespace: str = meta["namespace"]
+    spec: Mapping[str, Any] = owner.get("spec") or {}
+    child_labels = labels(BOT_APP, name, COMPONENT)
+    sa = service_account_name(name)
+    cm = config_map_name(name)
+
+    config_yaml = to_yaml(bot_config(owner, settings.funding_service_url))
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(cm, owner, child_labels),
+        "data": {CONFIG_KEY: config_yaml},
+    }
+    service_account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": object_meta(sa, owner, child_labels),
+        "automountServiceAccountToken": True,
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": object_meta(sa, owner, child_labels),
+        "rules": role_rules(name),
+    }
+    role_binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": object_meta(sa, owner, child_labels),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(name, owner, child_labels),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector_labels(BOT_APP, name),
+            "publishNotReadyAddresses": True,
+            "ports": [
+                {"name": METRICS_PORT_NAME, "port": METRICS_PORT, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }
+
+    env = [
+        {"name": "PERPDEX_BOT_NAME", "value": name},
+        field_env("PERPDEX_NAMESPACE", "metadata.namespace"),
+        field_env("POD_NAME", "metadata.name"),
+        {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir
+        *bot_secret_env(spec),
+    ]
+    main = container(
+        CONTAINER,
+        image=str(spec.get("image") or settings.image),
+        image_pull_policy=settings.image_pull_policy,
+        subcommand="bot",
+        env=env,
+        resource_spec=resources(spec.get("resources"), DEFAULT_RESOURCES),
+    )
+    template_spec = pod_spec(service_account=sa, grace_seconds=grace_seconds(spec), main=main, config_map=cm)
+    config_hash = stable_hash({"config": config_map["data"], "pod": template_spec})
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(name, owner, child_labels, {CONFIG_HASH_ANNOTATION: config_hash}),
+        "spec": {
+            "replicas": desired_replicas(owner),
+            "serviceName": name,
+            "selector": {"matchLabels": selector_labels(BOT_APP, name)},
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "revisionHistoryLimit": 3,
+            "template": {
+                "metadata": {
+                    "labels": child_labels,
+                    "annotations": {
+                        CONFIG_HASH_ANNOTATION: config_hash,
+                        "kubectl.kubernetes.io/default-container": CONTAINER,
+                    },
+                },
+                "spec": template_spec,
+            },
+        },
+    }
+    lease = {
+        "apiVersion": LEASE_API,
+        "kind": "Lease",
+        "metadata": object_meta(name, owner, child_labels),
+    }
+    applied: list[dict[str, Any]] = [config_map, service_account, role, role_binding, service, statefulset]
+    return Children(
+        applied=[with_applied_hash(m) for m in applied],
+        created=[lease],
+        config_hash=config_hash,
+    )

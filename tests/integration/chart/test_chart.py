@@ -1,0 +1,161 @@
+"""The Helm chart with the real `helm` binary: lint, schema, rendering rules, and an install on the real API server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "perp-dex-operator"
+KUBE_VERSION = "--kube-version=1.34.0"
+
+
+def render(kube, *sets: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    args = ["template", "t", str(CHART), KUBE_VERSION, "--namespace=perpdex"]
+    for s in sets:
+        args += ["--set", s]
+    out = kube.helm(*args)
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def test_chart_crds_are_the_repository_crds() -> None:
+    top = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    assert top == chart
+    for name in top:
+        assert (REPO / "crds" / name).read_bytes() == (CHART / "crds" / name).read_bytes(), name
+
+
+def test_lint(kube) -> None:  # type: ignore[no-untyped-def]
+    kube.helm("lint", str(CHART), KUBE_VERSION, "--strict")
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ("operator.replicas=0", "replicas"),
+        ("operator.scope=everywhere", "scope"),
+        ("collector.exchanges={binance}", "exchanges"),
+        ("collector.interval=soon", "interval"),
+        ("postgresql.enabled=false", "existingSecret"),
+        ("fundingService.port=80", "port"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("unknownKey=1", "unknownKey"),
+    ],
+)
+def test_schema_rejects_bad_values(kube, value: str, field: str) -> None:  # type: ignore[no-untyped-def]
+    out = kube.helm("template", "t", str(CHART), KUBE_VERSION, "--set", value, check=False)
+    assert out.returncode != 0
+    assert field in out.stderr
+
+
+def test_every_pod_is_restricted_and_secrets_only_by_reference(kube) -> None:  # type: ignore[no-untyped-def]
+    docs = render(kube, "collector.create=true", "networkPolicy.enabled=true", "grafanaDashboard.enabled=true")
+    pods = []
+    for d in docs:
+        if d["kind"] in {"Deployment", "StatefulSet", "Job"}:
+            pods.append((d["metadata"]["name"], d["spec"]["template"]["spec"]))
+    assert {n for n, _ in pods} >= {
+        "t-perp-dex-operator-operator",
+        "t-perp-dex-operator-funding-service",
+        "t-perp-dex-operator-postgresql",
+    }
+    for name, spec in pods:
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["seccompProfile"]["type"] == "RuntimeDefault", name
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "resources" in c and c["resources"].get("requests"), name
+            for env in c.get("env", []):
+                if any(k in env["name"] for k in ("TOKEN", "PASSWORD", "DATABASE_URL")):
+                    assert "valueFrom" in env and "secretKeyRef" in env["valueFrom"], (name, env["name"])
+    dashboards = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")]
+    assert dashboards
+    panels = json.loads(next(iter(dashboards[0]["data"].values())))["panels"]
+    assert len(panels) >= 6
+
+
+def test_namespaced_scope_uses_roles_only_in_watched_namespaces(kube) -> None:  # type: ignore[no-untyped-def]
+    docs = render(kube, "operator.scope=namespaced", "operator.watchNamespaces={a,b}")
+    roles = [(d["kind"], d["metadata"].get("namespace")) for d in docs if d["kind"] in {"Role", "RoleBinding"}]
+    assert sorted(roles) == [("Role", "a"), ("Role", "b"), ("RoleBinding", "a"), ("RoleBinding", "b")]
+    cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
+    granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert "tradingbots" not in granted and "secrets" not in granted
+    op = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator"))
+    args = op["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=a" in args and "--namespace=b" in args and "--all-namespaces" not in args
+
+
+def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-def]
+    docs = render(kube)
+    for d in docs:
+        if d["kind"] in {"ClusterRole", "Role"}:
+            for rule in d["rules"]:
+                assert "secrets" not in rule["resources"], d["metadata"]["name"]
+
+
+def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube) -> None:  # type: ignore[no-untyped-def]
+    ns = f"chart-{uuid.uuid4().hex[:8]}"
+    release = "pdx"
+    # hooks need a running Job controller (not on the local control plane): install without them here
+    out = kube.helm(
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        ns,
+        "--create-namespace",
+        "--no-hooks",
+        "--set",
+        "collector.create=true",
+        "--timeout=120s",
+    )
+    assert "kubectl -n" in out.stdout and "get tradingbots" in out.stdout  # NOTES
+    kube.kubectl(
+        "get",
+        "deployment/pdx-perp-dex-operator-operator",
+        "statefulset/pdx-perp-dex-operator-postgresql",
+        "service/pdx-perp-dex-operator-funding-service",
+        "fundingcollector/all-dexes",
+        "-n",
+        ns,
+    )
+
+    def secret(name: str, key: str) -> str:
+        doc = json.loads(kube.kubectl("get", "secret", name, "-n", ns, "-o", "json").stdout)
+        return base64.b64decode(doc["data"][key]).decode()
+
+    password = secret("pdx-perp-dex-operator-database", "password")
+    token = secret("pdx-perp-dex-operator-ingest-token", "token")
+    assert len(password) == 32 and len(token) == 48
+    assert password in secret("pdx-perp-dex-operator-database", "url")
+    kube.helm(
+        "upgrade",
+        release,
+        str(CHART),
+        "-n",
+        ns,
+        "--no-hooks",
+        "--set",
+        "collector.create=true",
+        "--set",
+        "operator.replicas=2",
+    )
+    assert secret("pdx-perp-dex-operator-database", "password") == password
+    assert secret("pdx-perp-dex-operator-ingest-token", "token") == token
+    replicas = kube.kubectl(
+        "get", "deployment/pdx-perp-dex-operator-operator", "-n", ns, "-o", "jsonpath={.spec.replicas}"
+    ).stdout
+    assert replicas == "2"
+    kube.helm("uninstall", release, "-n", ns, "--no-hooks")

@@ -125,6 +125,7 @@ class NotificationDispatcher:
                 dropped, lane.dropped_since_last_send = lane.dropped_since_last_send, 0
                 await self._deliver(lane.channel, message, dropped)
             except asyncio.CancelledError:
+                self._result(lane.channel.name, "dropped")  # the message in hand dies with the worker
                 raise
             except Exception:  # never let the worker die
                 log.exception("notification worker error", extra={"channel": lane.channel.name})

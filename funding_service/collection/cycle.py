@@ -1,0 +1,55 @@
+"""One collection cycle: every venue in parallel, each bounded by the timeout; one failing or hanging venue never
+delays or blocks the others. The result is one :class:`IngestBatch` with a report per venue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from bot_runtime.exchanges.base import FundingRate, FundingSource
+from funding_service.models.ingest import ExchangeReport, IngestBatch, IngestRate
+
+
+async def _collect_one(
+    source: FundingSource, symbols: Sequence[str] | None, venue_timeout: float
+) -> tuple[list[IngestRate], ExchangeReport]:
+    started = time.perf_counter()
+    try:
+        rates: list[FundingRate] = await asyncio.wait_for(
+            source.funding_rates(list(symbols) if symbols else None), venue_timeout
+        )
+        rows = [IngestRate.from_funding_rate(r) for r in rates]
+    except TimeoutError:
+        error = f"timed out after {venue_timeout:g}s"
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        error = f"invalid data from venue: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    else:
+        latency = (time.perf_counter() - started) * 1000
+        return rows, ExchangeReport(name=source.name, ok=True, markets=len(rows), latency_ms=round(latency, 1))
+    latency = (time.perf_counter() - started) * 1000
+    return [], ExchangeReport(name=source.name, ok=False, error=error, latency_ms=round(latency, 1))
+
+
+async def run_cycle(
+    sources: Mapping[str, FundingSource], *, venue_timeout: float, symbols: Sequence[str] | None = None
+) -> IngestBatch:
+    started_at = datetime.now(UTC)
+    results = await asyncio.gather(*(_collect_one(src, symbols, venue_timeout) for src in sources.values()))
+    rates = [row for rows, _ in results for row in rows]
+    return IngestBatch(
+        cycle_id=f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        rates=rates,
+        exchanges=[report for _, report in results],
+    )

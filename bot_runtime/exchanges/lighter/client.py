@@ -1,0 +1,641 @@
+"""Lighter trading client on the official ``lighter-sdk``.
+
+* Signing: ``lighter.SignerClient`` (its bundled Go signer), built inside the running loop with an explicit chain id
+  (mainnet 304, testnet 300). Orders carry integer ``base_amount``/``price`` scaled by the market's decimals.
+* REST: the SDK's ``OrderApi``/``AccountApi``/``TransactionApi`` on the signer's ``ApiClient`` (base URL configurable).
+* Private REST reads take an auth token from ``create_auth_token_with_expiry`` (renewed before it expires).
+* Post-only rejection is not an HTTP error on Lighter: ``sendTx`` accepts the tx and the matching engine cancels the
+  order with status ``canceled-post-only``. ``place_order`` therefore waits (``confirmTimeout``) for the order's
+  verdict - from the WebSocket stream or ``accountOrders`` by client index - and raises
+  :class:`PostOnlyWouldCross` / :class:`InsufficientMargin` accordingly.
+* Streams: our own asyncio WebSocket (``account_all_orders`` + ``account_all_trades`` with the auth token,
+  ``order_book`` per price stream), reconnecting with backoff; after a reconnect the fills of the gap are fetched
+  from ``/api/v1/trades`` and open orders from ``accountActiveOrders``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+from lighter.api.account_api import AccountApi
+from lighter.api.order_api import OrderApi
+from lighter.exceptions import ApiException
+from lighter.signer_client import SignerClient
+
+from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges.base import (
+    ZERO,
+    AuthenticationError,
+    Balance,
+    CancelReason,
+    CredentialsError,
+    Exchange,
+    ExchangeError,
+    InsufficientMargin,
+    Market,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PostOnlyWouldCross,
+    Quote,
+    Side,
+    TimeInForce,
+    TransientNetworkError,
+    utcnow,
+)
+from bot_runtime.exchanges.lighter.config import LighterConfig
+from bot_runtime.exchanges.lighter.errors import (
+    classify_message,
+    from_api_exception,
+    from_sdk_error_string,
+)
+from bot_runtime.exchanges.lighter.mapping import (
+    client_index,
+    parse_fills,
+    parse_market,
+    parse_order,
+    scale,
+    timestamp,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AUTH_TOKEN_TTL = 600  # seconds: the SDK's default (10 minutes)
+CONFIRM_POLL = 0.2
+CLIENT_IDS_PER_LOOKUP = 20  # accountOrders accepts at most 20 client order indexes
+
+
+def _as_dict(model: Any) -> dict[str, Any]:
+    if isinstance(model, dict):
+        return model
+    result: dict[str, Any] = model.to_dict()
+    return result
+
+
+class LighterExchange(Exchange):
+    name = "lighter"
+
+    def __init__(self, config: LighterConfig, *, name: str = "lighter") -> None:
+        self.name = name
+        self._cfg = config
+        self._signer: Any = None
+        self._order_api: Any = None
+        self._account_api: Any = None
+        self._markets: dict[str, Market] = {}
+        self._by_market_id: dict[int, Market] = {}
+        self._client_ids: dict[int, str] = {}
+        self._orders: dict[str, Order] = {}  # order_id → latest known state
+        self._orders_by_client: dict[int, Order] = {}
+        self._seen_fills = SeenIds()
+        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._stream: ReconnectingWebSocket | None = None
+        self._token: str | None = None
+        self._token_expiry = 0.0
+        self._nonce_dirty = False
+        self._started_ms = 0
+        self._order_event = asyncio.Event()
+
+    # lifecycle --------------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        if self._signer is None:
+            try:
+                self._signer = SignerClient(
+                    url=self._cfg.base_url,
+                    account_index=self._cfg.account_index,
+                    api_private_keys={self._cfg.api_key_index: self._cfg.private_key.get_secret_value()},
+                    chain_id=self._cfg.chain_id,
+                )
+            except Exception:
+                # the signer's message may quote the key material: never pass it on
+                raise CredentialsError(
+                    self.name, ["API_KEY_PRIVATE_KEY"], "was refused by the Lighter signer"
+                ) from None
+            self._order_api = OrderApi(self._signer.api_client)
+            self._account_api = AccountApi(self._signer.api_client)
+        self._started_ms = int(time.time() * 1000)
+        await self._load_markets()
+        await self._account()  # the account exists and answers
+        self._auth_token()  # the key signs
+        if self._cfg.stream and self._stream is None:
+            self._stream = ReconnectingWebSocket(
+                self._cfg.ws_url,
+                name=f"{self.name}:account",
+                on_message=self._on_account_message,
+                on_connect=self._subscribe_account,
+                on_reconnect=self._reconcile,
+            )
+            self._stream.start()
+            await self._stream.wait_connected(timeout=self._cfg.request_timeout)
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
+        self._updates.close()
+        if self._signer is not None:
+            await self._signer.close()
+            self._signer = None
+
+    # plumbing ---------------------------------------------------------------------------------------------------
+    async def _call(self, what: str, factory: Callable[[], Awaitable[T]]) -> T:
+        if self._signer is None:
+            raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
+        try:
+            return await asyncio.wait_for(factory(), self._cfg.request_timeout)
+        except ApiException as exc:
+            raise from_api_exception(exc) from None
+        except TimeoutError:
+            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientNetworkError(
+                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
+            ) from None
+
+    def _auth_token(self) -> str:
+        now = time.time()
+        if self._token is not None and now < self._token_expiry - 60:
+            return self._token
+        token, err = self._signer.create_auth_token_with_expiry(
+            SignerClient.DEFAULT_10_MIN_AUTH_EXPIRY, api_key_index=self._cfg.api_key_index
+        )
+        if err or not token:
+            raise AuthenticationError(
+                f"{self.name}: could not create an auth token with this API key", exchange=self.name
+            )
+        self._token, self._token_expiry = str(token), now + AUTH_TOKEN_TTL
+        return self._token
+
+    async def _account(self) -> dict[str, Any]:
+        result = await self._call(
+            "account", lambda: self._account_api.account(by="index", value=str(self._cfg.account_index))
+        )
+        accounts = _as_dict(result).get("accounts") or []
+        if not accounts:
+            raise AuthenticationError(f"{self.name}: account {self._cfg.account_index} not found", exchange=self.name)
+        account: dict[str, Any] = accounts[0]
+        return account
+
+    # market data ------------------------------------------------------------------------------------------------
+    async def _load_markets(self) -> None:
+        result = await self._call("orderBooks", self._order_api.order_books)
+        markets: dict[str, Market] = {}
+        by_id: dict[int, Market] = {}
+        for book in _as_dict(result).get("order_books") or []:
+            if book.get("market_type", "perp") != "perp" or book.get("status", "active") != "active":
+                continue
+            market = parse_market(book)
+            markets[market.symbol] = market
+            by_id[int(market.contract_id)] = market
+        self._markets, self._by_market_id = markets, by_id
+
+    async def markets(self) -> dict[str, Market]:
+        if not self._markets:
+            await self._load_markets()
+        return dict(self._markets)
+
+    def _symbol_of(self, market_id: Any) -> str:
+        market = self._by_market_id.get(int(market_id))
+        return market.symbol if market else f"market-{market_id}"
+
+    async def best_bid_ask(self, symbol: str) -> Quote:
+        market = await self.market(symbol)
+        result = await self._call(
+            "orderBookOrders", lambda: self._order_api.order_book_orders(int(market.contract_id), 1)
+        )
+        book = _as_dict(result)
+        asks, bids = book.get("asks") or [], book.get("bids") or []
+        if not asks or not bids:
+            raise ExchangeError(f"{self.name}: empty order book for {symbol}", exchange=self.name)
+        return Quote(
+            symbol=symbol,
+            bid=Decimal(bids[0]["price"]),
+            ask=Decimal(asks[0]["price"]),
+            bid_size=Decimal(bids[0]["remaining_base_amount"]),
+            ask_size=Decimal(asks[0]["remaining_base_amount"]),
+        )
+
+    async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
+        market = await self.market(symbol)
+        market_id = int(market.contract_id)
+        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+        book: dict[str, dict[Decimal, Decimal]] = {"asks": {}, "bids": {}}
+
+        async def subscribe(ws: ReconnectingWebSocket) -> None:
+            book["asks"].clear()
+            book["bids"].clear()
+            await ws.send_json({"type": "subscribe", "channel": f"order_book/{market_id}"})
+
+        async def on_message(message: Any) -> None:
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "ping":
+                await ws.send_json({"type": "pong"})
+                return
+            if kind not in ("subscribed/order_book", "update/order_book"):
+                return
+            data = message.get("order_book") or {}
+            if kind == "subscribed/order_book":
+                book["asks"].clear()
+                book["bids"].clear()
+            for side in ("asks", "bids"):
+                for level in data.get(side) or []:
+                    price, size = Decimal(level["price"]), Decimal(level["size"])
+                    if size == 0:
+                        book[side].pop(price, None)
+                    else:
+                        book[side][price] = size
+            if book["asks"] and book["bids"]:
+                ask, bid = min(book["asks"]), max(book["bids"])
+                quote = Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(quote)
+
+        ws = ReconnectingWebSocket(
+            self._cfg.ws_url, name=f"{self.name}:book:{symbol}", on_message=on_message, on_connect=subscribe
+        )
+        ws.start()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            await ws.close()
+
+    # orders -----------------------------------------------------------------------------------------------------
+    async def _send(self, what: str, factory: Callable[[], Awaitable[Any]]) -> Any:
+        """Sign + sendTx through the SDK (nonce handling included) and turn every failure into a typed error."""
+        if self._nonce_dirty:
+            await self._call(
+                "nextNonce",
+                lambda: self._signer.nonce_manager.async_hard_refresh_nonce(self._cfg.api_key_index),
+            )
+            self._nonce_dirty = False
+        try:
+            tx, response, err = await self._call(what, factory)
+        except ExchangeError as exc:
+            if not isinstance(exc, (OrderRejected, AuthenticationError)):
+                self._nonce_dirty = True  # unknown outcome: re-read the nonce before the next tx
+            raise
+        if err:
+            raise from_sdk_error_string(str(err))
+        code = getattr(response, "code", 200)
+        if code != 200:
+            raise classify_message(str(getattr(response, "message", "") or "tx refused"), int(code))
+        return tx
+
+    def _tx_params(self, market: Market, request: OrderRequest, price: Decimal) -> dict[str, Any]:
+        size_decimals = -market.size_step.as_tuple().exponent  # type: ignore[operator]
+        price_decimals = -market.tick_size.as_tuple().exponent  # type: ignore[operator]
+        size = market.round_size(request.size)
+        if size <= 0 or size < market.min_size:
+            raise OrderRejected(
+                f"{self.name}: size {request.size} below the minimum {market.min_size} of {market.symbol}",
+                exchange=self.name,
+            )
+        if request.order_type is OrderType.MARKET:
+            order_type, tif, expiry = (
+                SignerClient.ORDER_TYPE_MARKET,
+                SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL,
+                0,
+            )
+        elif request.time_in_force is TimeInForce.IOC:
+            order_type, tif, expiry = (
+                SignerClient.ORDER_TYPE_LIMIT,
+                SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL,
+                0,
+            )
+        elif request.time_in_force is TimeInForce.POST_ONLY:
+            order_type, tif, expiry = (
+                SignerClient.ORDER_TYPE_LIMIT,
+                SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY,
+                SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY,
+            )
+        else:
+            order_type, tif, expiry = (
+                SignerClient.ORDER_TYPE_LIMIT,
+                SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME,
+                SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY,
+            )
+        return {
+            "market_index": int(market.contract_id),
+            "client_order_index": client_index(request.client_order_id),
+            "base_amount": scale(size, int(size_decimals)),
+            "price": scale(price, int(price_decimals)),
+            "is_ask": request.side is Side.SELL,
+            "order_type": order_type,
+            "time_in_force": tif,
+            "reduce_only": request.reduce_only,
+            "order_expiry": expiry,
+        }
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        market = await self.market(request.symbol)
+        if request.order_type is OrderType.LIMIT:
+            if request.price is None:
+                raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
+            price = market.round_price(request.price, request.side)
+        elif request.price is not None:  # a market order with an explicit worst price
+            price = market.round_price(request.price, request.side.opposite)
+        else:
+            quote = await self.best_bid_ask(request.symbol)
+            slip = self._cfg.market_slippage
+            raw = quote.ask * (1 + slip) if request.side is Side.BUY else quote.bid * (1 - slip)
+            rounding = ROUND_CEILING if request.side is Side.BUY else ROUND_FLOOR
+            price = (raw / market.tick_size).to_integral_value(rounding=rounding) * market.tick_size
+        params = self._tx_params(market, request, price)
+        idx = params["client_order_index"]
+        self._client_ids[idx] = request.client_order_id
+        self._orders_by_client.pop(idx, None)
+        await self._send("createOrder", lambda: self._signer.create_order(**params))
+        pending = Order(
+            order_id=str(idx),
+            client_order_id=request.client_order_id,
+            symbol=market.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
+            price=price,
+            size=market.round_size(request.size),
+            status=OrderStatus.PENDING,
+            reduce_only=request.reduce_only,
+        )
+        order = await self._await_verdict(market, idx) or pending
+        if order.status is OrderStatus.REJECTED or (order.status is OrderStatus.CANCELED and order.filled_size == 0):
+            if order.cancel_reason is CancelReason.POST_ONLY_VIOLATION:
+                raise PostOnlyWouldCross(
+                    f"{self.name}: post-only order {request.client_order_id} would cross", exchange=self.name
+                )
+            if order.cancel_reason is CancelReason.INSUFFICIENT_BALANCE:
+                raise InsufficientMargin(
+                    f"{self.name}: order {request.client_order_id} refused for margin", exchange=self.name
+                )
+            if order.status is OrderStatus.REJECTED:
+                raise OrderRejected(
+                    f"{self.name}: order {request.client_order_id} rejected ({order.cancel_reason})",
+                    reason=order.cancel_reason or CancelReason.REJECTED,
+                    exchange=self.name,
+                )
+        return order
+
+    async def _await_verdict(self, market: Market, idx: int) -> Order | None:
+        """The first non-pending state of a just-sent order: from the stream, else from ``accountOrders``."""
+        deadline = time.monotonic() + self._cfg.confirm_timeout
+        last: Order | None = None
+        while True:
+            known = self._orders_by_client.get(idx)
+            if known is None:
+                found = await self._lookup_client_indexes([idx])
+                known = found.get(idx)
+                if known is not None:
+                    self._remember(known, idx)
+            if known is not None:
+                last = known
+                if known.status is not OrderStatus.PENDING:
+                    return known
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return last
+            self._order_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
+
+    async def _lookup_client_indexes(self, indexes: list[int]) -> dict[int, Order]:
+        found: dict[int, Order] = {}
+        for start in range(0, len(indexes), CLIENT_IDS_PER_LOOKUP):
+            chunk = indexes[start : start + CLIENT_IDS_PER_LOOKUP]
+            token = self._auth_token()
+            result = await self._call(
+                "accountOrders",
+                lambda chunk=chunk, token=token: self._order_api.account_orders(  # type: ignore[misc]
+                    authorization=token,
+                    client_order_indexes=",".join(str(i) for i in chunk),
+                    account_index=self._cfg.account_index,
+                ),
+            )
+            for raw in _as_dict(result).get("orders") or []:
+                order = parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
+                found[int(raw["client_order_index"])] = order
+        return found
+
+    def _remember(self, order: Order, idx: int | None = None) -> bool:
+        """Cache an order state; True when it differs from what we knew."""
+        previous = self._orders.get(order.order_id)
+        self._orders[order.order_id] = order
+        if idx is not None:
+            self._orders_by_client[idx] = order
+        self._order_event.set()
+        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        market = await self.market(symbol)
+        open_ids = {o.order_id: o for o in await self.open_orders(symbol)}
+        target = open_ids.get(order_id)
+        if target is None:
+            # maybe a pending id (our client index) that has an exchange order index by now
+            by_client = next(
+                (o for o in open_ids.values() if str(client_index(o.client_order_id or "")) == order_id), None
+            )
+            if by_client is None:
+                raise OrderNotFound(f"{self.name}: order {order_id} is not open on {symbol}", exchange=self.name)
+            target = by_client
+        await self._send(
+            "cancelOrder",
+            lambda: self._signer.cancel_order(market_index=int(market.contract_id), order_index=int(target.order_id)),
+        )
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        opens = await self.open_orders(symbol)
+        if not opens:
+            return 0
+        market_index = SignerClient.NIL_MARKET_INDEX
+        if symbol is not None:
+            market_index = int((await self.market(symbol)).contract_id)
+        await self._send(
+            "cancelAllOrders",
+            lambda: self._signer.cancel_all_orders(
+                time_in_force=SignerClient.CANCEL_ALL_TIF_IMMEDIATE,
+                timestamp_ms=0,
+                cancel_all_market_index=market_index,
+            ),
+        )
+        return len(opens)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        market_id = int((await self.market(symbol)).contract_id) if symbol else None
+        token = self._auth_token()
+        result = await self._call(
+            "accountActiveOrders",
+            lambda: self._order_api.account_active_orders(
+                authorization=token, account_index=self._cfg.account_index, market_id=market_id
+            ),
+        )
+        orders = [
+            parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
+            for raw in _as_dict(result).get("orders") or []
+        ]
+        return [o for o in orders if symbol is None or o.symbol == symbol]
+
+    async def get_order(self, symbol: str, order_id: str) -> Order | None:
+        for order in await self.open_orders(symbol):
+            if order.order_id == order_id:
+                return order
+        market = await self.market(symbol)
+        token = self._auth_token()
+        result = await self._call(
+            "accountInactiveOrders",
+            lambda: self._order_api.account_inactive_orders(
+                authorization=token,
+                account_index=self._cfg.account_index,
+                limit=100,
+                market_id=int(market.contract_id),
+            ),
+        )
+        for raw in _as_dict(result).get("orders") or []:
+            if str(raw.get("order_id") or raw.get("order_index")) == order_id:
+                return parse_order(raw, symbol, self._client_ids)
+        return None
+
+    async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        idx = client_index(client_order_id)
+        self._client_ids.setdefault(idx, client_order_id)
+        order = (await self._lookup_client_indexes([idx])).get(idx)
+        return order if order is not None and order.symbol == symbol else None
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._updates.subscribe()
+
+    # account ----------------------------------------------------------------------------------------------------
+    def _parse_position(self, raw: dict[str, Any]) -> Position:
+        size = Decimal(raw.get("position") or "0") * (-1 if int(raw.get("sign", 1)) < 0 else 1)
+        value = Decimal(raw.get("position_value") or "0")
+        liq = Decimal(raw.get("liquidation_price") or "0")
+        funding = raw.get("total_funding_paid_out")
+        return Position(
+            symbol=self._symbol_of(raw["market_id"]),
+            size=size,
+            avg_entry_price=Decimal(raw["avg_entry_price"]) if size != 0 else None,
+            mark_price=(value / abs(size)) if size != 0 and value else None,
+            unrealized_pnl=Decimal(raw.get("unrealized_pnl") or "0"),
+            realized_pnl=Decimal(raw.get("realized_pnl") or "0"),
+            funding_pnl=-Decimal(funding) if funding else ZERO,
+            liquidation_price=liq if liq > 0 else None,
+            margin=Decimal(raw["allocated_margin"]) if raw.get("allocated_margin") else None,
+        )
+
+    async def positions(self) -> list[Position]:
+        account = await self._account()
+        return [p for p in (self._parse_position(raw) for raw in account.get("positions") or []) if p.size != 0]
+
+    async def position(self, symbol: str) -> Position:
+        await self.market(symbol)
+        for pos in await self.positions():
+            if pos.symbol == symbol:
+                return pos
+        return Position(symbol=symbol, size=ZERO)
+
+    async def balance(self) -> Balance:
+        account = await self._account()
+        unrealized = sum((Decimal(p.get("unrealized_pnl") or "0") for p in account.get("positions") or []), ZERO)
+        equity = Decimal(account.get("total_asset_value") or account.get("collateral") or "0")
+        return Balance(
+            asset="USDC",
+            equity=equity,
+            available=Decimal(account.get("available_balance") or "0"),
+            margin_used=Decimal(account.get("cross_initial_margin_requirement") or "0"),
+            unrealized_pnl=unrealized,
+        )
+
+    # the account stream -----------------------------------------------------------------------------------------
+    async def _subscribe_account(self, ws: ReconnectingWebSocket) -> None:
+        token = self._auth_token()
+        acct = self._cfg.account_index
+        await ws.send_json({"type": "subscribe", "channel": f"account_all_orders/{acct}", "auth": token})
+        await ws.send_json({"type": "subscribe", "channel": f"account_all_trades/{acct}", "auth": token})
+
+    async def _on_account_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        kind = str(message.get("type", ""))
+        if kind == "ping":
+            if self._stream is not None:
+                await self._stream.send_json({"type": "pong"})
+        elif kind.endswith("/account_all_orders"):
+            self._handle_orders(message.get("orders") or {})
+        elif kind.endswith("/account_all_trades"):
+            self._handle_trades(message.get("trades") or {})
+        elif kind == "error":
+            log.warning("%s: stream error %s", self.name, str(message.get("data") or message)[:300])
+
+    def _handle_orders(self, by_market: dict[str, list[dict[str, Any]]]) -> None:
+        for market_id, raws in by_market.items():
+            symbol = self._symbol_of(market_id)
+            for raw in raws or []:
+                order = parse_order(raw, symbol, self._client_ids)
+                if self._remember(order, int(raw.get("client_order_index") or 0) or None):
+                    self._updates.publish(OrderUpdate(order=order))
+
+    def _handle_trades(self, by_market: dict[str, list[dict[str, Any]]]) -> None:
+        for market_id, raws in by_market.items():
+            for raw in raws or []:
+                self._publish_trade(raw, self._symbol_of(market_id))
+
+    def _publish_trade(self, raw: dict[str, Any], symbol: str) -> None:
+        fresh = raw.get("timestamp") is None or timestamp(raw["timestamp"]).timestamp() * 1000 >= self._started_ms
+        for fill in parse_fills(raw, self._cfg.account_index, symbol, self._client_ids):
+            if not self._seen_fills.add(fill.trade_id) or not fresh:
+                continue  # a duplicate, or history from before this client started
+            order = self._orders.get(fill.order_id)
+            if order is None:
+                order = Order(
+                    order_id=fill.order_id,
+                    client_order_id=fill.client_order_id,
+                    symbol=symbol,
+                    side=fill.side,
+                    price=fill.price,
+                    size=fill.size,
+                    filled_size=fill.size,
+                    avg_fill_price=fill.price,
+                    status=OrderStatus.FILLED,
+                    updated_at=utcnow(),
+                )
+            self._updates.publish(OrderUpdate(order=order, fill=fill))
+
+    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
+        """After a reconnect: the fills of the gap (REST trades) and the orders that changed meanwhile."""
+        token = self._auth_token()
+        result = await self._call(
+            "trades",
+            lambda: self._order_api.trades(
+                sort_by="timestamp",
+                limit=100,
+                authorization=token,
+                account_index=self._cfg.account_index,
+                sort_dir="desc",
+            ),
+        )
+        for raw in reversed(_as_dict(result).get("trades") or []):
+            self._publish_trade(raw, self._symbol_of(raw["market_id"]))
+        active = {o.order_id: o for o in await self.open_orders()}
+        for order in active.values():
+            if self._remember(order):
+                self._updates.publish(OrderUpdate(order=order))
+        vanished = [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]
+        indexes = [client_index(o.client_order_id) for o in vanished if o.client_order_id]
+        if indexes:
+            for idx, order in (await self._lookup_client_indexes(indexes)).items():
+                if self._remember(order, idx):
+                    self._updates.publish(OrderUpdate(order=order))
+        log.info("%s: reconciled after reconnect (%d open orders)", self.name, len(active))

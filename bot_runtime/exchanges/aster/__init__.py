@@ -1,0 +1,33 @@
+"""Aster (asterdex.com) perpetuals: Binance-USDⓈ-M-shaped REST + WebSocket API, HMAC-SHA256 signed.
+
+Aster publishes no official Python SDK on PyPI (``aster-sdk`` 0.0.1 is an unrelated "utility library" placeholder;
+``aster-trading-bot`` is a third-party bot framework), so this client is written on ``httpx`` + ``websockets``
+against the venue's documented v1 futures API (github.com/asterdex/api-docs, ``V1(Legacy)/EN``).
+
+Credentials: ``ASTER_API_KEY``, ``ASTER_SECRET_KEY``. Options/env: ``baseUrl``/``ASTER_BASE_URL`` (default
+``https://fapi.asterdex.com``), ``wsUrl``/``ASTER_WS_URL`` (default ``wss://fstream.asterdex.com``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot_runtime.exchanges.base import Exchange, FundingSource
+
+
+def create_exchange(name: str, options: Mapping[str, Any], env: Mapping[str, str]) -> Exchange:
+    from bot_runtime.exchanges.aster.client import AsterExchange
+    from bot_runtime.exchanges.aster.settings import AsterSettings
+
+    return AsterExchange(name, AsterSettings.load(options, env), env)
+
+
+def create_funding_source(name: str, options: Mapping[str, Any]) -> FundingSource:
+    import os
+
+    from bot_runtime.exchanges.aster.funding import AsterFundingSource
+    from bot_runtime.exchanges.aster.settings import AsterSettings
+
+    return AsterFundingSource(name, AsterSettings.load(options, os.environ))

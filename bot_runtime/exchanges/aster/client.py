@@ -1,0 +1,401 @@
+"""The Aster trading client (:class:`~bot_runtime.exchanges.base.Exchange`) on httpx + websockets.
+
+REST: HMAC-SHA256 signed ``/fapi/v1`` endpoints with the ``X-MBX-APIKEY`` header. Order updates: the user-data
+stream (``POST /fapi/v1/listenKey`` → ``<wsUrl>/ws/<listenKey>``, kept alive with ``PUT``), reconnected with backoff;
+after every reconnect the client reconciles over REST (``userTrades`` since the last fill, open orders, the final
+state of orders that left the book) so no fill is lost. Post-only orders use ``timeInForce=GTX`` with
+``newOrderRespType=RESULT``: a GTX order that would cross comes back ``EXPIRED`` and raises
+:class:`~bot_runtime.exchanges.base.PostOnlyWouldCross`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection
+
+from bot_runtime.exchanges._shared.http import request_json
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub
+from bot_runtime.exchanges._shared.ws import Opened, ReconnectingWebSocket
+from bot_runtime.exchanges.aster import parsing
+from bot_runtime.exchanges.aster.errors import map_error
+from bot_runtime.exchanges.aster.settings import AsterSettings
+from bot_runtime.exchanges.aster.signing import HmacSigner
+from bot_runtime.exchanges.aster.wire import (
+    Account,
+    BookTicker,
+    ExchangeInfo,
+    OrderEvent,
+    OrderResp,
+    PositionRisk,
+    UserTrade,
+)
+from bot_runtime.exchanges.base import (
+    Balance,
+    Exchange,
+    ExchangeError,
+    Fill,
+    Market,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PostOnlyWouldCross,
+    Quote,
+    Side,
+    TimeInForce,
+)
+from bot_runtime.exchanges.registry import require_credentials
+from bot_runtime.exchanges.symbols import normalize
+
+log = logging.getLogger(__name__)
+
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+
+
+class AsterExchange(Exchange):
+    def __init__(self, name: str, settings: AsterSettings, env: Mapping[str, str]) -> None:
+        credentials = require_credentials(name, env)
+        self.name = name
+        self.settings = settings
+        self._signer = HmacSigner(credentials["ASTER_API_KEY"], credentials["ASTER_SECRET_KEY"], settings.recv_window)
+        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
+        self._markets: dict[str, Market] | None = None
+        self._by_venue: dict[str, Market] = {}
+        self._client_ids: dict[str, str] = {}
+        self._hub = OrderUpdateHub(name)
+        self._user_ws: ReconnectingWebSocket | None = None
+        self._listen_key: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # lifecycle ----------------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        await self.markets()
+        await self.balance()  # proves the key and signature before anything trades
+        for order in await self.open_orders():
+            self._hub.track(order)
+        self._user_ws = ReconnectingWebSocket(
+            self._listen_url,
+            self._on_user_open,
+            name=f"{self.name} user stream",
+            backoff=self.settings.backoff(),
+            ping_interval=self.settings.ws_ping_interval,
+            idle_timeout=self.settings.ws_idle_timeout,
+        )
+        self._spawn(self._run_user_stream(self._user_ws))
+        self._spawn(self._keepalive_listen_key())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._hub.close()
+        await self._http.aclose()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # HTTP ---------------------------------------------------------------------------------------------------------
+    async def _public(self, path: str, params: Mapping[str, object] | None = None) -> Any:
+        return await request_json(
+            self._http, "GET", path, exchange=self.name, error_mapper=self._map, params=dict(params or {})
+        )
+
+    async def _signed(self, method: str, path: str, params: Mapping[str, object]) -> Any:
+        payload = self._signer.signed_params(params)
+        headers = dict(self._signer.headers)
+        if method in {"POST", "PUT"}:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return await request_json(
+                self._http, method, path, exchange=self.name, error_mapper=self._map, content=payload, headers=headers
+            )
+        return await request_json(
+            self._http, method, f"{path}?{payload}", exchange=self.name, error_mapper=self._map, headers=headers
+        )
+
+    def _map(self, status: int, body: Any, headers: Mapping[str, str]) -> ExchangeError:
+        return map_error(status, body, headers, self.name)
+
+    # markets ------------------------------------------------------------------------------------------------------
+    async def markets(self) -> dict[str, Market]:
+        if self._markets is None:
+            info = ExchangeInfo.model_validate(await self._public("/fapi/v1/exchangeInfo"))
+            markets: dict[str, Market] = {}
+            for sym in info.symbols:
+                if sym.contract_type != "PERPETUAL" or sym.status != "TRADING":
+                    continue
+                market = parsing.market_from_symbol(sym)
+                self._by_venue[market.venue_symbol] = market
+                current = markets.get(market.symbol)
+                if current is None or (current.quote != self.settings.quote and market.quote == self.settings.quote):
+                    markets[market.symbol] = market
+            self._markets = markets
+        return self._markets
+
+    def _canonical(self, venue_symbol: str) -> str:
+        market = self._by_venue.get(venue_symbol)
+        return market.symbol if market else normalize(self.name, venue_symbol).base
+
+    async def best_bid_ask(self, symbol: str) -> Quote:
+        market = await self.market(symbol)
+        ticker = BookTicker.model_validate(
+            await self._public("/fapi/v1/ticker/bookTicker", {"symbol": market.venue_symbol})
+        )
+        return Quote(
+            symbol=symbol, bid=ticker.bid_price, ask=ticker.ask_price, bid_size=ticker.bid_qty, ask_size=ticker.ask_qty
+        )
+
+    async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
+        market = await self.market(symbol)
+        url = f"{self.settings.ws_url}/ws/{market.venue_symbol.lower()}@bookTicker"
+
+        async def target() -> str:
+            return url
+
+        async def subscribe(_ws: ClientConnection) -> None:
+            return None
+
+        source = ReconnectingWebSocket(
+            target,
+            subscribe,
+            name=f"{self.name} {market.venue_symbol} bookTicker",
+            backoff=self.settings.backoff(),
+            ping_interval=self.settings.ws_ping_interval,
+            idle_timeout=self.settings.ws_idle_timeout,
+        )
+        async for message in source.messages():
+            if isinstance(message, Mapping) and message.get("e") == "bookTicker":
+                ticker = BookTicker.from_stream(dict(message))
+                yield Quote(
+                    symbol=symbol,
+                    bid=ticker.bid_price,
+                    ask=ticker.ask_price,
+                    bid_size=ticker.bid_qty,
+                    ask_size=ticker.ask_qty,
+                    timestamp=parsing.ms(ticker.time),
+                )
+
+    # orders -------------------------------------------------------------------------------------------------------
+    def _venue_client_id(self, client_order_id: str) -> str:
+        if _CLIENT_ID.match(client_order_id):
+            return client_order_id
+        venue_id = "x-" + hashlib.sha256(client_order_id.encode()).hexdigest()[:32]
+        self._client_ids[venue_id] = client_order_id
+        return venue_id
+
+    def _our_client_id(self, venue_id: str | None) -> str | None:
+        if not venue_id:
+            return None
+        return self._client_ids.get(venue_id, venue_id)
+
+    def _order(self, resp: OrderResp) -> Order:
+        return parsing.order_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_order_id))
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        market = await self.market(request.symbol)
+        size = market.round_size(request.size)
+        if size < market.min_size:
+            raise OrderRejected(
+                f"{self.name}: size {request.size} is below the minimum {market.min_size} of {market.venue_symbol}",
+                exchange=self.name,
+            )
+        params: dict[str, object] = {
+            "symbol": market.venue_symbol,
+            "side": "BUY" if request.side is Side.BUY else "SELL",
+            "type": "MARKET" if request.order_type is OrderType.MARKET else "LIMIT",
+            "quantity": size,
+        }
+        if request.order_type is OrderType.LIMIT:
+            if request.price is None:
+                raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
+            params["timeInForce"] = parsing.TIF_TO_WIRE[request.time_in_force]
+            params["price"] = market.round_price(request.price, request.side)
+        if request.reduce_only:
+            params["reduceOnly"] = True
+        params["newClientOrderId"] = self._venue_client_id(request.client_order_id)
+        params["newOrderRespType"] = "RESULT"
+        resp = OrderResp.model_validate(await self._signed("POST", "/fapi/v1/order", params))
+        order = self._order(resp).model_copy(update={"client_order_id": request.client_order_id})
+        self._hub.track(order)
+        if request.time_in_force is TimeInForce.POST_ONLY and order.status is OrderStatus.EXPIRED:
+            await self._hub.publish(OrderUpdate(order=order))
+            raise PostOnlyWouldCross(
+                f"{self.name}: post-only {order.side} {market.venue_symbol} @ {params['price']} would cross",
+                exchange=self.name,
+            )
+        return order
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        market = await self.market(symbol)
+        resp = OrderResp.model_validate(
+            await self._signed("DELETE", "/fapi/v1/order", {"symbol": market.venue_symbol, "orderId": order_id})
+        )
+        await self._hub.publish(OrderUpdate(order=self._order(resp)))
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        open_orders = await self.open_orders(symbol)
+        by_symbol: dict[str, int] = defaultdict(int)
+        for order in open_orders:
+            by_symbol[order.symbol] += 1
+        for canonical in by_symbol:
+            market = await self.market(canonical)
+            await self._signed("DELETE", "/fapi/v1/allOpenOrders", {"symbol": market.venue_symbol})
+        return len(open_orders)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        params: dict[str, object] = {}
+        if symbol is not None:
+            params["symbol"] = (await self.market(symbol)).venue_symbol
+        rows = await self._signed("GET", "/fapi/v1/openOrders", params)
+        return [self._order(OrderResp.model_validate(row)) for row in rows]
+
+    async def get_order(self, symbol: str, order_id: str) -> Order | None:
+        market = await self.market(symbol)
+        try:
+            data = await self._signed("GET", "/fapi/v1/order", {"symbol": market.venue_symbol, "orderId": order_id})
+        except OrderNotFound:
+            return None
+        return self._order(OrderResp.model_validate(data))
+
+    async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        market = await self.market(symbol)
+        params = {"symbol": market.venue_symbol, "origClientOrderId": self._venue_client_id(client_order_id)}
+        try:
+            data = await self._signed("GET", "/fapi/v1/order", params)
+        except OrderNotFound:
+            return None
+        return self._order(OrderResp.model_validate(data))
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._hub.stream()
+
+    # account ------------------------------------------------------------------------------------------------------
+    async def position(self, symbol: str) -> Position:
+        market = await self.market(symbol)
+        rows = await self._signed("GET", "/fapi/v2/positionRisk", {"symbol": market.venue_symbol})
+        return parsing.position_from_risk([PositionRisk.model_validate(r) for r in rows], symbol)
+
+    async def positions(self) -> list[Position]:
+        rows = [PositionRisk.model_validate(r) for r in await self._signed("GET", "/fapi/v2/positionRisk", {})]
+        grouped: dict[str, list[PositionRisk]] = defaultdict(list)
+        for row in rows:
+            grouped[row.symbol].append(row)
+        result = []
+        for venue_symbol, group in grouped.items():
+            position = parsing.position_from_risk(group, self._canonical(venue_symbol))
+            if position.size != 0:
+                result.append(position)
+        return result
+
+    async def balance(self) -> Balance:
+        account = Account.model_validate(await self._signed("GET", "/fapi/v4/account", {}))
+        return Balance(
+            asset="USDT",
+            equity=account.total_margin_balance,
+            available=account.available_balance,
+            margin_used=account.total_initial_margin,
+            unrealized_pnl=account.total_unrealized_profit,
+        )
+
+    # user data stream ---------------------------------------------------------------------------------------------
+    async def _listen_url(self) -> str:
+        data = await request_json(
+            self._http,
+            "POST",
+            "/fapi/v1/listenKey",
+            exchange=self.name,
+            error_mapper=self._map,
+            headers=self._signer.headers,
+        )
+        self._listen_key = str(data["listenKey"])
+        return f"{self.settings.ws_url}/ws/{self._listen_key}"
+
+    async def _on_user_open(self, _ws: ClientConnection) -> None:
+        return None  # the listen key in the URL is the subscription
+
+    async def _keepalive_listen_key(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.listen_key_keepalive)
+            if self._listen_key is None:
+                continue
+            try:
+                await request_json(
+                    self._http,
+                    "PUT",
+                    "/fapi/v1/listenKey",
+                    exchange=self.name,
+                    error_mapper=self._map,
+                    headers=self._signer.headers,
+                )
+            except ExchangeError as exc:
+                log.warning("%s: listenKey keepalive failed (%s); renewing the stream", self.name, exc)
+                if self._user_ws is not None:
+                    await self._user_ws.reconnect("listen key keepalive failed")
+
+    async def _run_user_stream(self, source: ReconnectingWebSocket) -> None:
+        async for message in source.messages():
+            try:
+                if isinstance(message, Opened):
+                    if message.reconnect:
+                        await self._reconcile()
+                    continue
+                if not isinstance(message, Mapping):
+                    continue
+                event = message.get("e")
+                if event == "ORDER_TRADE_UPDATE":
+                    await self._on_order_event(message)
+                elif event == "listenKeyExpired":
+                    await source.reconnect("listen key expired")
+            except ExchangeError as exc:
+                log.warning("%s: user stream: %s", self.name, exc)
+            except ValueError as exc:  # a malformed event must not stop the stream
+                log.warning("%s: ignoring an unparseable user-stream event: %s", self.name, exc)
+
+    async def _on_order_event(self, message: Mapping[str, Any]) -> None:
+        event = OrderEvent.model_validate(message["o"])
+        symbol = self._canonical(event.symbol)
+        client_id = self._our_client_id(event.client_order_id)
+        order = parsing.order_from_event(event, symbol, client_id, message.get("E"))
+        await self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
+
+    async def _reconcile(self) -> None:
+        await self._hub.reconcile(
+            fetch_fills=self._fills_since, fetch_open_orders=self.open_orders, fetch_order=self.get_order
+        )
+
+    async def _fills_since(self, since: datetime) -> list[Fill]:
+        markets = await self.markets()
+        venue_symbols = {markets[o.symbol].venue_symbol for o in self._hub.open_orders() if o.symbol in markets}
+        fills: list[Fill] = []
+        for venue_symbol in sorted(venue_symbols):
+            rows = await self._signed(
+                "GET",
+                "/fapi/v1/userTrades",
+                {"symbol": venue_symbol, "startTime": int(since.timestamp() * 1000), "limit": 1000},
+            )
+            for row in rows:
+                trade = UserTrade.model_validate(row)
+                known = self._hub.known_order(str(trade.order_id))
+                fills.append(
+                    parsing.fill_from_trade(
+                        trade, self._canonical(venue_symbol), known.client_order_id if known else None
+                    )
+                )
+        return fills

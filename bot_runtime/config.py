@@ -289,7 +289,11 @@ class PaperConfig(_Section):
 
     start_price: Dec = Field(Decimal(60000), description="price of the traded ticker at start")
     volatility: Dec = Field(Decimal("0.6"), description="annualised volatility of the geometric Brownian motion")
-    funding_rate_hourly: Dec = Field(Decimal("0.00001"), description="funding rate per hour (longs pay when > 0)")
+    funding_rate_hourly: Dec | None = Field(
+        None,
+        description="funding rate per hour (longs pay when > 0); null: 0.00001 on `paper`, a rate derived from the"
+        " seed and the name on `paper-a`, `paper-b`, ... (so named venues differ)",
+    )
     seed: int = Field(42, description="same seed -> same price path")
     starting_balance_usd: Dec = Field(Decimal(10000))
     price_file: str | None = Field(None, description="CSV 'timestamp,price' replayed instead of the simulation")
@@ -300,16 +304,18 @@ class PaperConfig(_Section):
     maker_fee: Dec = Field(Decimal("0.0002"))
     taker_fee: Dec = Field(Decimal("0.0005"))
     leverage: Dec = Field(Decimal(10))
-    funding_interval_hours: Dec = Field(Decimal(1))
+    funding_interval_hours: Dec | None = Field(
+        None, description="null: 1 h on `paper`, `paper-a`, `paper-c`, ...; 8 h on `paper-b`, `paper-d`, ..."
+    )
     volume_per_step_usd: Dec = Field(Decimal(50000), description="traded notional per step available to resting orders")
 
-    @field_validator("start_price", "starting_balance_usd", "leverage", "funding_interval_hours", "volume_per_step_usd")
+    @field_validator("start_price", "starting_balance_usd", "leverage", "volume_per_step_usd")
     @classmethod
     def _pos(cls, v: Decimal) -> Decimal:
         _positive(v)
         return v
 
-    @field_validator("tick_size", "size_step")
+    @field_validator("tick_size", "size_step", "funding_interval_hours")
     @classmethod
     def _pos_opt(cls, v: Decimal | None) -> Decimal | None:
         return _positive(v)

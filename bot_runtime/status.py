@@ -198,7 +198,7 @@ class StatusReporter:
         await self.stop()
         self._latest = status
         deadline = time.monotonic() + within_s
-        delay = 0.5
+        delay = min(0.5, self.max_backoff)
         while True:
             if await self._write(status, final=True):
                 return True

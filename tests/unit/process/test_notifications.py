@@ -29,7 +29,7 @@ CHAT = "-1001234567890"
 
 async def wait_for(predicate, within_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polls a condition set by another task's HTTP traffic
+        while not predicate():
             await asyncio.sleep(0.01)
 
 

@@ -1,0 +1,165 @@
+"""The status document the bot writes, the latest-value reporter, and the CSV trade log."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from bot_runtime.exchanges.base import Fill, Liquidity, Side
+from bot_runtime.status import BotStatus, Leg, StatusReporter, decimal_str
+from bot_runtime.trade_log import HEADER, TradeLog
+
+
+def test_decimal_str_is_plain_and_matches_the_crd_pattern() -> None:
+    import re
+
+    pattern = re.compile(r"^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?$")  # crds/tradingbots.yaml status decimals
+    for value, text in [
+        (Decimal("1E+2"), "100"),
+        (Decimal("0.0400"), "0.04"),
+        (Decimal("-0"), "0"),
+        (Decimal("-0.000"), "0"),
+        (Decimal("12.3100000001"), "12.3100000001"),
+        (Decimal("1E-9"), "0.000000001"),
+    ]:
+        assert decimal_str(value) == text
+        assert pattern.match(text)
+    assert decimal_str(Decimal("1.234567891"), Decimal("0.00000001")) == "1.23456789"
+
+
+def test_status_document_has_only_the_bot_fields() -> None:
+    status = BotStatus(
+        phase="Running",
+        position=Decimal("0.040"),
+        avg_entry_price=Decimal("61234.5"),
+        realized_pnl=Decimal("12.31"),
+        unrealized_pnl=Decimal("-1.20"),
+        funding_pnl=Decimal("0.00"),
+        open_orders=7,
+        last_heartbeat=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        legs=(Leg(symbol="ETH", long_exchange="paper-a", short_exchange="paper-b", size=Decimal("2.1")),),
+    )
+    assert status.to_status() == {
+        "phase": "Running",
+        "position": "0.04",
+        "avgEntryPrice": "61234.5",
+        "realizedPnl": "12.31",
+        "unrealizedPnl": "-1.2",
+        "fundingPnl": "0",
+        "openOrders": 7,
+        "lastHeartbeat": "2026-11-25T10:00:00Z",
+        "lastError": None,
+        "legs": [
+            {
+                "symbol": "ETH",
+                "longExchange": "paper-a",
+                "shortExchange": "paper-b",
+                "size": "2.1",
+                "entrySpreadApr": None,
+                "currentNetApr": None,
+                "fundingPnl": None,
+            }
+        ],
+    }
+    assert "conditions" not in status.to_status() and "observedGeneration" not in status.to_status()
+
+
+class RecordingSink:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.written: list[tuple[str, bool]] = []
+        self.fail_first = fail_first
+        self.wrote = asyncio.Event()
+
+    async def write(self, status: BotStatus, *, final: bool = False) -> None:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise OSError("api down")
+        self.written.append((status.phase, final))
+        self.wrote.set()
+
+
+async def test_reporter_keeps_only_the_latest_value_and_retries() -> None:
+    sink = RecordingSink(fail_first=1)
+    reporter = StatusReporter(sink, min_interval=3600, max_backoff=0.05)
+    reporter.start()
+    reporter.publish(BotStatus(phase="Starting"))
+    await asyncio.wait_for(sink.wrote.wait(), 10)  # failed once, retried
+    assert sink.written == [("Starting", False)]
+    assert reporter.failures == 0
+    # same phase within min_interval: held back, newest kept; a phase change goes out at once
+    reporter.publish(BotStatus(phase="Starting", open_orders=1))
+    reporter.publish(BotStatus(phase="Starting", open_orders=2))
+    sink.wrote.clear()
+    reporter.publish(BotStatus(phase="Running", open_orders=3))
+    await asyncio.wait_for(sink.wrote.wait(), 10)
+    assert sink.written == [("Starting", False), ("Running", False)]
+    assert reporter.last_written is not None and reporter.last_written.open_orders == 3
+    assert await reporter.flush(BotStatus(phase="Stopped"), within_s=5)
+    assert sink.written[-1] == ("Stopped", True)
+
+
+async def test_flush_gives_up_after_its_budget() -> None:
+    sink = RecordingSink(fail_first=1000)
+    reporter = StatusReporter(sink, max_backoff=0.05)
+    assert not await reporter.flush(BotStatus(phase="Stopped"), within_s=0.3)
+    assert reporter.failures >= 2
+
+
+def test_trade_log_csv(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "trades.csv"
+    log = TradeLog(path)
+    for i, side in enumerate((Side.BUY, Side.SELL)):
+        log.record(
+            Fill(
+                trade_id=f"t{i}",
+                order_id=f"o{i}",
+                symbol="BTC",
+                side=side,
+                price=Decimal("60000.5"),
+                size=Decimal("0.010"),
+                fee=Decimal("-0.06"),
+                liquidity=Liquidity.MAKER,
+                timestamp=datetime(2026, 11, 25, 10, 0, i, tzinfo=UTC),
+            ),
+            status="filled",
+        )
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == list(HEADER) == ["Timestamp", "OrderID", "Side", "Quantity", "Price", "Status", "Fee"]
+    assert rows[1] == ["2026-11-25T10:00:00+00:00", "o0", "BUY", "0.010", "60000.5", "FILLED", "-0.06"]
+    assert rows[2][1:3] == ["o1", "SELL"]
+    assert len(rows) == 3 and log.count == 2
+    TradeLog(path).record(  # a new process appends without a second header
+        Fill(
+            trade_id="t",
+            order_id="o2",
+            symbol="BTC",
+            side=Side.BUY,
+            price=Decimal(1),
+            size=Decimal(1),
+            fee=Decimal(0),
+            liquidity=Liquidity.TAKER,
+        )
+    )
+    assert [r[0] for r in csv.reader(path.open())].count("Timestamp") == 1
+
+
+def test_trade_log_write_failure_is_not_fatal(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    log = TradeLog(blocker / "trades.csv")  # parent is a file: cannot create
+    log.record(
+        Fill(
+            trade_id="t",
+            order_id="o",
+            symbol="BTC",
+            side=Side.BUY,
+            price=Decimal(1),
+            size=Decimal(1),
+            fee=Decimal(0),
+            liquidity=Liquidity.TAKER,
+        )
+    )
+    assert log.count == 0

@@ -42,6 +42,7 @@ class LocalStack:
     pg_dir: str = ""
     pg_port: int = 0
     pg_bindir: str = ""
+    database: str = "perpdex"
     funding_port: int = 0
     ingest_token: str = ""
     pids: dict[str, int] = field(default_factory=dict)
@@ -68,7 +69,7 @@ class LocalStack:
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://perpdex@127.0.0.1:{self.pg_port}/perpdex"
+        return f"postgresql://perpdex@127.0.0.1:{self.pg_port}/{self.database}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -112,7 +113,7 @@ class LocalStack:
         pg.start()
         self.pg_dir, self.pg_port, self.pg_bindir = str(pg.workdir), pg.port, str(pg.bindir)
         self.save()
-        pg.create_database("perpdex")
+        pg.create_database(self.database)
 
     def start_funding_service(self) -> None:
         self.ingest_token = self.ingest_token or secrets.token_urlsafe(32)

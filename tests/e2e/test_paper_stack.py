@@ -126,7 +126,7 @@ def test_paper_bot_and_collector_lifecycle(stack: LocalStack) -> None:
             lambda: (s := (get(stack, "fundingcollector", COLLECTOR) or {}).get("status", {})).get("lastCycle") and s,
         )
         assert {e["name"] for e in fc["exchanges"]} == {"paper-a", "paper-b", "paper-c"}
-        with urllib.request.urlopen(f"{stack.funding_url}/api/v1/funding-rates", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{stack.funding_url}/api/v1/funding-rates", timeout=10) as resp:
             rates = json.load(resp)
         assert rates["count"] > 0
 

@@ -13,7 +13,7 @@ import heapq
 import itertools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -37,18 +37,23 @@ class Clock(ABC):
 
     async def wait_event(self, event: asyncio.Event, seconds: float) -> bool:
         """Wait until ``event`` is set or ``seconds`` pass on this clock; True when the event is set."""
-        if event.is_set():
+        return await self.wait_any((event,), seconds)
+
+    async def wait_any(self, events: Iterable[asyncio.Event], seconds: float) -> bool:
+        """Wait until one of ``events`` is set or ``seconds`` pass on this clock; True when one is set."""
+        events = tuple(events)
+        if any(e.is_set() for e in events):
             return True
-        waiter = asyncio.ensure_future(event.wait())
-        sleeper = asyncio.ensure_future(self.sleep(seconds))
+        tasks: list[asyncio.Future[object]] = [asyncio.ensure_future(e.wait()) for e in events]
+        tasks.append(asyncio.ensure_future(self.sleep(seconds)))
         try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (waiter, sleeper):
+            for task in tasks:
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
-        return event.is_set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return any(e.is_set() for e in events)
 
 
 class SystemClock(Clock):
@@ -62,13 +67,6 @@ class SystemClock(Clock):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
-
-    async def wait_event(self, event: asyncio.Event, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
-        except TimeoutError:
-            return event.is_set()
-        return True
 
 
 class VirtualClock(Clock):

@@ -151,7 +151,7 @@ def test_printer_columns_by_plural_short_name_and_category(kube, crd_ns: str) ->
         assert row[1:8] == ["grid", "paper", "BTC", "Running", "0.040", "+12.31", row[7]]
         assert re.fullmatch(r"\d+[smhdy]\S*", row[7]), f"heartbeat is not shown as an age: {row[7]}"
     farb = _row(kube.kubectl("get", "tb", "-n", crd_ns).stdout, "paper-funding-arb")
-    assert farb[1] == "fundingArb"
+    assert farb[1:4] == ["fundingArb", "multi", "BTC"]
 
     wide = kube.kubectl("get", "tb", "-n", crd_ns, "-o", "wide").stdout
     assert _header(wide) == [*bot_columns[:-1], "EXCHANGES", "ORDERS", "UPNL", "ERROR", "AGE"]

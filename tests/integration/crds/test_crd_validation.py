@@ -153,6 +153,29 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
         "should match",
     ),
     ("bad-decimal-gridStep", edit(grid_bot, spec__grid__gridStep="--1"), "spec.grid.gridStep", "should match"),
+    ("gridStep-below-minus-100", edit(grid_bot, spec__grid__gridStep="-150"), "spec.grid.gridStep", ">= -100"),
+    ("waitTime-zero", edit(grid_bot, spec__grid__waitTime="0s"), "spec.grid.waitTime", "longer than 0s"),
+    (
+        "singleLegTimeout-zero",
+        edit(funding_arb_bot, spec__fundingArb__singleLegTimeout="0ms"),
+        "spec.fundingArb.singleLegTimeout",
+        "longer than 0s",
+    ),
+    ("grid-exchange-multi", edit(grid_bot, spec__exchange="multi"), "spec.exchange", "must name the venue"),
+    ("fundingArb-exchange-venue", edit(funding_arb_bot, spec__exchange="lighter"), "spec.exchange", "label 'multi'"),
+    (
+        "negative-exitNetApr",
+        edit(funding_arb_bot, spec__fundingArb__exitNetApr="-0.01"),
+        "spec.fundingArb.exitNetApr",
+        "should match",
+    ),
+    (
+        "zero-erosionExitRatio",
+        edit(funding_arb_bot, spec__fundingArb__erosionExitRatio="0"),
+        "spec.fundingArb.erosionExitRatio",
+        "should match",
+    ),
+    ("zero-minMarginRatio", edit(grid_bot, spec__risk={"minMarginRatio": "0"}), "spec.risk.minMarginRatio", "match"),
     ("maxOrders-zero", edit(grid_bot, spec__grid__maxOrders=0), "spec.grid.maxOrders", "greater than or equal to 1"),
     ("maxOrders-too-many", edit(grid_bot, spec__grid__maxOrders=5000), "spec.grid.maxOrders", "less than or equal"),
     ("negative-stopPrice", edit(grid_bot, spec__grid__stopPrice="-1"), "spec.grid.stopPrice", "should match"),
@@ -267,18 +290,18 @@ def test_the_valid_bases_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
 
 
 def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignore[no-untyped-def]
-    """The edges of each rule: negative gridStep and exitNetApr, a buy grid with pausePrice < stopPrice, named
+    """The edges of each rule: gridStep -100, exitNetApr 0, a buy grid with pausePrice < stopPrice, named
     paper twins in fundingArb (no credentials), requiredExchange in the list, minHoldHours == maxHoldHours."""
     grid = grid_bot("edges-grid")
-    grid["spec"]["grid"] |= {"gridStep": "-0.5", "stopPrice": "70000", "pausePrice": "69000.5", "waitTime": "1m30s"}
+    grid["spec"]["grid"] |= {"gridStep": "-100", "stopPrice": "70000", "pausePrice": "69000.5", "waitTime": "1m30s"}
     grid["spec"]["grid"]["maxOrders"] = 1000
-    grid["spec"]["risk"] = {"maxDrawdownPct": "100", "minMarginRatio": "0"}
+    grid["spec"]["risk"] = {"maxDrawdownPct": "100", "minMarginRatio": "0.0001"}
     sell = grid_bot("edges-sell")
     sell["spec"]["grid"] |= {"direction": "sell", "stopPrice": "50000", "pausePrice": "50000.01"}
     farb = funding_arb_bot("edges-farb")
     farb["spec"]["fundingArb"] |= {
-        "exitNetApr": "-0.05",
-        "minNetApr": "0",
+        "exitNetApr": "0",
+        "minNetApr": "0.0001",
         "minHoldHours": 24,
         "maxHoldHours": 24,
         "requiredExchange": "grvt",
@@ -289,7 +312,11 @@ def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
         "apiVersion": "perpdex.io/v1alpha1",
         "kind": "TradingBot",
         "metadata": {"name": "edges-paper"},
-        "spec": {"strategy": "fundingArb", "fundingArb": {"exchanges": ["paper-a", "paper-b", "paper"]}},
+        "spec": {
+            "strategy": "fundingArb",
+            "exchange": "multi",
+            "fundingArb": {"exchanges": ["paper-a", "paper-b", "paper"]},
+        },
     }
     coll = collector("edges-coll")
     coll["spec"] |= {"interval": "1s", "timeout": "999ms", "exchanges": ["paper-a"], "symbols": ["1000PEPE"]}
@@ -356,10 +383,10 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "minLiquidationDistancePct": "10",
         "maxLegImbalancePct": "2",
     }
+    # fundingRateHourly has no default: unset, each named paper venue derives its own rate
     assert spec["paper"] == {
         "startPrice": "60000",
         "volatility": "0.6",
-        "fundingRateHourly": "0.00001",
         "seed": 42,
         "startingBalanceUsd": "10000",
     }

@@ -1,0 +1,533 @@
+"""Lighter trading client driven through the real lighter-sdk (and its Go signer) against a local replay server that
+answers in Lighter's wire format (fixtures under tests/fixtures/exchanges/lighter, see SOURCES.md there)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bot_runtime.exchanges.base import (
+    AuthenticationError,
+    InsufficientMargin,
+    OrderNotFound,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PostOnlyWouldCross,
+    RateLimited,
+    Side,
+    TimeInForce,
+    TransientNetworkError,
+)
+from bot_runtime.exchanges.registry import create_exchange
+from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
+
+pytest.importorskip("lighter")
+
+from lighter.signer_client import create_api_key
+
+from bot_runtime.exchanges.lighter import LighterExchange
+from bot_runtime.exchanges.lighter.mapping import client_index
+
+ACCOUNT = 7
+KEY_INDEX = 3
+TX_CREATE, TX_CANCEL, TX_CANCEL_ALL = 14, 15, 16
+
+
+class LighterVenue:
+    """A small stateful Lighter: accepts signed txs, keeps orders and trades, answers REST and the WebSocket."""
+
+    def __init__(self, server: ReplayServer) -> None:
+        self.server = server
+        self.orders: dict[int, dict[str, Any]] = {}  # order_index → Order JSON
+        self.trades: list[dict[str, Any]] = []
+        self.next_order_index = 281475010265089
+        self.next_trade_id = 412345678
+        self.best_bid, self.best_ask = Decimal("97349.9"), Decimal("97350.5")
+        self.txs: list[dict[str, Any]] = []
+        self.send_tx_override: list[Reply] = []
+        self.ws_trade_snapshot = True  # False: a (re)subscription snapshot carries no trades, only REST has them
+        server.route("GET", "/api/v1/orderBooks", load_fixture("lighter", "order_books"))
+        server.route("GET", "/api/v1/account", load_fixture("lighter", "account"), query={"by": "index"})
+        server.route("GET", "/api/v1/nextNonce", load_fixture("lighter", "next_nonce"))
+        server.route("GET", "/api/v1/orderBookOrders", self.book_orders)
+        server.route("POST", "/api/v1/sendTx", self.send_tx)
+        server.route("GET", "/api/v1/accountActiveOrders", self.active_orders)
+        server.route("GET", "/api/v1/accountInactiveOrders", self.inactive_orders)
+        server.route("GET", "/api/v1/accountOrders", self.orders_by_client)
+        server.route("GET", "/api/v1/trades", self.account_trades)
+        self.ws = server.websocket("/stream", on_connect=[{"type": "connected"}], on_message=self.on_ws)
+
+    # REST ---------------------------------------------------------------------------------------------------------
+    def book_orders(self, request: RecordedRequest) -> Any:
+        book = load_fixture("lighter", "order_book_orders")
+        book["asks"][0]["price"] = str(self.best_ask)
+        book["bids"][0]["price"] = str(self.best_bid)
+        return book
+
+    def _require_auth(self, request: RecordedRequest) -> Reply | None:
+        token = request.header("authorization") or ""
+        parts = token.split(":")
+        if len(parts) != 4 or parts[1] != str(ACCOUNT) or parts[2] != str(KEY_INDEX):
+            return Reply(401, {"code": 20001, "message": "invalid auth"})
+        return None
+
+    def active_orders(self, request: RecordedRequest) -> Any:
+        if (denied := self._require_auth(request)) is not None:
+            return denied
+        market = request.query.get("market_id")
+        live = [o for o in self.orders.values() if o["status"] == "open"]
+        return {"code": 200, "orders": [o for o in live if market is None or str(o["market_index"]) == market]}
+
+    def inactive_orders(self, request: RecordedRequest) -> Any:
+        if (denied := self._require_auth(request)) is not None:
+            return denied
+        return {"code": 200, "orders": [o for o in self.orders.values() if o["status"] != "open"], "next_cursor": ""}
+
+    def orders_by_client(self, request: RecordedRequest) -> Any:
+        if (denied := self._require_auth(request)) is not None:
+            return denied
+        wanted = {int(x) for x in request.query["client_order_indexes"].split(",")}
+        return {"code": 200, "orders": [o for o in self.orders.values() if o["client_order_index"] in wanted]}
+
+    def account_trades(self, request: RecordedRequest) -> Any:
+        if (denied := self._require_auth(request)) is not None:
+            return denied
+        assert request.query["account_index"] == str(ACCOUNT)
+        return {"code": 200, "trades": list(reversed(self.trades)), "next_cursor": ""}
+
+    def send_tx(self, request: RecordedRequest) -> Any:
+        if self.send_tx_override:
+            return self.send_tx_override.pop(0)
+        form = request.form()
+        tx_type, info = int(form["tx_type"]), json.loads(form["tx_info"])
+        self.txs.append({"type": tx_type, "info": info})
+        if tx_type == TX_CREATE:
+            self._create(info)
+        elif tx_type == TX_CANCEL:
+            order = self.orders.get(int(info["Index"]))
+            if order is not None and order["status"] == "open":
+                order["status"] = "canceled"
+        elif tx_type == TX_CANCEL_ALL:
+            for order in self.orders.values():
+                if order["status"] == "open":
+                    order["status"] = "canceled"
+        return load_fixture("lighter", "send_tx")
+
+    def _create(self, info: dict[str, Any]) -> None:
+        order = load_fixture("lighter", "order")
+        index = self.next_order_index
+        self.next_order_index += 1
+        size_dec, price_dec = (5, 1) if info["MarketIndex"] == 1 else (4, 2)
+        price = Decimal(info["Price"]).scaleb(-price_dec)
+        is_ask = bool(info["IsAsk"])
+        crosses = price <= self.best_bid if is_ask else price >= self.best_ask
+        status = "canceled-post-only" if info["TimeInForce"] == 2 and crosses else "open"
+        order.update(
+            order_index=index,
+            order_id=str(index),
+            client_order_index=info["ClientOrderIndex"],
+            client_order_id=str(info["ClientOrderIndex"]),
+            market_index=info["MarketIndex"],
+            initial_base_amount=str(Decimal(info["BaseAmount"]).scaleb(-size_dec)),
+            remaining_base_amount=str(Decimal(info["BaseAmount"]).scaleb(-size_dec)),
+            price=str(price),
+            is_ask=is_ask,
+            time_in_force={0: "immediate-or-cancel", 1: "good-till-time", 2: "post-only"}[info["TimeInForce"]],
+            type="market" if info["Type"] == 1 else "limit",
+            reduce_only=bool(info["ReduceOnly"]),
+            nonce=info["Nonce"],
+            status=status,
+        )
+        self.orders[index] = order
+
+    def fill(self, order_index: int, *, at_ms: int) -> dict[str, Any]:
+        """The resting order trades completely against someone else (a taker)."""
+        order = self.orders[order_index]
+        order.update(status="filled", remaining_base_amount="0", filled_base_amount=order["initial_base_amount"])
+        order["filled_quote_amount"] = str(Decimal(order["initial_base_amount"]) * Decimal(order["price"]))
+        trade = load_fixture("lighter", "trade")
+        mine = "ask" if order["is_ask"] else "bid"
+        other = "bid" if mine == "ask" else "ask"
+        trade.update(
+            trade_id=self.next_trade_id,
+            trade_id_str=str(self.next_trade_id),
+            market_id=order["market_index"],
+            size=order["initial_base_amount"],
+            price=order["price"],
+            usd_amount=order["filled_quote_amount"],
+            is_maker_ask=order["is_ask"],
+            timestamp=at_ms,
+            **{
+                f"{mine}_id": order_index,
+                f"{mine}_id_str": str(order_index),
+                f"{mine}_account_id": ACCOUNT,
+                f"{mine}_client_id": order["client_order_index"],
+                f"{mine}_client_id_str": str(order["client_order_index"]),
+                f"{other}_id": 1,
+                f"{other}_id_str": "1",
+                f"{other}_account_id": 2304,
+                f"{other}_client_id": 0,
+                f"{other}_client_id_str": "0",
+            },
+        )
+        self.next_trade_id += 1
+        self.trades.append(trade)
+        return trade
+
+    # WebSocket ------------------------------------------------------------------------------------------------------
+    def on_ws(self, conn: WsConnection, message: Any) -> list[Any]:
+        if message.get("type") != "subscribe":
+            return []
+        channel = message["channel"]
+        kind, _, target = channel.partition("/")
+        if kind in ("account_all_orders", "account_all_trades") and not message.get("auth"):
+            return [{"type": "error", "data": {"code": 30005, "message": "auth required"}}]
+        if kind == "account_all_orders":
+            by_market: dict[str, list[Any]] = {}
+            for o in self.orders.values():
+                by_market.setdefault(str(o["market_index"]), []).append(o)
+            return [
+                {
+                    "type": "subscribed/account_all_orders",
+                    "channel": f"account_all_orders:{target}",
+                    "orders": by_market,
+                }
+            ]
+        if kind == "account_all_trades":
+            by_market = {}
+            for t in self.trades if self.ws_trade_snapshot else []:
+                by_market.setdefault(str(t["market_id"]), []).append(t)
+            return [
+                {
+                    "type": "subscribed/account_all_trades",
+                    "channel": f"account_all_trades:{target}",
+                    "trades": by_market,
+                    "total_volume": 0,
+                    "monthly_volume": 0,
+                    "weekly_volume": 0,
+                    "daily_volume": 0,
+                }
+            ]
+        if kind == "order_book":
+            return [
+                {
+                    "type": "subscribed/order_book",
+                    "channel": f"order_book:{target}",
+                    "order_book": {
+                        "code": 0,
+                        "asks": [{"price": str(self.best_ask), "size": "0.4200"}],
+                        "bids": [{"price": str(self.best_bid), "size": "0.3000"}],
+                        "offset": 1,
+                        "nonce": 100,
+                        "begin_nonce": 99,
+                    },
+                    "timestamp": 1732530000000,
+                }
+            ]
+        return []
+
+    async def push_order(self, order: dict[str, Any]) -> None:
+        await self.ws.broadcast(
+            {
+                "type": "update/account_all_orders",
+                "channel": f"account_all_orders:{ACCOUNT}",
+                "orders": {str(order["market_index"]): [order]},
+            }
+        )
+
+    async def push_trade(self, trade: dict[str, Any]) -> None:
+        await self.ws.broadcast(
+            {
+                "type": "update/account_all_trades",
+                "channel": f"account_all_trades:{ACCOUNT}",
+                "trades": {str(trade["market_id"]): [trade]},
+                "total_volume": 0,
+                "monthly_volume": 0,
+                "weekly_volume": 0,
+                "daily_volume": 0,
+            }
+        )
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    private, _public, err = create_api_key()
+    assert err is None and private
+    return str(private)
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[LighterVenue]:
+    async with ReplayServer() as server:
+        yield LighterVenue(server)
+
+
+def make_env(server: ReplayServer, api_key: str) -> dict[str, str]:
+    return {
+        "API_KEY_PRIVATE_KEY": api_key,
+        "LIGHTER_ACCOUNT_INDEX": str(ACCOUNT),
+        "LIGHTER_API_KEY_INDEX": str(KEY_INDEX),
+        "LIGHTER_BASE_URL": server.url,
+        "LIGHTER_WS_URL": server.ws_url + "/stream",
+    }
+
+
+@pytest.fixture
+async def client(venue: LighterVenue, api_key: str) -> AsyncIterator[LighterExchange]:
+    exchange = create_exchange("lighter", {"chainId": 300, "confirmTimeout": 1.0}, make_env(venue.server, api_key))
+    assert isinstance(exchange, LighterExchange)
+    await exchange.connect()
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+async def next_update(updates: AsyncIterator[OrderUpdate], *, with_fill: bool = False) -> OrderUpdate:
+    async def wait() -> OrderUpdate:
+        async for update in updates:
+            if not with_fill or update.fill is not None:
+                return update
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(wait(), 8)
+
+
+def post_only_buy(cid: str, price: str = "97000.0", size: str = "0.01") -> OrderRequest:
+    return OrderRequest(
+        symbol="BTC",
+        side=Side.BUY,
+        size=Decimal(size),
+        price=Decimal(price),
+        time_in_force=TimeInForce.POST_ONLY,
+        client_order_id=cid,
+    )
+
+
+async def test_markets_scaling_and_symbols(client: LighterExchange) -> None:
+    markets = await client.markets()
+    assert set(markets) == {"BTC", "ETH", "PEPE"}  # spot and inactive markets skipped
+    btc, pepe = markets["BTC"], markets["PEPE"]
+    assert (btc.contract_id, btc.tick_size, btc.size_step, btc.min_size) == (
+        "1",
+        Decimal("0.1"),
+        Decimal("0.00001"),
+        Decimal("0.00020"),
+    )
+    assert (pepe.venue_symbol, pepe.multiplier, pepe.tick_size, pepe.size_step) == (
+        "1000PEPE",
+        1000,
+        Decimal("0.000001"),
+        1,
+    )
+
+
+async def test_post_only_order_sends_a_well_formed_signed_tx(client: LighterExchange, venue: LighterVenue) -> None:
+    order = await client.place_order(post_only_buy("grid-open-1"))
+    assert order.status is OrderStatus.OPEN
+    assert order.client_order_id == "grid-open-1"
+    assert order.order_id == "281475010265089"
+    sent = venue.server.requests_to("POST", "/api/v1/sendTx")[-1].form()
+    assert sent["tx_type"] == str(TX_CREATE)
+    info = json.loads(sent["tx_info"])
+    assert info["AccountIndex"] == ACCOUNT and info["ApiKeyIndex"] == KEY_INDEX
+    assert info["MarketIndex"] == 1
+    assert info["ClientOrderIndex"] == client_index("grid-open-1")
+    assert isinstance(info["BaseAmount"], int) and info["BaseAmount"] == 1000  # 0.01 BTC at 5 size decimals
+    assert isinstance(info["Price"], int) and info["Price"] == 970000  # 97000.0 at 1 price decimal
+    assert (info["IsAsk"], info["Type"], info["TimeInForce"], info["ReduceOnly"]) == (0, 0, 2, 0)
+    assert info["Nonce"] == 41  # from /api/v1/nextNonce
+    assert info["OrderExpiry"] > info["ExpiredAt"] > 0
+    assert len(base64.b64decode(info["Sig"])) == 80  # Schnorr signature from the Go signer
+    # the next tx uses the next nonce without asking the venue again
+    await client.place_order(post_only_buy("grid-open-2", price="96900.0"))
+    second = json.loads(venue.server.requests_to("POST", "/api/v1/sendTx")[-1].form()["tx_info"])
+    assert second["Nonce"] == 42
+    assert second["Sig"] != info["Sig"]
+    assert len(venue.server.requests_to("GET", "/api/v1/nextNonce")) == 1
+
+
+async def test_post_only_that_would_cross_is_mapped(client: LighterExchange) -> None:
+    with pytest.raises(PostOnlyWouldCross):
+        await client.place_order(post_only_buy("grid-open-x", price="97400.0"))
+
+
+async def test_reduce_only_ioc_and_market_orders(client: LighterExchange, venue: LighterVenue) -> None:
+    await client.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.SELL,
+            size=Decimal("0.01"),
+            price=Decimal("97300"),
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+            client_order_id="close-1",
+        )
+    )
+    ioc = venue.txs[-1]["info"]
+    assert (ioc["IsAsk"], ioc["Type"], ioc["TimeInForce"], ioc["ReduceOnly"], ioc["OrderExpiry"]) == (1, 0, 0, 1, 0)
+    await client.place_order(
+        OrderRequest(
+            symbol="BTC", side=Side.BUY, size=Decimal("0.02"), order_type=OrderType.MARKET, client_order_id="mkt-1"
+        )
+    )
+    market = venue.txs[-1]["info"]
+    assert (market["Type"], market["TimeInForce"], market["OrderExpiry"]) == (1, 0, 0)
+    # worst acceptable price: best ask 97350.5 + 1 % slippage, rounded up to the 0.1 tick
+    assert market["Price"] == int(Decimal("98324.1") * 10)
+    assert market["BaseAmount"] == 2000
+
+
+async def test_cancel_and_cancel_all(client: LighterExchange, venue: LighterVenue) -> None:
+    first = await client.place_order(post_only_buy("c-1"))
+    await client.place_order(post_only_buy("c-2", price="96000.0"))
+    await client.cancel_order("BTC", first.order_id)
+    cancel = venue.txs[-1]
+    assert cancel["type"] == TX_CANCEL
+    assert (cancel["info"]["MarketIndex"], cancel["info"]["Index"]) == (1, int(first.order_id))
+    assert cancel["info"]["Sig"]
+    with pytest.raises(OrderNotFound):
+        await client.cancel_order("BTC", first.order_id)  # already cancelled
+    assert [o.client_order_id for o in await client.open_orders("BTC")] == ["c-2"]
+    assert await client.cancel_all("BTC") == 1
+    assert venue.txs[-1]["type"] == TX_CANCEL_ALL
+    assert venue.txs[-1]["info"]["TimeInForce"] == 0
+    assert await client.open_orders() == []
+    assert await client.cancel_all() == 0
+
+
+async def test_order_lookups(client: LighterExchange) -> None:
+    placed = await client.place_order(post_only_buy("look-1"))
+    found = await client.find_order_by_client_id("BTC", "look-1")
+    assert found is not None and found.order_id == placed.order_id
+    assert await client.find_order_by_client_id("BTC", "never-sent") is None
+    await client.cancel_order("BTC", placed.order_id)
+    gone = await client.get_order("BTC", placed.order_id)
+    assert gone is not None and gone.status is OrderStatus.CANCELED
+
+
+async def test_positions_balance_and_quote(client: LighterExchange) -> None:
+    positions = await client.positions()
+    assert [(p.symbol, p.size) for p in positions] == [("BTC", Decimal("-0.01000"))]
+    btc = await client.position("BTC")
+    assert btc.avg_entry_price == Decimal("97500.0") and btc.unrealized_pnl == Decimal("1.544")
+    assert btc.funding_pnl == Decimal("-0.0312") and btc.liquidation_price == Decimal("135000.0")
+    assert (await client.position("ETH")).size == 0
+    balance = await client.balance()
+    assert (balance.equity, balance.available, balance.margin_used) == (
+        Decimal("9878.087210"),
+        Decimal("8765.432100"),
+        Decimal("48.672800"),
+    )
+    quote = await client.best_bid_ask("BTC")
+    assert (quote.bid, quote.ask) == (Decimal("97349.9"), Decimal("97350.5"))
+
+
+async def test_error_mapping_of_send_tx(client: LighterExchange, venue: LighterVenue) -> None:
+    venue.send_tx_override = [Reply(429, load_fixture("lighter", "error_rate_limited"), headers={"Retry-After": "2"})]
+    with pytest.raises(RateLimited) as limited:
+        await client.place_order(post_only_buy("e-1"))
+    assert limited.value.retry_after == 2
+    venue.send_tx_override = [Reply(400, load_fixture("lighter", "error_margin"))]
+    with pytest.raises(InsufficientMargin):
+        await client.place_order(post_only_buy("e-2"))
+    venue.send_tx_override = [Reply(503, body="upstream unavailable")]
+    with pytest.raises(TransientNetworkError):
+        await client.place_order(post_only_buy("e-3"))
+    # after an unknown outcome the client re-reads the nonce before signing again
+    before = len(venue.server.requests_to("GET", "/api/v1/nextNonce"))
+    await client.place_order(post_only_buy("e-4"))
+    assert len(venue.server.requests_to("GET", "/api/v1/nextNonce")) == before + 1
+
+
+async def test_submit_order_recovers_an_order_that_landed_despite_a_timeout(
+    client: LighterExchange, venue: LighterVenue
+) -> None:
+    async def slow_but_landed(request: RecordedRequest) -> Any:
+        venue.send_tx(request)  # the venue executes it...
+        return Reply(504, body="gateway timeout")  # ...but the answer is lost
+
+    venue.server.route("POST", "/api/v1/sendTx", slow_but_landed)
+    order = await client.submit_order(post_only_buy("landed-1"))
+    assert order.client_order_id == "landed-1" and order.status is OrderStatus.OPEN
+    assert len([t for t in venue.txs if t["type"] == TX_CREATE]) == 1  # never sent twice
+
+
+async def test_fill_over_websocket_then_drop_and_gap_fill_recovered_over_rest(
+    client: LighterExchange, venue: LighterVenue
+) -> None:
+    updates = client.order_updates()
+    conn = await venue.ws.wait_for_connections(1)
+    subscribed = {m["channel"]: m for m in conn.received}
+    assert set(subscribed) == {f"account_all_orders/{ACCOUNT}", f"account_all_trades/{ACCOUNT}"}
+    assert all(m["auth"].startswith(tuple("0123456789")) for m in subscribed.values())
+
+    live = await client.place_order(post_only_buy("ws-1"))
+    now_ms = int(time.time() * 1000)
+    trade = venue.fill(int(live.order_id), at_ms=now_ms)
+    await venue.push_trade(trade)
+    update = await next_update(updates, with_fill=True)
+    assert update.fill is not None
+    assert (update.fill.order_id, update.fill.client_order_id, update.fill.side) == (live.order_id, "ws-1", Side.BUY)
+    assert update.fill.liquidity.value == "maker" and update.fill.fee == Decimal("970.000000") * 20 / 1_000_000
+
+    # the venue drops us; while we are away another order of ours fills (only REST knows about it)
+    venue.ws_trade_snapshot = False
+    gap = await client.place_order(post_only_buy("ws-2", price="96000.0"))
+    await conn.drop()
+    venue.ws.refuse = True
+    await asyncio.sleep(0.3)
+    gap_trade = venue.fill(int(gap.order_id), at_ms=now_ms + 1000)
+    venue.ws.refuse = False
+    second = await venue.ws.wait_for_connections(2, within=10)
+    await second.wait_for_message(lambda m: m.get("channel") == f"account_all_trades/{ACCOUNT}")
+    recovered = await next_update(updates, with_fill=True)
+    assert recovered.fill is not None and recovered.fill.trade_id == str(gap_trade["trade_id"])
+    assert recovered.fill.client_order_id == "ws-2"
+    assert venue.server.requests_to("GET", "/api/v1/trades"), "reconciliation must read REST trades"
+    # the same fill is not delivered twice although both REST and the new snapshot carry it
+    await venue.push_trade(gap_trade)
+    await venue.push_trade(trade)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(next_update(updates, with_fill=True), 0.5)
+
+
+async def test_price_stream_from_order_book_channel(client: LighterExchange, venue: LighterVenue) -> None:
+    stream = client.price_stream("BTC")
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert (quote.bid, quote.ask) == (Decimal("97349.9"), Decimal("97350.5"))
+    book_conn = next(c for c in venue.ws.connections if any(m.get("channel") == "order_book/1" for m in c.received))
+    await book_conn.send_json(
+        {
+            "type": "update/order_book",
+            "channel": "order_book:1",
+            "order_book": {
+                "asks": [{"price": "97350.5", "size": "0"}, {"price": "97351.0", "size": "1.2"}],
+                "bids": [],
+            },
+        }
+    )
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert quote.ask == Decimal("97351.0")
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_bad_auth_is_an_authentication_error(venue: LighterVenue, api_key: str) -> None:
+    env = make_env(venue.server, api_key)
+    env["LIGHTER_API_KEY_INDEX"] = "4"  # the venue only knows key 3 for this account
+    exchange = create_exchange("lighter", {"chainId": 300, "stream": False}, env)
+    await exchange.connect()
+    try:
+        with pytest.raises(AuthenticationError):
+            await exchange.open_orders()
+    finally:
+        await exchange.close()

@@ -66,13 +66,18 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# shutdown budget (seconds), inside Kubernetes' default 60 s grace period with room to spare
+# The stop sequence must finish inside the pod's terminationGracePeriodSeconds: the operator sets it by onStop
+# (perpdex_operator.builders.tradingbot.GRACE_SECONDS); ``PERPDEX_GRACE_SECONDS`` overrides. Each step gets at most
+# its cap and never eats the reserve of the steps after it.
+GRACE_BY_ON_STOP = {OnStop.LEAVE: 20.0, OnStop.CANCEL_ORDERS: 30.0, OnStop.CLOSE_POSITIONS: 90.0}
+GRACE_MARGIN_S = 5.0  # kept free for the interpreter to exit
 STOP_RUN_S = 10.0  # strategy.run returns after ``stopping`` is set
-SHUTDOWN_S = 25.0  # strategy.shutdown(onStop)
 OBSERVE_S = 5.0  # read open orders and position back from the venue
 FLUSH_S = 5.0  # final status
 NOTIFY_DRAIN_S = 3.0
 RELEASE_S = 2.0
+PAUSE_ON_STOP_S = 120.0  # onStop of a paused bot (no grace period running)
+AFTER_SHUTDOWN_RESERVE_S = 9.0  # observe + flush + release + notifications, at their usual speed
 
 LIVENESS_LAG_S = 30.0  # event-loop stall that fails /healthz
 LIVENESS_SAMPLER_S = 60.0  # the sampler must have run this recently
@@ -87,6 +92,27 @@ class RunOptions:
     sample_interval: float = 1.0
     telegram_api_base: str | None = None
     lark_api_base: str | None = None
+
+
+class Budget:
+    """A deadline for the stop sequence."""
+
+    def __init__(self, total_s: float) -> None:
+        self.total_s = total_s
+        self.end = time.monotonic() + total_s
+
+    def left(self, *, cap: float, reserve: float = 0.0) -> float:
+        """Seconds for the next step: at most ``cap``, leaving ``reserve`` for later steps (at least 0.1)."""
+        return max(0.1, min(cap, self.end - time.monotonic() - reserve))
+
+
+def grace_seconds(on_stop: OnStop, env: Mapping[str, str]) -> float:
+    raw = env.get("PERPDEX_GRACE_SECONDS", "").strip()
+    try:
+        grace = float(raw) if raw else GRACE_BY_ON_STOP[on_stop]
+    except ValueError:
+        grace = GRACE_BY_ON_STOP[on_stop]
+    return max(5.0, grace - GRACE_MARGIN_S)
 
 
 @dataclass
@@ -238,6 +264,7 @@ class BotProcess:
         self.reporter: StatusReporter | None = None
         self._kube: Any = None  # bot_runtime.kube.KubeClient, imported only in Kubernetes
         self._tasks: list[asyncio.Task[Any]] = []
+        self.budget: Budget | None = None  # starts with the stop sequence
         self.health = HealthServer(
             host=options.metrics_host,
             port=options.metrics_port,
@@ -399,7 +426,14 @@ class BotProcess:
             log.info("already stopping", extra={"signal": sig.name})
             return
         log.info("signal received: stopping", extra={"signal": sig.name})
+        self._start_budget()
         self.stopping.set()
+
+    def _start_budget(self) -> Budget:
+        if self.budget is None:
+            self.budget = Budget(grace_seconds(self.config.on_stop, self.env))
+            log.info("stop budget", extra={"seconds": self.budget.total_s})
+        return self.budget
 
     def _on_lease_lost(self, reason: str) -> None:
         log.error("lease lost: no new orders; exiting so the pod waits for the lease again", extra={"reason": reason})
@@ -420,7 +454,8 @@ class BotProcess:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self.notifier.close(NOTIFY_DRAIN_S)
+            budget = self._start_budget()
+            await self.notifier.close(budget.left(cap=NOTIFY_DRAIN_S, reserve=0.5))
             for exchange in self.exchanges.values():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(exchange.close(), 5)
@@ -530,8 +565,8 @@ class BotProcess:
         assert self.strategy is not None
         on_stop = self.config.on_stop
         log.info("paused: not trading", extra={"on_stop": str(on_stop)})
-        await self._shutdown_strategy(on_stop)
-        await self._observe_venue()
+        await self._shutdown_strategy(on_stop, within=PAUSE_ON_STOP_S)
+        await self._observe_venue(within=OBSERVE_S)
         self.set_phase("Paused", "spec.paused is true")
         self.notifier.notify(NotifyEvent.STOP, "paused", f"onStop {on_stop}")
         await self._idle_until_stopped()
@@ -556,7 +591,10 @@ class BotProcess:
             # signalled (or lease lost): stop opening, let run return
             self.set_phase("Stopping", "lease lost" if self.lease_lost.is_set() else "signal")
             try:
-                await asyncio.wait_for(asyncio.shield(run_task), STOP_RUN_S)
+                budget = self._start_budget()
+                await asyncio.wait_for(
+                    asyncio.shield(run_task), budget.left(cap=STOP_RUN_S, reserve=AFTER_SHUTDOWN_RESERVE_S + 5)
+                )
             except TimeoutError:
                 log.warning("strategy did not return in time: cancelling it")
                 run_task.cancel()
@@ -596,20 +634,23 @@ class BotProcess:
             )
         return f"{c.strategy} on {', '.join(c.exchanges_used)}"
 
-    async def _shutdown_strategy(self, on_stop: OnStop) -> None:
+    async def _shutdown_strategy(self, on_stop: OnStop, *, within: float | None = None) -> None:
+        """Apply ``on_stop`` within ``within`` seconds (default: what the stop budget leaves)."""
         if self.strategy is None:
             return
+        if within is None:
+            within = self._start_budget().left(cap=600.0, reserve=AFTER_SHUTDOWN_RESERVE_S)
         try:
-            await asyncio.wait_for(self.strategy.shutdown(on_stop), SHUTDOWN_S)
+            await asyncio.wait_for(self.strategy.shutdown(on_stop), within)
             log.info("onStop applied", extra={"on_stop": str(on_stop)})
         except TimeoutError:
-            self.events.last_error = f"onStop {on_stop} did not finish within {SHUTDOWN_S:g}s"
+            self.events.last_error = f"onStop {on_stop} did not finish within {within:.0f}s"
             log.error("onStop timed out", extra={"on_stop": str(on_stop)})
         except Exception as exc:
             log.exception("onStop failed", extra={"on_stop": str(on_stop)})
             self.events.on_error(exc)
 
-    async def _observe_venue(self) -> dict[str, Any]:
+    async def _observe_venue(self, *, within: float | None = None) -> dict[str, Any]:
         """Read the bot's market back from the venue after onStop: the truth for the final status and the log."""
         observed: dict[str, Any] = {}
         if self.config.strategy is not StrategyKind.GRID or not self.config.ticker or not self.connected:
@@ -632,7 +673,9 @@ class BotProcess:
             )
 
         try:
-            await asyncio.wait_for(read(), OBSERVE_S)
+            if within is None:
+                within = self._start_budget().left(cap=OBSERVE_S, reserve=FLUSH_S + RELEASE_S)
+            await asyncio.wait_for(read(), within)
         except Exception as exc:  # the snapshot's values are reported instead
             log.warning("could not read the final state from the venue", extra={"error": repr(exc)[:300]})
             return {}
@@ -676,17 +719,19 @@ class BotProcess:
         if stay:
             if self.reporter is not None:
                 self.reporter.publish(final)
+            self.budget = None  # the grace period starts with the signal that ends the idling
             await self._idle_until_stopped()
             if self.lease_lost.is_set():
                 return EXIT_FAILED
             final = self.current_status(**observed)
         if self.reporter is not None:
-            landed = await self.reporter.flush(final, within_s=FLUSH_S)
+            within = self._start_budget().left(cap=FLUSH_S, reserve=RELEASE_S + 1)
+            landed = await self.reporter.flush(final, within_s=within)
             if not landed:
                 log.error("the final status could not be written")
         if self.lease is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.lease.release(), RELEASE_S)
+                await asyncio.wait_for(self.lease.release(), self._start_budget().left(cap=RELEASE_S, reserve=1))
             self.metrics.lease_held.set(0)
         return code
 

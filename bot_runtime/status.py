@@ -292,10 +292,14 @@ class LeaseElector:
         """True while we hold the lease and renewed it within ``renew_deadline``."""
         return self._held and self._clock() - self._last_renew < self.renew_deadline
 
-    def _lease_body(self, spec: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        if resource_version is not None:
-            metadata["resourceVersion"] = resource_version
+    def _lease_body(self, spec: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A Lease to PUT: the current object's metadata kept whole (the operator's ownerReferences and labels, and
+        the resourceVersion that guards the update), only ``spec`` replaced."""
+        if current is None:
+            metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        else:
+            metadata = dict(current.get("metadata") or {})
+            metadata.pop("managedFields", None)
         return {"apiVersion": LEASE_API, "kind": "Lease", "metadata": metadata, "spec": spec}
 
     async def try_acquire_or_renew(self) -> bool:
@@ -339,7 +343,7 @@ class LeaseElector:
             "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (1 if taking_over and holder else 0),
         }
         try:
-            await self._client.replace(self.path, self._lease_body(new_spec, lease["metadata"]["resourceVersion"]))
+            await self._client.replace(self.path, self._lease_body(new_spec, lease))
         except Conflict:
             return self._set_held(False, holder)  # changed under us: look again next round
         return self._set_held(True, self.identity)
@@ -410,7 +414,7 @@ class LeaseElector:
                 "acquireTime": now,
                 "leaseTransitions": int(spec.get("leaseTransitions") or 0),
             }
-            await self._client.replace(self.path, self._lease_body(released, lease["metadata"]["resourceVersion"]))
+            await self._client.replace(self.path, self._lease_body(released, lease))
             log.info("lease released", extra={"lease": self.name})
         except (ApiError, httpx.HTTPError, OSError) as exc:
             log.warning("lease release failed (it expires by itself)", extra={"error": str(exc)[:300]})

@@ -152,3 +152,32 @@ async def test_updates_are_resource_version_guarded(kube, namespace: str) -> Non
         assert not await b.try_acquire_or_renew()  # Conflict → not held
         lease = await client.get(resource_path("coordination.k8s.io/v1", "leases", namespace, "bot"))
         assert lease["spec"]["holderIdentity"] == "pod-a"
+
+
+async def test_pre_created_lease_keeps_the_operators_metadata(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    """The operator creates the Lease (the bot's Role cannot create one): acquiring and releasing it must keep its
+    labels and ownerReferences."""
+    leases = resource_path("coordination.k8s.io/v1", "leases", namespace)
+    async with kube.client() as client:
+        owner = await client.create(resource_path("v1", "configmaps", namespace), {"metadata": {"name": "owner"}})
+        await client.create(
+            leases,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": "bot",
+                    "labels": {"app.kubernetes.io/name": "perpdex-bot"},
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+                    ],
+                },
+            },
+        )
+        a = LeaseElector(client, namespace, "bot", "pod-a")
+        assert await a.try_acquire_or_renew()  # an empty spec is a free lease
+        await a.release()
+        lease = await client.get(f"{leases}/bot")
+        assert lease["metadata"]["labels"] == {"app.kubernetes.io/name": "perpdex-bot"}
+        assert lease["metadata"]["ownerReferences"][0]["name"] == "owner"
+        assert "holderIdentity" not in lease["spec"]

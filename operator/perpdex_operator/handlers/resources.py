@@ -1,0 +1,102 @@
+"""Handlers of TradingBot and FundingCollector: reconcile on create/update/resume, periodic status and resync
+timers, and the finalizer (scale to 0, wait bounded for the pod to be gone, then release)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import kopf
+
+from bot_runtime.kube import ApiError, NotFound, resource_path
+from perpdex_operator.children import controller_of
+from perpdex_operator.constants import GROUP, VERSION
+from perpdex_operator.kinds import TRADINGBOT, KindSpec
+from perpdex_operator.runtime import OperatorRuntime
+
+log = logging.getLogger(__name__)
+RETRY_DELAY = 10.0
+DELETE_POLL = 2.0
+
+
+def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
+    on = {"registry": registry}
+
+    async def reconcile(**kwargs: Any) -> None:
+        body, name, namespace = _identity(kwargs)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, body=body, full=True)
+        if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
+            raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
+
+    kopf.on.create(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
+    kopf.on.update(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
+    kopf.on.resume(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
+
+    async def status(**kwargs: Any) -> None:
+        body, name, namespace = _identity(kwargs)
+        if not body.get("metadata", {}).get("deletionTimestamp"):
+            await rt.reconciler.reconcile(spec, namespace, name, full=False)
+
+    async def resync(**kwargs: Any) -> None:
+        body, name, namespace = _identity(kwargs)
+        if not body.get("metadata", {}).get("deletionTimestamp"):
+            await rt.reconciler.reconcile(spec, namespace, name, full=True)
+
+    s = rt.settings
+    kopf.timer(GROUP, VERSION, spec.plural, id="status", interval=s.status_interval_seconds, **on)(status)
+    kopf.timer(
+        GROUP,
+        VERSION,
+        spec.plural,
+        id="resync",
+        interval=s.resync_interval_seconds,
+        initial_delay=s.resync_interval_seconds,
+        **on,
+    )(resync)
+
+    async def finalize(**kwargs: Any) -> None:
+        """Scale to 0 (the pod applies onStop on SIGTERM), wait bounded for it to be gone, then release."""
+        body, name, namespace = _identity(kwargs)
+        runtime: timedelta = kwargs["runtime"]
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, body=body, full=True)
+        if outcome.exists and outcome.active:
+            limit = max(s.delete_timeout_seconds, spec.grace(body) + 30)
+            if runtime.total_seconds() < limit:
+                raise kopf.TemporaryError(f"waiting for the {spec.app} pod to stop", delay=DELETE_POLL)
+            await rt.events.post(
+                body,
+                "Warning",
+                "DeleteTimeout",
+                f"the pod did not stop within {int(limit)}s; releasing the finalizer anyway",
+            )
+            rt.metrics.events.labels(spec.kind, "Warning").inc()
+        if spec is TRADINGBOT:
+            await _delete_lease(rt, body)
+        rt.reconciler.forget(spec, namespace, name)
+
+    kopf.on.delete(GROUP, VERSION, spec.plural, id="finalize", **on)(finalize)
+
+
+def _identity(kwargs: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, str]:
+    return kwargs["body"], str(kwargs["name"]), str(kwargs["namespace"])
+
+
+async def _delete_lease(rt: OperatorRuntime, owner: Mapping[str, Any]) -> None:
+    """The bot's Lease loses its owner reference when the bot rewrites it, so garbage collection cannot be relied on:
+    delete it once the pod is gone (unless something else controls a Lease of that name)."""
+    meta = owner["metadata"]
+    path = resource_path("coordination.k8s.io/v1", "leases", meta["namespace"], meta["name"])
+    try:
+        lease = await rt.kube.get(path)
+        ctrl = controller_of(lease)
+        if ctrl is not None and ctrl.get("uid") != meta.get("uid"):
+            return
+        await rt.kube.delete(path)
+        rt.metrics.child_writes.labels(TRADINGBOT.kind, "Lease", "deleted").inc()
+    except NotFound:
+        return
+    except (ApiError, httpx.HTTPError) as exc:
+        log.warning("could not delete Lease %s/%s: %s", meta["namespace"], meta["name"], exc)

@@ -1,0 +1,254 @@
+"""One reconcile of one custom resource: children (create-or-update, drift repair), observation of what runs, the
+operator's status fields, Events for every transition, metrics. Serialised per object; safe to run any number of
+times and from any trigger (kopf handlers, timers, child watch events)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bot_runtime.kube import ApiError, KubeClient, NotFound, resource_path
+from perpdex_operator.builders import BuildError, Children
+from perpdex_operator.children import ChildConflictError, ChildResult, is_current, sync_child
+from perpdex_operator.conditions import Transition
+from perpdex_operator.events import EventRecorder, EventType
+from perpdex_operator.kinds import KindSpec
+from perpdex_operator.metrics import OperatorMetrics
+from perpdex_operator.observe import Observation, PodView, WorkloadView
+from perpdex_operator.settings import OperatorSettings
+from perpdex_operator.status import Problem, StatusUpdate, status_update
+
+log = logging.getLogger(__name__)
+
+ObjectKey = tuple[str, str, str]  # (plural or child kind, namespace, name)
+# reasons that describe normal life, not trouble: their transitions are Normal events even when "unhealthy"
+_BENIGN_REASONS = frozenset(
+    {"Starting", "PodNotRunning", "Paused", "Deleting", "Stopping", "RollingUpdate", "Reconciled", "Stopped"}
+)
+
+
+class Outcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    exists: bool
+    children: tuple[ChildResult, ...] = ()
+    problem: Problem | None = None
+    status_written: bool = False
+    phase: str = ""
+    active: bool = False  # a pod is present or the process still reports (deletion waits for this to clear)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: KubeClient,
+        settings: OperatorSettings,
+        metrics: OperatorMetrics,
+        events: EventRecorder,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.metrics = metrics
+        self.events = events
+        self.clock = clock
+        self._locks: dict[ObjectKey, asyncio.Lock] = {}
+        self._desired: dict[ObjectKey, dict[str, Any]] = {}  # child (kind, ns, name) -> last desired manifest
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------------
+    def _lock(self, key: ObjectKey) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _remember(self, children: Children) -> None:
+        for manifest in children.applied:
+            meta = manifest["metadata"]
+            self._desired[(manifest["kind"], meta["namespace"], meta["name"])] = manifest
+
+    def forget(self, spec: KindSpec, namespace: str, name: str) -> None:
+        self.metrics.forget(spec.kind, namespace, name)
+        self._locks.pop((spec.plural, namespace, name), None)
+        for key in [k for k, m in self._desired.items() if _owned_by(m, spec, namespace, name)]:
+            del self._desired[key]
+
+    def child_is_current(self, child: Mapping[str, Any]) -> bool | None:
+        """Whether a child seen in a watch event still carries what was last applied (None: not known here)."""
+        meta = child.get("metadata") or {}
+        desired = self._desired.get((str(child.get("kind")), str(meta.get("namespace")), str(meta.get("name"))))
+        if desired is None:
+            return None
+        return is_current(desired, child)[0]
+
+    # -- reads -------------------------------------------------------------------------------------------------------
+    async def fetch(self, spec: KindSpec, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.kube.get(resource_path(spec.api_version, spec.plural, namespace, name))
+        except NotFound:
+            return None
+
+    async def observe(
+        self, spec: KindSpec, namespace: str, name: str, workload: Mapping[str, Any] | None
+    ) -> Observation:
+        pods = await self.kube.list(resource_path("v1", "pods", namespace), label_selector=spec.pod_selector(name))
+        if workload is None:
+            try:
+                workload = await self.kube.get(resource_path(spec.workload_api, spec.workload_plural, namespace, name))
+            except NotFound:
+                workload = None
+        return Observation(
+            pods=tuple(PodView.from_pod(p) for p in pods.get("items") or []),
+            workload=WorkloadView.from_workload(workload),
+        )
+
+    # -- the reconcile -----------------------------------------------------------------------------------------------
+    async def reconcile(
+        self,
+        spec: KindSpec,
+        namespace: str,
+        name: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        full: bool = True,
+    ) -> Outcome:
+        """``full``: children too; otherwise only observation + status (the cheap periodic check)."""
+        async with self._lock((spec.plural, namespace, name)):
+            started = time.monotonic()
+            result = "error"
+            try:
+                outcome = await self._reconcile(spec, namespace, name, body, full)
+                result = "ok" if outcome.problem is None else "error"
+                return outcome
+            finally:
+                self.metrics.reconciles.labels(spec.kind, result).inc()
+                self.metrics.duration.labels(spec.kind).observe(time.monotonic() - started)
+
+    async def _reconcile(
+        self, spec: KindSpec, namespace: str, name: str, body: Mapping[str, Any] | None, full: bool
+    ) -> Outcome:
+        owner = copy.deepcopy(dict(body)) if body is not None else await self.fetch(spec, namespace, name)
+        if owner is None:
+            self.forget(spec, namespace, name)
+            return Outcome(exists=False)
+        owner.setdefault("apiVersion", spec.api_version)
+        owner.setdefault("kind", spec.kind)
+        problem: Problem | None = None
+        children: Children | None = None
+        results: list[ChildResult] = []
+        workload: dict[str, Any] | None = None
+        try:
+            children = spec.build(owner, self.settings)
+        except BuildError as exc:
+            problem = Problem(reason="InvalidSpec", message=str(exc))
+        if children is not None:
+            self._remember(children)
+            if full:
+                problem, workload = await self._sync_children(spec, children, results)
+            await self._announce_children(spec, owner, results)
+        obs = await self.observe(spec, namespace, name, workload)
+        now = self.clock()
+        desired = spec.derive(
+            owner,
+            obs,
+            now=now,
+            settings=self.settings,
+            config_hash=children.config_hash if children else None,
+            problem=problem,
+        )
+        update = status_update(owner, desired, now=now)
+        written = False
+        if update.patch is not None:
+            try:
+                await self.kube.patch(
+                    resource_path(spec.api_version, spec.plural, namespace, name, "status"),
+                    update.patch,
+                    patch_type="merge",
+                )
+            except NotFound:
+                self.forget(spec, namespace, name)
+                return Outcome(exists=False, children=tuple(results), problem=problem)
+            written = True
+            self.metrics.status_writes.labels(spec.kind).inc()
+            await self._announce_status(spec, owner, update)
+        phase = update.phase_change[1] if update.phase_change else str((owner.get("status") or {}).get("phase") or "")
+        self.metrics.set_phase(spec.kind, namespace, name, phase)
+        return Outcome(
+            exists=True,
+            children=tuple(results),
+            problem=problem,
+            status_written=written,
+            phase=phase,
+            active=desired.active,
+        )
+
+    async def _sync_children(
+        self, spec: KindSpec, children: Children, results: list[ChildResult]
+    ) -> tuple[Problem | None, dict[str, Any] | None]:
+        problem: Problem | None = None
+        workload: dict[str, Any] | None = None
+        plan = [(m, False) for m in children.applied] + [(m, True) for m in children.created]
+        for manifest, create_only in plan:
+            try:
+                result, live = await sync_child(self.kube, manifest, create_only=create_only)
+            except ChildConflictError as exc:
+                problem = problem or Problem(reason="ChildConflict", message=str(exc))
+                continue
+            except ApiError as exc:
+                what = f"{manifest['kind']} {manifest['metadata']['name']}"
+                problem = problem or Problem(reason="ReconcileError", message=f"{what}: {exc.status} {exc.message}")
+                continue
+            results.append(result)
+            if result.wrote:
+                self.metrics.child_writes.labels(spec.kind, result.kind, result.action).inc()
+            if manifest["kind"] == spec.workload_kind:
+                workload = live
+        return problem, workload
+
+    # -- events ------------------------------------------------------------------------------------------------------
+    async def _post(
+        self, spec: KindSpec, owner: Mapping[str, Any], type_: EventType, reason: str, message: str
+    ) -> None:
+        await self.events.post(owner, type_, reason, message)
+        self.metrics.events.labels(spec.kind, type_).inc()
+
+    async def _announce_children(self, spec: KindSpec, owner: Mapping[str, Any], results: list[ChildResult]) -> None:
+        created = [f"{r.kind} {r.name}" for r in results if r.action == "created"]
+        updated = [f"{r.kind} {r.name}" for r in results if r.action == "updated"]
+        repaired = [f"{r.kind} {r.name} ({', '.join(r.drift[:5])})" for r in results if r.action == "repaired"]
+        if created:
+            await self._post(spec, owner, "Normal", "Created", "created " + ", ".join(created))
+        if updated:
+            await self._post(spec, owner, "Normal", "Updated", "applied the new spec to " + ", ".join(updated))
+        if repaired:
+            await self._post(spec, owner, "Warning", "DriftRepaired", "restored " + ", ".join(repaired))
+
+    async def _announce_status(self, spec: KindSpec, owner: Mapping[str, Any], update: StatusUpdate) -> None:
+        for transition in update.transitions:
+            if transition.old_status is None and transition.healthy:
+                continue  # the first, healthy value of a condition is no news
+            await self._post(spec, owner, _event_type(transition), transition.reason, transition.describe())
+        if update.phase_change:
+            old, new = update.phase_change
+            await self._post(
+                spec, owner, "Warning" if new == "Failed" else "Normal", new, f"phase {old or 'unset'} -> {new}"
+            )
+
+
+def _event_type(transition: Transition) -> EventType:
+    if transition.healthy or transition.reason in _BENIGN_REASONS:
+        return "Normal"
+    return "Warning"
+
+
+def _owned_by(manifest: Mapping[str, Any], spec: KindSpec, namespace: str, name: str) -> bool:
+    meta = manifest.get("metadata") or {}
+    refs = meta.get("ownerReferences") or []
+    return meta.get("namespace") == namespace and any(
+        r.get("kind") == spec.kind and r.get("name") == name for r in refs
+    )

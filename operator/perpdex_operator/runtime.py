@@ -1,0 +1,87 @@
+"""The operator's moving parts, wired once per process (or per in-process test operator)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from bot_runtime.kube import KubeClient, KubeConfig
+from perpdex_operator.constants import EVENT_COMPONENT, FINALIZER, GROUP, MANAGED_SELECTOR
+from perpdex_operator.events import EventRecorder
+from perpdex_operator.kinds import KINDS
+from perpdex_operator.metrics import OperatorMetrics
+from perpdex_operator.reconcile import Reconciler
+from perpdex_operator.scheduling import Coalescer, Key
+from perpdex_operator.settings import OperatorSettings
+
+ANNOTATION_PREFIX = "kopf.perpdex.io"
+# the children (and pods) watched for drift and status, server-side filtered to the operator's own objects
+WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
+    ("", "v1", "configmaps"),
+    ("", "v1", "serviceaccounts"),
+    ("", "v1", "services"),
+    ("", "v1", "pods"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "deployments"),
+    ("coordination.k8s.io", "v1", "leases"),
+)
+
+
+@dataclass
+class OperatorRuntime:
+    settings: OperatorSettings
+    kube_config: KubeConfig
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    priority: int = 0
+    kube: KubeClient = field(init=False)
+    events: EventRecorder = field(init=False)
+    reconciler: Reconciler = field(init=False)
+    coalescer: Coalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kube = KubeClient(self.kube_config, user_agent="perpdex-operator")
+        self.events = EventRecorder(self.kube)
+        self.reconciler = Reconciler(self.kube, self.settings, self.metrics, self.events)
+        self.coalescer = Coalescer(self._background)
+
+    async def _background(self, key: Key, full: bool) -> None:
+        plural, namespace, name = key
+        spec = next(k for k in KINDS if k.plural == plural)
+        await self.reconciler.reconcile(spec, namespace, name, full=full)
+
+    async def close(self) -> None:
+        await self.coalescer.close()
+        await self.kube.close()
+
+
+def kopf_settings(settings: OperatorSettings, priority: int) -> Any:
+    """kopf's settings: our finalizer name, progress in annotations only (the CRDs' status schemas prune anything
+    else), kopf's own Events only for warnings, server-side label selectors for the watched children."""
+    s = kopf.OperatorSettings()
+    s.persistence.finalizer = FINALIZER
+    s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    s.posting.level = logging.WARNING
+    s.posting.reporting_component = EVENT_COMPONENT
+    s.peering.name = settings.peering or "default"
+    s.peering.standalone = not settings.peering
+    s.peering.mandatory = bool(settings.peering)
+    s.peering.priority = priority
+    s.peering.lifetime = settings.peering_lifetime_seconds
+    s.peering.clusterwide = settings.clusterwide
+    s.networking.request_timeout = 60
+    s.watching.connect_timeout = 30
+    for group, version, plural in WATCHED_CHILDREN:
+        s.watching.label_selectors[(f"{group}/{version}" if group else version, plural)] = MANAGED_SELECTOR
+    s.execution.max_workers = 4
+    return s
+
+
+__all__ = ["GROUP", "WATCHED_CHILDREN", "OperatorRuntime", "kopf_settings"]

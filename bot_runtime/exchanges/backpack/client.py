@@ -1,0 +1,401 @@
+"""The Backpack trading client (:class:`~bot_runtime.exchanges.base.Exchange`).
+
+Every private request is built and ED25519-signed by bpx-py's ``BaseAccount`` (instruction + sorted parameters +
+timestamp + window) and sent with httpx. bpx-py has no WebSocket: the ``account.orderUpdate`` subscription is
+signed here with the same key and scheme (instruction ``subscribe``). After every reconnect the client reconciles
+over REST (fills since the last one seen, open orders, the final state of orders that left the book).
+
+Client ids: Backpack's ``clientId`` is a uint32; a numeric client order id in range is sent as is, any other is
+mapped to a stable 32-bit hash (remembered, so updates carry the caller's id again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from bpx.base.base_account import BaseAccount
+from websockets.asyncio.client import ClientConnection
+
+from bot_runtime.exchanges._shared.http import request_json
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub
+from bot_runtime.exchanges._shared.ws import Opened, ReconnectingWebSocket
+from bot_runtime.exchanges.backpack import parsing
+from bot_runtime.exchanges.backpack.errors import map_error
+from bot_runtime.exchanges.backpack.settings import BackpackSettings
+from bot_runtime.exchanges.backpack.wire import (
+    BookTickerEvent,
+    CollateralResp,
+    FillResp,
+    MarketInfo,
+    OrderEvent,
+    OrderResp,
+    PositionResp,
+    parse_time,
+)
+from bot_runtime.exchanges.base import (
+    Balance,
+    CredentialsError,
+    Exchange,
+    ExchangeError,
+    Fill,
+    Market,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+    Position,
+    Quote,
+    TimeInForce,
+    utcnow,
+)
+from bot_runtime.exchanges.registry import require_credentials
+from bot_runtime.exchanges.symbols import normalize
+
+log = logging.getLogger(__name__)
+
+_UINT32 = 2**32
+
+
+def venue_client_id(client_order_id: str) -> int:
+    """Backpack ``clientId`` (uint32, non-zero) for our client order id."""
+    if client_order_id.isdigit() and 0 < int(client_order_id) < _UINT32:
+        return int(client_order_id)
+    digest = int.from_bytes(hashlib.blake2b(client_order_id.encode(), digest_size=4).digest(), "big")
+    return digest or 1
+
+
+def _num(value: Decimal) -> str:
+    return format(value, "f")
+
+
+class BackpackExchange(Exchange):
+    def __init__(self, name: str, settings: BackpackSettings, env: Mapping[str, str]) -> None:
+        credentials = require_credentials(name, env)
+        self.name = name
+        self.settings = settings
+        secret = credentials["BACKPACK_SECRET_KEY"]
+        try:
+            if len(base64.b64decode(secret, validate=True)) != 32:
+                raise ValueError("length")
+            self._signer: Any = BaseAccount(credentials["BACKPACK_PUBLIC_KEY"], secret, settings.window, False)
+        except (ValueError, binascii.Error):
+            raise CredentialsError(
+                name, ["BACKPACK_SECRET_KEY"], "is not a base64-encoded 32-byte ED25519 secret"
+            ) from None
+        # bpx-py reads its base URL from a class attribute (trailing slash required): set it on this instance only
+        self._signer.BPX_API_URL = settings.base_url + "/"
+        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
+        self._markets: dict[str, Market] | None = None
+        self._by_venue: dict[str, Market] = {}
+        self._client_ids: dict[int, str] = {}
+        self._post_only: set[str] = set()
+        self._hub = OrderUpdateHub(name)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # lifecycle ----------------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        await self.markets()
+        await self.balance()  # proves the key pair before anything trades
+        for order in await self.open_orders():
+            self._hub.track(order)
+        source = ReconnectingWebSocket(
+            self._ws_url,
+            self._subscribe_account,
+            name=f"{self.name} account stream",
+            backoff=self.settings.backoff(),
+            ping_interval=self.settings.ws_ping_interval,
+            idle_timeout=self.settings.ws_idle_timeout,
+        )
+        task = asyncio.create_task(self._run_account_stream(source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._hub.close()
+        await self._http.aclose()
+
+    # HTTP ---------------------------------------------------------------------------------------------------------
+    def _map(self, status: int, body: Any, headers: Mapping[str, str]) -> ExchangeError:
+        return map_error(status, body, headers, self.name)
+
+    async def _send(self, method: str, config: Any) -> Any:
+        """Send a bpx-py ``RequestConfiguration`` (already signed)."""
+        if method == "GET":
+            return await request_json(
+                self._http, "GET", config.url, exchange=self.name, error_mapper=self._map,
+                params=config.params, headers=config.headers,
+            )  # fmt: skip
+        body = json.dumps(config.data if config.data is not None else {}, default=str)
+        return await request_json(
+            self._http, method, config.url, exchange=self.name, error_mapper=self._map,
+            content=body, headers=config.headers,
+        )  # fmt: skip
+
+    async def _public(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return await request_json(
+            self._http, "GET", f"/{path}", exchange=self.name, error_mapper=self._map, params=dict(params or {})
+        )
+
+    # markets ------------------------------------------------------------------------------------------------------
+    async def markets(self) -> dict[str, Market]:
+        if self._markets is None:
+            markets: dict[str, Market] = {}
+            for raw in await self._public("api/v1/markets"):
+                info = MarketInfo.model_validate(raw)
+                if info.market_type != "PERP" or info.order_book_state == "Closed":
+                    continue
+                market = parsing.market_from_info(info)
+                self._by_venue[market.venue_symbol] = market
+                markets.setdefault(market.symbol, market)
+            self._markets = markets
+        return self._markets
+
+    def _canonical(self, venue_symbol: str) -> str:
+        market = self._by_venue.get(venue_symbol)
+        return market.symbol if market else normalize(self.name, venue_symbol).base
+
+    async def best_bid_ask(self, symbol: str) -> Quote:
+        market = await self.market(symbol)
+        depth = await self._public("api/v1/depth", {"symbol": market.venue_symbol})
+        bids = [(Decimal(p), Decimal(q)) for p, q in depth.get("bids", [])]
+        asks = [(Decimal(p), Decimal(q)) for p, q in depth.get("asks", [])]
+        if not bids or not asks:
+            raise ExchangeError(f"{self.name}: empty order book for {market.venue_symbol}", exchange=self.name)
+        bid, ask = max(bids), min(asks)
+        return Quote(symbol=symbol, bid=bid[0], ask=ask[0], bid_size=bid[1], ask_size=ask[1])
+
+    async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
+        market = await self.market(symbol)
+        stream = f"bookTicker.{market.venue_symbol}"
+
+        async def subscribe(ws: ClientConnection) -> None:
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [stream]}))
+
+        source = ReconnectingWebSocket(
+            self._ws_url,
+            subscribe,
+            name=f"{self.name} {stream}",
+            backoff=self.settings.backoff(),
+            ping_interval=self.settings.ws_ping_interval,
+            idle_timeout=self.settings.ws_idle_timeout,
+        )
+        async for message in source.messages():
+            if isinstance(message, Mapping) and message.get("stream") == stream:
+                event = BookTickerEvent.model_validate(message["data"])
+                yield Quote(
+                    symbol=symbol,
+                    bid=event.bid,
+                    ask=event.ask,
+                    bid_size=event.bid_size,
+                    ask_size=event.ask_size,
+                    timestamp=parse_time(event.event_time) or utcnow(),
+                )
+
+    # orders -------------------------------------------------------------------------------------------------------
+    def _our_client_id(self, venue_id: int | None) -> str | None:
+        if venue_id is None:
+            return None
+        return self._client_ids.get(venue_id, str(venue_id))
+
+    def _order(self, resp: OrderResp) -> Order:
+        if resp.post_only:
+            self._post_only.add(resp.id)
+        return parsing.order_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        market = await self.market(request.symbol)
+        size = market.round_size(request.size)
+        if size < market.min_size:
+            raise OrderRejected(
+                f"{self.name}: size {request.size} is below the minimum {market.min_size} of {market.venue_symbol}",
+                exchange=self.name,
+            )
+        client_id = venue_client_id(request.client_order_id)
+        self._client_ids[client_id] = request.client_order_id
+        price = None
+        if request.order_type is OrderType.LIMIT:
+            if request.price is None:
+                raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
+            price = _num(market.round_price(request.price, request.side))
+        config = self._signer.execute_order(
+            symbol=market.venue_symbol,
+            side=parsing.side_to_wire(request.side),
+            order_type="Market" if request.order_type is OrderType.MARKET else "Limit",
+            time_in_force="IOC" if request.time_in_force is TimeInForce.IOC else "GTC",
+            quantity=_num(size),
+            price=price,
+            client_id=client_id,
+            post_only=request.post_only or None,
+            reduce_only=request.reduce_only or None,
+        )
+        order = self._order(OrderResp.model_validate(await self._send("POST", config)))
+        if request.post_only:
+            self._post_only.add(order.order_id)
+        order = order.model_copy(update={"client_order_id": request.client_order_id})
+        self._hub.track(order)
+        return order
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        market = await self.market(symbol)
+        data = await self._send("DELETE", self._signer.cancel_order(symbol=market.venue_symbol, order_id=order_id))
+        await self._hub.publish(OrderUpdate(order=self._order(OrderResp.model_validate(data))))
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        if symbol is not None:
+            venue_symbols = [(await self.market(symbol)).venue_symbol]
+        else:
+            markets = await self.markets()
+            venue_symbols = sorted(
+                {markets[o.symbol].venue_symbol for o in await self.open_orders() if o.symbol in markets}
+            )
+        cancelled = 0
+        for venue_symbol in venue_symbols:
+            data = await self._send("DELETE", self._signer.cancel_all_orders(symbol=venue_symbol))
+            cancelled += len(data) if isinstance(data, list) else 0
+        return cancelled
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        venue_symbol = (await self.market(symbol)).venue_symbol if symbol is not None else None
+        data = await self._send("GET", self._signer.get_open_orders(market_type="PERP", symbol=venue_symbol))
+        return [self._order(OrderResp.model_validate(row)) for row in data or []]
+
+    async def get_order(self, symbol: str, order_id: str) -> Order | None:
+        market = await self.market(symbol)
+        try:
+            data = await self._send("GET", self._signer.get_open_order(symbol=market.venue_symbol, order_id=order_id))
+            return self._order(OrderResp.model_validate(data))
+        except OrderNotFound:
+            pass
+        history = await self._send(
+            "GET", self._signer.get_order_history(limit=1, offset=0, order_id=order_id, symbol=market.venue_symbol)
+        )
+        rows = [OrderResp.model_validate(row) for row in history or []]
+        return next((self._order(r) for r in rows if r.id == order_id), None)
+
+    async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        market = await self.market(symbol)
+        client_id = venue_client_id(client_order_id)
+        self._client_ids.setdefault(client_id, client_order_id)
+        try:
+            data = await self._send("GET", self._signer.get_open_order(symbol=market.venue_symbol, client_id=client_id))
+            return self._order(OrderResp.model_validate(data))
+        except OrderNotFound:
+            pass
+        history = await self._send(
+            "GET", self._signer.get_order_history(limit=100, offset=0, symbol=market.venue_symbol, market_type="PERP")
+        )
+        rows = [OrderResp.model_validate(row) for row in history or []]
+        return next((self._order(r) for r in rows if r.client_id == client_id), None)
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._hub.stream()
+
+    # account ------------------------------------------------------------------------------------------------------
+    async def positions(self) -> list[Position]:
+        rows = [
+            PositionResp.model_validate(r) for r in await self._send("GET", self._signer.get_open_positions()) or []
+        ]
+        return [parsing.position_from_resp(r, self._canonical(r.symbol)) for r in rows if r.net_quantity != 0]
+
+    async def position(self, symbol: str) -> Position:
+        for position in await self.positions():
+            if position.symbol == symbol:
+                return position
+        return Position(symbol=symbol, size=Decimal(0))
+
+    async def balance(self) -> Balance:
+        data = CollateralResp.model_validate(await self._send("GET", self._signer.get_collateral()))
+        return Balance(
+            asset="USDC",
+            equity=data.net_equity,
+            available=data.net_equity_available,
+            margin_used=data.net_equity_locked,
+            unrealized_pnl=data.pnl_unrealized,
+        )
+
+    # account stream -----------------------------------------------------------------------------------------------
+    async def _ws_url(self) -> str:
+        return self.settings.ws_url
+
+    async def _subscribe_account(self, ws: ClientConnection) -> None:
+        timestamp = int(time.time() * 1000)
+        window = self.settings.window
+        signature = self._signer._sign({}, "subscribe", timestamp, window)  # bpx-py's ED25519 scheme
+        await ws.send(
+            json.dumps(
+                {
+                    "method": "SUBSCRIBE",
+                    "params": ["account.orderUpdate"],
+                    "signature": [self._signer.public_key, signature, str(timestamp), str(window)],
+                }
+            )
+        )
+
+    async def _run_account_stream(self, source: ReconnectingWebSocket) -> None:
+        async for message in source.messages():
+            try:
+                if isinstance(message, Opened):
+                    if message.reconnect:
+                        await self._reconcile()
+                    continue
+                if not isinstance(message, Mapping):
+                    continue
+                if "error" in message:
+                    log.warning("%s: account stream error: %s", self.name, message["error"])
+                    continue
+                stream = str(message.get("stream", ""))
+                if stream.startswith("account.orderUpdate"):
+                    await self._on_order_event(OrderEvent.model_validate(message["data"]))
+            except ExchangeError as exc:
+                log.warning("%s: account stream: %s", self.name, exc)
+            except ValueError as exc:
+                log.warning("%s: ignoring an unparseable account event: %s", self.name, exc)
+
+    async def _on_order_event(self, event: OrderEvent) -> None:
+        symbol = self._canonical(event.symbol)
+        client_id = self._our_client_id(event.client_id)
+        known = self._hub.known_order(event.order_id)
+        post_only = event.order_id in self._post_only or (
+            known is not None and known.time_in_force is TimeInForce.POST_ONLY
+        )
+        order = parsing.order_from_event(event, symbol, client_id, post_only)
+        await self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
+
+    async def _reconcile(self) -> None:
+        await self._hub.reconcile(
+            fetch_fills=self._fills_since, fetch_open_orders=self.open_orders, fetch_order=self.get_order
+        )
+
+    async def _fills_since(self, since: datetime) -> list[Fill]:
+        data = await self._send(
+            "GET",
+            self._signer.get_fill_history(
+                limit=1000, offset=0, from_=int(since.timestamp() * 1000), market_type="PERP"
+            ),
+        )
+        fills = []
+        for row in data or []:
+            resp = FillResp.model_validate(row)
+            fills.append(
+                parsing.fill_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
+            )
+        return fills

@@ -1,0 +1,184 @@
+"""Backpack wire models → the exchange contract's models."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot_runtime.exchanges.backpack.wire import (
+    FillResp,
+    MarketInfo,
+    OrderEvent,
+    OrderResp,
+    PositionResp,
+    parse_time,
+)
+from bot_runtime.exchanges.base import (
+    ZERO,
+    CancelReason,
+    Fill,
+    Liquidity,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    utcnow,
+)
+from bot_runtime.exchanges.symbols import normalize
+
+EXCHANGE = "backpack"
+HOUR_MS = Decimal(3_600_000)
+
+_STATUS = {
+    "New": OrderStatus.OPEN,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELED,
+    "Expired": OrderStatus.EXPIRED,
+    "TriggerPending": OrderStatus.OPEN,
+    "TriggerFailed": OrderStatus.REJECTED,
+}
+
+
+def side(value: str) -> Side:
+    return Side.BUY if value == "Bid" else Side.SELL
+
+
+def side_to_wire(value: Side) -> str:
+    return "Bid" if value is Side.BUY else "Ask"
+
+
+def market_from_info(info: MarketInfo) -> Market:
+    base, multiplier = normalize(EXCHANGE, info.symbol)
+    step = info.filters.quantity.step_size
+    return Market(
+        symbol=base,
+        venue_symbol=info.symbol,
+        contract_id=info.symbol,
+        tick_size=info.filters.price.tick_size,
+        size_step=step,
+        min_size=info.filters.quantity.min_quantity or step,
+        multiplier=multiplier,
+        quote=info.quote_symbol,
+    )
+
+
+def funding_interval_hours(info: MarketInfo, default: Decimal) -> Decimal:
+    if info.funding_interval and info.funding_interval > 0:
+        return info.funding_interval / HOUR_MS
+    return default
+
+
+def _status(raw: str, filled: Decimal, post_only: bool) -> tuple[OrderStatus, CancelReason | None]:
+    status = _STATUS.get(raw, OrderStatus.OPEN)
+    if status is OrderStatus.OPEN and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    reason = None
+    if status is OrderStatus.CANCELED:
+        reason = CancelReason.USER_CANCELED
+    elif status is OrderStatus.EXPIRED:
+        reason = CancelReason.POST_ONLY_VIOLATION if post_only and filled == 0 else CancelReason.EXPIRED
+    elif status is OrderStatus.REJECTED:
+        reason = CancelReason.REJECTED
+    return status, reason
+
+
+def _tif(time_in_force: str | None, post_only: bool | None) -> TimeInForce:
+    if post_only:
+        return TimeInForce.POST_ONLY
+    return TimeInForce.IOC if time_in_force in {"IOC", "FOK"} else TimeInForce.GTC
+
+
+def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -> Order:
+    status, reason = _status(resp.status, resp.executed_quantity, bool(resp.post_only))
+    created = parse_time(resp.created_at) or utcnow()
+    avg = resp.executed_quote_quantity / resp.executed_quantity if resp.executed_quantity > 0 else None
+    return Order(
+        order_id=resp.id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side(resp.side),
+        order_type=OrderType.MARKET if resp.order_type.upper() == "MARKET" else OrderType.LIMIT,
+        time_in_force=_tif(resp.time_in_force, resp.post_only),
+        price=resp.price if resp.price else None,
+        size=resp.quantity if resp.quantity is not None else resp.executed_quantity,
+        filled_size=resp.executed_quantity,
+        avg_fill_price=avg,
+        status=status,
+        reduce_only=bool(resp.reduce_only),
+        cancel_reason=reason,
+        created_at=created,
+        updated_at=created,
+    )
+
+
+def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None, post_only: bool) -> Order:
+    status, reason = _status(event.status, event.executed_quantity, post_only)
+    avg = event.executed_quote_quantity / event.executed_quantity if event.executed_quantity > 0 else None
+    return Order(
+        order_id=event.order_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side(event.side),
+        order_type=OrderType.MARKET if event.order_type.upper() == "MARKET" else OrderType.LIMIT,
+        time_in_force=_tif(event.time_in_force, post_only),
+        price=event.price if event.price else None,
+        size=event.quantity if event.quantity is not None else event.executed_quantity,
+        filled_size=event.executed_quantity,
+        avg_fill_price=avg,
+        status=status,
+        reduce_only=bool(event.reduce_only),
+        cancel_reason=reason,
+        updated_at=parse_time(event.engine_time or event.event_time) or utcnow(),
+    )
+
+
+def trade_id(symbol: str, venue_trade_id: int | str) -> str:
+    return f"{symbol}:{venue_trade_id}"
+
+
+def fill_from_event(event: OrderEvent, symbol: str, client_order_id: str | None) -> Fill | None:
+    if event.event != "orderFill" or not event.fill_quantity or event.trade_id is None or event.fill_price is None:
+        return None
+    return Fill(
+        trade_id=trade_id(event.symbol, event.trade_id),
+        order_id=event.order_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side(event.side),
+        price=event.fill_price,
+        size=event.fill_quantity,
+        fee=event.fee or ZERO,
+        liquidity=Liquidity.MAKER if event.maker else Liquidity.TAKER,
+        timestamp=parse_time(event.engine_time or event.event_time) or utcnow(),
+    )
+
+
+def fill_from_resp(resp: FillResp, symbol: str, client_order_id: str | None) -> Fill:
+    return Fill(
+        trade_id=trade_id(resp.symbol, resp.trade_id),
+        order_id=resp.order_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side(resp.side),
+        price=resp.price,
+        size=resp.quantity,
+        fee=resp.fee,
+        liquidity=Liquidity.MAKER if resp.is_maker else Liquidity.TAKER,
+        timestamp=parse_time(resp.timestamp) or utcnow(),
+    )
+
+
+def position_from_resp(resp: PositionResp, symbol: str) -> Position:
+    return Position(
+        symbol=symbol,
+        size=resp.net_quantity,
+        avg_entry_price=resp.entry_price if resp.net_quantity != 0 else None,
+        mark_price=resp.mark_price,
+        unrealized_pnl=resp.pnl_unrealized,
+        realized_pnl=resp.pnl_realized,
+        funding_pnl=resp.cumulative_funding_payment,
+        liquidation_price=resp.est_liquidation_price if resp.est_liquidation_price else None,
+    )

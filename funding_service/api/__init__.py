@@ -1,0 +1,1 @@
+"""HTTP layer of the funding service (FastAPI): routes, errors, metrics, shared state."""

@@ -1,0 +1,186 @@
+"""``/history`` and ``/stats``: time series (raw or bucketed) and statistics of hourly rates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import APIRouter, Depends, Path, Query
+
+from funding_service.api.errors import ERROR_RESPONSES, not_found
+from funding_service.api.params import path_dex, path_symbol, query_dex, time_range
+from funding_service.api.state import ServiceState, get_state
+from funding_service.core.history import BUCKETS, Summary, summarize
+from funding_service.core.rates import HUNDRED, apr, hourly_rate
+from funding_service.db.repositories import dexes as dex_repo
+from funding_service.db.repositories import rates as repo
+from funding_service.models.api import History, HistoryPoint, HistoryStats, RateStats, Statistics
+
+router = APIRouter(tags=["History"], responses=ERROR_RESPONSES)
+State = Annotated[ServiceState, Depends(get_state)]
+PERIOD_HELP = "7d, 30d, 90d (any Nd up to 366d, or Nh); ignored when start is given"
+DAY_SECONDS = Decimal(86400)
+
+
+def _period_days(start: datetime, end: datetime) -> Decimal:
+    return (Decimal((end - start).total_seconds()) / DAY_SECONDS).quantize(Decimal("0.0001")).normalize()
+
+
+def _statistics(summary: Summary | None) -> Statistics:
+    if summary is None:
+        return Statistics(
+            average=None,
+            median=None,
+            min=None,
+            max=None,
+            stdev=None,
+            volatility=None,
+            stability=None,
+            percentile_25=None,
+            percentile_75=None,
+            positive_share=None,
+            annualized_apr=None,
+            annualized_apy=None,
+        )
+    return Statistics(
+        average=summary.mean,
+        median=summary.median,
+        min=summary.minimum,
+        max=summary.maximum,
+        stdev=summary.stdev,
+        volatility=summary.stability,
+        stability=summary.stability,
+        percentile_25=summary.p25,
+        percentile_75=summary.p75,
+        positive_share=summary.positive_share,
+        annualized_apr=summary.annualized,
+        annualized_apy=summary.annualized * HUNDRED,
+    )
+
+
+async def _require_symbol(state: ServiceState, symbol: str) -> str:
+    sym = path_symbol(symbol)
+
+    async def exists(conn: asyncpg.Connection) -> bool:
+        return await dex_repo.symbol_exists(conn, sym)
+
+    if not await state.db.run(exists):
+        raise not_found(f"unknown symbol {symbol!r}", "symbol")
+    return sym
+
+
+@router.get("/history/funding-rates/{dex}/{symbol}", response_model=History, summary="Funding-rate history of one pair")
+async def history(
+    *,
+    state: State,
+    dex: Annotated[str, Path(max_length=64)],
+    symbol: Annotated[str, Path(max_length=64)],
+    period: Annotated[str | None, Query(description=PERIOD_HELP, max_length=16)] = None,
+    start: Annotated[datetime | None, Query(description="range start (ISO 8601; UTC when no offset)")] = None,
+    end: Annotated[datetime | None, Query(description="range end, exclusive (default now)")] = None,
+    bucket: Annotated[Literal["1h", "4h", "1d"] | None, Query(description="aggregate into time buckets")] = None,
+    limit: Annotated[int, Query(ge=1, le=10000, description="max points (most recent first by default)")] = 1000,
+    order: Annotated[Literal["desc", "asc"], Query(description="time order of the points")] = "desc",
+) -> History:
+    name = await path_dex(state, dex)
+    sym = await _require_symbol(state, symbol)
+    start_at, end_at = time_range(period, start, end, "7d")
+    desc = order == "desc"
+
+    async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+        if bucket is None:
+            points = await repo.history_points(
+                conn, dex=name, symbol=sym, start=start_at, end=end_at, limit=limit, desc=desc
+            )
+        else:
+            points = await repo.history_buckets(
+                conn, dex=name, symbol=sym, start=start_at, end=end_at, bucket=BUCKETS[bucket], limit=limit, desc=desc
+            )
+        series = await repo.hourly_series(conn, sym, start_at, end_at, name)
+        return points, series
+
+    points, series = await state.db.run(load)
+    out: list[HistoryPoint] = []
+    for p in points:
+        if bucket is None:
+            hourly = hourly_rate(p["rate"], p["interval_hours"])
+            out.append(
+                HistoryPoint(
+                    time=p["time"],
+                    funding_rate=p["rate"],
+                    interval_hours=p["interval_hours"],
+                    hourly_rate=hourly,
+                    annualized_rate=apr(hourly),
+                    mark_price=p["mark_price"],
+                    open_interest_usd=p["open_interest_usd"],
+                )
+            )
+        else:
+            out.append(
+                HistoryPoint(
+                    time=p["time"],
+                    funding_rate=p["rate"],
+                    interval_hours=p["interval_hours"],
+                    hourly_rate=p["hourly"],
+                    annualized_rate=apr(p["hourly"]),
+                    min_hourly_rate=p["min_hourly"],
+                    max_hourly_rate=p["max_hourly"],
+                    samples=int(p["samples"]),
+                    mark_price=p["mark_price"],
+                    open_interest_usd=p["open_interest_usd"],
+                )
+            )
+    summary = summarize([hourly_rate(r["rate"], r["interval_hours"]) for r in series])
+    stats = HistoryStats(
+        average=summary.mean if summary else None,
+        median=summary.median if summary else None,
+        min=summary.minimum if summary else None,
+        max=summary.maximum if summary else None,
+        volatility=summary.stdev if summary else None,
+    )
+    return History(
+        symbol=sym,
+        dex_name=name,
+        period_days=_period_days(start_at, end_at),
+        start=start_at,
+        end=end_at,
+        bucket=bucket,
+        data_points=out,
+        count=len(out),
+        stats=stats,
+    )
+
+
+@router.get("/stats/funding-rates/{symbol}", response_model=RateStats, summary="Statistics of a symbol's rates")
+async def stats(
+    *,
+    state: State,
+    symbol: Annotated[str, Path(max_length=64)],
+    dex: Annotated[str | None, Query(description="one dex (default: every active dex)", max_length=64)] = None,
+    period: Annotated[str | None, Query(description=PERIOD_HELP, max_length=16)] = None,
+    start: Annotated[datetime | None, Query(description="range start (ISO 8601)")] = None,
+    end: Annotated[datetime | None, Query(description="range end, exclusive (default now)")] = None,
+) -> RateStats:
+    name = await query_dex(state, dex, "dex")
+    sym = await _require_symbol(state, symbol)
+    start_at, end_at = time_range(period, start, end, "30d")
+    series = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, end_at, name))
+    by_dex: dict[str, list[Decimal]] = defaultdict(list)
+    values: list[Decimal] = []
+    for r in series:
+        hourly = hourly_rate(r["rate"], r["interval_hours"])
+        by_dex[r["dex"]].append(hourly)
+        values.append(hourly)
+    return RateStats(
+        symbol=sym,
+        dex_name=name,
+        period_days=_period_days(start_at, end_at),
+        start=start_at,
+        end=end_at,
+        statistics=_statistics(summarize(values)),
+        sample_size=len(values),
+        per_dex={d: _statistics(summarize(v)) for d, v in sorted(by_dex.items())} if name is None else None,
+    )

@@ -1,0 +1,321 @@
+"""Writing one collector cycle: all or nothing, idempotent.
+
+One transaction, serialised with other ingests by a transaction-level advisory lock:
+
+1. every dex named in the batch must be registered, except ``paper*`` venues, which register themselves with the
+   paper fees (anything else unknown rejects the batch, naming the venues, before a row is written);
+2. the rows go to a temporary table with COPY, then into ``funding_rates`` keyed by (dex, symbol, funding period),
+   ``latest_funding_rates`` and ``dex_symbols`` with ``INSERT … ON CONFLICT`` where a newer observation wins (so
+   replaying a batch, or an older one, changes nothing);
+3. the cycle and one collection log per venue are recorded (upserted by cycle id);
+4. the cycle's opportunity snapshot is computed from the latest rates as of the cycle's end, once per cycle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from funding_service.core import opportunities as finder
+from funding_service.core.funding_time import funding_period_end
+from funding_service.core.rates import spread_bps
+from funding_service.db.repositories.rates import latest_legs
+from funding_service.models.ingest import IngestBatch, IngestResult
+from funding_service.settings import Settings
+
+INGEST_LOCK = int.from_bytes(b"perpdexi", "big", signed=True)
+PAPER_NAME = re.compile(r"^paper(-[a-z0-9]+)*$")
+
+_COLUMNS = (
+    "ord",
+    "dex",
+    "symbol",
+    "venue_symbol",
+    "multiplier",
+    "rate",
+    "interval_hours",
+    "funding_time",
+    "mark_price",
+    "index_price",
+    "open_interest_usd",
+    "volume_24h_usd",
+    "best_bid",
+    "best_ask",
+    "spread_bps",
+    "next_funding_time",
+    "collected_at",
+)
+
+_TEMP = """
+CREATE TEMP TABLE _ingest_rates (
+    ord integer, dex text, symbol text, venue_symbol text, multiplier numeric, rate numeric, interval_hours numeric,
+    funding_time timestamptz, mark_price numeric, index_price numeric, open_interest_usd numeric,
+    volume_24h_usd numeric, best_bid numeric, best_ask numeric, spread_bps numeric, next_funding_time timestamptz,
+    collected_at timestamptz
+) ON COMMIT DROP
+"""
+
+_FUNDING_RATES = """
+INSERT INTO funding_rates AS f (dex, symbol, funding_time, rate, interval_hours, mark_price, index_price,
+                                open_interest_usd, volume_24h_usd, next_funding_time, collected_at, cycle_id)
+SELECT DISTINCT ON (dex, symbol, funding_time)
+       dex, symbol, funding_time, rate, interval_hours, mark_price, index_price, open_interest_usd, volume_24h_usd,
+       next_funding_time, collected_at, $1
+FROM _ingest_rates ORDER BY dex, symbol, funding_time, collected_at DESC, ord DESC
+ON CONFLICT (dex, symbol, funding_time) DO UPDATE SET
+    rate = EXCLUDED.rate, interval_hours = EXCLUDED.interval_hours, mark_price = EXCLUDED.mark_price,
+    index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
+    volume_24h_usd = EXCLUDED.volume_24h_usd, next_funding_time = EXCLUDED.next_funding_time,
+    collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id
+WHERE EXCLUDED.collected_at >= f.collected_at
+"""
+
+_LATEST = """
+INSERT INTO latest_funding_rates AS l (dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time,
+                                       mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid, best_ask,
+                                       next_funding_time, collected_at, cycle_id, updated_at)
+SELECT DISTINCT ON (dex, symbol)
+       dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time, mark_price, index_price,
+       open_interest_usd, volume_24h_usd, best_bid, best_ask, next_funding_time, collected_at, $1, now()
+FROM _ingest_rates ORDER BY dex, symbol, collected_at DESC, ord DESC
+ON CONFLICT (dex, symbol) DO UPDATE SET
+    venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, rate = EXCLUDED.rate,
+    interval_hours = EXCLUDED.interval_hours, funding_time = EXCLUDED.funding_time,
+    mark_price = EXCLUDED.mark_price, index_price = EXCLUDED.index_price,
+    open_interest_usd = EXCLUDED.open_interest_usd, volume_24h_usd = EXCLUDED.volume_24h_usd,
+    best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask, next_funding_time = EXCLUDED.next_funding_time,
+    collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id, updated_at = now()
+WHERE EXCLUDED.collected_at >= l.collected_at
+"""
+
+_DEX_SYMBOLS = """
+INSERT INTO dex_symbols AS s (dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd,
+                              volume_24h_usd, best_bid, best_ask, spread_bps, is_active, updated_at)
+SELECT DISTINCT ON (dex, symbol)
+       dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid,
+       best_ask, spread_bps, true, collected_at
+FROM _ingest_rates ORDER BY dex, symbol, collected_at DESC, ord DESC
+ON CONFLICT (dex, symbol) DO UPDATE SET
+    venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, mark_price = EXCLUDED.mark_price,
+    index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
+    volume_24h_usd = EXCLUDED.volume_24h_usd, best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask,
+    spread_bps = EXCLUDED.spread_bps, is_active = true, updated_at = EXCLUDED.updated_at
+WHERE EXCLUDED.updated_at >= s.updated_at
+"""
+
+_CYCLE = """
+INSERT INTO collection_cycles (cycle_id, started_at, finished_at, rates_count) VALUES ($1, $2, $3, $4)
+ON CONFLICT (cycle_id) DO UPDATE SET started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    rates_count = EXCLUDED.rates_count
+RETURNING (xmax = 0) AS inserted
+"""
+
+_LOGS = """
+INSERT INTO collection_logs (cycle_id, dex, status, fetched, error, latency_ms, started_at, finished_at)
+SELECT $1, r.dex, r.status, r.fetched, r.error, r.latency_ms, $2, $3
+FROM unnest($4::text[], $5::text[], $6::integer[], $7::text[], $8::numeric[]) AS r(dex, status, fetched, error, latency_ms)
+ON CONFLICT (cycle_id, dex) DO UPDATE SET status = EXCLUDED.status, fetched = EXCLUDED.fetched,
+    error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, started_at = EXCLUDED.started_at,
+    finished_at = EXCLUDED.finished_at
+"""
+
+_OPPORTUNITY_COLUMNS = (
+    "cycle_id",
+    "computed_at",
+    "symbol",
+    "long_dex",
+    "short_dex",
+    "long_rate",
+    "short_rate",
+    "long_interval_hours",
+    "short_interval_hours",
+    "spread_hourly",
+    "gross_apr",
+    "fees",
+    "fee_mode",
+    "hold_hours",
+    "net_apr",
+    "break_even_hours",
+    "min_volume_24h_usd",
+    "min_oi_usd",
+    "oi_ratio",
+    "price_spread_pct",
+)
+
+
+class UnknownDexes(Exception):
+    """The batch names venues that are not registered (and are not ``paper*``)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(
+            f"unknown dex(es) {', '.join(names)}: register them first (only paper-* venues register themselves)"
+        )
+        self.names = names
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    stored: int
+    latest: int
+
+
+def _count(status: str) -> int:
+    """Rows affected from a command tag such as ``INSERT 0 42``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def ingest_batch(conn: asyncpg.Connection, batch: IngestBatch, settings: Settings, now: datetime) -> IngestResult:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
+        names = sorted(batch.dex_names())
+        known = {r["name"] for r in await conn.fetch("SELECT name FROM dexes WHERE name = any($1::text[])", names)}
+        unknown = [n for n in names if n not in known]
+        rejected = [n for n in unknown if not PAPER_NAME.match(n)]
+        if rejected:
+            raise UnknownDexes(rejected)
+        registered = await _register_paper(conn, unknown, batch, settings)
+
+        counts = await _write_rates(conn, batch) if batch.rates else _Counts(0, 0)
+        inserted = await conn.fetchval(_CYCLE, batch.cycle_id, batch.started_at, batch.finished_at, len(batch.rates))
+        await _write_logs(conn, batch)
+        if inserted:
+            recorded = await _record_opportunities(conn, batch, settings)
+        else:  # a replay: the snapshot of this cycle was taken the first time
+            recorded = int(
+                await conn.fetchval("SELECT count(*) FROM opportunities WHERE cycle_id = $1", batch.cycle_id)
+            )
+    return IngestResult(
+        cycle_id=batch.cycle_id,
+        rates_received=len(batch.rates),
+        rates_stored=counts.stored,
+        latest_updated=counts.latest,
+        exchanges_logged=len(batch.exchanges),
+        dexes_registered=registered,
+        opportunities_recorded=recorded,
+        received_at=now,
+    )
+
+
+async def _register_paper(
+    conn: asyncpg.Connection, names: list[str], batch: IngestBatch, settings: Settings
+) -> list[str]:
+    registered: list[str] = []
+    for name in names:
+        intervals = sorted({r.interval_hours for r in batch.rates if r.exchange == name})
+        status = await conn.execute(
+            """
+            INSERT INTO dexes (name, display_name, maker_fee, taker_fee, funding_interval_hours, is_paper)
+            VALUES ($1, $2, $3, $4, $5, true) ON CONFLICT (name) DO NOTHING
+            """,
+            name,
+            f"Paper ({name})",
+            settings.paper_maker_fee,
+            settings.paper_taker_fee,
+            intervals[0] if intervals else 1,
+        )
+        if _count(status):
+            registered.append(name)
+    return registered
+
+
+async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
+    records = [
+        (
+            i,
+            r.exchange,
+            r.symbol,
+            r.venue_symbol,
+            r.multiplier,
+            r.rate,
+            r.interval_hours,
+            funding_period_end(r.collected_at, r.interval_hours, r.next_funding_time),
+            r.mark_price,
+            r.index_price,
+            r.open_interest_usd,
+            r.volume_24h_usd,
+            r.best_bid,
+            r.best_ask,
+            spread_bps(r.best_bid, r.best_ask),
+            r.next_funding_time,
+            r.collected_at,
+        )
+        for i, r in enumerate(batch.rates)
+    ]
+    await conn.execute(_TEMP)
+    await conn.copy_records_to_table("_ingest_rates", records=records, columns=_COLUMNS)
+    await conn.execute(
+        "INSERT INTO symbols (symbol) SELECT DISTINCT symbol FROM _ingest_rates ORDER BY 1 ON CONFLICT DO NOTHING"
+    )
+    stored = _count(await conn.execute(_FUNDING_RATES, batch.cycle_id))
+    latest = _count(await conn.execute(_LATEST, batch.cycle_id))
+    await conn.execute(_DEX_SYMBOLS)
+    return _Counts(stored, latest)
+
+
+async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
+    if not batch.exchanges:
+        return
+    reports = sorted(batch.exchanges, key=lambda e: e.name)
+    await conn.execute(
+        _LOGS,
+        batch.cycle_id,
+        batch.started_at,
+        batch.finished_at,
+        [e.name for e in reports],
+        ["ok" if e.ok else "error" for e in reports],
+        [e.markets for e in reports],
+        [e.error for e in reports],
+        [None if e.latency_ms is None else Decimal(f"{e.latency_ms:.3f}") for e in reports],
+    )
+
+
+async def _record_opportunities(conn: asyncpg.Connection, batch: IngestBatch, settings: Settings) -> int:
+    if settings.snapshot_top_n == 0:
+        return 0
+    params = finder.Params(
+        hold_hours=settings.default_hold_hours,
+        position_size_usd=settings.default_position_size_usd,
+        fee_mode=settings.fee_mode,
+        stale_after_seconds=settings.stale_after_seconds,
+    )
+    result = finder.find(
+        await latest_legs(conn),
+        params,
+        batch.finished_at,
+        finder.Filters(min_divergence=None, min_profit=None),
+        sort_by="net_apr",
+        limit=settings.snapshot_top_n,
+    )
+    rows = [
+        (
+            batch.cycle_id,
+            batch.finished_at,
+            o.symbol,
+            o.long.dex,
+            o.short.dex,
+            o.long.rate,
+            o.short.rate,
+            o.long.interval_hours,
+            o.short.interval_hours,
+            o.spread_hourly,
+            o.gross_apr,
+            o.fees,
+            o.fee_mode,
+            o.hold_hours,
+            o.net_apr,
+            o.break_even_hours,
+            o.min_volume_24h,
+            o.min_oi_usd,
+            o.oi_ratio,
+            o.price_spread_pct,
+        )
+        for o in result.opportunities
+        if o.spread_hourly > 0
+    ]
+    if rows:
+        await conn.copy_records_to_table("opportunities", records=rows, columns=_OPPORTUNITY_COLUMNS)
+    return len(rows)

@@ -1,0 +1,95 @@
+"""Funding service configuration from the environment (prefix ``PERPDEX_FS_``).
+
+The database is given either as one URL (``PERPDEX_FS_DATABASE_URL``, e.g. from a Secret of an external PostgreSQL)
+or as parts (``PERPDEX_FS_DB_HOST``/``_PORT``/``_USER``/``_PASSWORD``/``_NAME``, e.g. the chart's bundled database
+with a generated password Secret). Secrets are :class:`~pydantic.SecretStr`: never printed by ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+FeeMode = Literal["taker", "maker"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PERPDEX_FS_", extra="ignore", frozen=True)
+
+    # database ----------------------------------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(default=None, description="postgresql://user:pass@host:port/db")
+    db_host: str = "localhost"
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_user: str = "perpdex"
+    db_password: SecretStr | None = None
+    db_name: str = "perpdex"
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=200)
+    connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    acquire_timeout_seconds: float = Field(default=3.0, gt=0)
+    command_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # HTTP ----------------------------------------------------------------------------------------------------------
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    port: int = Field(default=8000, ge=0, le=65535)
+    ingest_token: SecretStr | None = Field(default=None, description="bearer token of POST /api/v1/ingest/*")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated allowed origins; empty = CORS off"
+    )
+    log_level: str = "info"
+    max_ingest_rows: int = Field(default=50_000, ge=1)
+    max_ingest_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    # opportunity defaults ----------------------------------------------------------------------------------------
+    stale_after_seconds: int = Field(default=600, ge=1, description="latest rates older than this are stale")
+    fee_mode: FeeMode = "taker"
+    default_hold_hours: Decimal = Field(default=Decimal(24), gt=0)
+    default_position_size_usd: Decimal = Field(default=Decimal(1000), gt=0)
+    snapshot_top_n: int = Field(default=100, ge=0, description="opportunities stored per ingested cycle")
+    latest_cache_seconds: float = Field(default=1.0, ge=0, description="in-process cache of the latest-rate table")
+    paper_maker_fee: Decimal = Decimal("0.0002")
+    paper_taker_fee: Decimal = Decimal("0.0005")
+
+    # retention -----------------------------------------------------------------------------------------------------
+    retention_rates_days: int = Field(default=90, ge=1)
+    retention_opportunities_days: int = Field(default=7, ge=1)
+    retention_logs_days: int = Field(default=30, ge=1)
+    cleanup_interval_seconds: float = Field(default=3600, ge=0, description="0 disables the periodic cleanup")
+    auto_migrate: bool = Field(default=False, description="apply pending migrations at start (else `migrate`)")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    def dsn(self) -> str:
+        """The connection URL (contains the password: never log it; see :meth:`redacted_dsn`)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        auth = quote(self.db_user, safe="")
+        if self.db_password is not None:
+            auth += ":" + quote(self.db_password.get_secret_value(), safe="")
+        return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
+
+    def redacted_dsn(self) -> str:
+        return redact_dsn(self.dsn())
+
+
+def redact_dsn(dsn: str) -> str:
+    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db`` (query parameters dropped: they may hold secrets)."""
+    try:
+        parts = urlsplit(dsn)
+        netloc = parts.netloc
+        if "@" in netloc:
+            auth, host = netloc.rsplit("@", 1)
+            user = auth.split(":", 1)[0]
+            netloc = f"{user}:***@{host}" if ":" in auth else f"{user}@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<unparseable dsn>"

@@ -1,0 +1,354 @@
+"""The Backpack trading client (bpx-py ED25519 signing) against a local replay of Backpack's wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from bot_runtime.exchanges import registry
+from bot_runtime.exchanges.backpack.client import venue_client_id
+from bot_runtime.exchanges.base import (
+    AuthenticationError,
+    CredentialsError,
+    Exchange,
+    InsufficientMargin,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    PostOnlyWouldCross,
+    RateLimited,
+    Side,
+    TimeInForce,
+    TransientNetworkError,
+)
+from tests.support.replay import RecordedRequest, ReplayServer, Reply, load_fixture
+
+_KEY = Ed25519PrivateKey.generate()
+SECRET = base64.b64encode(_KEY.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
+PUBLIC = base64.b64encode(_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+ENV = {"BACKPACK_PUBLIC_KEY": PUBLIC, "BACKPACK_SECRET_KEY": SECRET}
+
+
+def fx(name: str) -> Any:
+    return load_fixture("backpack", name)
+
+
+def _signing_string(instruction: str, params: dict[str, Any], timestamp: str, window: str) -> bytes:
+    parts = [f"instruction={instruction}"]
+    for key, value in sorted(params.items()):
+        parts.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    return ("&".join(parts) + f"&timestamp={timestamp}&window={window}").encode()
+
+
+def assert_signed(request: RecordedRequest, instruction: str) -> dict[str, Any]:
+    """Verify the ED25519 signature with the account's public key; return the signed parameters."""
+    assert request.header("X-API-Key") == PUBLIC
+    params: dict[str, Any] = (request.json() or {}) if request.method != "GET" else dict(request.query)
+    message = _signing_string(
+        instruction, params, request.header("X-Timestamp") or "", request.header("X-Window") or ""
+    )
+    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(PUBLIC))
+    public.verify(base64.b64decode(request.header("X-Signature") or ""), message)  # raises if forged
+    assert request.header("X-Window") == "5000"
+    return params
+
+
+def order_stream(server: ReplayServer) -> Any:
+    return server._ws["/"]
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[ReplayServer]:
+    async with ReplayServer() as server:
+        server.route("GET", "/api/v1/markets", fx("markets"))
+        server.route("GET", "/api/v1/capital/collateral", fx("collateral"))
+        server.route("GET", "/api/v1/orders", [])
+        server.websocket("/")
+        yield server
+
+
+@pytest.fixture
+async def backpack(venue: ReplayServer) -> AsyncIterator[Exchange]:
+    options = {
+        "baseUrl": venue.url,
+        "wsUrl": venue.ws_url + "/",
+        "reconnectInitialDelay": 0.01,
+        "reconnectMaxDelay": 0.05,
+    }
+    client = registry.create_exchange("backpack", options, ENV)
+    await client.connect()
+    await order_stream(venue).wait_for_connections(1)
+    yield client
+    await client.close()
+
+
+async def test_markets_use_the_perpetuals_only(backpack: Exchange) -> None:
+    markets = await backpack.markets()
+    assert set(markets) == {"BTC", "ETH", "PEPE"}
+    btc, pepe = markets["BTC"], markets["PEPE"]
+    assert (btc.venue_symbol, btc.tick_size, btc.size_step, btc.min_size, btc.quote) == (
+        "BTC_USDC_PERP",
+        Decimal("0.1"),
+        Decimal("0.0001"),
+        Decimal("0.0001"),
+        "USDC",
+    )
+    assert (pepe.venue_symbol, pepe.multiplier) == ("kPEPE_USDC_PERP", Decimal(1000))
+
+
+async def test_account_subscription_is_signed_with_the_same_key(backpack: Exchange, venue: ReplayServer) -> None:
+    conn = order_stream(venue).connections[0]
+    sub = await conn.wait_for_message(lambda m: isinstance(m, dict) and m.get("method") == "SUBSCRIBE")
+    assert sub["params"] == ["account.orderUpdate"]
+    key, signature, timestamp, window = sub["signature"]
+    assert key == PUBLIC
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(PUBLIC)).verify(
+        base64.b64decode(signature), _signing_string("subscribe", {}, timestamp, window)
+    )
+
+
+async def test_post_only_limit_is_signed_and_well_formed(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("POST", "/api/v1/order", fx("order_new_post_only"))
+    order = await backpack.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.BUY,
+            size=Decimal("0.01004"),
+            price=Decimal("97010.47"),
+            time_in_force=TimeInForce.POST_ONLY,
+            client_order_id="1001",
+        )
+    )
+    sent = assert_signed(venue.requests_to("POST", "/api/v1/order")[-1], "orderExecute")
+    assert sent == {
+        "symbol": "BTC_USDC_PERP",
+        "side": "Bid",
+        "orderType": "Limit",
+        "quantity": "0.0100",
+        "price": "97010.4",
+        "postOnly": True,
+        "timeInForce": "GTC",
+        "clientId": 1001,
+    }
+    assert (order.order_id, order.status, order.time_in_force, order.client_order_id) == (
+        "4228978331",
+        OrderStatus.OPEN,
+        TimeInForce.POST_ONLY,
+        "1001",
+    )
+
+
+async def test_reduce_only_market_with_a_non_numeric_client_id(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("POST", "/api/v1/order", fx("order_new_post_only"))
+    await backpack.place_order(
+        OrderRequest(
+            symbol="PEPE",
+            side=Side.SELL,
+            size=Decimal("1500.7"),
+            order_type=OrderType.MARKET,
+            reduce_only=True,
+            client_order_id="grid-close-7",
+        )
+    )
+    sent = assert_signed(venue.requests_to("POST", "/api/v1/order")[-1], "orderExecute")
+    assert (sent["symbol"], sent["orderType"], sent["quantity"], sent["reduceOnly"], sent["side"]) == (
+        "kPEPE_USDC_PERP",
+        "Market",
+        "1500",
+        True,
+        "Ask",
+    )
+    assert "price" not in sent and "postOnly" not in sent
+    assert sent["clientId"] == venue_client_id("grid-close-7") and 0 < sent["clientId"] < 2**32
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (Reply(400, fx("error_post_only")), PostOnlyWouldCross),
+        (Reply(400, fx("error_insufficient_margin")), InsufficientMargin),
+        (Reply(429, fx("error_rate_limit"), headers={"Retry-After": "2"}), RateLimited),
+        (Reply(401, fx("error_signature")), AuthenticationError),
+        (Reply(502, body="bad gateway"), TransientNetworkError),
+    ],
+)
+async def test_errors_are_mapped(backpack: Exchange, venue: ReplayServer, reply: Reply, error: type[Exception]) -> None:
+    venue.route("POST", "/api/v1/order", reply)
+    with pytest.raises(error) as caught:
+        await backpack.place_order(
+            OrderRequest(
+                symbol="BTC",
+                side=Side.BUY,
+                size=Decimal("0.01"),
+                price=Decimal("97010.4"),
+                time_in_force=TimeInForce.POST_ONLY,
+                client_order_id="7",
+            )
+        )
+    assert SECRET not in str(caught.value)
+
+
+async def test_cancel_cancel_all_open_orders(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("DELETE", "/api/v1/order", fx("order_cancelled"))
+    venue.route("DELETE", "/api/v1/orders", fx("cancel_all"))
+    venue.route("GET", "/api/v1/orders", fx("open_orders"))
+    await backpack.cancel_order("BTC", "4228978331")
+    assert assert_signed(venue.requests_to("DELETE", "/api/v1/order")[-1], "orderCancel") == {
+        "symbol": "BTC_USDC_PERP",
+        "orderId": "4228978331",
+    }
+    orders = await backpack.open_orders("BTC")
+    assert assert_signed(venue.requests_to("GET", "/api/v1/orders")[-1], "orderQueryAll") == {
+        "marketType": "PERP",
+        "symbol": "BTC_USDC_PERP",
+    }
+    assert [(o.order_id, o.status, o.filled_size, o.reduce_only, o.client_order_id) for o in orders] == [
+        ("4228978331", OrderStatus.OPEN, Decimal(0), False, "1001"),
+        ("4228970001", OrderStatus.PARTIALLY_FILLED, Decimal("0.0040"), True, "2077"),
+    ]
+    assert orders[1].avg_fill_price == Decimal("97500")
+    assert await backpack.cancel_all("BTC") == 2
+    assert assert_signed(venue.requests_to("DELETE", "/api/v1/orders")[-1], "orderCancelAll") == {
+        "symbol": "BTC_USDC_PERP"
+    }
+
+
+async def test_get_order_falls_back_to_history_and_client_id_lookup(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("GET", "/api/v1/order", Reply(404, fx("error_not_found")))
+    venue.route("GET", "/wapi/v1/history/orders", fx("order_history_filled"))
+    order = await backpack.get_order("BTC", "4228978331")
+    assert order is not None and order.status is OrderStatus.FILLED and order.avg_fill_price == Decimal("97010.4")
+    assert (
+        assert_signed(venue.requests_to("GET", "/wapi/v1/history/orders")[-1], "orderHistoryQueryAll")["orderId"]
+        == "4228978331"
+    )
+    found = await backpack.find_order_by_client_id("BTC", "1001")
+    assert found is not None and found.order_id == "4228978331"
+    lookup = assert_signed(venue.requests_to("GET", "/api/v1/order")[-1], "orderQuery")
+    assert lookup == {"symbol": "BTC_USDC_PERP", "clientId": "1001"}
+    assert await backpack.find_order_by_client_id("BTC", "999") is None
+
+
+async def test_positions_and_balance(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("GET", "/api/v1/position", fx("positions"))
+    positions = {p.symbol: p for p in await backpack.positions()}
+    assert set(positions) == {"BTC", "PEPE"}
+    btc = positions["BTC"]
+    assert (btc.size, btc.avg_entry_price, btc.unrealized_pnl, btc.funding_pnl, btc.liquidation_price) == (
+        Decimal("0.0200"),
+        Decimal("96500.1"),
+        Decimal("10.208"),
+        Decimal("-0.009218"),
+        Decimal("80000.2"),
+    )
+    assert positions["PEPE"].size == Decimal(-50000)
+    assert (await backpack.position("ETH")).size == 0
+    assert_signed(venue.requests_to("GET", "/api/v1/position")[-1], "positionQuery")
+    balance = await backpack.balance()
+    assert (balance.equity, balance.available, balance.margin_used, balance.unrealized_pnl) == (
+        Decimal("10013.208"),
+        Decimal("9757.008"),
+        Decimal("256.2"),
+        Decimal("13.208"),
+    )
+    assert_signed(venue.requests_to("GET", "/api/v1/capital/collateral")[-1], "collateralQuery")
+
+
+async def test_best_bid_ask_from_depth(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("GET", "/api/v1/depth", fx("depth"))
+    quote = await backpack.best_bid_ask("BTC")
+    assert (quote.bid, quote.ask, quote.bid_size) == (Decimal("97010.4"), Decimal("97010.6"), Decimal("0.38647"))
+
+
+async def test_fill_over_websocket(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("POST", "/api/v1/order", fx("order_new_post_only"))
+    await backpack.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.BUY,
+            size=Decimal("0.01"),
+            price=Decimal("97010.4"),
+            time_in_force=TimeInForce.POST_ONLY,
+            client_order_id="1001",
+        )
+    )
+    updates = backpack.order_updates()
+    await order_stream(venue).broadcast(fx("ws_order_fill"))
+    update = await asyncio.wait_for(anext(updates), 5)
+    assert update.fill is not None
+    assert (update.order.status, update.order.client_order_id, update.order.time_in_force) == (
+        OrderStatus.FILLED,
+        "1001",
+        TimeInForce.POST_ONLY,
+    )
+    assert (
+        update.fill.trade_id,
+        update.fill.size,
+        update.fill.price,
+        update.fill.fee,
+        update.fill.liquidity.value,
+    ) == ("BTC_USDC_PERP:9748827", Decimal("0.0100"), Decimal("97010.4"), Decimal("0.194021"), "maker")
+
+
+async def test_dropped_stream_reconnects_resubscribes_and_recovers_the_fill(
+    backpack: Exchange, venue: ReplayServer
+) -> None:
+    venue.route("POST", "/api/v1/order", fx("order_new_post_only"))
+    await backpack.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.BUY,
+            size=Decimal("0.01"),
+            price=Decimal("97010.4"),
+            time_in_force=TimeInForce.POST_ONLY,
+            client_order_id="1001",
+        )
+    )
+    updates = backpack.order_updates()
+    venue.route("GET", "/wapi/v1/history/fills", fx("fills"))
+    venue.route("GET", "/api/v1/order", Reply(404, fx("error_not_found")))
+    venue.route("GET", "/wapi/v1/history/orders", fx("order_history_filled"))
+    await order_stream(venue).drop_all()
+    conn = await order_stream(venue).wait_for_connections(2)
+    await conn.wait_for_message(lambda m: isinstance(m, dict) and m.get("params") == ["account.orderUpdate"])
+    update = await asyncio.wait_for(anext(updates), 5)
+    assert update.fill is not None and update.fill.trade_id == "BTC_USDC_PERP:9748827"
+    assert (update.order.status, update.order.client_order_id) == (OrderStatus.FILLED, "1001")
+    fills_query = assert_signed(venue.requests_to("GET", "/wapi/v1/history/fills")[-1], "fillHistoryQueryAll")
+    assert fills_query["marketType"] == "PERP" and int(fills_query["from"]) > 1_700_000_000_000
+    await order_stream(venue).broadcast(fx("ws_order_fill"))  # late duplicate on the new connection
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_price_stream(backpack: Exchange, venue: ReplayServer) -> None:
+    def on_message(conn: Any, message: Any) -> list[Any]:
+        return [fx("ws_book_ticker")] if message.get("params") == ["bookTicker.BTC_USDC_PERP"] else []
+
+    venue.websocket("/", on_message=on_message)
+    stream = backpack.price_stream("BTC")
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert (quote.bid, quote.ask, quote.ask_size) == (Decimal("97020.1"), Decimal("97020.2"), Decimal("0.4087"))
+    await stream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({}, "BACKPACK_PUBLIC_KEY"),
+        ({"BACKPACK_PUBLIC_KEY": PUBLIC, "BACKPACK_SECRET_KEY": "changeme"}, "BACKPACK_SECRET_KEY"),
+        ({"BACKPACK_PUBLIC_KEY": PUBLIC, "BACKPACK_SECRET_KEY": "bm90LWEta2V5"}, "BACKPACK_SECRET_KEY"),
+    ],
+)
+def test_bad_credentials_name_the_key(env: dict[str, str], key: str) -> None:
+    with pytest.raises(CredentialsError) as caught:
+        registry.create_exchange("backpack", {}, env)
+    assert key in caught.value.keys
+    assert "bm90LWEta2V5" not in str(caught.value)

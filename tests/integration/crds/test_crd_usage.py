@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,18 +174,30 @@ def test_printer_columns_by_plural_short_name_and_category(kube, crd_ns: str) ->
     assert "STRATEGY" in everything and "LAST CYCLE" in everything
 
 
+def _explain(kube, field: str, expect: str) -> str:  # type: ignore[no-untyped-def]
+    """`kubectl explain`, retried briefly: the API server publishes a CRD's OpenAPI a moment after Established."""
+    deadline = time.monotonic() + 30
+    while True:
+        out = kube.kubectl("explain", field, check=False)
+        if (out.returncode == 0 and expect in out.stdout) or time.monotonic() > deadline:
+            assert out.returncode == 0, out.stderr
+            return out.stdout  # type: ignore[no-any-return]
+        time.sleep(0.5)
+
+
 def test_kubectl_explain_prints_the_descriptions(kube, crds_installed) -> None:  # type: ignore[no-untyped-def]
-    grid = kube.kubectl("explain", "tradingbot.spec.grid").stdout
+    grid = _explain(kube, "tradingbot.spec.grid", "Default: 40.")
     for field in ("quantity", "takeProfit", "direction", "maxOrders", "waitTime", "gridStep", "stopPrice",
                   "pausePrice", "boostMode"):  # fmt: skip
         assert re.search(rf"^\s+{field}\s+<", grid, flags=re.M), f"{field} missing from explain:\n{grid}"
-    assert "PERCENT" in grid and "-100" in grid and "post-only" in grid
-    one = kube.kubectl("explain", "tb.spec.fundingArb.exitNetApr").stdout
-    assert "lower than minNetApr" in one
-    status = kube.kubectl("explain", "tradingbot.status.phase").stdout
+    assert "PERCENT" in grid and "post-only" in grid
+    assert 'Default: "450s".' in grid and 'Default: "-100".' in grid and "-required-" in grid
+    one = _explain(kube, "tb.spec.fundingArb.exitNetApr", "lower than")
+    assert "lower than minNetApr" in one and 'Default: "0.03".' in one
+    status = _explain(kube, "tradingbot.status.phase", "RiskHalted")
     assert "RiskHalted" in status
-    coll = kube.kubectl("explain", "fundingcollector.spec.timeout").stdout
-    assert "shorter than interval" in coll
+    coll = _explain(kube, "fundingcollector.spec.timeout", "shorter")
+    assert "shorter than interval" in coll and 'Default: "20s".' in coll
 
 
 def test_status_only_through_the_status_subresource(kube, crd_ns: str) -> None:  # type: ignore[no-untyped-def]

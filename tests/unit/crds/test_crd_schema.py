@@ -5,6 +5,7 @@ examples and Secret templates, and the generated reference being up to date."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -256,6 +257,26 @@ def test_defaults_satisfy_their_own_constraints(kind: str) -> None:
     assert defaults
     for path, schema in defaults:
         assert _satisfies(schema["default"], schema), f"{path}: default {schema['default']!r}"
+
+
+def _rendered(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+@pytest.mark.parametrize("kind", list(CRDS))
+def test_descriptions_state_the_default(kind: str) -> None:
+    """`kubectl explain` prints descriptions but not defaults: each description says its default, and says it right."""
+    for path, schema in all_schemas(root(kind)):
+        if "default" in schema and schema["default"] != {}:
+            assert f"Default: {_rendered(schema['default'])}." in schema["description"], path
+        else:
+            assert "Default:" not in schema.get("description", ""), path
 
 
 POSITIVE = node("TradingBot", "spec.grid.quantity")["pattern"]

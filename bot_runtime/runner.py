@@ -167,6 +167,20 @@ class ProcessEvents:
 
     def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None:
         self.metrics.observe_order(str(result), latency_s)
+        log.info(
+            "order",
+            extra={
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "size": str(order.size),
+                "price": str(order.price) if order.price is not None else None,
+                "type": order.order_type.value,
+                "reduce_only": order.reduce_only,
+                "result": str(result),
+                "latency_ms": round(latency_s * 1000, 1),
+            },
+        )
 
     def on_error(self, exc: BaseException) -> None:
         self.metrics.observe_error(exc)
@@ -255,7 +269,8 @@ class BotProcess:
         self.phase: Phase = "Pending"
         self.reason: str | None = None
         self.exchanges: dict[str, Exchange] = {}
-        self.connected = False
+        self.connected = False  # for /readyz: connected and not stopping
+        self.was_connected = False  # the venue can be read back after onStop
         self.strategy: Strategy | None = None
         self.snapshot: StrategySnapshot | None = None
         self.last_sample = time.monotonic()
@@ -403,7 +418,7 @@ class BotProcess:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), delay)
                     delay = min(delay * 2, 30.0)
-        self.connected = True
+        self.connected = self.was_connected = True
         return True
 
     def build_strategy(self) -> Strategy:
@@ -653,7 +668,7 @@ class BotProcess:
     async def _observe_venue(self, *, within: float | None = None) -> dict[str, Any]:
         """Read the bot's market back from the venue after onStop: the truth for the final status and the log."""
         observed: dict[str, Any] = {}
-        if self.config.strategy is not StrategyKind.GRID or not self.config.ticker or not self.connected:
+        if self.config.strategy is not StrategyKind.GRID or not self.config.ticker or not self.was_connected:
             return observed
         exchange = self.exchanges.get(self.config.exchange or "")
         if exchange is None:
@@ -681,7 +696,7 @@ class BotProcess:
             return {}
         log.info(
             "venue state",
-            extra={"symbol": symbol, **{k: (str(v) if v is not None else None) for k, v in observed.items()}},
+            extra={"symbol": symbol, **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in observed.items()}},
         )
         return observed
 

@@ -205,7 +205,7 @@ class GridStrategy(Strategy):
                 await self._refresh_account()
                 await self._refresh_orders()
         finally:
-            await self._stop_updates()
+            await self.stop_updates()
             self.phase = StrategyPhase.STOPPED
             if not stopped_by_price and self.reason is None:
                 self.reason = f"stopped ({on_stop.value})"
@@ -619,7 +619,8 @@ class GridStrategy(Strategy):
         if order.status is OrderStatus.FILLED and self.client_ids.role_of(order.client_order_id) == ClientIds.CLOSE:
             log.info("take-profit filled: %s %s @ %s", order.side, order.filled_size, order.avg_fill_price)
 
-    async def _stop_updates(self) -> None:
+    async def stop_updates(self) -> None:
+        """Stop consuming the order-update stream (``shutdown`` does it; also for a caller abandoning the strategy)."""
         task, stream = self._updates_task, self._updates_sub
         self._updates_task = self._updates_sub = None
         if task is None:

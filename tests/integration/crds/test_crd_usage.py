@@ -258,6 +258,21 @@ def test_status_only_through_the_status_subresource(kube, crd_ns: str) -> None: 
     assert final["conditions"] == conditions and final["observedGeneration"] == 2
     assert "lastError" not in final and final["position"] == "0.040"
 
+    # the bot writes unknown leg values as null: the server drops them instead of rejecting the whole status
+    leg = {
+        "symbol": "BTC",
+        "longExchange": "paper-a",
+        "shortExchange": "paper-b",
+        "size": "0.1",
+        "entrySpreadApr": None,
+    }
+    kube.kubectl(
+        "patch", "tb", "statusbot", "-n", crd_ns, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"legs": [leg]}}),
+    )  # fmt: skip
+    stored_leg = _get(kube, crd_ns, "tb", "statusbot")["status"]["legs"]
+    assert stored_leg == [{"symbol": "BTC", "longExchange": "paper-a", "shortExchange": "paper-b", "size": "0.1"}]
+
 
 @pytest.mark.parametrize(
     ("status", "field"),

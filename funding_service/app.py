@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, prefixes=(API_PREFIX,))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

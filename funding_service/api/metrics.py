@@ -53,9 +53,22 @@ _INTERNAL = json.dumps({"error": "internal_error", "message": "internal error; i
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.prefixes = sorted(prefixes, key=len, reverse=True)
+
+    def template(self, scope: Scope) -> str:
+        """The route template (``/api/v1/dexes/{dex}``): bounded label values, never the raw path."""
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            return "<unmatched>"
+        raw = str(scope.get("path", ""))
+        for prefix in self.prefixes:  # routers are included under a prefix but keep their own relative path
+            if raw.startswith(prefix + "/") and not path.startswith(prefix + "/"):
+                return prefix + path
+        return path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,8 +105,7 @@ class MetricsMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = self.template(scope)
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)

@@ -25,7 +25,15 @@ from decimal import Decimal
 from typing import Literal
 
 from funding_service.core.fees import FeeMode, FeeSchedule, round_trip_fees
-from funding_service.core.rates import HOURS_PER_DAY, HUNDRED, ORIGINAL_INTERVAL_HOURS, apr, hourly_rate, spread_bps
+from funding_service.core.rates import (
+    HOURS_PER_DAY,
+    HOURS_PER_YEAR,
+    HUNDRED,
+    ORIGINAL_INTERVAL_HOURS,
+    apr,
+    hourly_rate,
+    spread_bps,
+)
 
 OI_LONG_HEAVY = Decimal("1.2")
 OI_SHORT_HEAVY = Decimal("0.8")
@@ -163,7 +171,8 @@ def net_apr(spread_hourly: Decimal, fees: Decimal, hold_hours: Decimal) -> Decim
     """Fee-adjusted APR over a holding horizon: ``(spread_hourly × hold − fees) / hold × 8760``."""
     if hold_hours <= 0:
         raise ValueError("hold_hours must be positive")
-    return apr((spread_hourly * hold_hours - fees) / hold_hours)
+    # multiply before dividing: exact whenever the result has a finite decimal expansion
+    return (spread_hourly * hold_hours - fees) * HOURS_PER_YEAR / hold_hours
 
 
 def break_even_hours(fees: Decimal, spread_hourly: Decimal) -> Decimal | None:
@@ -256,7 +265,7 @@ def evaluate(a: Leg, b: Leg, params: Params, now: datetime) -> Opportunity:
         fees_usd=size * fees,
         net_profit_usd=size * net_profit,
         daily_funding_usd=size * spread_hourly * HOURS_PER_DAY,
-        daily_pnl_usd=size * net_profit / hold * HOURS_PER_DAY,
+        daily_pnl_usd=size * net_profit * HOURS_PER_DAY / hold,
         min_volume_24h=_min(long.volume_24h_usd, short.volume_24h_usd),
         min_oi_usd=_min(long.open_interest_usd, short.open_interest_usd),
         max_oi_usd=_max(long.open_interest_usd, short.open_interest_usd),

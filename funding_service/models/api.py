@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from funding_service.core.health import HealthStatus
+
+
+def plain_decimal(value: Decimal) -> str:
+    """Exact positional notation without trailing zeros: ``9.00E+6`` → ``9000000``, ``0.43800`` → ``0.438``."""
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", "0"} else text
+
+
+# a Decimal that travels as an exact string in positional notation (asyncpg may hand back 9.00E+6 for 9000000)
+Dec = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
 
 
 class _Out(BaseModel):
@@ -34,10 +44,10 @@ class ErrorBody(_Out):
 
 
 class FeeStructure(_Out):
-    maker_fee: Decimal = Field(description="fraction per trade; negative = rebate")
-    taker_fee: Decimal
-    maker_fee_percent: Decimal = Field(description="original field name: the same FRACTION as maker_fee")
-    taker_fee_percent: Decimal = Field(description="original field name: the same FRACTION as taker_fee")
+    maker_fee: Dec = Field(description="fraction per trade; negative = rebate")
+    taker_fee: Dec
+    maker_fee_percent: Dec = Field(description="original field name: the same FRACTION as maker_fee")
+    taker_fee_percent: Dec = Field(description="original field name: the same FRACTION as taker_fee")
     has_fee_tiers: bool = False
 
 
@@ -51,7 +61,7 @@ class DexHealth(_Out):
     last_error_at: datetime | None
     last_cycle_at: datetime | None
     last_markets_fetched: int | None
-    last_latency_ms: Decimal | None
+    last_latency_ms: Dec | None
     latest_data_at: datetime | None
     data_age_seconds: float | None
 
@@ -61,7 +71,7 @@ class DexSummary(_Out):
     display_name: str
     is_active: bool
     is_paper: bool
-    funding_interval_hours: Decimal = Field(description="default interval; each rate carries its own")
+    funding_interval_hours: Dec = Field(description="default interval; each rate carries its own")
     fee_structure: FeeStructure
     supported_symbols_count: int
     last_successful_fetch: datetime | None
@@ -85,15 +95,15 @@ class DexDetail(DexSummary):
 class DexSymbol(_Out):
     symbol: str
     dex_symbol_format: str = Field(description="the venue's own market name")
-    multiplier: Decimal = Field(description="base units per contract unit (1000PEPE → 1000)")
+    multiplier: Dec = Field(description="base units per contract unit (1000PEPE → 1000)")
     is_active: bool
-    mark_price: Decimal | None
-    index_price: Decimal | None
-    volume_24h: Decimal | None
-    open_interest_usd: Decimal | None
-    best_bid: Decimal | None
-    best_ask: Decimal | None
-    spread_bps: Decimal | None
+    mark_price: Dec | None
+    index_price: Dec | None
+    volume_24h: Dec | None
+    open_interest_usd: Dec | None
+    best_bid: Dec | None
+    best_ask: Dec | None
+    spread_bps: Dec | None
     last_updated: datetime
     is_stale: bool
 
@@ -108,10 +118,10 @@ class DexSymbols(_Out):
 
 
 class RateDetail(_Out):
-    funding_rate: Decimal = Field(description="raw rate per interval")
-    interval_hours: Decimal
-    hourly_rate: Decimal
-    annualized_rate: Decimal = Field(description="APR: hourly × 8760 (fraction)")
+    funding_rate: Dec = Field(description="raw rate per interval")
+    interval_hours: Dec
+    hourly_rate: Dec
+    annualized_rate: Dec = Field(description="APR: hourly × 8760 (fraction)")
     next_funding_time: datetime | None
     timestamp: datetime = Field(description="when the collector read it")
     data_age_seconds: float
@@ -121,15 +131,15 @@ class RateDetail(_Out):
 class DexMetadata(_Out):
     name: str
     display_name: str
-    maker_fee: Decimal
-    taker_fee: Decimal
-    maker_fee_percent: Decimal = Field(description="original field name: a fraction")
-    taker_fee_percent: Decimal = Field(description="original field name: a fraction")
-    funding_interval_hours: Decimal
+    maker_fee: Dec
+    taker_fee: Dec
+    maker_fee_percent: Dec = Field(description="original field name: a fraction")
+    taker_fee_percent: Dec = Field(description="original field name: a fraction")
+    funding_interval_hours: Dec
 
 
 class LatestRates(_Out):
-    data: dict[str, dict[str, Decimal]] = Field(description="{SYMBOL: {dex: raw rate}} (the original shape)")
+    data: dict[str, dict[str, Dec]] = Field(description="{SYMBOL: {dex: raw rate}} (the original shape)")
     updated_at: datetime
     count: int
     dex_metadata: dict[str, DexMetadata] | None = Field(default=None, description="with include_metadata=true")
@@ -140,11 +150,11 @@ class LatestRates(_Out):
 
 class DexRateEntry(RateDetail):
     venue_symbol: str
-    multiplier: Decimal
-    mark_price: Decimal | None
-    index_price: Decimal | None
-    volume_24h: Decimal | None
-    open_interest_usd: Decimal | None
+    multiplier: Dec
+    mark_price: Dec | None
+    index_price: Dec | None
+    volume_24h: Dec | None
+    open_interest_usd: Dec | None
 
 
 class DexRates(_Out):
@@ -157,18 +167,18 @@ class DexRates(_Out):
 class PairRate(DexRateEntry):
     dex_name: str
     symbol: str
-    best_bid: Decimal | None
-    best_ask: Decimal | None
+    best_bid: Dec | None
+    best_ask: Dec | None
     funding_time: datetime = Field(description="settlement time of the period this rate applies to")
 
 
 class CompareLeg(_Out):
     name: str
-    funding_rate: Decimal
-    interval_hours: Decimal
-    hourly_rate: Decimal
-    annualized_rate: Decimal
-    mark_price: Decimal | None
+    funding_rate: Dec
+    interval_hours: Dec
+    hourly_rate: Dec
+    annualized_rate: Dec
+    mark_price: Dec | None
     next_funding_time: datetime | None
     timestamp: datetime
 
@@ -177,19 +187,19 @@ class RateComparison(_Out):
     symbol: str
     dex1: CompareLeg
     dex2: CompareLeg
-    divergence: Decimal = Field(description="|hourly spread| × 8 (per-8h, the original's unit)")
-    divergence_bps: Decimal
-    divergence_hourly: Decimal
+    divergence: Dec = Field(description="|hourly spread| × 8 (per-8h, the original's unit)")
+    divergence_bps: Dec
+    divergence_hourly: Dec
     long_recommendation: str
     short_recommendation: str
-    estimated_net_profit_8h: Decimal = Field(description="funding spread earned per 8 h, before fees")
-    gross_apr: Decimal
+    estimated_net_profit_8h: Dec = Field(description="funding spread earned per 8 h, before fees")
+    gross_apr: Dec
     fee_mode: str
-    estimated_fees: Decimal
-    hold_hours: Decimal
-    net_apr: Decimal
-    break_even_hours: Decimal | None
-    price_spread_pct: Decimal | None
+    estimated_fees: Dec
+    hold_hours: Dec
+    net_apr: Dec
+    break_even_hours: Dec | None
+    price_spread_pct: Dec | None
     timestamp: datetime
 
 
@@ -198,29 +208,29 @@ class RateComparison(_Out):
 
 class HistoryPoint(_Out):
     time: datetime = Field(description="funding period settlement time (bucket start when bucketed)")
-    funding_rate: Decimal = Field(description="raw rate (bucket: mean raw rate)")
-    interval_hours: Decimal | None = Field(description="None in a bucket mixing intervals")
-    hourly_rate: Decimal
-    annualized_rate: Decimal
-    min_hourly_rate: Decimal | None = None
-    max_hourly_rate: Decimal | None = None
+    funding_rate: Dec = Field(description="raw rate (bucket: mean raw rate)")
+    interval_hours: Dec | None = Field(description="None in a bucket mixing intervals")
+    hourly_rate: Dec
+    annualized_rate: Dec
+    min_hourly_rate: Dec | None = None
+    max_hourly_rate: Dec | None = None
     samples: int = 1
-    mark_price: Decimal | None = None
-    open_interest_usd: Decimal | None = None
+    mark_price: Dec | None = None
+    open_interest_usd: Dec | None = None
 
 
 class HistoryStats(_Out):
-    average: Decimal | None
-    median: Decimal | None
-    min: Decimal | None
-    max: Decimal | None
-    volatility: Decimal | None = Field(description="sample standard deviation of the hourly rate")
+    average: Dec | None
+    median: Dec | None
+    min: Dec | None
+    max: Dec | None
+    volatility: Dec | None = Field(description="sample standard deviation of the hourly rate")
 
 
 class History(_Out):
     symbol: str
     dex_name: str
-    period_days: Decimal
+    period_days: Dec
     start: datetime
     end: datetime
     bucket: str | None
@@ -231,24 +241,24 @@ class History(_Out):
 
 
 class Statistics(_Out):
-    average: Decimal | None
-    median: Decimal | None
-    min: Decimal | None
-    max: Decimal | None
-    stdev: Decimal | None
-    volatility: Decimal | None = Field(description="original: stdev / |mean| (same as stability)")
-    stability: Decimal | None = Field(description="coefficient of variation stdev / |mean|; lower = steadier")
-    percentile_25: Decimal | None
-    percentile_75: Decimal | None
-    positive_share: Decimal | None = Field(description="fraction of periods with a positive rate")
-    annualized_apr: Decimal | None = Field(description="mean hourly × 8760 (fraction)")
-    annualized_apy: Decimal | None = Field(description="the same in percent (original field)")
+    average: Dec | None
+    median: Dec | None
+    min: Dec | None
+    max: Dec | None
+    stdev: Dec | None
+    volatility: Dec | None = Field(description="original: stdev / |mean| (same as stability)")
+    stability: Dec | None = Field(description="coefficient of variation stdev / |mean|; lower = steadier")
+    percentile_25: Dec | None
+    percentile_75: Dec | None
+    positive_share: Dec | None = Field(description="fraction of periods with a positive rate")
+    annualized_apr: Dec | None = Field(description="mean hourly × 8760 (fraction)")
+    annualized_apy: Dec | None = Field(description="the same in percent (original field)")
 
 
 class RateStats(_Out):
     symbol: str
     dex_name: str | None
-    period_days: Decimal
+    period_days: Dec
     start: datetime
     end: datetime
     unit: Literal["hourly"] = "hourly"
@@ -264,50 +274,50 @@ class OpportunityRow(_Out):
     symbol: str
     long_dex: str
     short_dex: str
-    long_rate: Decimal
-    short_rate: Decimal
-    long_interval_hours: Decimal
-    short_interval_hours: Decimal
-    long_hourly_rate: Decimal
-    short_hourly_rate: Decimal
-    long_apr: Decimal
-    short_apr: Decimal
+    long_rate: Dec
+    short_rate: Dec
+    long_interval_hours: Dec
+    short_interval_hours: Dec
+    long_hourly_rate: Dec
+    short_hourly_rate: Dec
+    long_apr: Dec
+    short_apr: Dec
     long_venue_symbol: str | None
     short_venue_symbol: str | None
-    long_multiplier: Decimal
-    short_multiplier: Decimal
-    long_mark_price: Decimal | None
-    short_mark_price: Decimal | None
-    price_spread_pct: Decimal | None = Field(description="(short − long base-unit mark price) / long × 100")
-    divergence: Decimal = Field(description="hourly spread × 8 (per-8h equivalent, the original's unit)")
-    divergence_hourly: Decimal
-    gross_apr: Decimal
+    long_multiplier: Dec
+    short_multiplier: Dec
+    long_mark_price: Dec | None
+    short_mark_price: Dec | None
+    price_spread_pct: Dec | None = Field(description="(short − long base-unit mark price) / long × 100")
+    divergence: Dec = Field(description="hourly spread × 8 (per-8h equivalent, the original's unit)")
+    divergence_hourly: Dec
+    gross_apr: Dec
     fee_mode: str
-    long_fee: Decimal
-    short_fee: Decimal
-    estimated_fees: Decimal = Field(description="entry + exit on both legs, fraction of one leg's notional")
-    hold_hours: Decimal
-    net_profit_percent: Decimal = Field(description="spread × hold − fees: net return over hold_hours (fraction)")
-    net_apr: Decimal = Field(description="(spread_hourly × hold − fees) / hold × 8760")
-    annualized_apy: Decimal = Field(description="net_apr in percent (original field)")
-    break_even_hours: Decimal | None
-    position_size_usd: Decimal
-    estimated_fees_usd: Decimal
-    net_profit_usd: Decimal
-    daily_funding_usd: Decimal = Field(description="funding earned per day on the position, before fees")
-    daily_pnl_usd: Decimal = Field(description="net of fees amortised over hold_hours, per day")
-    long_dex_volume_24h: Decimal | None
-    short_dex_volume_24h: Decimal | None
-    min_volume_24h: Decimal | None
-    long_dex_oi_usd: Decimal | None
-    short_dex_oi_usd: Decimal | None
-    min_oi_usd: Decimal | None
-    max_oi_usd: Decimal | None
-    oi_ratio: Decimal | None = Field(description="long OI / short OI")
+    long_fee: Dec
+    short_fee: Dec
+    estimated_fees: Dec = Field(description="entry + exit on both legs, fraction of one leg's notional")
+    hold_hours: Dec
+    net_profit_percent: Dec = Field(description="spread × hold − fees: net return over hold_hours (fraction)")
+    net_apr: Dec = Field(description="(spread_hourly × hold − fees) / hold × 8760")
+    annualized_apy: Dec = Field(description="net_apr in percent (original field)")
+    break_even_hours: Dec | None
+    position_size_usd: Dec
+    estimated_fees_usd: Dec
+    net_profit_usd: Dec
+    daily_funding_usd: Dec = Field(description="funding earned per day on the position, before fees")
+    daily_pnl_usd: Dec = Field(description="net of fees amortised over hold_hours, per day")
+    long_dex_volume_24h: Dec | None
+    short_dex_volume_24h: Dec | None
+    min_volume_24h: Dec | None
+    long_dex_oi_usd: Dec | None
+    short_dex_oi_usd: Dec | None
+    min_oi_usd: Dec | None
+    max_oi_usd: Dec | None
+    oi_ratio: Dec | None = Field(description="long OI / short OI")
     oi_imbalance: str | None
-    long_dex_spread_bps: Decimal | None
-    short_dex_spread_bps: Decimal | None
-    avg_spread_bps: Decimal | None
+    long_dex_spread_bps: Dec | None
+    short_dex_spread_bps: Dec | None
+    avg_spread_bps: Dec | None
     long_next_funding_time: datetime | None
     short_next_funding_time: datetime | None
     seconds_to_next_funding: float | None

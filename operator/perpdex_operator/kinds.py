@@ -7,14 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from perpdex_operator.builders import Children
-from perpdex_operator.builders.fundingcollector import GRACE_SECONDS as COLLECTOR_GRACE
 from perpdex_operator.builders.fundingcollector import build_collector_children
-from perpdex_operator.builders.tradingbot import (
-    FUNDING_ARB_EXTRA_GRACE,
-    GRACE_SECONDS,
-    build_tradingbot_children,
-    grace_seconds,
-)
+from perpdex_operator.builders.tradingbot import build_tradingbot_children
 from perpdex_operator.constants import (
     API_VERSION,
     BOT_APP,
@@ -30,13 +24,6 @@ from perpdex_operator.settings import OperatorSettings
 from perpdex_operator.status import OperatorStatus, bot_status, collector_status
 
 
-def _bot_grace(owner: Mapping[str, Any]) -> int:
-    try:
-        return grace_seconds(owner.get("spec") or {})
-    except ValueError:  # an invalid onStop: assume the longest stop
-        return max(GRACE_SECONDS.values()) + FUNDING_ARB_EXTRA_GRACE
-
-
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
@@ -47,7 +34,6 @@ class KindSpec:
     workload_plural: str
     build: Callable[[Mapping[str, Any], OperatorSettings], Children]
     derive: Callable[..., OperatorStatus]
-    grace: Callable[[Mapping[str, Any]], int]
 
     @property
     def api_version(self) -> str:
@@ -66,7 +52,6 @@ TRADINGBOT = KindSpec(
     workload_plural="statefulsets",
     build=build_tradingbot_children,
     derive=bot_status,
-    grace=_bot_grace,
 )
 FUNDINGCOLLECTOR = KindSpec(
     kind=COLLECTOR_KIND,
@@ -77,7 +62,6 @@ FUNDINGCOLLECTOR = KindSpec(
     workload_plural="deployments",
     build=build_collector_children,
     derive=collector_status,
-    grace=lambda _owner: COLLECTOR_GRACE,
 )
 KINDS: tuple[KindSpec, ...] = (TRADINGBOT, FUNDINGCOLLECTOR)
 KINDS_BY_APP: dict[str, KindSpec] = {k.app: k for k in KINDS}

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -119,6 +120,28 @@ async def run_operator(
         await rt.close()
 
 
+_ROUTINE = re.compile(r"^(Timer|Handler) '(status|resync|child-[a-z]+)' succeeded\.$")
+
+
+class _KopfNoise(logging.Filter):
+    """kopf attaches its whole settings object to some records and logs every timer tick at INFO: drop both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for attr in ("settings", "k8s_skip"):
+            if hasattr(record, attr):
+                delattr(record, attr)
+        return not (record.name.startswith("kopf") and _ROUTINE.match(record.getMessage()))
+
+
+def quiet_kopf(*, debug: bool) -> None:
+    noise = _KopfNoise()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(noise)
+    if not debug:
+        logging.getLogger("kopf").setLevel(logging.INFO)
+        logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
+
+
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -132,6 +155,7 @@ def main(argv: list[str]) -> int:
     from bot_runtime.logs import setup_logging
 
     setup_logging(level=str(args.log_level).upper())
+    quiet_kopf(debug=str(args.log_level).upper() == "DEBUG")
     try:
         kube_config = KubeConfig.load()
     except ConfigError as exc:

@@ -5,7 +5,6 @@ times and from any trigger (kopf handlers, timers, child watch events)."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -114,7 +113,6 @@ class Reconciler:
         namespace: str,
         name: str,
         *,
-        body: Mapping[str, Any] | None = None,
         full: bool = True,
     ) -> Outcome:
         """``full``: children too; otherwise only observation + status (the cheap periodic check)."""
@@ -122,17 +120,17 @@ class Reconciler:
             started = time.monotonic()
             result = "error"
             try:
-                outcome = await self._reconcile(spec, namespace, name, body, full)
+                outcome = await self._reconcile(spec, namespace, name, full)
                 result = "ok" if outcome.problem is None else "error"
                 return outcome
             finally:
                 self.metrics.reconciles.labels(spec.kind, result).inc()
                 self.metrics.duration.labels(spec.kind).observe(time.monotonic() - started)
 
-    async def _reconcile(
-        self, spec: KindSpec, namespace: str, name: str, body: Mapping[str, Any] | None, full: bool
-    ) -> Outcome:
-        owner = copy.deepcopy(dict(body)) if body is not None else await self.fetch(spec, namespace, name)
+    async def _reconcile(self, spec: KindSpec, namespace: str, name: str, full: bool) -> Outcome:
+        # always the object as stored now (inside the lock): a handler's body may predate the last status write,
+        # and comparing against it would write the same status twice
+        owner = await self.fetch(spec, namespace, name)
         if owner is None:
             self.forget(spec, namespace, name)
             return Outcome(exists=False)

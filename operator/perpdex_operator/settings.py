@@ -48,7 +48,10 @@ class OperatorSettings(BaseSettings):
 
     heartbeat_stale_seconds: float = Field(60.0, gt=0, description="lastHeartbeat older than this → HeartbeatStale")
     delete_timeout_seconds: float = Field(
-        120.0, gt=0, description="how long deletion waits for the pod to be gone (at least grace period + 30 s)"
+        150.0,
+        gt=0,
+        description="how long deletion waits for the pod to be gone; keep it above the longest pod grace period "
+        "(120 s: a fundingArb bot with onStop closePositions)",
     )
     status_interval_seconds: float = Field(10.0, gt=0, description="how often conditions are re-derived")
     resync_interval_seconds: float = Field(300.0, gt=0, description="periodic full reconcile of the children")

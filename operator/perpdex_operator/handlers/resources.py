@@ -26,8 +26,8 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
     on = {"registry": registry}
 
     async def reconcile(**kwargs: Any) -> None:
-        body, name, namespace = _identity(kwargs)
-        outcome = await rt.reconciler.reconcile(spec, namespace, name, body=body, full=True)
+        _, name, namespace = _identity(kwargs)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True)
         if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
             raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
 
@@ -61,9 +61,9 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         """Scale to 0 (the pod applies onStop on SIGTERM), wait bounded for it to be gone, then release."""
         body, name, namespace = _identity(kwargs)
         runtime: timedelta = kwargs["runtime"]
-        outcome = await rt.reconciler.reconcile(spec, namespace, name, body=body, full=True)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True)
         if outcome.exists and outcome.active:
-            limit = max(s.delete_timeout_seconds, spec.grace(body) + 30)
+            limit = s.delete_timeout_seconds
             if runtime.total_seconds() < limit:
                 raise kopf.TemporaryError(f"waiting for the {spec.app} pod to stop", delay=DELETE_POLL)
             await rt.events.post(

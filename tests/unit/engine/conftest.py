@@ -106,6 +106,16 @@ def linear(start: str | Decimal, step: str | Decimal, n: int) -> list[Decimal]:
     return [s + d * i for i in range(n)]
 
 
+@pytest.fixture(name="linear")
+def linear_fixture() -> Callable[..., list[Decimal]]:
+    return linear
+
+
+@pytest.fixture(name="grid_config")
+def grid_config_fixture() -> Callable[..., BotConfig]:
+    return grid_config
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()

@@ -134,7 +134,7 @@ class ReconnectingWebSocket:
     On every successful connect it awaits ``on_connect(self)`` (send the subscriptions there, with
     :meth:`send_json`), then - from the second connect on - ``on_reconnect(self)`` (REST reconciliation of what
     happened during the gap; run *after* resubscribing so nothing falls between the two). Every received JSON
-    message goes to ``on_message``. Connection failures and drops are retried with :class:`Backoff` forever,
+    message goes to ``on_message``. ``before_connect`` runs before every attempt (renew a login). Connection failures and drops are retried with :class:`Backoff` forever,
     until :meth:`close`.
     """
 
@@ -146,6 +146,7 @@ class ReconnectingWebSocket:
         on_message: MessageHandler,
         on_connect: SessionHook | None = None,
         on_reconnect: SessionHook | None = None,
+        before_connect: Callable[[], Awaitable[None]] | None = None,
         headers: Callable[[], Mapping[str, str]] | None = None,
         subprotocols: Callable[[], list[str]] | None = None,
         backoff: Backoff | None = None,
@@ -157,6 +158,7 @@ class ReconnectingWebSocket:
         self._on_message = on_message
         self._on_connect = on_connect
         self._on_reconnect = on_reconnect
+        self._before_connect = before_connect
         self._headers = headers
         self._subprotocols = subprotocols
         self.backoff = backoff or Backoff()
@@ -236,6 +238,8 @@ class ReconnectingWebSocket:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
+        if self._before_connect is not None:
+            await self._before_connect()  # e.g. renew a session cookie used in the handshake headers
         headers = dict(self._headers()) if self._headers else None
         subprotocols = self._subprotocols() if self._subprotocols else None
         async with websockets.connect(

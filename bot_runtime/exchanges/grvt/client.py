@@ -1,0 +1,453 @@
+"""GRVT trading client on the official ``grvt-pysdk`` (``GrvtCcxtPro``: REST, API-key login, EIP-712 order signing).
+
+* Orders are built and signed by the SDK (``create_order`` → ``get_order_payload``: EIP-712 over the instrument hash,
+  size x 10^base_decimals, price x 10^9, with the sub-account, nonce and expiration).
+* The SDK's WebSocket module needs websockets < 14; the streams here are our own on websockets 15, speaking GRVT's
+  JSON-RPC format on ``/ws/full``: ``{"jsonrpc":"2.0","method":"subscribe","params":{"stream":"v1.order",
+  "selectors":["<sub account>"]},"id":n}`` with the session cookie and ``X-Grvt-Account-Id`` headers; feeds arrive
+  as ``{"stream","selector","sequence_number","feed":{...}}``.
+* Post-only rejection is asynchronous (order state ``REJECTED``/``FAIL_POST_ONLY``): ``place_order`` waits
+  ``confirmTimeout`` for the verdict from the stream or ``full/v1/order`` by client order id.
+* After a reconnect: fills since the last one seen come from ``full/v1/fill_history``, orders from
+  ``full/v1/open_orders`` (and ``full/v1/order`` for the ones that vanished).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pysdk.grvt_ccxt_types import GrvtInvalidOrder
+
+from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges.base import (
+    ZERO,
+    AuthenticationError,
+    Balance,
+    CancelReason,
+    Exchange,
+    ExchangeError,
+    InsufficientMargin,
+    Market,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PostOnlyWouldCross,
+    Quote,
+    Side,
+    TimeInForce,
+    TransientNetworkError,
+)
+from bot_runtime.exchanges.grvt.config import GrvtConfig
+from bot_runtime.exchanges.grvt.mapping import client_id, parse_fill, parse_market, parse_order, parse_position
+from bot_runtime.exchanges.grvt.sdk import GrvtRest, SdkLogGuard, install_log_guard, remove_log_guard, use_base_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CONFIRM_POLL = 0.2
+NS = 1_000_000_000
+
+
+class GrvtExchange(Exchange):
+    name = "grvt"
+
+    def __init__(self, config: GrvtConfig, *, name: str = "grvt") -> None:
+        self.name = name
+        self._cfg = config
+        self._rest: GrvtRest | None = None
+        self._guard: SdkLogGuard | None = None
+        self._markets: dict[str, Market] = {}
+        self._by_instrument: dict[str, Market] = {}
+        self._instruments: dict[str, dict[str, Any]] = {}
+        self._client_ids: dict[int, str] = {}
+        self._orders: dict[str, Order] = {}
+        self._orders_by_client: dict[int, Order] = {}
+        self._seen_fills = SeenIds()
+        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._stream: ReconnectingWebSocket | None = None
+        self._request_id = 0
+        self._started_ns = 0
+        self._last_fill_ns = 0
+        self._order_event = asyncio.Event()
+
+    # lifecycle --------------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        if self._rest is None:
+            self._guard = install_log_guard(
+                [self._cfg.api_key.get_secret_value(), self._cfg.private_key.get_secret_value()]
+            )
+            use_base_url(self._cfg.environment, self._cfg.base_url)
+            self._rest = GrvtRest(
+                self._cfg.environment,
+                trading_account_id=self._cfg.trading_account_id,
+                private_key=self._cfg.private_key.get_secret_value(),
+                api_key=self._cfg.api_key.get_secret_value(),
+                timeout=self._cfg.request_timeout,
+            )
+        self._started_ns = time.time_ns()
+        if not await self._rest.login():
+            raise AuthenticationError(f"{self.name}: login with GRVT_API_KEY was refused", exchange=self.name)
+        await self._load_markets()
+        if self._cfg.stream and self._stream is None:
+            self._stream = ReconnectingWebSocket(
+                self._cfg.trade_ws_url,
+                name=f"{self.name}:trades",
+                on_message=self._on_trade_message,
+                on_connect=self._subscribe_trades,
+                on_reconnect=self._reconcile,
+                before_connect=self._refresh_login,
+                headers=self._rest.cookie_headers,
+            )
+            self._stream.start()
+            await self._stream.wait_connected(timeout=self._cfg.request_timeout)
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
+        self._updates.close()
+        if self._rest is not None:
+            await self._rest.close()
+            self._rest = None
+        if self._guard is not None:
+            remove_log_guard(self._guard)
+            self._guard = None
+
+    async def _refresh_login(self) -> None:
+        if self._rest is not None:
+            await self._rest.refresh_cookie()
+
+    def _sdk(self) -> GrvtRest:
+        if self._rest is None:
+            raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
+        return self._rest
+
+    async def _call(self, what: str, factory: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await asyncio.wait_for(factory(), self._cfg.request_timeout + 1)
+        except GrvtInvalidOrder as exc:
+            raise OrderRejected(f"{self.name}: {what}: {exc}"[:300], exchange=self.name) from None
+        except TimeoutError:
+            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
+
+    # market data ------------------------------------------------------------------------------------------------
+    async def _load_markets(self) -> None:
+        rest = self._sdk()
+        await self._call("instruments", rest.load_markets)
+        markets: dict[str, Market] = {}
+        for instrument in rest.markets.values():
+            if instrument.get("kind") != "PERPETUAL":
+                continue
+            market = parse_market(instrument)
+            markets[market.symbol] = market
+            self._instruments[market.venue_symbol] = instrument
+        self._markets = markets
+        self._by_instrument = {m.venue_symbol: m for m in markets.values()}
+
+    async def markets(self) -> dict[str, Market]:
+        if not self._markets:
+            await self._load_markets()
+        return dict(self._markets)
+
+    def _symbol_of(self, instrument: str) -> str:
+        market = self._by_instrument.get(instrument)
+        return market.symbol if market else instrument
+
+    async def best_bid_ask(self, symbol: str) -> Quote:
+        market = await self.market(symbol)
+        ticker = await self._call("mini", lambda: self._sdk().fetch_mini_ticker(market.venue_symbol))
+        return self._quote(symbol, ticker)
+
+    def _quote(self, symbol: str, ticker: dict[str, Any]) -> Quote:
+        bid, ask = ticker.get("best_bid_price"), ticker.get("best_ask_price")
+        if not bid or not ask:
+            raise ExchangeError(f"{self.name}: no top of book for {symbol}", exchange=self.name)
+        return Quote(
+            symbol=symbol,
+            bid=Decimal(bid),
+            ask=Decimal(ask),
+            bid_size=Decimal(ticker["best_bid_size"]) if ticker.get("best_bid_size") else None,
+            ask_size=Decimal(ticker["best_ask_size"]) if ticker.get("best_ask_size") else None,
+        )
+
+    async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
+        market = await self.market(symbol)
+        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+
+        async def subscribe(ws: ReconnectingWebSocket) -> None:
+            await ws.send_json(
+                self._rpc("subscribe", {"stream": "v1.mini.s", "selectors": [f"{market.venue_symbol}@500"]})
+            )
+
+        async def on_message(message: Any) -> None:
+            if not isinstance(message, dict) or "feed" not in message:
+                return
+            if str(message.get("stream", "")).endswith("mini.s") or str(message.get("stream", "")).endswith("mini.d"):
+                with contextlib.suppress(ExchangeError):
+                    quote = self._quote(symbol, message["feed"])
+                    if queue.full():
+                        queue.get_nowait()
+                    queue.put_nowait(quote)
+
+        ws = ReconnectingWebSocket(
+            self._cfg.market_ws_url, name=f"{self.name}:mini:{symbol}", on_message=on_message, on_connect=subscribe
+        )
+        ws.start()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            await ws.close()
+
+    # orders -----------------------------------------------------------------------------------------------------
+    async def place_order(self, request: OrderRequest) -> Order:
+        market = await self.market(request.symbol)
+        size = market.round_size(request.size)
+        if size <= 0 or size < market.min_size:
+            raise OrderRejected(
+                f"{self.name}: size {request.size} below the minimum {market.min_size} of {market.symbol}",
+                exchange=self.name,
+            )
+        cid = client_id(request.client_order_id)
+        self._client_ids[cid] = request.client_order_id
+        self._orders_by_client.pop(cid, None)
+        params: dict[str, Any] = {
+            "client_order_id": cid,
+            "post_only": request.post_only,
+            "reduce_only": request.reduce_only,
+            "order_duration_secs": self._cfg.order_duration_secs,
+        }
+        price: Decimal | None = None
+        if request.order_type is OrderType.MARKET:
+            kind = "market"
+            params["time_in_force"] = "IMMEDIATE_OR_CANCEL"
+        else:
+            if request.price is None:
+                raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
+            kind = "limit"
+            price = market.round_price(request.price, request.side)
+            if request.time_in_force is TimeInForce.IOC:
+                params["time_in_force"] = "IMMEDIATE_OR_CANCEL"
+        side = "buy" if request.side is Side.BUY else "sell"
+        result = await self._call(
+            "create_order",
+            lambda: self._sdk().create_order(
+                market.venue_symbol, kind, side, str(size), str(price) if price else None, params
+            ),
+        )
+        order = parse_order(result, market.symbol, self._client_ids) if result else None
+        verdict = await self._await_verdict(market, cid, order)
+        final = verdict or order
+        if final is None:
+            raise ExchangeError(f"{self.name}: create_order returned no order", exchange=self.name)
+        if final.status is OrderStatus.REJECTED:
+            if final.cancel_reason is CancelReason.POST_ONLY_VIOLATION:
+                raise PostOnlyWouldCross(
+                    f"{self.name}: post-only order {request.client_order_id} would cross", exchange=self.name
+                )
+            if final.cancel_reason is CancelReason.INSUFFICIENT_BALANCE:
+                raise InsufficientMargin(
+                    f"{self.name}: order {request.client_order_id} refused for margin", exchange=self.name
+                )
+            raise OrderRejected(
+                f"{self.name}: order {request.client_order_id} rejected",
+                reason=final.cancel_reason or CancelReason.REJECTED,
+                exchange=self.name,
+            )
+        return final
+
+    async def _await_verdict(self, market: Market, cid: int, acked: Order | None) -> Order | None:
+        if acked is not None and acked.status is not OrderStatus.PENDING and acked.order_id not in ("", "0x00"):
+            self._remember(acked, cid)
+            return acked
+        deadline = time.monotonic() + self._cfg.confirm_timeout
+        last = acked
+        while True:
+            known = self._orders_by_client.get(cid)
+            if known is None:
+                with contextlib.suppress(OrderNotFound):
+                    found = await self._fetch_order(client=cid)
+                    if found is not None:
+                        known = found
+                        self._remember(found, cid)
+            if known is not None:
+                last = known
+                if known.status is not OrderStatus.PENDING:
+                    return known
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return last
+            self._order_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
+
+    async def _fetch_order(self, *, order_id: str | None = None, client: int | None = None) -> Order | None:
+        params = {"client_order_id": client} if client is not None else {}
+        response = await self._call("order", lambda: self._sdk().fetch_order(id=order_id, params=params))
+        raw = response.get("result") if isinstance(response, dict) else None
+        if not raw:
+            return None
+        instrument = (raw.get("legs") or [{}])[0].get("instrument", "")
+        return parse_order(raw, self._symbol_of(instrument), self._client_ids)
+
+    def _remember(self, order: Order, cid: int | None = None) -> bool:
+        previous = self._orders.get(order.order_id)
+        self._orders[order.order_id] = order
+        if cid is not None:
+            self._orders_by_client[cid] = order
+        self._order_event.set()
+        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        opens = {o.order_id for o in await self.open_orders(symbol)}
+        if order_id not in opens:
+            raise OrderNotFound(f"{self.name}: order {order_id} is not open on {symbol}", exchange=self.name)
+        acked = await self._call("cancel_order", lambda: self._sdk().cancel_order(id=order_id))
+        if not acked:
+            raise OrderNotFound(f"{self.name}: cancel of {order_id} not acknowledged", exchange=self.name)
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        opens = await self.open_orders(symbol)
+        if not opens:
+            return 0
+        params: dict[str, Any] = {"kind": "PERPETUAL"}
+        if symbol is not None:
+            instrument = self._instruments[(await self.market(symbol)).venue_symbol]
+            params.update(base=instrument["base"], quote=instrument["quote"])
+        acked = await self._call("cancel_all_orders", lambda: self._sdk().cancel_all_orders(params))
+        if not acked:
+            raise ExchangeError(f"{self.name}: cancel-all not acknowledged", exchange=self.name)
+        return len(opens)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        instrument = (await self.market(symbol)).venue_symbol if symbol else None
+        raws = await self._call(
+            "open_orders", lambda: self._sdk().fetch_open_orders(symbol=instrument, params={"kind": "PERPETUAL"})
+        )
+        orders = []
+        for raw in raws:
+            inst = (raw.get("legs") or [{}])[0].get("instrument", "")
+            orders.append(parse_order(raw, self._symbol_of(inst), self._client_ids))
+        return orders
+
+    async def get_order(self, symbol: str, order_id: str) -> Order | None:
+        try:
+            order = await self._fetch_order(order_id=order_id)
+        except OrderNotFound:
+            return None
+        return order if order is not None and order.symbol == symbol else None
+
+    async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        cid = client_id(client_order_id)
+        self._client_ids.setdefault(cid, client_order_id)
+        try:
+            order = await self._fetch_order(client=cid)
+        except OrderNotFound:
+            return None
+        return order if order is not None and order.symbol == symbol else None
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._updates.subscribe()
+
+    # account ----------------------------------------------------------------------------------------------------
+    async def positions(self) -> list[Position]:
+        raws = await self._call("positions", lambda: self._sdk().fetch_positions(params={"kind": "PERPETUAL"}))
+        positions = [parse_position(raw, self._symbol_of(str(raw.get("instrument", "")))) for raw in raws]
+        return [p for p in positions if p.size != 0]
+
+    async def position(self, symbol: str) -> Position:
+        await self.market(symbol)
+        for pos in await self.positions():
+            if pos.symbol == symbol:
+                return pos
+        return Position(symbol=symbol, size=ZERO)
+
+    async def balance(self) -> Balance:
+        summary = await self._call("account_summary", lambda: self._sdk().get_account_summary("sub-account"))
+        if not summary:
+            raise ExchangeError(f"{self.name}: empty account summary", exchange=self.name)
+        return Balance(
+            asset=str(summary.get("settle_currency") or "USDT"),
+            equity=Decimal(summary.get("total_equity") or "0"),
+            available=Decimal(summary.get("available_balance") or "0"),
+            margin_used=Decimal(summary.get("initial_margin") or "0"),
+            unrealized_pnl=Decimal(summary.get("unrealized_pnl") or "0"),
+        )
+
+    # the trade-data stream ----------------------------------------------------------------------------------------
+    def _rpc(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._request_id += 1
+        return {"jsonrpc": "2.0", "method": method, "params": params, "id": self._request_id}
+
+    async def _subscribe_trades(self, ws: ReconnectingWebSocket) -> None:
+        selector = self._cfg.trading_account_id
+        for stream in ("v1.order", "v1.fill"):
+            await ws.send_json(self._rpc("subscribe", {"stream": stream, "selectors": [selector]}))
+
+    async def _on_trade_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        if "feed" not in message:
+            if message.get("error"):
+                log.warning("%s: stream error %s", self.name, str(message.get("error"))[:300])
+            return
+        stream = str(message.get("stream", ""))
+        feed = message["feed"]
+        if stream.endswith(".order") or stream == "order":
+            instrument = (feed.get("legs") or [{}])[0].get("instrument", "")
+            order = parse_order(feed, self._symbol_of(instrument), self._client_ids)
+            cid_raw = str((feed.get("metadata") or {}).get("client_order_id") or "")
+            if self._remember(order, int(cid_raw) if cid_raw.isdigit() else None):
+                self._updates.publish(OrderUpdate(order=order))
+        elif stream.endswith(".fill") or stream == "fill":
+            self._publish_fill(feed)
+
+    def _publish_fill(self, raw: dict[str, Any]) -> None:
+        fill = parse_fill(raw, self._symbol_of(str(raw.get("instrument", ""))), self._client_ids)
+        event_ns = int(raw.get("event_time") or 0)
+        if not self._seen_fills.add(fill.trade_id) or (event_ns and event_ns < self._started_ns):
+            return
+        self._last_fill_ns = max(self._last_fill_ns, event_ns)
+        order = self._orders.get(fill.order_id) or Order(
+            order_id=fill.order_id,
+            client_order_id=fill.client_order_id,
+            symbol=fill.symbol,
+            side=fill.side,
+            price=fill.price,
+            size=fill.size,
+            filled_size=fill.size,
+            avg_fill_price=fill.price,
+            status=OrderStatus.FILLED,
+        )
+        self._updates.publish(OrderUpdate(order=order, fill=fill))
+
+    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
+        since = max(self._last_fill_ns, self._started_ns) - 60 * NS  # overlap on purpose: duplicates are dropped
+        response = await self._call(
+            "fill_history",
+            lambda: self._sdk().fetch_my_trades(since=since, limit=1000, params={"kind": "PERPETUAL"}),
+        )
+        fills = response.get("result") or [] if isinstance(response, dict) else []
+        for raw in sorted(fills, key=lambda f: int(f.get("event_time") or 0)):
+            self._publish_fill(raw)
+        active = {o.order_id: o for o in await self.open_orders()}
+        for order in active.values():
+            if self._remember(order):
+                self._updates.publish(OrderUpdate(order=order))
+        for stale in [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]:
+            with contextlib.suppress(OrderNotFound):
+                fresh = await self._fetch_order(order_id=stale.order_id)
+                if fresh is not None and self._remember(fresh):
+                    self._updates.publish(OrderUpdate(order=fresh))
+        log.info("%s: reconciled after reconnect (%d open orders, %d fills read)", self.name, len(active), len(fills))

@@ -1,0 +1,169 @@
+"""GRVT wire format (``pysdk.grvt_raw_types``: Instrument, Order/OrderState, Fill, Positions, SubAccount, Ticker)
+↔ the contract's models. Prices and sizes are decimal strings; times are unix nanoseconds (strings)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot_runtime.exchanges._http import dec, dec_or_none, from_ns
+from bot_runtime.exchanges.base import (
+    ZERO,
+    CancelReason,
+    Fill,
+    Liquidity,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from bot_runtime.exchanges.symbols import normalize
+
+NAME = "grvt"
+CLIENT_ID_MIN = 2**63  # GRVT asks API clients to use [2^63, 2^64 - 1] for client order ids
+CLIENT_ID_MAX = 2**64 - 1
+DEFAULT_FUNDING_HOURS = 8
+
+_REJECT_REASONS: dict[str, CancelReason] = {
+    "CLIENT_CANCEL": CancelReason.USER_CANCELED,
+    "CLIENT_BULK_CANCEL": CancelReason.USER_CANCELED,
+    "CLIENT_SESSION_END": CancelReason.USER_CANCELED,
+    "CLIENT_CANCEL_ON_DISCONNECT_TRIGGERED": CancelReason.USER_CANCELED,
+    "IOC_CANCEL": CancelReason.USER_CANCELED,
+    "FOK_CANCEL": CancelReason.USER_CANCELED,
+    "EXPIRED": CancelReason.EXPIRED,
+    "FAIL_POST_ONLY": CancelReason.POST_ONLY_VIOLATION,
+    "FAIL_REDUCE_ONLY": CancelReason.REDUCE_ONLY_VIOLATION,
+    "REDUCE_ONLY_LIMIT": CancelReason.REDUCE_ONLY_VIOLATION,
+    "BELOW_MARGIN": CancelReason.INSUFFICIENT_BALANCE,
+    "LIQUIDATION": CancelReason.LIQUIDATION,
+}
+
+
+def client_id(client_order_id: str) -> int:
+    """Our string client id → GRVT's uint64 ``client_order_id`` in the range reserved for API clients."""
+    if client_order_id.isdigit() and CLIENT_ID_MIN <= int(client_order_id) <= CLIENT_ID_MAX:
+        return int(client_order_id)
+    digest = hashlib.sha256(client_order_id.encode()).digest()
+    return CLIENT_ID_MIN + (int.from_bytes(digest[:8], "big") >> 1)
+
+
+def parse_market(instrument: dict[str, Any]) -> Market:
+    canonical = normalize(NAME, str(instrument["instrument"]))
+    min_size = dec(instrument["min_size"])
+    return Market(
+        symbol=canonical.base,
+        venue_symbol=str(instrument["instrument"]),
+        contract_id=str(instrument["instrument"]),
+        tick_size=dec(instrument["tick_size"]),
+        size_step=min_size,
+        min_size=min_size,
+        min_notional=dec_or_none(instrument.get("min_notional")),
+        multiplier=canonical.multiplier,
+        quote=str(instrument.get("quote") or "USDT"),
+    )
+
+
+def _first(values: Any) -> Decimal:
+    if isinstance(values, list):
+        return dec(values[0]) if values else ZERO
+    return dec_or_none(values) or ZERO
+
+
+def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) -> Order:
+    leg = (raw.get("legs") or [{}])[0]
+    state = raw.get("state") or {}
+    size = dec(leg.get("size") or "0")
+    traded = _first(state.get("traded_size"))
+    avg = _first(state.get("avg_fill_price"))
+    status_raw = str(state.get("status") or "PENDING")
+    reason = _REJECT_REASONS.get(str(state.get("reject_reason") or ""))
+    status = {
+        "PENDING": OrderStatus.PENDING,
+        "OPEN": OrderStatus.PARTIALLY_FILLED if traded > 0 else OrderStatus.OPEN,
+        "FILLED": OrderStatus.FILLED,
+        "REJECTED": OrderStatus.REJECTED,
+        "CANCELLED": OrderStatus.CANCELED,
+    }.get(status_raw, OrderStatus.OPEN)
+    if status is OrderStatus.CANCELED and reason is None:
+        reason = CancelReason.USER_CANCELED
+    if status is OrderStatus.REJECTED and reason is None:
+        reason = CancelReason.REJECTED
+    if status is OrderStatus.CANCELED and reason is CancelReason.EXPIRED:
+        status = OrderStatus.EXPIRED
+    tif_raw = str(raw.get("time_in_force") or "GOOD_TILL_TIME")
+    if raw.get("post_only"):
+        tif = TimeInForce.POST_ONLY
+    elif tif_raw in ("IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"):
+        tif = TimeInForce.IOC
+    else:
+        tif = TimeInForce.GTC
+    cid_raw = str((raw.get("metadata") or {}).get("client_order_id") or "")
+    cid = client_ids.get(int(cid_raw), cid_raw) if cid_raw.isdigit() else (cid_raw or None)
+    extra: dict[str, Any] = {}
+    created = (raw.get("metadata") or {}).get("create_time")
+    if created:
+        extra["created_at"] = from_ns(created)
+    if state.get("update_time"):
+        extra["updated_at"] = from_ns(state["update_time"])
+    limit_price = dec_or_none(leg.get("limit_price"))
+    return Order(
+        order_id=str(raw.get("order_id") or ""),
+        client_order_id=cid,
+        symbol=symbol,
+        side=Side.BUY if leg.get("is_buying_asset") else Side.SELL,
+        order_type=OrderType.MARKET if raw.get("is_market") else OrderType.LIMIT,
+        time_in_force=tif,
+        price=limit_price if limit_price else None,
+        size=size,
+        filled_size=traded,
+        avg_fill_price=avg if traded > 0 and avg > 0 else None,
+        status=status,
+        reduce_only=bool(raw.get("reduce_only")),
+        cancel_reason=reason if status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED) else None,
+        **extra,
+    )
+
+
+def parse_fill(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) -> Fill:
+    cid_raw = str(raw.get("client_order_id") or "")
+    extra: dict[str, Any] = {"timestamp": from_ns(raw["event_time"])} if raw.get("event_time") else {}
+    return Fill(
+        trade_id=str(raw["trade_id"]),
+        order_id=str(raw["order_id"]),
+        client_order_id=client_ids.get(int(cid_raw), cid_raw) if cid_raw.isdigit() else (cid_raw or None),
+        symbol=symbol,
+        side=Side.BUY if raw.get("is_buyer") else Side.SELL,
+        price=dec(raw["price"]),
+        size=dec(raw["size"]),
+        fee=dec_or_none(raw.get("fee")) or ZERO,
+        liquidity=Liquidity.TAKER if raw.get("is_taker") else Liquidity.MAKER,
+        **extra,
+    )
+
+
+def parse_position(raw: dict[str, Any], symbol: str) -> Position:
+    size = dec(raw.get("size") or "0")
+    liq = dec_or_none(raw.get("est_liquidation_price"))
+    return Position(
+        symbol=symbol,
+        size=size,
+        avg_entry_price=dec_or_none(raw.get("entry_price")) if size else None,
+        mark_price=dec_or_none(raw.get("mark_price")),
+        unrealized_pnl=dec_or_none(raw.get("unrealized_pnl")) or ZERO,
+        realized_pnl=dec_or_none(raw.get("realized_pnl")) or ZERO,
+        liquidation_price=liq if liq and liq > 0 else None,
+        leverage=dec_or_none(raw.get("leverage")),
+    )
+
+
+def next_funding_boundary(now: datetime, interval_hours: int) -> datetime:
+    """GRVT settles at fixed UTC boundaries (00:00, 08:00, 16:00 for 8 h)."""
+    start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours_past = start.hour % interval_hours
+    return start + timedelta(hours=interval_hours - hours_past)

@@ -5,8 +5,8 @@ One transaction, serialised with other ingests by a transaction-level advisory l
 1. every dex named in the batch must be registered, except ``paper*`` venues, which register themselves with the
    paper fees (anything else unknown rejects the batch, naming the venues, before a row is written);
 2. the rows go to a temporary table with COPY, then into ``funding_rates`` keyed by (dex, symbol, funding period),
-   ``latest_funding_rates`` and ``dex_symbols`` with ``INSERT … ON CONFLICT`` where a newer observation wins (so
-   replaying a batch, or an older one, changes nothing);
+   ``latest_funding_rates`` and ``dex_symbols`` with ``INSERT … ON CONFLICT`` where only a strictly newer
+   observation replaces a row (so replaying a batch, or an older one, changes nothing, not even a timestamp);
 3. the cycle and one collection log per venue are recorded (upserted by cycle id);
 4. the cycle's opportunity snapshot is computed from the latest rates as of the cycle's end, once per cycle.
 """
@@ -71,7 +71,7 @@ ON CONFLICT (dex, symbol, funding_time) DO UPDATE SET
     index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
     volume_24h_usd = EXCLUDED.volume_24h_usd, next_funding_time = EXCLUDED.next_funding_time,
     collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id
-WHERE EXCLUDED.collected_at >= f.collected_at
+WHERE EXCLUDED.collected_at > f.collected_at
 """
 
 _LATEST = """
@@ -89,7 +89,7 @@ ON CONFLICT (dex, symbol) DO UPDATE SET
     open_interest_usd = EXCLUDED.open_interest_usd, volume_24h_usd = EXCLUDED.volume_24h_usd,
     best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask, next_funding_time = EXCLUDED.next_funding_time,
     collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id, updated_at = now()
-WHERE EXCLUDED.collected_at >= l.collected_at
+WHERE EXCLUDED.collected_at > l.collected_at
 """
 
 _DEX_SYMBOLS = """
@@ -104,7 +104,7 @@ ON CONFLICT (dex, symbol) DO UPDATE SET
     index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
     volume_24h_usd = EXCLUDED.volume_24h_usd, best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask,
     spread_bps = EXCLUDED.spread_bps, is_active = true, updated_at = EXCLUDED.updated_at
-WHERE EXCLUDED.updated_at >= s.updated_at
+WHERE EXCLUDED.updated_at > s.updated_at
 """
 
 _CYCLE = """

@@ -772,6 +772,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("PERPDEX_LOG_FORMAT", "auto"),
         help="auto: JSON lines unless stdout is a terminal",
     )
+    parser.add_argument(
+        "--telegram-api-base", help="Telegram Bot API base URL (default $TELEGRAM_API_BASE or api.telegram.org)"
+    )
+    parser.add_argument(
+        "--lark-api-base", help="Lark base URL for LARK_TOKEN (default $LARK_API_BASE or open.larksuite.com)"
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     add_legacy_arguments(parser)
     return parser
@@ -808,6 +814,8 @@ def main(argv: list[str]) -> int:
         metrics_host=args.metrics_host,
         trade_log=Path(args.trade_log) if args.trade_log else None,
         status_interval=args.status_interval,
+        telegram_api_base=args.telegram_api_base,
+        lark_api_base=args.lark_api_base,
     )
 
     async def run() -> int:

@@ -348,6 +348,7 @@ class GridStrategy(Strategy):
         return self.market.round_price(quote.bid + tick, Side.SELL)
 
     async def _open_and_monitor(self, stopping: asyncio.Event) -> None:
+        await self._refresh_account()  # the risk check needs the current position and equity
         order: Order | None = None
         for attempt in range(1, self.post_only_retries + 1):
             quote = await self._refresh_quote() if attempt > 1 else self.quote

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from bot_runtime.exchanges.base import (
-    ZERO,
     CancelReason,
     Fill,
     Liquidity,
@@ -128,7 +125,3 @@ def position_from_resp(resp: PositionResp, symbol: str) -> Position:
         liquidation_price=resp.liquidation_price,
         leverage=resp.leverage,
     )
-
-
-def decimal_or_zero(value: Decimal | None) -> Decimal:
-    return value if value is not None else ZERO

@@ -462,7 +462,14 @@ class BotProcess:
     async def run(self) -> int:
         self._install_signal_handlers()
         self.loop_monitor.start()
-        await self.health.start()
+        try:
+            await self.health.start()
+        except OSError as exc:
+            log.error(
+                "cannot serve /healthz /readyz /metrics", extra={"port": self.options.metrics_port, "error": str(exc)}
+            )
+            await self.loop_monitor.stop()
+            return EXIT_FAILED
         try:
             return await self._run()
         finally:
@@ -602,6 +609,8 @@ class BotProcess:
             await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await daily.stop()
+        self.sample()
+        was_halted = self.phase == "RiskHalted"
         if not run_task.done():
             # signalled (or lease lost): stop opening, let run return
             self.set_phase("Stopping", "lease lost" if self.lease_lost.is_set() else "signal")
@@ -634,6 +643,8 @@ class BotProcess:
             log.info("strategy ended by itself", extra={"reason": reason})
             code = await self._finish("Stopped", reason, stay=self.kube_target is not None)
             return code
+        if was_halted:  # keep the halt visible on the TradingBot after the pod is gone
+            return await self._finish("RiskHalted", (self.snapshot.reason if self.snapshot else None) or "risk halt")
         return await self._finish("Stopped", "signal")
 
     async def _idle_until_stopped(self) -> None:

@@ -149,3 +149,18 @@ def test_legacy_flags_run_the_same_bot(tmp_path: Path, runs: list[BotRun]) -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert '"direction":"sell"' in proc.stdout and '"maxOrders":5' in proc.stdout
+
+
+def test_risk_halt_is_reported_and_kept_after_sigterm(tmp_path: Path, runs: list[BotRun]) -> None:
+    # one order of 0.01 BTC (~600 USD) already exceeds maxPositionUsd 100: the first entry trips the limit
+    spec = fast_paper_spec(risk={"maxPositionUsd": "100", "onBreach": "pause"})
+    bot = BotRun(write_manifest(tmp_path / "bot.yaml", "paper-risk", spec), tmp_path)
+    runs.append(bot)
+    bot.wait_for(lambda x: is_status(x) and x["status"]["phase"] == "RiskHalted", 60, "phase RiskHalted")
+    [breach] = bot.messages("risk limit breached")
+    assert breach["limit"] == "maxPositionUsd" and breach["action"] == "pause"
+    assert bot.metric("perpdex_bot_risk_events_total", {"rule": "maxPositionUsd"}) == 1
+    assert not [x for x in bot.messages("order") if not x["reduce_only"]]  # the order was never sent
+    assert bot.terminate() == 0
+    final = bot.messages("final status")[0]["status"]
+    assert final["phase"] == "RiskHalted" and final["openOrders"] == 0

@@ -1,0 +1,35 @@
+"""Small parts of the runner: where it thinks it runs, its stop budget, its probes."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from bot_runtime.config import OnStop
+from bot_runtime.runner import Budget, KubeTarget, grace_seconds
+
+
+def test_kube_target_from_env() -> None:
+    assert KubeTarget.from_env({}) is None
+    assert KubeTarget.from_env({"PERPDEX_BOT_NAME": "b"}) is None  # both name and namespace are needed
+    target = KubeTarget.from_env({"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns", "POD_NAME": "b-0"})
+    assert target == KubeTarget(name="b", namespace="ns", identity="b-0")
+    # without the pod name, two processes on one host still get different identities
+    target = KubeTarget.from_env({"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns"})
+    assert target is not None and target.identity == f"{socket.gethostname()}-{os.getpid()}"
+
+
+def test_grace_follows_the_operators_grace_period() -> None:
+    assert grace_seconds(OnStop.CANCEL_ORDERS, {}) == 25.0  # 30 s pod grace minus the margin
+    assert grace_seconds(OnStop.CLOSE_POSITIONS, {}) == 85.0
+    assert grace_seconds(OnStop.LEAVE, {}) == 15.0
+    assert grace_seconds(OnStop.LEAVE, {"PERPDEX_GRACE_SECONDS": "60"}) == 55.0
+    assert grace_seconds(OnStop.LEAVE, {"PERPDEX_GRACE_SECONDS": "junk"}) == 15.0
+    assert grace_seconds(OnStop.LEAVE, {"PERPDEX_GRACE_SECONDS": "1"}) == 5.0  # never below 5 s
+
+
+def test_budget_keeps_the_reserve_of_later_steps() -> None:
+    budget = Budget(20.0)
+    assert 9.0 < budget.left(cap=100.0, reserve=10.0) <= 10.0
+    assert budget.left(cap=3.0) == 3.0
+    assert budget.left(cap=5.0, reserve=30.0) == 0.1  # exhausted: a token amount, never negative

@@ -29,8 +29,16 @@ from perpdex_operator.settings import OperatorSettings
 # phases a running bot process writes about itself
 BOT_RUNTIME_PHASES = frozenset({"Starting", "Running", "Stopping", "RiskHalted"})
 COLLECTOR_RUNTIME_PHASES = frozenset({"Starting", "Running", "Degraded", "Stopping"})
-# phases the operator may replace with Pending once the pod is to run again
-_RESTARTABLE = frozenset({"", "Pending", "Paused", "Stopped"})
+# phases the operator replaces with Pending while the pod should run but does not report (yet): always for these...
+_RESTARTABLE = frozenset({"", "Pending", "Paused"})
+# ...and for these final words of a previous process once its pod is gone
+_LEFT_BEHIND = frozenset({"Stopped", "Failed"})
+
+
+def _pending(phase: str, speaks: bool, obs: Observation) -> bool:
+    if speaks:
+        return False
+    return phase in _RESTARTABLE or (phase in _LEFT_BEHIND and not obs.pod_present)
 
 
 class Problem(BaseModel):
@@ -119,7 +127,7 @@ def bot_status(
         op_phase = "Failed"
     elif paused:
         op_phase = None if active else "Paused"
-    elif phase in _RESTARTABLE and not speaks:
+    elif _pending(phase, speaks, obs):
         op_phase = "Pending"
     effective = op_phase or phase
     facts = Facts(
@@ -242,7 +250,7 @@ def collector_status(
         pass
     elif crash is not None and crash.backing_off:
         op_phase = "Failed"
-    elif phase in _RESTARTABLE and not speaks:
+    elif _pending(phase, speaks, obs):
         op_phase = "Pending"
     effective = op_phase or phase
     facts = Facts(

@@ -1,0 +1,332 @@
+"""Lifecycle on the real API server: spec change rolls, pause/resume, delete with finalizer, drift repair, zero writes
+at steady state, heartbeat staleness, crash loops, risk halts, name conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from bot_runtime.kube import KubeClient, resource_path
+from tests.integration.operator.operator_helpers import (
+    bot_path,
+    condition,
+    create_bot,
+    events_for,
+    eventually,
+    fake_pod,
+    get_or_none,
+    paper_bot,
+    sts_path,
+    utc_now,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _hash(sts: dict[str, Any]) -> str:
+    return str(sts["spec"]["template"]["metadata"]["annotations"]["perpdex.io/config-hash"])
+
+
+async def _settled(client: KubeClient, ns: str, name: str, phase: str = "Pending") -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        cr = await client.get(bot_path(ns, name))
+        status = cr.get("status") or {}
+        ok = status.get("phase") == phase and status.get("observedGeneration") == cr["metadata"]["generation"]
+        return cr if ok else None
+
+    result: dict[str, Any] = await eventually(check, what=f"{name} phase {phase}")
+    return result
+
+
+async def _cond(client: KubeClient, ns: str, name: str, type_: str, status: str, reason: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        cr = await client.get(bot_path(ns, name))
+        try:
+            c = condition(cr, type_)
+        except AssertionError:
+            return None
+        return cr if (c["status"], c["reason"]) == (status, reason) else None
+
+    result: dict[str, Any] = await eventually(check, what=f"{name} {type_}={status}/{reason}")
+    return result
+
+
+async def test_spec_change_rolls_the_pod_and_pause_does_not(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "roll"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        sts = await eventually(lambda: client.get(sts_path(ns, name)), what="statefulset")
+        first = _hash(sts)
+        await client.patch(bot_path(ns, name), {"spec": {"grid": {"quantity": "0.02"}}})
+
+        async def rolled() -> dict[str, Any] | None:
+            s = await client.get(sts_path(ns, name))
+            return s if _hash(s) != first else None
+
+        sts = await eventually(rolled, what="new config hash")
+        second = _hash(sts)
+        cm = await client.get(resource_path("v1", "configmaps", ns, f"{name}-config"))
+        assert "quantity: '0.02'" in cm["data"]["config.yaml"]
+        cr = await _settled(client, ns, name)
+        assert cr["status"]["observedGeneration"] == 2
+        assert all(c["observedGeneration"] == 2 for c in cr["status"]["conditions"])
+        assert any(e["reason"] == "Updated" for e in await events_for(client, ns, name))
+
+        # pausing scales to 0 without touching the pod template
+        await client.patch(bot_path(ns, name), {"spec": {"paused": True}})
+
+        async def scaled_down() -> dict[str, Any] | None:
+            s = await client.get(sts_path(ns, name))
+            return s if s["spec"]["replicas"] == 0 else None
+
+        sts = await eventually(scaled_down, what="replicas 0")
+        assert _hash(sts) == second
+
+
+async def test_pause_waits_for_the_pod_then_resume(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "pauser"
+    pods = resource_path("v1", "pods", ns)
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name, "Pending")
+        # the bot is up and speaking (as the runtime would report)
+        await client.create(pods, fake_pod(f"{name}-0", name))
+        await client.patch(bot_path(ns, name, "status"), {"status": {"phase": "Running", "lastHeartbeat": utc_now()}})
+        await _cond(client, ns, name, "Ready", "True", "Running")
+
+        await client.patch(bot_path(ns, name), {"spec": {"paused": True}})
+        cr = await _cond(client, ns, name, "Progressing", "True", "Stopping")
+        assert cr["status"]["phase"] == "Running"  # the pod still speaks for itself
+        assert (await client.get(sts_path(ns, name)))["spec"]["replicas"] == 0
+        assert condition(cr, "Ready")["reason"] == "Paused"
+
+        # the bot stops (final status), its pod goes away -> Paused
+        await client.patch(bot_path(ns, name, "status"), {"status": {"phase": "Stopped", "lastHeartbeat": utc_now()}})
+        await client.delete(resource_path("v1", "pods", ns, f"{name}-0"))
+        cr = await _settled(client, ns, name, "Paused")
+        assert (condition(cr, "Ready")["status"], condition(cr, "Ready")["reason"]) == ("False", "Paused")
+        assert condition(cr, "Progressing")["status"] == "False"
+        assert any(e["reason"] == "Paused" for e in await events_for(client, ns, name))
+
+        await client.patch(bot_path(ns, name), {"spec": {"paused": False}})
+        await _settled(client, ns, name, "Pending")
+        assert (await client.get(sts_path(ns, name)))["spec"]["replicas"] == 1
+
+
+async def test_delete_without_a_pod_releases_at_once(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "gone-fast"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name)
+        lease_path = resource_path("coordination.k8s.io/v1", "leases", ns, name)
+        assert await get_or_none(client, lease_path) is not None
+        await client.delete(bot_path(ns, name))
+
+        async def gone() -> bool:
+            return await get_or_none(client, bot_path(ns, name)) is None
+
+        await eventually(gone, timeout=20, what="CR removed")
+        # no garbage collector here: the StatefulSet stays, scaled to 0 by the finalizer
+        assert (await client.get(sts_path(ns, name)))["spec"]["replicas"] == 0
+        assert await get_or_none(client, lease_path) is None
+
+
+async def test_delete_waits_for_the_pod(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "gone-slow"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name)
+        await client.create(resource_path("v1", "pods", ns), fake_pod(f"{name}-0", name))
+        await client.delete(bot_path(ns, name))
+
+        async def scaled_down() -> bool:
+            return bool((await client.get(sts_path(ns, name)))["spec"]["replicas"] == 0)
+
+        await eventually(scaled_down, what="replicas 0 on delete")
+        await asyncio.sleep(3)  # several finalizer polls: the pod is still there, so the CR must stay
+        cr = await client.get(bot_path(ns, name))
+        assert cr["metadata"].get("deletionTimestamp")
+        assert condition(cr, "Ready")["reason"] == "Deleting"
+        await client.delete(resource_path("v1", "pods", ns, f"{name}-0"))
+
+        async def gone() -> bool:
+            return await get_or_none(client, bot_path(ns, name)) is None
+
+        await eventually(gone, timeout=20, what="CR removed after the pod")
+
+
+async def test_delete_times_out_with_a_warning(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "stuck"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name)
+        await client.create(resource_path("v1", "pods", ns), fake_pod(f"{name}-0", name))
+        await client.delete(bot_path(ns, name))
+
+        async def gone() -> bool:
+            return await get_or_none(client, bot_path(ns, name)) is None
+
+        await eventually(gone, timeout=40, what="CR released after the delete timeout (8 s)")
+        warnings = [e for e in await events_for(client, ns, name) if e["reason"] == "DeleteTimeout"]
+        assert warnings and warnings[0]["type"] == "Warning"
+
+
+async def test_drift_is_repaired(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "drifty"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        sts = await eventually(lambda: client.get(sts_path(ns, name)), what="statefulset")
+        await _settled(client, ns, name)
+
+        # deleted StatefulSet comes back
+        await client.delete(sts_path(ns, name))
+
+        async def recreated() -> dict[str, Any] | None:
+            s = await get_or_none(client, sts_path(ns, name))
+            return s if s and s["metadata"]["uid"] != sts["metadata"]["uid"] else None
+
+        await eventually(recreated, what="statefulset recreated")
+
+        # an edited replica count is restored
+        await client.patch(sts_path(ns, name), {"spec": {"replicas": 3}})
+
+        async def restored() -> bool:
+            return bool((await client.get(sts_path(ns, name)))["spec"]["replicas"] == 1)
+
+        await eventually(restored, what="replicas restored")
+
+        # edited ConfigMap data and a deleted Role are restored too
+        cm_path = resource_path("v1", "configmaps", ns, f"{name}-config")
+        original = (await client.get(cm_path))["data"]["config.yaml"]
+        await client.patch(cm_path, {"data": {"config.yaml": "strategy: tampered\n"}})
+        role_path = resource_path("rbac.authorization.k8s.io/v1", "roles", ns, f"{name}-bot")
+        await client.delete(role_path)
+
+        async def healed() -> bool:
+            cm = await client.get(cm_path)
+            return cm["data"]["config.yaml"] == original and await get_or_none(client, role_path) is not None
+
+        await eventually(healed, what="configmap and role restored")
+        assert any(e["reason"] == "DriftRepaired" for e in await events_for(client, ns, name))
+
+
+async def test_steady_state_makes_no_writes(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "steady"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await eventually(lambda: client.get(sts_path(ns, name)), what="statefulset")
+        await _settled(client, ns, name)
+        await asyncio.sleep(2)  # let the create burst drain
+        paths = [
+            bot_path(ns, name),
+            sts_path(ns, name),
+            resource_path("v1", "configmaps", ns, f"{name}-config"),
+            resource_path("v1", "services", ns, name),
+            resource_path("v1", "serviceaccounts", ns, f"{name}-bot"),
+            resource_path("rbac.authorization.k8s.io/v1", "roles", ns, f"{name}-bot"),
+            resource_path("rbac.authorization.k8s.io/v1", "rolebindings", ns, f"{name}-bot"),
+            resource_path("coordination.k8s.io/v1", "leases", ns, name),
+        ]
+        before = [(await client.get(p))["metadata"]["resourceVersion"] for p in paths]
+        writes_before = operator.total("perpdex_operator_child_writes_total") + operator.total(
+            "perpdex_operator_status_writes_total"
+        )
+        reconciles_before = operator.total("perpdex_operator_reconciles_total")
+        events_before = len(await events_for(client, ns, name))
+        await asyncio.sleep(6)  # six status-timer periods (1 s each)
+        after = [(await client.get(p))["metadata"]["resourceVersion"] for p in paths]
+        assert after == before
+        assert operator.total("perpdex_operator_reconciles_total") > reconciles_before  # it did look
+        writes_after = operator.total("perpdex_operator_child_writes_total") + operator.total(
+            "perpdex_operator_status_writes_total"
+        )
+        assert writes_after == writes_before
+        assert len(await events_for(client, ns, name)) == events_before
+
+
+async def test_heartbeat_staleness_and_risk(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "beat"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name)
+        status = bot_path(ns, name, "status")
+        await client.patch(status, {"status": {"phase": "Running", "lastHeartbeat": utc_now(), "position": "0.01"}})
+        cr = await _cond(client, ns, name, "Ready", "True", "Running")
+        assert cr["status"]["position"] == "0.01"  # the bot's fields are left alone
+        assert condition(cr, "Progressing")["status"] == "False"
+
+        old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
+        await client.patch(status, {"status": {"lastHeartbeat": old}})
+        cr = await _cond(client, ns, name, "Ready", "False", "HeartbeatStale")
+        assert (condition(cr, "Degraded")["status"], condition(cr, "Degraded")["reason"]) == ("True", "HeartbeatStale")
+        assert cr["status"]["phase"] == "Running"  # the operator does not overwrite the bot's phase
+        stale = [e for e in await events_for(client, ns, name) if e["reason"] == "HeartbeatStale"]
+        assert stale and stale[0]["type"] == "Warning"
+
+        await client.patch(
+            status,
+            {"status": {"phase": "RiskHalted", "lastHeartbeat": utc_now(), "lastError": "maxDailyLossUsd breached"}},
+        )
+        cr = await _cond(client, ns, name, "RiskLimitBreached", "True", "RiskHalted")
+        assert condition(cr, "RiskLimitBreached")["message"] == "maxDailyLossUsd breached"
+        assert condition(cr, "Ready")["status"] == "False"
+
+
+async def test_crash_loop_is_degraded(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "crashy"
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot(name))
+        await _settled(client, ns, name)
+        pod = f"{name}-0"
+        await client.create(resource_path("v1", "pods", ns), fake_pod(pod, name))
+        await client.patch(
+            resource_path("v1", "pods", ns, pod, "status"),
+            {
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "bot",
+                            "image": "registry.test/perpdex:it",
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 6,
+                            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                            "lastState": {
+                                "terminated": {
+                                    "exitCode": 2,
+                                    "reason": "Error",
+                                    "startedAt": utc_now(),
+                                    "finishedAt": utc_now(),
+                                }
+                            },
+                        }
+                    ],
+                }
+            },
+        )
+        cr = await _cond(client, ns, name, "Degraded", "True", "CrashLoopBackOff")
+        assert cr["status"]["phase"] == "Failed"
+        assert "restarted 6 times" in condition(cr, "Degraded")["message"]
+        failed = [e for e in await events_for(client, ns, name) if e["reason"] == "Failed"]
+        assert failed and failed[0]["type"] == "Warning"
+        await client.delete(resource_path("v1", "pods", ns, pod))
+        await _cond(client, ns, name, "Degraded", "False", "AsExpected")
+
+
+async def test_a_name_taken_by_a_foreign_object_is_not_touched(kube: Any, operator: Any, op_namespace: str) -> None:
+    ns, name = op_namespace, "clash"
+    cm_path = resource_path("v1", "configmaps", ns, f"{name}-config")
+    async with kube.client() as client:
+        await client.create(
+            resource_path("v1", "configmaps", ns),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-config"}, "data": {"mine": "yes"}},
+        )
+        await create_bot(client, ns, paper_bot(name))
+        cr = await _cond(client, ns, name, "Degraded", "True", "ChildConflict")
+        assert f"{name}-config" in condition(cr, "Degraded")["message"]
+        cm = await client.get(cm_path)
+        assert cm["data"] == {"mine": "yes"} and "ownerReferences" not in cm["metadata"]

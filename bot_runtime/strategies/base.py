@@ -24,11 +24,11 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,9 +49,9 @@ from bot_runtime.exchanges.base import (
     OrderType,
     Position,
     PostOnlyWouldCross,
+    RateLimited,
     Side,
     TimeInForce,
-    with_retries,
 )
 from bot_runtime.risk import RiskBreach, RiskManager
 
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     import asyncio
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 
@@ -282,6 +284,30 @@ class Strategy(ABC):
         log.warning("risk breach %s: %s (action %s)", breach.limit, breach.message, breach.action)
         _safe("on_risk", self.events, breach)
 
+    async def retry(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        what: str = "request",
+        attempts: int = 4,
+        base_delay: float = 0.25,
+        max_delay: float = 5.0,
+    ) -> T:
+        """:func:`~bot_runtime.exchanges.base.with_retries` on the strategy's clock: retry a *safe* call (a read,
+        a cancel) on retryable errors with exponential backoff. Never for placing orders (see :meth:`send_order`)."""
+        delay = base_delay
+        for attempt in range(1, attempts + 1):
+            try:
+                return await call()
+            except ExchangeError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
+                log.warning("%s failed (%s), retry %d/%d in %.2fs", what, exc, attempt, attempts - 1, wait)
+                await self.clock.sleep(wait)
+                delay = min(delay * 2, max_delay)
+        raise AssertionError("unreachable")
+
     async def send_order(self, exchange: Exchange, request: OrderRequest) -> Order:
         """Place one order (client-id-safe retries), time it, report it, feed the risk manager's failure counters.
         Raises what the venue raised (after reporting it)."""
@@ -323,10 +349,10 @@ class Strategy(ABC):
         """Cancel every open order of this bot (on ``symbol`` or all markets) and verify none is left."""
         cancelled = 0
         for attempt in range(attempts):
-            orders = [o for o in await with_retries(lambda: exchange.open_orders(symbol)) if self.is_ours(o)]
+            orders = [o for o in await self.retry(lambda: exchange.open_orders(symbol)) if self.is_ours(o)]
             if not orders:
                 return cancelled
-            cancelled += await cancel_orders(exchange, orders)
+            cancelled += await self.cancel_orders(exchange, orders)
             if attempt:
                 await self.clock.sleep(0.5 * attempt)
         remaining = [o for o in await exchange.open_orders(symbol) if self.is_ours(o)]
@@ -334,11 +360,27 @@ class Strategy(ABC):
             raise ExchangeError(f"{exchange.name}: {len(remaining)} order(s) still open after {attempts} cancel rounds")
         return cancelled
 
+    async def cancel_orders(self, exchange: Exchange, orders: Iterable[Order]) -> int:
+        """Cancel orders one by one; already-final ones are skipped. Returns how many cancels were accepted."""
+        count = 0
+        for order in orders:
+            symbol, order_id = order.symbol, order.order_id
+
+            async def cancel(symbol: str = symbol, order_id: str = order_id) -> None:
+                await exchange.cancel_order(symbol, order_id)
+
+            try:
+                await self.retry(cancel, what=f"{exchange.name} cancel {order_id}")
+                count += 1
+            except OrderNotFound:
+                continue
+        return count
+
     async def close_position(self, exchange: Exchange, symbol: str, *, attempts: int = 6) -> Position:
         """Reduce-only market orders until the position is flat (verified by re-reading it). Returns the final
         position (size below the venue's minimum order size may remain when it cannot be traded)."""
         market = await exchange.market(symbol)
-        position = await with_retries(lambda: exchange.position(symbol))
+        position = await self.retry(lambda: exchange.position(symbol))
         for attempt in range(attempts):
             size = market.round_size(abs(position.size))
             if position.size == 0 or size < market.min_size or size <= 0:
@@ -360,7 +402,7 @@ class Strategy(ABC):
             except ExchangeError as exc:
                 self.report_error(exc)
             await self.clock.sleep(min(0.25 * (attempt + 1), 2.0))
-            position = await with_retries(lambda: exchange.position(symbol))
+            position = await self.retry(lambda: exchange.position(symbol))
         if position.size != 0 and market.round_size(abs(position.size)) >= market.min_size:
             raise ExchangeError(f"{exchange.name}: {symbol} position {position.size} not flat after {attempts} tries")
         return position
@@ -369,23 +411,6 @@ class Strategy(ABC):
 def position_close_side(position: Position) -> Side:
     """The side that reduces ``position`` (sell a long, buy a short)."""
     return Side.SELL if position.size > 0 else Side.BUY
-
-
-async def cancel_orders(exchange: Exchange, orders: Iterable[Order]) -> int:
-    """Cancel orders one by one; already-final ones are skipped. Returns how many cancels were accepted."""
-    count = 0
-    for order in orders:
-        symbol, order_id = order.symbol, order.order_id
-
-        async def cancel(symbol: str = symbol, order_id: str = order_id) -> None:
-            await exchange.cancel_order(symbol, order_id)
-
-        try:
-            await with_retries(cancel, what=f"{exchange.name} cancel {order_id}")
-            count += 1
-        except OrderNotFound:
-            continue
-    return count
 
 
 # ---------------------------------------------------------------------------------------------------------------------

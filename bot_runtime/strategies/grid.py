@@ -58,7 +58,6 @@ from bot_runtime.exchanges.base import (
     Quote,
     Side,
     TimeInForce,
-    with_retries,
 )
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import (
@@ -214,7 +213,7 @@ class GridStrategy(Strategy):
     # start-up: rebuild from the exchange
 
     async def _start(self) -> None:
-        self.market = await with_retries(lambda: self.exchange.market(self.symbol))
+        self.market = await self.retry(lambda: self.exchange.market(self.symbol))
         quantity = self.market.round_size(self.grid.quantity)
         if quantity < self.market.min_size or quantity <= 0:
             raise ExchangeError(
@@ -232,7 +231,7 @@ class GridStrategy(Strategy):
             self.risk.observe_equity(self.balance_state.equity)
 
     async def _recover(self) -> None:
-        orders = await with_retries(lambda: self.exchange.open_orders(self.symbol))
+        orders = await self.retry(lambda: self.exchange.open_orders(self.symbol))
         for order in orders:
             if self.client_ids.role_of(order.client_order_id) == ClientIds.OPEN:
                 # an entry left resting by a previous run: cancel it, then cover what of it filled
@@ -407,9 +406,9 @@ class GridStrategy(Strategy):
     async def _cancel_and_read(self, order: Order) -> Order:
         """Cancel one order and return its final state (it may have filled meanwhile)."""
         with contextlib.suppress(OrderNotFound):
-            await with_retries(lambda: self.exchange.cancel_order(order.symbol, order.order_id))
+            await self.retry(lambda: self.exchange.cancel_order(order.symbol, order.order_id))
         for _ in range(5):
-            latest = await with_retries(lambda: self.exchange.get_order(order.symbol, order.order_id))
+            latest = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
             if latest is not None and latest.status.is_final:
                 return latest
             await self.clock.sleep(0.5)
@@ -434,7 +433,7 @@ class GridStrategy(Strategy):
                 await self.clock.wait_any((waiter.event, stopping), remaining)
         finally:
             self._waiters.pop(order.order_id, None)
-        fresh = await with_retries(lambda: self.exchange.get_order(order.symbol, order.order_id))
+        fresh = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
         return fresh if fresh is not None else order
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -572,7 +571,7 @@ class GridStrategy(Strategy):
     # exchange state
 
     async def _refresh_quote(self) -> Quote:
-        self.quote = await with_retries(lambda: self.exchange.best_bid_ask(self.symbol))
+        self.quote = await self.retry(lambda: self.exchange.best_bid_ask(self.symbol))
         return self.quote
 
     def _is_close_order(self, order: Order) -> bool:
@@ -584,13 +583,13 @@ class GridStrategy(Strategy):
         return order.reduce_only  # an order the venue lists without our id
 
     async def _refresh_orders(self) -> None:
-        orders = [o for o in await with_retries(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]
+        orders = [o for o in await self.retry(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]
         self.open_order_count = len(orders)
         self.close_orders = [o for o in orders if self._is_close_order(o)]
 
     async def _refresh_account(self) -> None:
-        self.position_state = await with_retries(lambda: self.exchange.position(self.symbol))
-        self.balance_state = await with_retries(self.exchange.balance)
+        self.position_state = await self.retry(lambda: self.exchange.position(self.symbol))
+        self.balance_state = await self.retry(self.exchange.balance)
 
     # order-update stream: fills → events, order changes → waiters ------------------------------------------------------
     def _start_updates(self) -> None:

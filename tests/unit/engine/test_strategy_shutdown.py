@@ -56,7 +56,9 @@ async def test_cancel_orders_leaves_no_open_order_of_the_bot(
     assert snapshot.phase is StrategyPhase.STOPPED and snapshot.open_orders == 0
 
 
-async def test_close_positions_leaves_a_flat_position(make_grid: Callable[..., Any], linear: Callable[..., Any]) -> None:
+async def test_close_positions_leaves_a_flat_position(
+    make_grid: Callable[..., Any], linear: Callable[..., Any]
+) -> None:
     rig = await _busy_grid(make_grid, linear)
     assert (await rig.exchange.position("BTC")).size > 0
     await rig.stop(OnStop.CLOSE_POSITIONS)
@@ -77,7 +79,9 @@ async def test_leave_leaves_everything(make_grid: Callable[..., Any], linear: Ca
     assert rig.strategy.snapshot().phase is StrategyPhase.STOPPED
 
 
-async def test_shutdown_without_run(make_paper: Callable[..., Any], grid_config: Callable[..., Any], clock: VirtualClock) -> None:
+async def test_shutdown_without_run(
+    make_paper: Callable[..., Any], grid_config: Callable[..., Any], clock: VirtualClock
+) -> None:
     exchange = await make_paper(["60000"])
     strategy = GridStrategy(grid_config(), exchange, RiskManager(clock=clock), clock=clock)
     await exchange.place_order(

@@ -1,0 +1,499 @@
+"""EdgeX trading client on the official ``edgex-python-sdk`` (V2 API).
+
+* REST and signing through ``edgex_sdk.Client``: HMAC-SHA256 headers (API key/passphrase/secret) on private calls,
+  EIP-712 ``LimitOrderParams`` signature (signer key) on orders, base URL configurable.
+* The SDK's ``WebSocketManager`` is threaded and synchronous: the streams here are our own asyncio WebSockets on
+  websockets 15 with the same handshake (``/api/v1/private/ws?accountId=..&timestamp=..`` + HMAC headers) and the
+  documented messages (``trade-event`` with ``ORDER_UPDATE`` data ``order[]`` / ``orderFillTransaction[]``;
+  ``{"type":"ping","time":t}`` answered by ``{"type":"pong","time":t}``).
+* ``place_order`` waits ``confirmTimeout`` for the order's verdict (stream, else ``getOrderByClientOrderId``): a
+  post-only order cancelled without fill raises :class:`PostOnlyWouldCross`, ``MARGIN_NOT_ENOUGH`` raises
+  :class:`InsufficientMargin`.
+* After a reconnect: fills from ``getHistoryOrderFillTransactionPage`` since the last one seen, orders from
+  ``getActiveOrderPage`` and ``getOrderById`` for the ones that vanished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from edgex_sdk.client import Client
+from edgex_sdk.internal.auth import build_hmac_signature
+from edgex_sdk.order.types import (
+    CancelOrderParams,
+    CreateOrderParams,
+    GetActiveOrderParams,
+    OrderFillTransactionParams,
+    OrderSide,
+)
+from edgex_sdk.order.types import OrderType as SdkOrderType
+from edgex_sdk.order.types import TimeInForce as SdkTimeInForce
+from edgex_sdk.quote.client import GetOrderBookDepthParams
+
+from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges.base import (
+    ZERO,
+    Balance,
+    CancelReason,
+    Exchange,
+    ExchangeError,
+    InsufficientMargin,
+    Market,
+    Order,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PostOnlyWouldCross,
+    Quote,
+    Side,
+    TimeInForce,
+    TransientNetworkError,
+)
+from bot_runtime.exchanges.edgex.config import EdgexConfig
+from bot_runtime.exchanges.edgex.errors import check, from_sdk_exception
+from bot_runtime.exchanges.edgex.mapping import parse_fill, parse_market, parse_order, parse_positions
+
+log = logging.getLogger(__name__)
+
+CONFIRM_POLL = 0.2
+PRIVATE_WS_PATH = "/api/v1/private/ws"
+PUBLIC_WS_PATH = "/api/v1/public/ws"
+PAGE = "200"
+
+
+class EdgexExchange(Exchange):
+    name = "edgex"
+
+    def __init__(self, config: EdgexConfig, *, name: str = "edgex") -> None:
+        self.name = name
+        self._cfg = config
+        self._sdk: Any = None
+        self._markets: dict[str, Market] = {}
+        self._by_contract: dict[str, Market] = {}
+        self._orders: dict[str, Order] = {}
+        self._orders_by_client: dict[str, Order] = {}
+        self._seen_fills = SeenIds()
+        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._stream: ReconnectingWebSocket | None = None
+        self._ws_timestamp = ""
+        self._started_ms = 0
+        self._last_fill_ms = 0
+        self._order_event = asyncio.Event()
+
+    # lifecycle --------------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        if self._sdk is None:
+            self._sdk = Client(
+                base_url=self._cfg.base_url,
+                account_id=self._cfg.account_id,
+                api_key=self._cfg.api_key.get_secret_value(),
+                api_passphrase=self._cfg.api_passphrase.get_secret_value(),
+                api_secret=self._cfg.api_secret.get_secret_value(),
+                trading_private_key=self._cfg.signer_key.get_secret_value(),
+                timeout=self._cfg.request_timeout,
+            )
+        self._started_ms = int(time.time() * 1000)
+        await self._load_markets()
+        await self._asset()  # proves the HMAC credentials and the account id
+        if self._cfg.stream and self._stream is None:
+            self._stream = ReconnectingWebSocket(
+                self._private_ws_url,
+                name=f"{self.name}:private",
+                on_message=self._on_private_message,
+                on_reconnect=self._reconcile,
+                before_connect=self._stamp,
+                headers=self._private_headers,
+            )
+            self._stream.start()
+            await self._stream.wait_connected(timeout=self._cfg.request_timeout)
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
+        self._updates.close()
+        if self._sdk is not None:
+            await self._sdk.close()
+            self._sdk = None
+
+    async def _call(self, what: str, factory: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        if self._sdk is None:
+            raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
+        try:
+            response = await asyncio.wait_for(factory(), self._cfg.request_timeout + 1)
+        except TimeoutError:
+            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientNetworkError(
+                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
+            ) from None
+        except ValueError as exc:
+            raise from_sdk_exception(exc) from None
+        return check(response, what)
+
+    # market data ------------------------------------------------------------------------------------------------
+    async def _load_markets(self) -> None:
+        self._sdk._metadata_cache = None
+        metadata = await self._call("getMetaData", self._sdk.get_metadata)
+        markets: dict[str, Market] = {}
+        for contract in (metadata.get("data") or {}).get("contractList") or []:
+            if not contract.get("enableTrade", True):
+                continue
+            market = parse_market(contract)
+            markets[market.symbol] = market
+        self._markets = markets
+        self._by_contract = {m.contract_id: m for m in markets.values()}
+
+    async def markets(self) -> dict[str, Market]:
+        if not self._markets:
+            await self._load_markets()
+        return dict(self._markets)
+
+    def _symbol_of(self, contract_id: Any) -> str:
+        market = self._by_contract.get(str(contract_id))
+        return market.symbol if market else str(contract_id)
+
+    async def best_bid_ask(self, symbol: str) -> Quote:
+        market = await self.market(symbol)
+        depth = await self._call(
+            "getDepth", lambda: self._sdk.quote.get_order_book_depth(GetOrderBookDepthParams(market.contract_id, 15))
+        )
+        books = depth.get("data") or []
+        if not books or not books[0].get("asks") or not books[0].get("bids"):
+            raise ExchangeError(f"{self.name}: empty order book for {symbol}", exchange=self.name)
+        best_ask, best_bid = books[0]["asks"][0], books[0]["bids"][0]
+        return Quote(
+            symbol=symbol,
+            bid=Decimal(best_bid["price"]),
+            ask=Decimal(best_ask["price"]),
+            bid_size=Decimal(best_bid["size"]),
+            ask_size=Decimal(best_ask["size"]),
+        )
+
+    async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
+        market = await self.market(symbol)
+        channel = f"depth.{market.contract_id}.15"
+        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+        book: dict[str, dict[Decimal, Decimal]] = {"asks": {}, "bids": {}}
+
+        async def subscribe(ws: ReconnectingWebSocket) -> None:
+            book["asks"].clear()
+            book["bids"].clear()
+            await ws.send_json({"type": "subscribe", "channel": channel})
+
+        async def on_message(message: Any) -> None:
+            if not isinstance(message, dict):
+                return
+            if message.get("type") == "ping":
+                await ws.send_json({"type": "pong", "time": message.get("time")})
+                return
+            content = message.get("content") or {}
+            if message.get("channel") != channel and content.get("channel") != channel:
+                return
+            for data in content.get("data") or []:
+                if str(content.get("dataType", "")).lower() == "snapshot" or data.get("depthType") == "SNAPSHOT":
+                    book["asks"].clear()
+                    book["bids"].clear()
+                for side in ("asks", "bids"):
+                    for level in data.get(side) or []:
+                        price, size = Decimal(level["price"]), Decimal(level["size"])
+                        if size == 0:
+                            book[side].pop(price, None)
+                        else:
+                            book[side][price] = size
+            if book["asks"] and book["bids"]:
+                ask, bid = min(book["asks"]), max(book["bids"])
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(
+                    Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
+                )
+
+        ws = ReconnectingWebSocket(
+            lambda: f"{self._cfg.ws_url}{PUBLIC_WS_PATH}?timestamp={int(time.time() * 1000)}",
+            name=f"{self.name}:depth:{symbol}",
+            on_message=on_message,
+            on_connect=subscribe,
+        )
+        ws.start()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            await ws.close()
+
+    # orders -----------------------------------------------------------------------------------------------------
+    async def place_order(self, request: OrderRequest) -> Order:
+        market = await self.market(request.symbol)
+        size = market.round_size(request.size)
+        if size <= 0 or size < market.min_size:
+            raise OrderRejected(
+                f"{self.name}: size {request.size} below the minimum {market.min_size} of {market.symbol}",
+                exchange=self.name,
+            )
+        side = OrderSide.BUY if request.side is Side.BUY else OrderSide.SELL
+        if request.order_type is OrderType.MARKET:
+            params = CreateOrderParams(
+                contract_id=market.contract_id,
+                price="0",
+                size=format(size, "f"),
+                type=SdkOrderType.MARKET,
+                side=side,
+                time_in_force=SdkTimeInForce.IMMEDIATE_OR_CANCEL,
+                client_order_id=request.client_order_id,
+                reduce_only=request.reduce_only,
+            )
+        else:
+            if request.price is None:
+                raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
+            tif = {
+                TimeInForce.POST_ONLY: SdkTimeInForce.POST_ONLY,
+                TimeInForce.IOC: SdkTimeInForce.IMMEDIATE_OR_CANCEL,
+            }.get(request.time_in_force, SdkTimeInForce.GOOD_TIL_CANCEL)
+            params = CreateOrderParams(
+                contract_id=market.contract_id,
+                price=format(market.round_price(request.price, request.side), "f"),
+                size=format(size, "f"),
+                type=SdkOrderType.LIMIT,
+                side=side,
+                time_in_force=tif,
+                client_order_id=request.client_order_id,
+                reduce_only=request.reduce_only,
+            )
+        self._orders_by_client.pop(request.client_order_id, None)
+        created = await self._call("createOrder", lambda: self._sdk.create_order(params))
+        order_id = str((created.get("data") or {}).get("orderId") or "")
+        pending = Order(
+            order_id=order_id,
+            client_order_id=request.client_order_id,
+            symbol=market.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
+            price=Decimal(params.price) if request.order_type is OrderType.LIMIT else None,
+            size=size,
+            status=OrderStatus.PENDING,
+            reduce_only=request.reduce_only,
+        )
+        final = await self._await_verdict(request.client_order_id) or pending
+        if final.status is OrderStatus.REJECTED:
+            if final.cancel_reason is CancelReason.POST_ONLY_VIOLATION:
+                raise PostOnlyWouldCross(
+                    f"{self.name}: post-only order {request.client_order_id} would cross", exchange=self.name
+                )
+            if final.cancel_reason is CancelReason.INSUFFICIENT_BALANCE:
+                raise InsufficientMargin(
+                    f"{self.name}: order {request.client_order_id} refused for margin", exchange=self.name
+                )
+            raise OrderRejected(
+                f"{self.name}: order {request.client_order_id} rejected",
+                reason=final.cancel_reason or CancelReason.REJECTED,
+                exchange=self.name,
+            )
+        return final
+
+    async def _await_verdict(self, client_order_id: str) -> Order | None:
+        deadline = time.monotonic() + self._cfg.confirm_timeout
+        last: Order | None = None
+        while True:
+            known = self._orders_by_client.get(client_order_id)
+            if known is None:
+                known = await self._by_client_id(client_order_id)
+                if known is not None:
+                    self._remember(known)
+            if known is not None:
+                last = known
+                if known.status is not OrderStatus.PENDING:
+                    return known
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return last
+            self._order_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
+
+    async def _by_client_id(self, client_order_id: str) -> Order | None:
+        result = await self._call(
+            "getOrderByClientOrderId", lambda: self._sdk.order.get_orders_by_client_order_id([client_order_id])
+        )
+        rows = result.get("data") or []
+        return parse_order(rows[0], self._symbol_of(rows[0]["contractId"])) if rows else None
+
+    def _remember(self, order: Order) -> bool:
+        previous = self._orders.get(order.order_id)
+        self._orders[order.order_id] = order
+        if order.client_order_id:
+            self._orders_by_client[order.client_order_id] = order
+        self._order_event.set()
+        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        await self.market(symbol)
+        result = await self._call(
+            "cancelOrderById", lambda: self._sdk.cancel_order(CancelOrderParams(order_id=order_id))
+        )
+        outcome = str(((result.get("data") or {}).get("cancelResultMap") or {}).get(order_id, ""))
+        if outcome.startswith("FAILED") or not outcome:
+            raise OrderNotFound(f"{self.name}: cancel of {order_id}: {outcome or 'no result'}", exchange=self.name)
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        opens = await self.open_orders(symbol)
+        contracts = sorted({self._markets[o.symbol].contract_id for o in opens if o.symbol in self._markets})
+        cancelled = 0
+        for contract in contracts:
+            result = await self._call(
+                "cancelAllOrder",
+                functools.partial(self._sdk.cancel_order, CancelOrderParams(contract_id=contract)),
+            )
+            outcomes = ((result.get("data") or {}).get("cancelResultMap") or {}).values()
+            cancelled += sum(1 for value in outcomes if str(value).startswith("SUCCESS"))
+        return cancelled
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        contracts = [(await self.market(symbol)).contract_id] if symbol else None
+        orders: list[Order] = []
+        offset = ""
+        while True:
+            params = GetActiveOrderParams(size=PAGE, offset_data=offset, filter_contract_id_list=contracts)
+            page = (await self._call("getActiveOrderPage", functools.partial(self._sdk.get_active_orders, params))).get(
+                "data"
+            ) or {}
+            orders += [parse_order(raw, self._symbol_of(raw["contractId"])) for raw in page.get("dataList") or []]
+            offset = str(page.get("nextPageOffsetData") or "")
+            if not offset:
+                return orders
+
+    async def get_order(self, symbol: str, order_id: str) -> Order | None:
+        result = await self._call("getOrderById", lambda: self._sdk.order.get_orders_by_id([order_id]))
+        rows = result.get("data") or []
+        order = parse_order(rows[0], self._symbol_of(rows[0]["contractId"])) if rows else None
+        return order if order is not None and order.symbol == symbol else None
+
+    async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        order = await self._by_client_id(client_order_id)
+        return order if order is not None and order.symbol == symbol else None
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._updates.subscribe()
+
+    # account ----------------------------------------------------------------------------------------------------
+    async def _asset(self) -> dict[str, Any]:
+        result = await self._call("getAccountAsset", self._sdk.get_account_asset)
+        data: dict[str, Any] = result.get("data") or {}
+        return data
+
+    async def positions(self) -> list[Position]:
+        symbols = {cid: m.symbol for cid, m in self._by_contract.items()}
+        return [p for p in parse_positions(await self._asset(), symbols) if p.size != 0]
+
+    async def position(self, symbol: str) -> Position:
+        await self.market(symbol)
+        for pos in await self.positions():
+            if pos.symbol == symbol:
+                return pos
+        return Position(symbol=symbol, size=ZERO)
+
+    async def balance(self) -> Balance:
+        asset = await self._asset()
+        collateral = (asset.get("collateralAssetModelList") or [{}])[0]
+        unrealized = sum((Decimal(p.get("unrealizePnl") or "0") for p in asset.get("positionAssetList") or []), ZERO)
+        return Balance(
+            asset="USDT",
+            equity=Decimal(collateral.get("totalEquity") or "0"),
+            available=Decimal(collateral.get("availableAmount") or "0"),
+            margin_used=Decimal(collateral.get("initialMarginRequirement") or "0"),
+            unrealized_pnl=unrealized,
+        )
+
+    # the private stream -------------------------------------------------------------------------------------------
+    async def _stamp(self) -> None:
+        self._ws_timestamp = str(int(time.time() * 1000))
+
+    def _private_ws_url(self) -> str:
+        return f"{self._cfg.ws_url}{PRIVATE_WS_PATH}?accountId={self._cfg.account_id}&timestamp={self._ws_timestamp}"
+
+    def _private_headers(self) -> dict[str, str]:
+        body = f"accountId={self._cfg.account_id}&timestamp={self._ws_timestamp}"
+        signature = build_hmac_signature(
+            self._cfg.api_secret.get_secret_value(), self._ws_timestamp, "GET", PRIVATE_WS_PATH, body
+        )
+        return {
+            "X-edgeX-Api-Key": self._cfg.api_key.get_secret_value(),
+            "X-edgeX-Passphrase": self._cfg.api_passphrase.get_secret_value(),
+            "X-edgeX-Signature": signature,
+            "X-edgeX-Timestamp": self._ws_timestamp,
+        }
+
+    async def _on_private_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "ping":
+            if self._stream is not None:
+                await self._stream.send_json({"type": "pong", "time": message.get("time")})
+            return
+        if kind == "error":
+            log.warning("%s: stream error %s", self.name, str(message.get("content"))[:300])
+            return
+        if kind != "trade-event":
+            return
+        data = (message.get("content") or {}).get("data") or {}
+        for raw in data.get("order") or []:
+            order = parse_order(raw, self._symbol_of(raw.get("contractId")))
+            if self._remember(order):
+                self._updates.publish(OrderUpdate(order=order))
+        for raw in data.get("orderFillTransaction") or []:
+            self._publish_fill(raw)
+
+    def _publish_fill(self, raw: dict[str, Any]) -> None:
+        when = int(raw.get("matchTime") or raw.get("createdTime") or 0)
+        if not self._seen_fills.add(str(raw["id"])) or (when and when < self._started_ms):
+            return
+        self._last_fill_ms = max(self._last_fill_ms, when)
+        order = self._orders.get(str(raw["orderId"]))
+        fill = parse_fill(raw, self._symbol_of(raw.get("contractId")), order.client_order_id if order else None)
+        if order is None:
+            order = Order(
+                order_id=fill.order_id,
+                symbol=fill.symbol,
+                side=fill.side,
+                price=fill.price,
+                size=fill.size,
+                filled_size=fill.size,
+                avg_fill_price=fill.price,
+                status=OrderStatus.FILLED,
+            )
+        self._updates.publish(OrderUpdate(order=order, fill=fill))
+
+    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
+        since = max(self._last_fill_ms, self._started_ms) - 60_000
+        params = OrderFillTransactionParams(size="100", filter_start_created_time_inclusive=since)
+        page = (
+            await self._call(
+                "getHistoryOrderFillTransactionPage", lambda: self._sdk.get_order_fill_transactions(params)
+            )
+        ).get("data") or {}
+        fills = page.get("dataList") or []
+        for raw in sorted(fills, key=lambda f: int(f.get("matchTime") or f.get("createdTime") or 0)):
+            self._publish_fill(raw)
+        active = {o.order_id: o for o in await self.open_orders()}
+        for order in active.values():
+            if self._remember(order):
+                self._updates.publish(OrderUpdate(order=order))
+        for stale in [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]:
+            fresh = await self.get_order(stale.symbol, stale.order_id)
+            if fresh is not None and self._remember(fresh):
+                self._updates.publish(OrderUpdate(order=fresh))
+        log.info("%s: reconciled after reconnect (%d open orders, %d fills read)", self.name, len(active), len(fills))

@@ -1,0 +1,164 @@
+"""EdgeX V2 wire format (api docs: metadata ``contractList``, order objects, ``orderFillTransaction``,
+``getAccountAsset``) ↔ the contract's models. Numbers are decimal strings, times unix milliseconds (strings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from bot_runtime.exchanges._http import dec, dec_or_none, from_ms
+from bot_runtime.exchanges.base import (
+    ZERO,
+    CancelReason,
+    Fill,
+    Liquidity,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from bot_runtime.exchanges.symbols import normalize
+
+NAME = "edgex"
+
+_CANCEL_REASONS: dict[str, CancelReason] = {
+    "USER_CANCELED": CancelReason.USER_CANCELED,
+    "EXPIRE_CANCELED": CancelReason.EXPIRED,
+    "REDUCE_ONLY_CANCELED": CancelReason.REDUCE_ONLY_VIOLATION,
+    "LIQUIDATE_CANCELED": CancelReason.LIQUIDATION,
+    "MARGIN_NOT_ENOUGH": CancelReason.INSUFFICIENT_BALANCE,
+    "COULD_NOT_FILL": CancelReason.POST_ONLY_VIOLATION,
+    "POST_ONLY_WOULD_TRADE": CancelReason.POST_ONLY_VIOLATION,
+}
+
+
+def parse_market(contract: dict[str, Any]) -> Market:
+    canonical = normalize(NAME, str(contract["contractName"]))
+    leverage = dec_or_none(contract.get("displayMaxLeverage") or contract.get("defaultLeverage"))
+    return Market(
+        symbol=canonical.base,
+        venue_symbol=str(contract["contractName"]),
+        contract_id=str(contract["contractId"]),
+        tick_size=dec(contract["tickSize"]),
+        size_step=dec(contract["stepSize"]),
+        min_size=dec(contract["minOrderSize"]),
+        multiplier=canonical.multiplier,
+        quote="USD",
+        maker_fee=dec_or_none(contract.get("defaultMakerFeeRate")),
+        taker_fee=dec_or_none(contract.get("defaultTakerFeeRate")),
+        max_leverage=leverage,
+    )
+
+
+def funding_interval_hours(contract: dict[str, Any], default: Decimal = Decimal(4)) -> Decimal:
+    minutes = dec_or_none(contract.get("fundingRateIntervalMin"))
+    return minutes / 60 if minutes and minutes > 0 else default
+
+
+def parse_order(raw: dict[str, Any], symbol: str) -> Order:
+    size = dec(raw.get("size") or "0")
+    filled = dec_or_none(raw.get("cumFillSize")) or ZERO
+    value = dec_or_none(raw.get("cumFillValue")) or ZERO
+    status_raw = str(raw.get("status") or "PENDING")
+    reason_raw = str(raw.get("cancelReason") or "")
+    tif_raw = str(raw.get("timeInForce") or "GOOD_TIL_CANCEL")
+    tif = {
+        "POST_ONLY": TimeInForce.POST_ONLY,
+        "IMMEDIATE_OR_CANCEL": TimeInForce.IOC,
+        "FILL_OR_KILL": TimeInForce.IOC,
+    }.get(tif_raw, TimeInForce.GTC)
+    reason: CancelReason | None = None
+    if status_raw == "FILLED":
+        status = OrderStatus.FILLED
+    elif status_raw in ("OPEN", "CANCELING", "UNTRIGGERED"):
+        status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
+    elif status_raw == "CANCELED":
+        reason = _CANCEL_REASONS.get(reason_raw)
+        if reason is None:
+            # a post-only order the engine refused to rest carries no specific reason in the documented enum
+            reason = (
+                CancelReason.POST_ONLY_VIOLATION
+                if tif is TimeInForce.POST_ONLY and filled == 0
+                else CancelReason.USER_CANCELED
+            )
+        if reason is CancelReason.EXPIRED:
+            status = OrderStatus.EXPIRED
+        elif filled == 0 and reason in (
+            CancelReason.POST_ONLY_VIOLATION,
+            CancelReason.INSUFFICIENT_BALANCE,
+            CancelReason.REDUCE_ONLY_VIOLATION,
+        ):
+            status = OrderStatus.REJECTED
+        else:
+            status = OrderStatus.CANCELED
+    else:
+        status = OrderStatus.PENDING
+    price = dec_or_none(raw.get("price"))
+    extra: dict[str, Any] = {}
+    if raw.get("createdTime"):
+        extra["created_at"] = from_ms(raw["createdTime"])
+    if raw.get("updatedTime"):
+        extra["updated_at"] = from_ms(raw["updatedTime"])
+    return Order(
+        order_id=str(raw["id"]),
+        client_order_id=str(raw["clientOrderId"]) if raw.get("clientOrderId") else None,
+        symbol=symbol,
+        side=Side.BUY if raw.get("side") == "BUY" else Side.SELL,
+        order_type=OrderType.MARKET if raw.get("type") == "MARKET" else OrderType.LIMIT,
+        time_in_force=tif,
+        price=price if price else None,
+        size=size,
+        filled_size=filled,
+        avg_fill_price=value / filled if filled > 0 else None,
+        status=status,
+        reduce_only=bool(raw.get("reduceOnly")),
+        cancel_reason=reason,
+        **extra,
+    )
+
+
+def parse_fill(raw: dict[str, Any], symbol: str, client_order_id: str | None) -> Fill:
+    when = raw.get("matchTime") or raw.get("createdTime")
+    extra: dict[str, Any] = {"timestamp": from_ms(when)} if when else {}
+    return Fill(
+        trade_id=str(raw["id"]),
+        order_id=str(raw["orderId"]),
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=Side.BUY if raw.get("orderSide") == "BUY" else Side.SELL,
+        price=dec(raw["fillPrice"]),
+        size=dec(raw["fillSize"]),
+        fee=dec_or_none(raw.get("fillFee")) or ZERO,
+        liquidity=Liquidity.MAKER if raw.get("direction") == "MAKER" else Liquidity.TAKER,
+        **extra,
+    )
+
+
+def parse_positions(asset: dict[str, Any], symbols: dict[str, str]) -> list[Position]:
+    """``getAccountAsset`` data: ``positionList`` (signed ``openSize``) joined with ``positionAssetList``."""
+    details = {str(p["contractId"]): p for p in asset.get("positionAssetList") or []}
+    out: list[Position] = []
+    for raw in asset.get("positionList") or []:
+        size = dec_or_none(raw.get("openSize")) or ZERO
+        contract = str(raw["contractId"])
+        detail = details.get(contract, {})
+        value = dec_or_none(detail.get("positionValue"))
+        liq = dec_or_none(detail.get("liquidatePrice"))
+        funding = dec_or_none(raw.get("fundingFee"))
+        out.append(
+            Position(
+                symbol=symbols.get(contract, contract),
+                size=size,
+                avg_entry_price=dec_or_none(detail.get("avgEntryPrice")) if size else None,
+                mark_price=abs(value / size) if value is not None and size else None,
+                unrealized_pnl=dec_or_none(detail.get("unrealizePnl")) or ZERO,
+                realized_pnl=dec_or_none(detail.get("totalRealizePnl")) or ZERO,
+                funding_pnl=funding or ZERO,
+                liquidation_price=liq if liq and liq > 0 else None,
+                margin=dec_or_none(detail.get("initialMarginRequirement")),
+            )
+        )
+    return out

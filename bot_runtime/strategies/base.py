@@ -107,7 +107,7 @@ class StrategySnapshot(BaseModel):
     realized_pnl: Decimal = ZERO
     unrealized_pnl: Decimal = ZERO
     funding_pnl: Decimal = ZERO
-    fees_paid: Decimal | None = None
+    fees_paid: Decimal | None = Field(None, description="fees of the fills seen by this process (since its start)")
     equity: Decimal | None = None
     open_orders: int = 0
     close_orders: int = 0

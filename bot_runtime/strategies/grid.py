@@ -128,6 +128,8 @@ class GridStrategy(Strategy):
         self.reason: str | None = None
         self.opens = 0
         self.closes_placed = 0
+        self.fills_seen = 0
+        self.fees_paid = ZERO  # by this process's fills (since start)
         self._waiters: dict[str, _Waiter] = {}
         self._updates_task: asyncio.Task[None] | None = None
         self._updates_sub: AsyncIterator[OrderUpdate] | None = None
@@ -149,6 +151,7 @@ class GridStrategy(Strategy):
             realized_pnl=pos.realized_pnl if pos else ZERO,
             unrealized_pnl=pos.unrealized_pnl if pos else ZERO,
             funding_pnl=pos.funding_pnl if pos else ZERO,
+            fees_paid=self.fees_paid,
             equity=self.balance_state.equity if self.balance_state else None,
             open_orders=self.open_order_count,
             close_orders=len(self.close_orders),
@@ -611,6 +614,8 @@ class GridStrategy(Strategy):
         if order.symbol != self.symbol or not self.client_ids.is_ours(order.client_order_id):
             return
         if update.fill is not None:
+            self.fills_seen += 1
+            self.fees_paid += update.fill.fee
             self.report_fill(update.fill)
         waiter = self._waiters.get(order.order_id)
         if waiter is not None:

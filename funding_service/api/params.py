@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot_runtime.exchanges.symbols import normalize
@@ -90,10 +91,23 @@ async def query_dexes(state: ServiceState, value: str | None, parameter: str) ->
     return frozenset(items)
 
 
-def time_range(
-    period: str | None, start: datetime | None, end: datetime | None, default_period: str
-) -> tuple[datetime, datetime]:
-    """[start, end) from ``start``/``end`` (UTC when naive) or ``period`` back from ``end`` (default now)."""
+# without an explicit end, periods settling up to this far ahead (the current period of any venue) are included
+OPEN_END = timedelta(days=8)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start: datetime
+    end: datetime  # as reported: the given end, or now
+    query_end: datetime  # exclusive bound on funding_time (settlement time)
+
+
+def time_range(period: str | None, start: datetime | None, end: datetime | None, default_period: str) -> TimeRange:
+    """[start, end) from ``start``/``end`` (UTC when naive) or ``period`` back from ``end`` (default now).
+
+    Rates are keyed by the settlement time of their period, so the current period settles in the future: when no
+    ``end`` is given it is included.
+    """
     now = datetime.now(UTC)
     end_at = _aware(end) if end is not None else now
     if start is not None:
@@ -113,7 +127,9 @@ def time_range(
         raise invalid("start", "start must be before end")
     if end_at - start_at > timedelta(days=366):
         raise invalid("start", "the range is limited to 366 days")
-    return start_at, end_at
+    if end is not None:
+        return TimeRange(start_at, end_at, end_at)
+    return TimeRange(start_at, end_at, end_at + OPEN_END)
 
 
 def _aware(value: datetime) -> datetime:

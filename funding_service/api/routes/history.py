@@ -87,19 +87,20 @@ async def history(
 ) -> History:
     name = await path_dex(state, dex)
     sym = await _require_symbol(state, symbol)
-    start_at, end_at = time_range(period, start, end, "7d")
+    span = time_range(period, start, end, "7d")
+    start_at, end_at = span.start, span.end
     desc = order == "desc"
 
     async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         if bucket is None:
             points = await repo.history_points(
-                conn, dex=name, symbol=sym, start=start_at, end=end_at, limit=limit, desc=desc
+                conn, dex=name, symbol=sym, start=start_at, end=span.query_end, limit=limit, desc=desc
             )
         else:
             points = await repo.history_buckets(
-                conn, dex=name, symbol=sym, start=start_at, end=end_at, bucket=BUCKETS[bucket], limit=limit, desc=desc
+                conn, dex=name, symbol=sym, start=start_at, end=span.query_end, bucket=BUCKETS[bucket], limit=limit, desc=desc
             )
-        series = await repo.hourly_series(conn, sym, start_at, end_at, name)
+        series = await repo.hourly_series(conn, sym, start_at, span.query_end, name)
         return points, series
 
     points, series = await state.db.run(load)
@@ -166,8 +167,9 @@ async def stats(
 ) -> RateStats:
     name = await query_dex(state, dex, "dex")
     sym = await _require_symbol(state, symbol)
-    start_at, end_at = time_range(period, start, end, "30d")
-    series = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, end_at, name))
+    span = time_range(period, start, end, "30d")
+    start_at, end_at = span.start, span.end
+    series = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, span.query_end, name))
     by_dex: dict[str, list[Decimal]] = defaultdict(list)
     values: list[Decimal] = []
     for r in series:

@@ -134,6 +134,7 @@ class GridStrategy(Strategy):
         self._updates_task: asyncio.Task[None] | None = None
         self._updates_sub: AsyncIterator[OrderUpdate] | None = None
         self._applied_action: RiskAction | None = None
+        self._reported_breach: RiskBreach | None = None
         self._errors_in_row = 0
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -507,7 +508,8 @@ class GridStrategy(Strategy):
         return False
 
     def _on_breach(self, breach: RiskBreach) -> None:
-        if self.phase is not StrategyPhase.RISK_HALTED or breach.action is not self._applied_action:
+        if breach is not self._reported_breach:  # each breach is reported once, however often it is hit
+            self._reported_breach = breach
             self.report_breach(breach)
         self.phase = StrategyPhase.RISK_HALTED
         self.reason = breach.message
@@ -606,7 +608,10 @@ class GridStrategy(Strategy):
         try:
             async for update in stream:
                 self._on_update(update)
-        except ExchangeError as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream is a convenience: REST stays the source of truth
+            log.exception("%s: order-update stream ended", self.config.name)
             self.report_error(exc)
 
     def _on_update(self, update: OrderUpdate) -> None:

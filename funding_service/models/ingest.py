@@ -17,6 +17,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -40,6 +42,14 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
+def _no_number(value: object) -> object:
+    """Timestamps travel as ISO 8601 strings: a bare number (Unix time? ms?) is refused, never guessed."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 date-time string with an offset, not a number")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_no_number)]
 DexName = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=DEX_NAME_PATTERN)]
 CanonicalSymbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
 # at most 40 significant digits, 30 of them after the point: real data never needs more, and ``numeric`` stays sane
@@ -70,8 +80,8 @@ class IngestRate(FundingRate):
     volume_24h_usd: Amount | None = None
     best_bid: Price | None = None
     best_ask: Price | None = None
-    next_funding_time: AwareDatetime | None = None
-    collected_at: AwareDatetime
+    next_funding_time: Timestamp | None = None
+    collected_at: Timestamp
 
     @classmethod
     def from_funding_rate(cls, rate: FundingRate) -> Self:
@@ -84,8 +94,8 @@ class ExchangeReport(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: DexName
-    ok: bool
-    markets: int = Field(default=0, ge=0, le=1_000_000, description="markets fetched")
+    ok: StrictBool
+    markets: StrictInt = Field(default=0, ge=0, le=1_000_000, description="markets fetched")
     error: str | None = Field(default=None, description="error summary when not ok (truncated to 2000 characters)")
     latency_ms: float | None = Field(default=None, ge=0, le=86_400_000)
 
@@ -103,8 +113,8 @@ class IngestBatch(BaseModel):
     cycle_id: Annotated[str, StringConstraints(pattern=CYCLE_ID_PATTERN)] = Field(
         description="unique id of the cycle (a replay of the same cycle is a no-op)"
     )
-    started_at: AwareDatetime
-    finished_at: AwareDatetime
+    started_at: Timestamp
+    finished_at: Timestamp
     rates: list[IngestRate] = Field(default_factory=list)
     exchanges: list[ExchangeReport] = Field(default_factory=list)
 

@@ -519,3 +519,59 @@ async def test_wrong_api_secret_is_an_authentication_error(venue: EdgexVenue) ->
         assert "not-the-secret-xyz" not in str(err.value)
     finally:
         await exchange.close()
+
+
+async def wait_for(predicate: Any, within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_grid_session_open_fill_close_then_stop_cancels(client: EdgexExchange, venue: EdgexVenue) -> None:
+    """The grid strategy on this client against the replay venue: open, fill over the stream, take-profit close,
+    stop (what SIGTERM triggers) cancels it."""
+    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.risk import RiskManager
+    from bot_runtime.strategies import build_strategy
+
+    config = parse_config(
+        {
+            "name": "btc-grid",
+            "namespace": "trading",
+            "strategy": "grid",
+            "exchange": "edgex",
+            "ticker": "BTC",
+            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
+        },
+        require_credentials=False,
+    )
+    strategy = build_strategy(config, client, RiskManager(config.risk))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(strategy.run(stopping))
+
+    def resting(side: str) -> dict[str, Any] | None:
+        return next((o for o in venue.orders.values() if o["side"] == side and o["status"] == "OPEN"), None)
+
+    try:
+        opened = await wait_for(lambda: resting("BUY"))
+        assert opened["timeInForce"] == "POST_ONLY" and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
+        order, fill = venue.fill(opened["id"])
+        await venue.push_update(order, fill)
+        close = await wait_for(lambda: resting("SELL"))
+        assert close["reduceOnly"] and Decimal(close["size"]) == Decimal("0.01")
+        expected = (Decimal(opened["price"]) * Decimal("1.0002") / Decimal("0.1")).to_integral_value(
+            rounding="ROUND_CEILING"
+        ) * Decimal("0.1")
+        assert Decimal(close["price"]) == expected
+        close_body = venue.server.requests_to("POST", "/api/v2/private/order/createOrder")[-1].json()
+        assert recover_order_signer(close_body) == SIGNER
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+        await strategy.shutdown(OnStop.CANCEL_ORDERS)
+    assert resting("SELL") is None and resting("BUY") is None
+    assert venue.bad_signatures == 0

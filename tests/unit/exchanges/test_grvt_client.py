@@ -534,3 +534,65 @@ async def test_sdk_logs_never_carry_the_api_key_or_cookie(venue: GrvtVenue, capl
         await exchange.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert API_KEY not in text and COOKIE not in text and PRIVATE_KEY[2:] not in text
+
+
+async def wait_for(predicate: Any, within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_grid_session_open_fill_close_then_stop_cancels(client: GrvtExchange, venue: GrvtVenue) -> None:
+    """The grid strategy on this client against the replay venue: open, fill over the stream, take-profit close,
+    stop (what SIGTERM triggers) cancels it."""
+    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.risk import RiskManager
+    from bot_runtime.strategies import build_strategy
+
+    config = parse_config(
+        {
+            "name": "btc-grid",
+            "namespace": "trading",
+            "strategy": "grid",
+            "exchange": "grvt",
+            "ticker": "BTC",
+            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
+        },
+        require_credentials=False,
+    )
+    strategy = build_strategy(config, client, RiskManager(config.risk))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(strategy.run(stopping))
+
+    def resting(buying: bool) -> dict[str, Any] | None:
+        return next(
+            (
+                o
+                for o in venue.orders.values()
+                if o["legs"][0]["is_buying_asset"] is buying and o["state"]["status"] == "OPEN"
+            ),
+            None,
+        )
+
+    try:
+        opened = await wait_for(lambda: resting(True))
+        assert opened["post_only"] and Decimal(opened["legs"][0]["limit_price"]) == venue.best_ask - Decimal("0.1")
+        fill = venue.fill(opened["order_id"])
+        await venue.push("v1.order", opened)
+        await venue.push("v1.fill", fill, seq=2)
+        close = await wait_for(lambda: resting(False))
+        assert close["reduce_only"] and Decimal(close["legs"][0]["size"]) == Decimal("0.01")
+        expected = (Decimal(opened["legs"][0]["limit_price"]) * Decimal("1.0002") / Decimal("0.1")).to_integral_value(
+            rounding="ROUND_CEILING"
+        ) * Decimal("0.1")
+        assert Decimal(close["legs"][0]["limit_price"]) == expected
+        assert recover_signer(close) == SIGNER
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+        await strategy.shutdown(OnStop.CANCEL_ORDERS)
+    assert resting(False) is None and resting(True) is None

@@ -531,3 +531,58 @@ async def test_bad_auth_is_an_authentication_error(venue: LighterVenue, api_key:
             await exchange.open_orders()
     finally:
         await exchange.close()
+
+
+async def wait_for(predicate: Any, within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_grid_session_open_fill_close_then_stop_cancels(client: LighterExchange, venue: LighterVenue) -> None:
+    """The grid strategy on this client against the replay venue: post-only open at ask - tick, a fill over the
+    stream, the take-profit close placed reduce-only, and the stop (what SIGTERM triggers) cancels it."""
+    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.risk import RiskManager
+    from bot_runtime.strategies import build_strategy
+
+    config = parse_config(
+        {
+            "name": "btc-grid",
+            "namespace": "trading",
+            "strategy": "grid",
+            "exchange": "lighter",
+            "ticker": "BTC",
+            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
+        },
+        require_credentials=False,
+    )
+    strategy = build_strategy(config, client, RiskManager(config.risk))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(strategy.run(stopping))
+    try:
+        opened = await wait_for(
+            lambda: next((o for o in venue.orders.values() if not o["is_ask"] and o["status"] == "open"), None)
+        )
+        assert opened["time_in_force"] == "post-only" and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
+        trade = venue.fill(opened["order_index"], at_ms=int(time.time() * 1000))
+        await venue.push_order(opened)
+        await venue.push_trade(trade)
+        close = await wait_for(
+            lambda: next((o for o in venue.orders.values() if o["is_ask"] and o["status"] == "open"), None)
+        )
+        assert close["reduce_only"] and close["initial_base_amount"] == opened["initial_base_amount"]
+        expected = (Decimal(opened["price"]) * Decimal("1.0002") / Decimal("0.1")).to_integral_value(
+            rounding="ROUND_CEILING"
+        ) * Decimal("0.1")
+        assert Decimal(close["price"]) == expected
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+        await strategy.shutdown(OnStop.CANCEL_ORDERS)
+    assert [o for o in venue.orders.values() if o["status"] == "open"] == []
+    assert any(tx["type"] in (TX_CANCEL, TX_CANCEL_ALL) for tx in venue.txs)

@@ -233,6 +233,10 @@ class FundingArbConfig(_Section):
     single_leg_timeout: Seconds = Field(30.0)
     min_liquidation_distance_pct: Dec = Field(Decimal(10))
     max_leg_imbalance_pct: Dec = Field(Decimal(2))
+    pre_funding_window: Seconds = Field(
+        600.0,
+        description="no entry this long before a funding time at which the new pair would pay funding (0 = off)",
+    )
 
     @field_validator("exchanges")
     @classmethod

@@ -113,7 +113,21 @@ def _delegate(module: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _pod_runner_argv(argv: list[str]) -> list[str] | None:
+    """The pod runner's own argv when the command is ``pod-runner`` (argparse.REMAINDER would reject a leading
+    ``--option`` such as ``pod-runner --namespace=x``, so it is handed over before parsing)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--run-dir"):
+        i += 1 if "=" in argv[i] else 2
+    if i < len(argv) and argv[i] == "pod-runner":
+        return argv[i + 1 :]
+    return None
+
+
 def main(argv: list[str]) -> int:
+    pod_runner = _pod_runner_argv(argv)
+    if pod_runner is not None:
+        return _delegate("perpdex_dev.pod_runner")(argparse.Namespace(rest=pod_runner))
     parser = argparse.ArgumentParser(
         prog="perpdex dev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

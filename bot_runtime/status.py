@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -37,14 +37,26 @@ LEASE_API = "coordination.k8s.io/v1"
 FIELD_MANAGER = "perpdex-bot"
 # PnL is reported to 1e-8 of the quote currency; positions and prices exactly
 PNL_PLACES = Decimal("0.00000001")
+MAX_DECIMAL_LEN = 40  # crds/tradingbots.yaml: status decimals are strings of at most 40 characters
+_WIDE = Context(prec=100)  # quantizing never fails for lack of precision
 
 
-def decimal_str(value: Decimal | None, places: Decimal | None = None) -> str | None:
-    """Exact plain notation (never ``1E+1``)."""
+def decimal_str(value: Decimal | None, places: Decimal | None = None, *, max_len: int = MAX_DECIMAL_LEN) -> str | None:
+    """Exact plain notation (never ``1E+1``), at most ``max_len`` characters (the CRD's limit): a value with more
+    digits (an average entry price carries 28) loses decimal places, never integer digits."""
     if value is None:
         return None
     if places is not None:
         value = value.quantize(places)
+    text = _plain(value)
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    while len(text) > max_len and decimals > 0:
+        decimals = max(0, decimals - (len(text) - max_len))
+        text = _plain(value.quantize(Decimal(1).scaleb(-decimals), context=_WIDE))
+    return text
+
+
+def _plain(value: Decimal) -> str:
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

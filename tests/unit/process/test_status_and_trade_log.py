@@ -163,3 +163,13 @@ def test_trade_log_write_failure_is_not_fatal(tmp_path: Path) -> None:
         )
     )
     assert log.count == 0
+
+
+def test_decimal_str_fits_the_crd_length() -> None:
+    long = Decimal("59969.89521228134110787172011") * Decimal("1.000000000001")
+    text = decimal_str(long, max_len=20)
+    assert text is not None and len(text) <= 20
+    assert abs(Decimal(text) - long) < Decimal("1e-12")  # only far decimals were dropped
+    assert decimal_str(Decimal("0.0000000000000000000000000012345678")) == "0.0000000000000000000000000012345678"
+    assert decimal_str(Decimal("0.0000000000000000000000000012345678"), max_len=20) == "0"
+    assert decimal_str(Decimal("123456789012345678901234567890.5"), max_len=31) == "123456789012345678901234567890"

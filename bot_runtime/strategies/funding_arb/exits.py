@@ -1,0 +1,98 @@
+"""Holding rules of a pair: when to close it, when to rebalance it (pure functions of the pair's last readings).
+
+Exit rules, checked in the original's order (the first that holds is the reason reported):
+
+1. spread flip: the current spread (short hourly - long hourly) is below 0;
+2. erosion: the current spread is below ``erosionExitRatio`` x the entry spread;
+3. net APR: the current net APR (fees amortised over ``holdHours``) is below ``exitNetApr``;
+4. ``maxHoldHours`` reached;
+5. liquidation distance: a leg's mark is within ``minLiquidationDistancePct`` percent of its liquidation price
+   (venues that report one);
+6. a leg closed by the venue (liquidation, ADL, manual close): the other leg is closed at once.
+
+1-3 are rate-based: they need a fresh rate reading and wait until the pair has been held ``minHoldHours``. 4-6 apply at
+once. A risk breach (closeAll, closeWorst) closes pairs outside these rules.
+
+Imbalance is measured on base-asset sizes (both legs valued at one price): a pair is delta-neutral when its legs hold
+the same number of base units, whatever the two venues' prices do. Valuing each leg at its own venue's mark would
+call for "rebalancing" a perfectly hedged pair whenever the venues' prices drift apart, and create the very exposure
+the pair exists to avoid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot_runtime.config import FundingArbConfig
+from bot_runtime.exchanges.base import Position
+from bot_runtime.strategies.funding_arb.models import ExitDecision, ExitReason, Leg, Pair
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+def liquidation_distance_pct(position: Position | None) -> Decimal | None:
+    """Percent distance of the mark price from the liquidation price; None when the venue reports no such price."""
+    if position is None or position.liquidation_price is None or not position.mark_price:
+        return None
+    return abs(position.mark_price - position.liquidation_price) / position.mark_price * HUNDRED
+
+
+def leg_is_open(leg: Leg) -> bool:
+    """Does the venue still hold this leg (same side, non-zero)? True before the first reading."""
+    if leg.position is None:
+        return True
+    size = leg.position.size
+    return size != 0 and (size > 0) == (leg.side.sign > 0)
+
+
+def imbalance_pct(pair: Pair) -> Decimal:
+    """Difference of the legs' base sizes as a percent of the larger one."""
+    long_base, short_base = pair.long.base_size, pair.short.base_size
+    larger = max(long_base, short_base)
+    if larger <= 0:
+        return ZERO
+    return abs(long_base - short_base) / larger * HUNDRED
+
+
+def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float) -> ExitDecision | None:
+    """The first exit rule that holds for ``pair`` at clock time ``now``, or None to keep holding."""
+    held = pair.held_hours(now)
+    rates = pair.rates
+    if rates is not None and not rates.stale and held >= cfg.min_hold_hours:
+        if rates.spread_hourly < 0:
+            return ExitDecision(
+                ExitReason.SPREAD_FLIP,
+                f"spread flipped: {rates.gross_apr:.4f} APR (short {pair.short.exchange} now pays less than long"
+                f" {pair.long.exchange})",
+            )
+        entry = pair.entry_spread_hourly
+        if entry is not None and entry > 0 and rates.spread_hourly < cfg.erosion_exit_ratio * entry:
+            return ExitDecision(
+                ExitReason.EROSION,
+                f"spread eroded to {rates.spread_hourly / entry:.3f} x entry (< erosionExitRatio"
+                f" {cfg.erosion_exit_ratio})",
+            )
+        if rates.net_apr < cfg.exit_net_apr:
+            return ExitDecision(ExitReason.NET_APR, f"net APR {rates.net_apr:.4f} < exitNetApr {cfg.exit_net_apr}")
+    if held >= cfg.max_hold_hours:
+        return ExitDecision(ExitReason.MAX_HOLD, f"held {held:.2f} h >= maxHoldHours {cfg.max_hold_hours}")
+    for leg in pair.legs:
+        distance = liquidation_distance_pct(leg.position)
+        if distance is not None and distance < cfg.min_liquidation_distance_pct:
+            return ExitDecision(
+                ExitReason.LIQUIDATION,
+                f"{leg.exchange} leg {distance:.2f}% from liquidation (< minLiquidationDistancePct"
+                f" {cfg.min_liquidation_distance_pct})",
+            )
+    for leg in pair.legs:
+        if not leg_is_open(leg):
+            size = leg.position.size if leg.position is not None else ZERO
+            return ExitDecision(
+                ExitReason.LEG_CLOSED, f"{leg.exchange} {'long' if leg.side.sign > 0 else 'short'} leg is {size}"
+            )
+    return None
+
+
+def needs_rebalance(pair: Pair, cfg: FundingArbConfig) -> bool:
+    return imbalance_pct(pair) > cfg.max_leg_imbalance_pct

@@ -1,0 +1,831 @@
+"""The funding-rate arbitrage strategy (SPEC §3 ``fundingArb``, §5): delta-neutral pairs across two venues.
+
+Start: load every venue's markets, follow their order-update streams, read their positions and rebuild the pairs the
+venues hold (:mod:`.recovery`): a long and a short of one symbol on two of the bot's venues are a pair again (never
+reopened); a leg without a hedge is unwound (reduce-only) and reported, or only reported with ``onStop: leave``.
+
+Each cycle (every ``Tuning.poll_interval`` seconds, at once after a risk breach):
+
+1. read positions and balances of every venue (a venue that fails is "down": no entry uses it, its legs keep their
+   last reading);
+2. ask the funding service for the current rates of each held pair (:mod:`.selection`);
+3. reconcile the symbols the bot has touched: each leg follows the venue's size; a position no pair explains is an
+   unmatched leg (unwound / reported); two opposite ones are adopted as a pair;
+4. apply a risk breach (closeAll / closeWorst close pairs; pause stops entries and cancels resting orders);
+5. exits (:mod:`.exits`), then rebalancing of pairs whose legs differ by more than ``maxLegImbalancePct``
+   (the larger leg is trimmed, reduce-only);
+6. entries: the service's opportunities for the bot's venues and symbols with net APR >= ``minNetApr``, best first,
+   one per symbol, at most ``maxNewPositionsPerCycle`` per cycle and ``maxPositions`` held, skipping a pair whose
+   venues' prices differ by more than ``maxEntryPriceDivergencePct``, one that would pay funding at a funding time
+   within ``preFundingWindow``, a symbol in cooldown after a failed entry; sized by :mod:`.sizing`, executed by
+   :mod:`.execution` (both legs confirmed, any lone part unwound at once).
+
+``shutdown(closePositions)`` closes both legs of every pair (and any leftover leg of a touched symbol) concurrently,
+per symbol, verified flat; ``cancelOrders`` cancels the bot's resting orders and keeps the pairs (a restart recovers
+them); ``leave`` does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from decimal import Decimal
+
+from bot_runtime.clock import Clock
+from bot_runtime.config import BotConfig, FundingArbConfig, OnStop
+from bot_runtime.exchanges.base import (
+    AuthenticationError,
+    Balance,
+    CredentialsError,
+    Exchange,
+    ExchangeError,
+    Market,
+    OrderUpdate,
+    Position,
+    Quote,
+    Side,
+)
+from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
+from bot_runtime.strategies.base import Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
+from bot_runtime.strategies.funding_arb.execution import (
+    ROLE_REBALANCE,
+    ROLE_UNWIND,
+    EntryPlan,
+    Executor,
+    LoneLegError,
+    OrderWatch,
+)
+from bot_runtime.strategies.funding_arb.exits import evaluate_exit, imbalance_pct, leg_is_open, needs_rebalance
+from bot_runtime.strategies.funding_arb.ledger import Ledger
+from bot_runtime.strategies.funding_arb.models import ExitDecision, ExitReason, Leg, Pair, Tuning
+from bot_runtime.strategies.funding_arb.recovery import Holding, Match, match_holdings
+from bot_runtime.strategies.funding_arb.selection import (
+    OpportunitySource,
+    candidate_filters,
+    eligible,
+    funding_due,
+    held_filters,
+    pair_rates,
+)
+from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, plan_sizes
+from funding_service.client import FundingServiceError
+from funding_service.models.api import OpportunityRow
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+LEG_CLOSED_RECHECKS = 2  # venues report a transient 0 position (the original's issue #13): look again first
+LEG_CLOSED_RECHECK_DELAY = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosedPair:
+    """A pair the strategy closed (kept for the status reason, the logs and tests)."""
+
+    symbol: str
+    long_exchange: str
+    short_exchange: str
+    reason: ExitReason
+    detail: str
+    size: Decimal
+    funding_pnl: Decimal
+    price_pnl: Decimal
+    held_hours: Decimal
+
+
+class FundingArbStrategy(Strategy):
+    def __init__(
+        self,
+        config: BotConfig,
+        exchanges: Mapping[str, Exchange],
+        risk: RiskManager,
+        events: StrategyEvents | None = None,
+        *,
+        clock: Clock | None = None,
+        source: OpportunitySource | None = None,
+        tuning: Tuning | None = None,
+    ) -> None:
+        super().__init__(config, risk, events, clock=clock)
+        if config.funding_arb is None:
+            raise ValueError("a fundingArb strategy needs spec.fundingArb")
+        self.cfg: FundingArbConfig = config.funding_arb
+        missing = [name for name in self.cfg.exchanges if name not in exchanges]
+        if missing:
+            raise ValueError(f"no exchange client for {', '.join(missing)}")
+        self.exchanges: dict[str, Exchange] = {name: exchanges[name] for name in self.cfg.exchanges}
+        self.tuning = tuning or Tuning()
+        self._owns_source = source is None
+        if source is None:
+            if not config.funding_service_url:
+                raise ValueError("fundingArb needs fundingServiceUrl (the funding service's base URL)")
+            from funding_service.client import FundingServiceClient
+
+            source = FundingServiceClient(config.funding_service_url)
+        self.source: OpportunitySource = source
+        self.ledger = Ledger()
+        self.watch = OrderWatch()
+        self.executor = Executor(self, self.ledger, self.tuning, self.cfg.single_leg_timeout, self.watch)
+        # state: rebuilt from the venues on start
+        self.pairs: dict[str, Pair] = {}  # one pair per symbol
+        self.touched: set[str] = set()  # symbols whose positions the reconciliation watches
+        self.left_alone: set[str] = set()  # unmatched legs reported and left (onStop: leave)
+        self.cooldown: dict[str, float] = {}  # symbol → clock time until which no entry is tried
+        self.markets: dict[str, dict[str, Market]] = {}
+        self.positions: dict[str, dict[str, Position]] = {}  # venue → symbol → last non-zero position
+        self.balances: dict[str, Balance] = {}
+        self.down: set[str] = set()
+        self.closed: list[ClosedPair] = []
+        self.skipped: dict[str, str] = {}  # symbol → why the last cycle did not open it
+        self.phase = StrategyPhase.STARTING
+        self.reason: str | None = None
+        self.cycles = 0
+        self.pairs_opened = 0
+        self.entries_failed = 0
+        self.started = False
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._applied_action: RiskAction | None = None
+        self._errors_in_row = 0
+        self._updates: list[tuple[asyncio.Task[None], AsyncIterator[OrderUpdate]]] = []
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # contract
+
+    def snapshot(self) -> StrategySnapshot:
+        pairs = list(self.pairs.values())
+        symbols = {p.symbol for p in pairs}
+        single = next(iter(symbols)) if len(symbols) == 1 else None
+        equity = sum((b.equity for b in self.balances.values()), ZERO) if self.balances else None
+        return StrategySnapshot(
+            phase=self.phase,
+            reason=self.reason,
+            symbol=single,
+            position=sum((p.base_size for p in pairs), ZERO) if single else ZERO,
+            realized_pnl=self.ledger.realized,
+            unrealized_pnl=sum((p.unrealized_pnl for p in pairs), ZERO),
+            funding_pnl=self.ledger.closed_funding + sum((p.funding_pnl for p in pairs), ZERO),
+            fees_paid=self.ledger.fees,
+            equity=equity,
+            legs=[p.snapshot() for p in sorted(pairs, key=lambda p: p.symbol)],
+            last_error=self.last_error,
+            risk_breach=self.risk.breach,
+            updated_at=self.clock.now(),
+        )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        self.phase = StrategyPhase.STARTING
+        if not await self._start_until_ready(stopping):
+            self.phase = StrategyPhase.STOPPING
+            return
+        self.phase = StrategyPhase.RISK_HALTED if self.risk.halted else StrategyPhase.RUNNING
+        risk_task = asyncio.create_task(self._risk_timer(stopping), name=f"{self.config.name}-risk")
+        try:
+            while not stopping.is_set():
+                delay = self.tuning.poll_interval
+                try:
+                    async with self._lock:
+                        await self.cycle(stopping)
+                    self._errors_in_row = 0
+                except (CredentialsError, AuthenticationError):
+                    raise
+                except ExchangeError as exc:
+                    self.report_error(exc)
+                    backoff = self.tuning.error_backoff
+                    delay = backoff[min(self._errors_in_row, len(backoff) - 1)]
+                    self._errors_in_row += 1
+                self.cycles += 1
+                self._wake.clear()
+                await self.clock.wait_any((stopping, self._wake), delay)
+            if self.phase is not StrategyPhase.RISK_HALTED:
+                self.phase = StrategyPhase.STOPPING
+        finally:
+            risk_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await risk_task
+
+    async def shutdown(self, on_stop: OnStop) -> None:
+        halted = self.phase is StrategyPhase.RISK_HALTED
+        self.phase = StrategyPhase.STOPPING
+        try:
+            async with self._lock:
+                if on_stop is not OnStop.LEAVE:
+                    await self._cancel_resting_orders()
+                if on_stop is OnStop.CLOSE_POSITIONS:
+                    await self._close_everything(ExitDecision(ExitReason.SHUTDOWN, "onStop closePositions"))
+        finally:
+            await self.stop_updates()
+            if self._owns_source:
+                closer = getattr(self.source, "close", None)
+                if closer is not None:
+                    with contextlib.suppress(Exception):
+                        await closer()
+            self.phase = StrategyPhase.STOPPED
+            if not halted:
+                self.reason = f"stopped ({on_stop.value})"
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # start-up and recovery
+
+    async def _start_until_ready(self, stopping: asyncio.Event) -> bool:
+        attempt = 0
+        while not stopping.is_set():
+            try:
+                await self.start()
+                return True
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self.report_error(exc)
+                backoff = self.tuning.error_backoff
+                delay = backoff[min(attempt, len(backoff) - 1)]
+                attempt += 1
+                log.warning("%s: start-up failed (%s); retrying in %.0fs", self.config.name, exc, delay)
+                await self.clock.wait_event(stopping, delay)
+        return False
+
+    async def start(self) -> None:
+        """Markets, update streams, positions, recovery (idempotent: a second call does nothing)."""
+        if self.started:
+            return
+        await self._load_markets()
+        self._start_updates()
+        await self.refresh_accounts()
+        if self.down:
+            raise ExchangeError(f"cannot read the account of {', '.join(sorted(self.down))}")
+        total = self.total_balance()
+        if total is not None:
+            self.risk.observe_equity(total.equity)
+        await self.recover()
+        self.started = True
+
+    async def _load_markets(self) -> None:
+        for name, exchange in self.exchanges.items():
+            if name not in self.markets:
+                self.markets[name] = await self.retry(exchange.markets, what=f"{name} markets")
+
+    def _allowed(self, symbol: str) -> bool:
+        return not self.cfg.symbols or symbol in self.cfg.symbols
+
+    def _holdings(self, symbols: Iterable[str] | None = None) -> list[Holding]:
+        wanted = set(symbols) if symbols is not None else None
+        out: list[Holding] = []
+        for name, by_symbol in self.positions.items():
+            for symbol, position in by_symbol.items():
+                if position.size == 0 or (wanted is not None and symbol not in wanted):
+                    continue
+                market = self.markets.get(name, {}).get(symbol)
+                if market is not None:
+                    out.append(Holding(name, market, position))
+        return out
+
+    async def recover(self) -> None:
+        """Rebuild the pairs from the venues' positions; unwind (or report) unmatched legs."""
+        holdings = [h for h in self._holdings() if self._allowed(h.symbol) and h.symbol not in self.pairs]
+        ignored = sorted({s for by in self.positions.values() for s in by if not self._allowed(s)})
+        if ignored:
+            log.warning("positions on %s are outside fundingArb.symbols: not managed", ", ".join(ignored))
+        matches, unmatched = match_holdings(holdings)
+        for match in matches:
+            self._adopt(match)
+        for holding in unmatched:
+            self.touched.add(holding.symbol)
+            await self._unmatched(holding)
+        log.info(
+            "%s: recovered %d pair(s) from %s%s",
+            self.config.name,
+            len(matches),
+            ", ".join(self.exchanges),
+            f"; {len(unmatched)} unmatched leg(s)" if unmatched else "",
+        )
+
+    def _adopt(self, match: Match) -> Pair:
+        pair = Pair(
+            symbol=match.symbol,
+            long=Leg(match.long.exchange, Side.BUY, match.long.market, abs(match.long.position.size), ZERO),
+            short=Leg(match.short.exchange, Side.SELL, match.short.market, abs(match.short.position.size), ZERO),
+            opened_at=self.clock.monotonic(),
+            entry_spread_hourly=None,  # unknown: the first rate reading stands in for it
+            recovered=True,
+        )
+        pair.long.position, pair.short.position = match.long.position, match.short.position
+        self.pairs[match.symbol] = pair
+        self.touched.add(match.symbol)
+        log.info("pair recovered: %s long %s / short %s", match.symbol, match.long.describe(), match.short.describe())
+        return pair
+
+    async def _unmatched(self, holding: Holding) -> None:
+        market = holding.market
+        if market.round_size(abs(holding.position.size)) < market.min_size:
+            log.info("dust below the minimum size left on %s", holding.describe())
+            return
+        if self.config.on_stop is OnStop.LEAVE:
+            if holding.symbol not in self.left_alone:
+                self.left_alone.add(holding.symbol)
+                self.report_error(LoneLegError(f"unmatched leg {holding.describe()}: left alone (onStop: leave)"))
+            return
+        self.report_error(LoneLegError(f"unmatched leg {holding.describe()}: unwinding it (reduce-only)"))
+        exchange = self.exchanges[holding.exchange]
+        final = await self.executor.flatten(exchange, market, pair=None, role=ROLE_UNWIND)
+        self._store_position(holding.exchange, final)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # the cycle
+
+    async def cycle(self, stopping: asyncio.Event | None = None) -> None:
+        """One pass: accounts, rates, reconciliation, risk, exits, rebalancing, entries."""
+        if not self.started:
+            await self.start()
+        await self.refresh_accounts()
+        self._check_risk()
+        await self._refresh_rates()
+        await self._reconcile()
+        if self.risk.halted:
+            await self._apply_risk()
+        await self._exits()
+        await self._rebalance()
+        if not self.risk.halted and (stopping is None or not stopping.is_set()):
+            await self._entries(stopping)
+
+    # accounts --------------------------------------------------------------------------------------------------------
+    async def refresh_accounts(self) -> None:
+        async def read(name: str, exchange: Exchange) -> None:
+            try:
+                positions = await self.retry(exchange.positions, what=f"{name} positions")
+                balance = await self.retry(exchange.balance, what=f"{name} balance")
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                if name not in self.down:
+                    self.report_error(exc)
+                self.down.add(name)
+                return
+            self.positions[name] = {p.symbol: p for p in positions if p.size != 0}
+            self.balances[name] = balance
+            self.down.discard(name)
+
+        await asyncio.gather(*(read(name, ex) for name, ex in self.exchanges.items()))
+
+    def _store_position(self, exchange: str, position: Position | None) -> None:
+        if position is None:
+            return
+        by_symbol = self.positions.setdefault(exchange, {})
+        if position.size == 0:
+            by_symbol.pop(position.symbol, None)
+        else:
+            by_symbol[position.symbol] = position
+
+    def total_balance(self) -> Balance | None:
+        if not self.balances:
+            return None
+        values = list(self.balances.values())
+        return Balance(
+            asset="USD",
+            equity=sum((b.equity for b in values), ZERO),
+            available=sum((b.available for b in values), ZERO),
+            margin_used=sum((b.margin_used for b in values), ZERO),
+            unrealized_pnl=sum((b.unrealized_pnl for b in values), ZERO),
+        )
+
+    def all_positions(self) -> list[Position]:
+        return [p for by in self.positions.values() for p in by.values()]
+
+    def _position(self, exchange: str, symbol: str) -> Position:
+        return self.positions.get(exchange, {}).get(symbol) or Position(symbol=symbol, size=ZERO)
+
+    # rates -------------------------------------------------------------------------------------------------------------
+    async def _refresh_rates(self) -> None:
+        pairs = [p for p in self.pairs.values()]
+        if not pairs:
+            return
+        results = await asyncio.gather(
+            *(self.source.opportunities(**held_filters(self.cfg, p)) for p in pairs), return_exceptions=True
+        )
+        for pair, result in zip(pairs, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                self.report_error(result)
+                if pair.rates is not None:
+                    pair.rates = dataclasses.replace(pair.rates, stale=True)
+                continue
+            rates = None
+            for row in result.opportunities:
+                rates = pair_rates(row, pair.long.exchange, pair.short.exchange)
+                if rates is not None:
+                    break
+            if rates is None:
+                if pair.rates is not None:
+                    pair.rates = dataclasses.replace(pair.rates, stale=True)
+                continue
+            pair.rates = rates
+            if pair.entry_spread_hourly is None and not rates.stale:
+                pair.entry_spread_hourly = rates.spread_hourly
+                pair.entry_net_apr = rates.net_apr
+
+    # reconciliation ----------------------------------------------------------------------------------------------------
+    async def _reconcile(self) -> None:
+        for symbol in sorted(self.touched | set(self.pairs)):
+            pair = self.pairs.get(symbol)
+            if pair is not None:
+                for leg in pair.legs:
+                    if leg.exchange in self.down:
+                        continue
+                    leg.position = self._position(leg.exchange, symbol)
+                    if leg_is_open(leg):
+                        leg.size = abs(leg.position.size)  # follow the venue (ADL, partial liquidation)
+            pair_venues = {pair.long.exchange, pair.short.exchange} if pair is not None else set()
+            extras = [h for h in self._holdings([symbol]) if h.exchange not in pair_venues]
+            if pair is None and extras:
+                matches, unmatched = match_holdings(extras)
+                for match in matches:
+                    self._adopt(match)
+                extras = unmatched
+            for holding in extras:
+                await self._unmatched(holding)
+            still = self._holdings([symbol])
+            if symbol not in self.pairs and not still and not (self.down & set(self.exchanges)):
+                self.touched.discard(symbol)
+                self.left_alone.discard(symbol)
+
+    # risk --------------------------------------------------------------------------------------------------------------
+    def _check_risk(self) -> None:
+        total = self.total_balance()
+        if total is None:
+            return
+        breach = self.risk.check_periodic(total, self.all_positions(), 0)
+        if breach is not None:
+            self._on_breach(breach)
+
+    def _on_breach(self, breach: RiskBreach) -> None:
+        if self.phase is not StrategyPhase.RISK_HALTED or breach.action is not self._applied_action:
+            self.report_breach(breach)
+        self.phase = StrategyPhase.RISK_HALTED
+        self.reason = breach.message
+        self._wake.set()
+
+    async def _risk_timer(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await self.clock.wait_event(stopping, self.tuning.risk_interval)
+            if stopping.is_set():
+                return
+            if self._lock.locked():
+                continue  # the cycle is reading the accounts itself
+            try:
+                await self.refresh_accounts()
+                self._check_risk()
+            except ExchangeError as exc:
+                self.report_error(exc)
+
+    async def _apply_risk(self) -> None:
+        breach = self.risk.breach
+        assert breach is not None
+        self.phase = StrategyPhase.RISK_HALTED
+        self.reason = breach.message
+        first = self._applied_action is None or breach.action.rank > self._applied_action.rank
+        if first:
+            log.warning("%s: applying risk action %s (%s)", self.config.name, breach.action, breach.limit)
+            await self._cancel_resting_orders()
+            self._applied_action = breach.action
+        decision = ExitDecision(ExitReason.RISK, f"risk {breach.limit}: {breach.message}")
+        if breach.action is RiskAction.CLOSE_ALL:
+            await self._close_everything(decision)
+        elif breach.action is RiskAction.CLOSE_WORST:
+            for pair in [p for p in self.pairs.values() if not breach.symbols or p.symbol in breach.symbols]:
+                await self._close_pair(pair, decision)
+
+    async def _cancel_resting_orders(self) -> None:
+        for name, exchange in self.exchanges.items():
+            if name in self.down:
+                continue
+            try:
+                await self.cancel_bot_orders(exchange, None)
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self.report_error(exc)
+
+    # exits -------------------------------------------------------------------------------------------------------------
+    async def _exits(self) -> None:
+        now = self.clock.monotonic()
+        for pair in list(self.pairs.values()):
+            if pair.long.exchange in self.down or pair.short.exchange in self.down:
+                continue  # cannot act on both legs; the next cycle will
+            decision = evaluate_exit(pair, self.cfg, now)
+            if decision is None:
+                continue
+            if decision.reason is ExitReason.LEG_CLOSED and not await self._leg_really_closed(pair):
+                continue
+            await self._close_pair(pair, decision)
+
+    async def _leg_really_closed(self, pair: Pair) -> bool:
+        """Re-read the legs a few times: a venue may report a transient 0 position."""
+        for _ in range(LEG_CLOSED_RECHECKS):
+            await self.clock.sleep(LEG_CLOSED_RECHECK_DELAY)
+            for leg in pair.legs:
+                try:
+                    leg.position = await self._read_position(self.exchanges[leg.exchange], pair.symbol)
+                except ExchangeError as exc:
+                    self.report_error(exc)
+                    return False
+            if all(leg_is_open(leg) for leg in pair.legs):
+                log.info("%s: a leg looked closed but is back (transient venue report)", pair.key)
+                return False
+        return True
+
+    async def _read_position(self, exchange: Exchange, symbol: str) -> Position:
+        return await self.retry(lambda: exchange.position(symbol), what=f"{exchange.name} position")
+
+    async def _close_pair(self, pair: Pair, decision: ExitDecision) -> bool:
+        """Close both legs at once (reduce-only, verified flat); True when the pair is gone."""
+        log.info("closing %s: %s (%s)", pair.key, decision.reason, decision.detail)
+        funding = pair.funding_pnl  # from the last readings while open
+        finals = await asyncio.gather(
+            self.executor.flatten(self.exchanges[pair.long.exchange], pair.long.market, pair=pair),
+            self.executor.flatten(self.exchanges[pair.short.exchange], pair.short.market, pair=pair),
+            return_exceptions=True,
+        )
+        flat = True
+        for leg, final in zip(pair.legs, finals, strict=True):
+            if isinstance(final, BaseException):
+                if not isinstance(final, Exception):
+                    raise final
+                self.report_error(final)
+                flat = False
+                continue
+            self._store_position(leg.exchange, final)
+            if final is None or leg.market.round_size(abs(final.size)) >= leg.market.min_size:
+                flat = False
+        if not flat:
+            self.report_error(
+                LoneLegError(f"closing {pair.key} ({decision.reason}) is incomplete; retrying next cycle")
+            )
+            return False
+        self.ledger.close_pair(pair, funding)
+        self.closed.append(
+            ClosedPair(
+                symbol=pair.symbol,
+                long_exchange=pair.long.exchange,
+                short_exchange=pair.short.exchange,
+                reason=decision.reason,
+                detail=decision.detail,
+                size=pair.base_size,
+                funding_pnl=funding,
+                price_pnl=pair.price_cash,
+                held_hours=pair.held_hours(self.clock.monotonic()),
+            )
+        )
+        self.pairs.pop(pair.symbol, None)
+        if decision.reason is not ExitReason.SHUTDOWN and decision.reason is not ExitReason.RISK:
+            self.reason = f"closed {pair.key}: {decision.reason} ({decision.detail})"
+        return True
+
+    async def _close_everything(self, decision: ExitDecision) -> None:
+        """Every pair, and every leftover leg of a touched symbol, closed concurrently per symbol."""
+        if not self.markets:
+            with contextlib.suppress(ExchangeError):
+                await self._load_markets()
+        await self.refresh_accounts()
+        for pair in list(self.pairs.values()):
+            await self._close_pair(pair, decision)
+        for holding in self._holdings():
+            if holding.symbol in self.pairs or not (holding.symbol in self.touched or self._allowed(holding.symbol)):
+                continue
+            if self.config.on_stop is OnStop.LEAVE and decision.reason is ExitReason.SHUTDOWN:
+                continue
+            final = await self.executor.flatten(
+                self.exchanges[holding.exchange], holding.market, pair=None, role=ROLE_UNWIND
+            )
+            self._store_position(holding.exchange, final)
+
+    # rebalancing -------------------------------------------------------------------------------------------------------
+    async def _rebalance(self) -> None:
+        for pair in list(self.pairs.values()):
+            if pair.long.exchange in self.down or pair.short.exchange in self.down:
+                continue
+            if not (leg_is_open(pair.long) and leg_is_open(pair.short)) or not needs_rebalance(pair, self.cfg):
+                continue
+            diff = pair.long.base_size - pair.short.base_size
+            leg = pair.long if diff > 0 else pair.short
+            contracts = leg.market.round_size(abs(diff) / leg.market.multiplier)
+            if contracts <= 0 or contracts < leg.market.min_size:
+                continue
+            log.info(
+                "rebalancing %s: legs differ by %.3f%% (> maxLegImbalancePct %s): trimming %s by %s",
+                pair.key,
+                imbalance_pct(pair),
+                self.cfg.max_leg_imbalance_pct,
+                leg.exchange,
+                contracts,
+            )
+            reduced = await self.executor.reduce(
+                self.exchanges[leg.exchange], leg.market, leg.side, contracts, role=ROLE_REBALANCE, pair=pair
+            )
+            leg.size -= reduced
+
+    # entries ----------------------------------------------------------------------------------------------------------
+    async def _entries(self, stopping: asyncio.Event | None) -> None:
+        slots = min(self.cfg.max_new_positions_per_cycle, self.cfg.max_positions - len(self.pairs))
+        if slots <= 0:
+            return
+        venues = [name for name in self.exchanges if name not in self.down]
+        if len(venues) < 2:
+            return
+        rows = await self._candidates(venues)
+        now = self.clock.monotonic()
+        self.cooldown = {s: until for s, until in self.cooldown.items() if until > now}
+        busy = set(self.pairs) | self.touched | self.left_alone | set(self.cooldown)
+        self.skipped = {}
+        opened = 0
+        for row in eligible(rows, self.cfg, venues=venues, busy_symbols=busy):
+            if opened >= slots or len(self.pairs) >= self.cfg.max_positions:
+                break
+            if self.risk.halted or (stopping is not None and stopping.is_set()):
+                break
+            if await self._try_entry(row):
+                opened += 1
+
+    async def _candidates(self, venues: list[str]) -> list[OpportunityRow]:
+        filters = candidate_filters(self.cfg, venues, self.tuning.candidate_limit)
+        try:
+            return list((await self.source.opportunities(**filters)).opportunities)
+        except FundingServiceError as exc:
+            if exc.parameter not in ("whitelist_dexes", "required_dex"):
+                self.report_error(exc)
+                return []
+            # a venue the funding service does not know (no collector feeds it): ask for the others
+            try:
+                known = {d.name for d in (await self.source.dexes()).dexes}
+            except Exception as inner:
+                self.report_error(inner)
+                return []
+            unknown = sorted(set(venues) - known)
+            self.report_error(
+                FundingServiceError(f"the funding service has no data for {', '.join(unknown)}: not paired")
+            )
+            usable = [v for v in venues if v in known]
+            if len(usable) < 2 or (self.cfg.required_exchange and self.cfg.required_exchange not in usable):
+                return []
+            try:
+                page = await self.source.opportunities(
+                    **candidate_filters(self.cfg, usable, self.tuning.candidate_limit)
+                )
+            except Exception as inner:
+                self.report_error(inner)
+                return []
+            return list(page.opportunities)
+        except Exception as exc:
+            self.report_error(exc)
+            return []
+
+    def _skip(self, symbol: str, why: str, *, cooldown: bool = False) -> bool:
+        self.skipped[symbol] = why
+        log.info("not opening %s: %s", symbol, why)
+        if cooldown:
+            self.cooldown[symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+        return False
+
+    async def _try_entry(self, row: OpportunityRow) -> bool:
+        symbol = row.symbol
+        long_ex, short_ex = self.exchanges[row.long_dex], self.exchanges[row.short_dex]
+        lm = self.markets.get(row.long_dex, {}).get(symbol)
+        sm = self.markets.get(row.short_dex, {}).get(symbol)
+        if lm is None or sm is None:
+            where = row.long_dex if lm is None else row.short_dex
+            return self._skip(symbol, f"no {symbol} market on {where}", cooldown=True)
+        due = funding_due(row, self.clock.now(), self.cfg.pre_funding_window)
+        if due is not None and due < 0:
+            return self._skip(
+                symbol,
+                f"a funding time within preFundingWindow would cost {-due} of the notional: waiting until after it",
+            )
+        try:
+            long_quote, short_quote = await asyncio.gather(
+                self.retry(lambda: long_ex.best_bid_ask(symbol)), self.retry(lambda: short_ex.best_bid_ask(symbol))
+            )
+        except ExchangeError as exc:
+            self.report_error(exc)
+            return self._skip(symbol, f"no quote: {exc}")
+        divergence = _divergence_pct(lm, sm, long_quote, short_quote)
+        if divergence > self.cfg.max_entry_price_divergence_pct:
+            return self._skip(
+                symbol,
+                f"venue prices differ by {divergence:.4f}% > maxEntryPriceDivergencePct"
+                f" {self.cfg.max_entry_price_divergence_pct}",
+            )
+        try:
+            sizes = plan_sizes(self.cfg.position_size_usd, lm, sm, long_quote, short_quote)
+        except SizingError as exc:
+            return self._skip(symbol, str(exc), cooldown=True)
+        try:
+            long_before, short_before = await asyncio.gather(
+                self._read_position(long_ex, symbol), self._read_position(short_ex, symbol)
+            )
+        except ExchangeError as exc:
+            self.report_error(exc)
+            return self._skip(symbol, f"position unreadable: {exc}")
+        if long_before.size != 0 or short_before.size != 0:
+            self.touched.add(symbol)  # not flat: the reconciliation looks at it first
+            return self._skip(symbol, "a venue already holds a position in it")
+        plan = EntryPlan(symbol, long_ex, short_ex, lm, sm, sizes, long_quote, short_quote, row)
+        if not self._risk_allows(plan, long_before, short_before):
+            return False
+        self.touched.add(symbol)
+        result = await self.executor.open_pair(plan, long_before, short_before)
+        if result.pair is None:
+            self.entries_failed += 1
+            self.cooldown[symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+            self.reason = result.message
+            return False
+        pair = result.pair
+        self.pairs[symbol] = pair
+        self.pairs_opened += 1
+        if result.unhedged or result.long.filled < result.long.requested:
+            self.reason = result.message
+        log.info(
+            "pair open: %s long %s / short %s, %s each, spread %s/h, net APR %s",
+            symbol,
+            pair.long.exchange,
+            pair.short.exchange,
+            pair.base_size,
+            row.divergence_hourly,
+            row.net_apr,
+        )
+        return True
+
+    def _risk_allows(self, plan: EntryPlan, long_before: Position, short_before: Position) -> bool:
+        balance = self.total_balance()
+        positions = self.all_positions()
+        slip = self.tuning.entry_slippage_pct
+        for request, before in (
+            (plan.long_request("risk-check", slip), long_before),
+            (plan.short_request("risk-check", slip), short_before),
+        ):
+            assert request.price is not None
+            breach = self.risk.check_order(
+                request, price=request.price, position=before, open_orders=0, balance=balance, positions=positions
+            )
+            if breach is not None:
+                self._on_breach(breach)
+                return False
+        return True
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # order-update streams: fills → events and fees, order changes → confirmers
+
+    def _start_updates(self) -> None:
+        if self._updates:
+            return
+        for name, exchange in self.exchanges.items():
+            stream = exchange.order_updates()
+            task = asyncio.create_task(self._consume(name, stream), name=f"{self.config.name}-{name}-updates")
+            self._updates.append((task, stream))
+
+    async def _consume(self, name: str, stream: AsyncIterator[OrderUpdate]) -> None:
+        try:
+            async for update in stream:
+                order = update.order
+                if not self.client_ids.is_ours(order.client_order_id):
+                    continue
+                if update.fill is not None:
+                    self.ledger.on_fill(name, update.fill)
+                    self.report_fill(update.fill)
+                self.watch.notify(name, order)
+        except ExchangeError as exc:
+            self.report_error(exc)
+
+    async def stop_updates(self) -> None:
+        updates, self._updates = self._updates, []
+        for _, stream in updates:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+        for task, _ in updates:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _divergence_pct(long_market: Market, short_market: Market, long_quote: Quote, short_quote: Quote) -> Decimal:
+    """Percent difference of the two venues' base-unit mid prices."""
+    long_price, short_price = base_mid(long_market, long_quote), base_mid(short_market, short_quote)
+    if long_price <= 0:
+        return Decimal("Infinity")
+    return abs(short_price - long_price) / long_price * HUNDRED
+
+
+def create_strategy(
+    config: BotConfig,
+    exchanges: Mapping[str, Exchange],
+    risk: RiskManager,
+    events: StrategyEvents | None = None,
+    clock: Clock | None = None,
+) -> FundingArbStrategy:
+    return FundingArbStrategy(config, exchanges, risk, events, clock=clock)

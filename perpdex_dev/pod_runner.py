@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -33,7 +32,7 @@ import httpx
 from pydantic import ValidationError
 
 from bot_runtime.kube import ApiError, ConfigError, KubeClient, KubeConfig, resource_path
-from perpdex_dev.pod_runner_kube import EventRecorder, delete_quietly, informer
+from perpdex_dev.pod_runner_kube import EventRecorder, cancel_all, delete_quietly, informer
 from perpdex_dev.pod_runner_net import NamespaceSockets, host_listeners
 from perpdex_dev.pod_runner_pod import LocalPod, ensure_state_dir
 from perpdex_dev.pod_runner_settings import (
@@ -59,7 +58,7 @@ class RunnerError(Exception):
 def detect_isolation(settings: RunnerSettings, api: ApiEndpoint) -> Isolating:
     root = os.geteuid() == 0
     if settings.isolation == "none":
-        return Isolating(mount_ns=False, net_ns=False, switch_user=root, reason="--isolation=none")
+        return Isolating(mount_ns=False, net_ns=False, switch_user=False, reason="--isolation=none")
     probe = subprocess.run(
         [sys.executable, "-E", "-s", "-m", "perpdex_dev.pod_runner_sandbox", "--probe"],
         capture_output=True,
@@ -75,10 +74,10 @@ def detect_isolation(settings: RunnerSettings, api: ApiEndpoint) -> Isolating:
         log.warning(
             "private mount/network namespaces are not permitted here (%s): FALLING BACK to the host's filesystem and "
             "network: mount paths in args/env are rewritten to the materialised volumes, PERPDEX_SERVICEACCOUNT_DIR "
-            "points at the token, and --*port flags are rewritten to free host ports",
+            "points at the token, --*port flags are rewritten to free host ports, and pods run as the runner's user",
             why,
         )
-        return Isolating(mount_ns=False, net_ns=False, switch_user=root, reason=why)
+        return Isolating(mount_ns=False, net_ns=False, switch_user=False, reason=why)
     if not api.loopback:
         log.warning(
             "the API server (%s) is not on loopback: pods share the host network (port flags rewritten to free ports)",
@@ -296,11 +295,7 @@ class PodRunner:
                 await stop.wait()
                 log.info("stopping: every pod gets its grace period")
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await cancel_all(tasks)
                 controllers = list(self.controllers.values())
                 self.controllers.clear()
                 await asyncio.gather(*(c.close(update_status=True) for c in controllers), return_exceptions=True)
@@ -363,15 +358,29 @@ def _settings(args: argparse.Namespace) -> RunnerSettings:
     )
 
 
+def _dump_tasks() -> None:
+    """SIGUSR1: log what every task is waiting for (debugging a stuck runner)."""
+    for task in asyncio.all_tasks():
+        chain: list[str] = []
+        coro: Any = task.get_coro()
+        while coro is not None and len(chain) < 20:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        log.warning("task %s: %s", task.get_name(), " -> ".join(chain) or "(done)")
+
+
 async def _serve(settings: RunnerSettings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     try:
         return await PodRunner(settings).run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
 
 

@@ -154,6 +154,19 @@ async def informer(
             await asyncio.sleep(retry_seconds)
 
 
+async def cancel_all(tasks: list[asyncio.Task[None]] | set[asyncio.Task[None]]) -> None:
+    """Cancel and wait until every task is really done (re-cancelling: on Python 3.11 a cancellation can be lost
+    when it races with the completion of an inner ``wait_for``)."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("task %s ended with %r", task.get_name(), task.exception())
+
+
 async def delete_quietly(client: KubeClient, path: str, grace: int | None = None) -> None:
     with contextlib.suppress(NotFound):
         await client.delete(path, grace_period_seconds=grace)

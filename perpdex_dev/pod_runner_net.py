@@ -210,7 +210,8 @@ class HostNetwork(PodNetwork):
         loop = asyncio.get_running_loop()
         sock = _client_socket()
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", self.host_ports.get(port, port))), within)
+            async with asyncio.timeout(within):
+                await loop.sock_connect(sock, ("127.0.0.1", self.host_ports.get(port, port)))
         except BaseException:
             sock.close()
             raise
@@ -310,7 +311,8 @@ class IsolatedNetwork(PodNetwork):
     ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], asyncio.Future[None]]:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
-                upstream = await asyncio.wait_for(asyncio.open_connection(address, port), 10)
+                async with asyncio.timeout(10):
+                    upstream = await asyncio.open_connection(address, port)
             except (OSError, TimeoutError):
                 writer.close()
                 return
@@ -346,7 +348,8 @@ class IsolatedNetwork(PodNetwork):
             raise ConnectionRefusedError(f"port {port}: the container is not running")
         sock = await self._sockets.run(ns_fd, _client_socket)
         try:
-            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port)), within)
+            async with asyncio.timeout(within):
+                await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
         except BaseException:
             sock.close()
             raise

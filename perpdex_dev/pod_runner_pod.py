@@ -27,7 +27,7 @@ import httpx
 
 from bot_runtime.kube import ApiError, Conflict, NotFound, resource_path
 from perpdex_dev.pod_runner_env import ContainerConfigError, EnvResolver, PodFacts
-from perpdex_dev.pod_runner_kube import delete_quietly, now_rfc3339, request_token
+from perpdex_dev.pod_runner_kube import cancel_all, delete_quietly, now_rfc3339, request_token
 from perpdex_dev.pod_runner_models import Container, PodTemplateSpec, Workload, effective_security
 from perpdex_dev.pod_runner_net import HostNetwork, IsolatedNetwork, PodNetwork, host_listeners, rewrite_port_args
 from perpdex_dev.pod_runner_probe import ExecContext, Prober, probe_once
@@ -39,7 +39,14 @@ from perpdex_dev.pod_runner_settings import (
     PORTS_ANNOTATION,
     RunnerContext,
 )
-from perpdex_dev.pod_runner_volumes import SERVICEACCOUNT_DIR, Mount, VolumeBuilder, VolumeError, write_token
+from perpdex_dev.pod_runner_volumes import (
+    SERVICEACCOUNT_DIR,
+    Mount,
+    VolumeBuilder,
+    VolumeError,
+    plan_exposures,
+    write_token,
+)
 
 log = logging.getLogger("perpdex.pod_runner.pod")
 
@@ -256,7 +263,6 @@ class LocalPod:
             "podIP": "127.0.0.1",
             "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": self.start_time,
-            "qosClass": "Burstable",
             "conditions": [
                 cond("PodScheduled", True),
                 cond("Initialized", True),
@@ -309,7 +315,8 @@ class LocalPod:
     # the pod's life ----------------------------------------------------------------------------------------------
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
 
     async def _create_object(self) -> bool:
         delay = 1.0
@@ -349,9 +356,9 @@ class LocalPod:
     async def _run(self) -> None:
         try:
             self.ctx.settings.state_dir.joinpath(self.namespace).mkdir(parents=True, exist_ok=True, mode=0o711)
+            await self.network.open()  # the host ports go into the Pod's annotations
             if not await self._create_object():
                 return
-            await self.network.open()
             await self.push_status()
             while not self._stop.is_set():
                 launch = await self._prepare_or_wait()
@@ -478,13 +485,17 @@ class LocalPod:
             sa = next((m.source for m in mounts if m.target == SERVICEACCOUNT_DIR), None)
             if sa is not None:
                 env["PERPDEX_SERVICEACCOUNT_DIR"] = sa
-        switch = self.ctx.isolating.switch_user
+        switch = self.ctx.isolating.switch_user and mount_ns
         sc = container.security_context
+        exposures = []
+        if switch and mount_ns and uid is not None and uid != 0:
+            exposures = plan_exposures(self.ctx.runtime_paths, uid, {gid or 0, *groups})
         sandbox = SandboxSpec(
             argv=argv,
             env=env,
             working_dir=container.working_dir or "/",
             mounts=[MountSpec(m.source, m.target, m.read_only, m.is_dir) for m in mounts] if mount_ns else [],
+            exposures=exposures,
             mount_ns=mount_ns,
             net_ns=self.network.isolated,
             hostname=self.hostname,
@@ -546,11 +557,7 @@ class LocalPod:
         await self.push_status()
         self._start_helpers(launch)
         outcome = await self._supervise(proc)
-        for task in self._helpers:
-            task.cancel()
-        for task in self._helpers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._helpers)
         self._helpers = []
         await self.network.detach()
         code, reason = outcome
@@ -699,8 +706,8 @@ class LocalPod:
 
     # the end -----------------------------------------------------------------------------------------------------
     async def _cleanup(self) -> None:
-        for task in self._helpers:
-            task.cancel()
+        await cancel_all(self._helpers)
+        self._helpers = []
         if self._proc is not None and self._proc.returncode is None:
             await self._proc.kill()  # only on an unexpected error or cancellation: stop() is graceful
         self._proc = None

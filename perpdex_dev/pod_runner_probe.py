@@ -39,16 +39,16 @@ async def _http_get(probe: Probe, container: Container, network: PodNetwork) -> 
         tls.check_hostname = False
         tls.verify_mode = ssl.CERT_NONE
     host = action.host or "127.0.0.1"
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(sock=sock, ssl=tls, server_hostname=host if tls else None), timeout
-    )
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=host if tls else None)
     try:
         headers = {"Host": f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
         headers.update({h.name: h.value for h in action.http_headers})
         request = f"GET {action.path or '/'} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         writer.write((request + "\r\n").encode("latin-1"))
         await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), timeout)
+        async with asyncio.timeout(timeout):
+            status_line = await reader.readline()
     finally:
         writer.close()
         with contextlib.suppress(OSError, ConnectionError):
@@ -96,7 +96,8 @@ async def _exec(probe: Probe, ctx: ExecContext | None, namespaces: bool) -> tupl
         start_new_session=True,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), max(probe.timeout_seconds, 1))
+        async with asyncio.timeout(max(probe.timeout_seconds, 1)):
+            out, _ = await proc.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

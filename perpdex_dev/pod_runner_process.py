@@ -92,7 +92,8 @@ class ContainerProcess:
                 await loop.run_in_executor(None, _write_all, spec_w, spec.to_json())
             finally:
                 os.close(spec_w)
-            line = (await asyncio.wait_for(reader.readline(), SETUP_TIMEOUT)).decode(errors="replace").strip()
+            async with asyncio.timeout(SETUP_TIMEOUT):
+                line = (await reader.readline()).decode(errors="replace").strip()
             if line != "ready":
                 raise StartError(line.removeprefix("error ").strip() or "the sandbox helper exited during setup")
             try:
@@ -102,7 +103,8 @@ class ContainerProcess:
             _write_all(go_w, b"go")
             os.close(go_w)
             go_w = -1
-            rest = (await asyncio.wait_for(reader.read(), SETUP_TIMEOUT)).decode(errors="replace").strip()
+            async with asyncio.timeout(SETUP_TIMEOUT):
+                rest = (await reader.read()).decode(errors="replace").strip()
             if rest:
                 raise StartError(rest.removeprefix("exec-error ").strip())
         except (StartError, TimeoutError, OSError) as exc:
@@ -129,7 +131,8 @@ class ContainerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(asyncio.shield(self._proc.wait()), max(grace, 0.0))
+                async with asyncio.timeout(max(grace, 0.0)):
+                    await asyncio.shield(self._proc.wait())
             except TimeoutError:
                 self._group_signal(signal.SIGKILL)
         code = await self.wait()

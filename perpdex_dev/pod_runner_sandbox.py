@@ -60,6 +60,15 @@ class MountSpec:
 
 
 @dataclass(frozen=True)
+class ExposeSpec:
+    """Inside the pod: cover ``hide`` (a directory the pod's user cannot traverse, e.g. /root) with an empty
+    read-only tmpfs holding only ``keep`` (read-only bind mounts of the runtime: interpreter, venv, project)."""
+
+    hide: str
+    keep: list[str]
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """What the helper does. Crosses a pipe as JSON; checked field by field on the way in (this helper does not
     import pydantic: it runs once per container start and the import alone costs ~0.15 s of CPU)."""
@@ -68,6 +77,7 @@ class SandboxSpec:
     env: dict[str, str]
     working_dir: str = "/"
     mounts: list[MountSpec] = field(default_factory=list)
+    exposures: list[ExposeSpec] = field(default_factory=list)
     mount_ns: bool = False
     net_ns: bool = False
     hostname: str = ""
@@ -108,11 +118,22 @@ class SandboxSpec:
             if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ("source", "target")):
                 raise SandboxError("sandbox spec: a mount needs a source and a target")
             mounts.append(MountSpec(m["source"], m["target"], bool(m.get("read_only")), bool(m.get("is_dir"))))
+        exposures = []
+        for e in typed("exposures", list, []):
+            keep = e.get("keep") if isinstance(e, dict) else None
+            if (
+                not isinstance(e.get("hide"), str)
+                or not isinstance(keep, list)
+                or not all(isinstance(k, str) for k in keep)
+            ):
+                raise SandboxError("sandbox spec: an exposure needs hide and keep")
+            exposures.append(ExposeSpec(e["hide"], keep))
         return cls(
             argv=argv,
             env=env,
             working_dir=typed("working_dir", str, "/"),
             mounts=mounts,
+            exposures=exposures,
             mount_ns=typed("mount_ns", bool, False),
             net_ns=typed("net_ns", bool, False),
             hostname=typed("hostname", str, ""),
@@ -143,10 +164,34 @@ def unshare(flags: int) -> None:
     _check(_libc().unshare(flags), "unshare")
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = _libc()
-    enc = [None if s is None else s.encode() for s in (source, target, fstype)]
-    _check(libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), None), f"mount {target}")
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _check(libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]), f"mount {target}")
+
+
+def _bind(fd: int, target: str, read_only: bool) -> None:
+    mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+    if read_only:
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def expose(exposure: ExposeSpec) -> None:
+    keep = [os.open(p, os.O_PATH) for p in exposure.keep]
+    try:
+        mount("tmpfs", exposure.hide, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+        for fd, path in zip(keep, exposure.keep, strict=True):
+            inner = os.path.join(exposure.hide, os.path.relpath(path, exposure.hide))
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(inner, mode=0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(inner), mode=0o755, exist_ok=True)
+                os.close(os.open(inner, os.O_CREAT | os.O_WRONLY, 0o644))
+            _bind(fd, inner, read_only=True)
+        mount(None, exposure.hide, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    finally:
+        for fd in keep:
+            os.close(fd)
 
 
 def loopback_up() -> None:
@@ -173,15 +218,15 @@ def setup_namespaces(spec: SandboxSpec) -> None:
     if not spec.mount_ns:
         return
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # open every source first: a mount at /tmp may hide sources that live under /tmp
+    # open every source first: a mount at /tmp (or a hidden /root) may cover sources that live there
     sources = [os.open(m.source, os.O_PATH) for m in spec.mounts]
     try:
+        for exposure in spec.exposures:
+            expose(exposure)
         if spec.read_only_root:
             mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         for fd, m in zip(sources, spec.mounts, strict=True):
-            mount(f"/proc/self/fd/{fd}", m.target, None, MS_BIND | MS_REC)
-            if m.read_only:
-                mount(None, m.target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            _bind(fd, m.target, m.read_only)
     finally:
         for fd in sources:
             os.close(fd)

@@ -107,6 +107,11 @@ class RunnerContext:
     mountpoints: MountPoints = field(default_factory=MountPoints)
     host_listeners: dict[int, str] = field(default_factory=dict)
 
+    @property
+    def runtime_paths(self) -> list[str]:
+        """What the "image" consists of here: the interpreter, the virtualenv and the project itself."""
+        return [sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent.parent)]
+
     def image_env(self, hostname: str, uid: int | None) -> dict[str, str]:
         """What the image and the container runtime put in every container's environment."""
         path = ":".join([str(self.settings.venv_bin), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])

@@ -20,6 +20,7 @@ from typing import Any
 
 from perpdex_dev.pod_runner_env import ContainerConfigError, ObjectGetter, PodFacts, field_value, resource_value
 from perpdex_dev.pod_runner_models import Container, KeyToPath, PodSpec, Volume
+from perpdex_dev.pod_runner_sandbox import ExposeSpec
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -260,3 +261,34 @@ class MountPoints:
                 elif path.stat().st_size == 0:
                     path.unlink()
         self._created.clear()
+
+
+def _traversable(path: Path, uid: int, gids: set[int]) -> bool:
+    st = path.stat()
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o100)
+    if st.st_gid in gids:
+        return bool(st.st_mode & 0o010)
+    return bool(st.st_mode & 0o001)
+
+
+def plan_exposures(paths: list[str], uid: int, gids: set[int]) -> list[ExposeSpec]:
+    """The runtime (interpreter, venv, project) must be reachable by the pod's user, as it is in the image. For each
+    runtime path below a directory that user cannot traverse (e.g. /root, mode 0700), that topmost directory is
+    covered in the pod by a tmpfs holding just the runtime paths (the rest of it is hidden from the pod)."""
+    hides: dict[str, list[str]] = {}
+    for raw in paths:
+        path = Path(os.path.realpath(raw))
+        if not path.exists():
+            continue
+        blocked = next((a for a in reversed(path.parents) if a != Path("/") and not _traversable(a, uid, gids)), None)
+        if blocked is not None:
+            hides.setdefault(str(blocked), []).append(str(path))
+    plans = []
+    for hide, keep in sorted(hides.items()):
+        unique = sorted(set(keep))
+        kept = [p for p in unique if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in unique)]
+        plans.append(ExposeSpec(hide=hide, keep=kept))
+    return plans

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     default_hold_hours: Decimal = Field(default=Decimal(24), gt=0)
     default_position_size_usd: Decimal = Field(default=Decimal(1000), gt=0)
     snapshot_top_n: int = Field(default=100, ge=0, description="opportunities stored per ingested cycle")
-    latest_cache_seconds: float = Field(default=1.0, ge=0, description="in-process cache of the latest-rate table")
+    latest_cache_seconds: float = Field(
+        default=2.0, ge=0, description="in-process cache of the latest rates (dropped on every ingest here)"
+    )
     paper_maker_fee: Decimal = Decimal("0.0002")
     paper_taker_fee: Decimal = Decimal("0.0005")
 

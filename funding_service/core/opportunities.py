@@ -18,8 +18,8 @@ is the net return over the holding horizon (a fraction, as the original), ``annu
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -78,25 +78,21 @@ class Leg:
     best_bid: Decimal | None = None
     best_ask: Decimal | None = None
     next_funding_time: datetime | None = None
+    # derived once per leg (legs are cached and paired many times)
+    hourly_rate: Decimal = field(init=False, repr=False, compare=False)
+    spread_bps: Decimal | None = field(init=False, repr=False, compare=False)
+    base_price: Decimal | None = field(init=False, repr=False, compare=False)  # mark price per ONE base unit
 
-    @property
-    def hourly_rate(self) -> Decimal:
-        return hourly_rate(self.rate, self.interval_hours)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hourly_rate", hourly_rate(self.rate, self.interval_hours))
+        object.__setattr__(self, "spread_bps", spread_bps(self.best_bid, self.best_ask))
+        # ``1000PEPE`` quotes 1000 PEPE: divide by the multiplier to compare venues
+        base = self.mark_price / self.multiplier if self.mark_price is not None else None
+        object.__setattr__(self, "base_price", base)
 
     @property
     def apr(self) -> Decimal:
         return apr(self.hourly_rate)
-
-    @property
-    def spread_bps(self) -> Decimal | None:
-        return spread_bps(self.best_bid, self.best_ask)
-
-    @property
-    def base_price(self) -> Decimal | None:
-        """Mark price per ONE unit of the base asset (``1000PEPE`` quotes 1000 PEPE: divide by the multiplier)."""
-        if self.mark_price is None:
-            return None
-        return self.mark_price / self.multiplier
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +111,11 @@ class Params:
             raise ValueError("position_size_usd must be positive")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Opportunity:
+    """One valued pair. The core figures are computed when the pair is evaluated; the others on access (a request
+    values thousands of pairs but shows a hundred)."""
+
     symbol: str
     long: Leg
     short: Leg
@@ -124,39 +123,98 @@ class Opportunity:
     long_fee: Decimal
     short_fee: Decimal
     spread_hourly: Decimal
-    divergence: Decimal
-    gross_apr: Decimal
     fees: Decimal
     hold_hours: Decimal
-    net_profit: Decimal
-    net_apr: Decimal
-    break_even_hours: Decimal | None
+    net_profit: Decimal  # spread_hourly × hold − fees
     position_size_usd: Decimal
-    fees_usd: Decimal
-    net_profit_usd: Decimal
-    daily_funding_usd: Decimal
-    daily_pnl_usd: Decimal
-    min_volume_24h: Decimal | None
-    min_oi_usd: Decimal | None
-    max_oi_usd: Decimal | None
-    oi_ratio: Decimal | None
-    oi_imbalance: str | None
-    avg_spread_bps: Decimal | None
-    price_spread_pct: Decimal | None
-    seconds_to_next_funding: float | None
+    now: datetime
     data_age_seconds: float
     stale: bool
     collected_at: datetime
 
     @property
+    def divergence(self) -> Decimal:
+        """The hourly spread per 8 h: the original service's unit."""
+        return self.spread_hourly * ORIGINAL_INTERVAL_HOURS
+
+    @property
+    def gross_apr(self) -> Decimal:
+        return apr(self.spread_hourly)
+
+    @property
+    def net_apr(self) -> Decimal:
+        return self.net_profit * HOURS_PER_YEAR / self.hold_hours  # = net_apr(spread, fees, hold)
+
+    @property
     def annualized_apy(self) -> Decimal:
         return self.net_apr * HUNDRED
+
+    @property
+    def break_even_hours(self) -> Decimal | None:
+        return break_even_hours(self.fees, self.spread_hourly)
+
+    @property
+    def fees_usd(self) -> Decimal:
+        return self.position_size_usd * self.fees
+
+    @property
+    def net_profit_usd(self) -> Decimal:
+        return self.position_size_usd * self.net_profit
+
+    @property
+    def daily_funding_usd(self) -> Decimal:
+        return self.position_size_usd * self.spread_hourly * HOURS_PER_DAY
+
+    @property
+    def daily_pnl_usd(self) -> Decimal:
+        """Net of fees amortised over the holding horizon, per day."""
+        return self.position_size_usd * self.net_profit * HOURS_PER_DAY / self.hold_hours
+
+    @property
+    def min_volume_24h(self) -> Decimal | None:
+        return _min(self.long.volume_24h_usd, self.short.volume_24h_usd)
+
+    @property
+    def min_oi_usd(self) -> Decimal | None:
+        return _min(self.long.open_interest_usd, self.short.open_interest_usd)
+
+    @property
+    def max_oi_usd(self) -> Decimal | None:
+        return _max(self.long.open_interest_usd, self.short.open_interest_usd)
+
+    @property
+    def oi_ratio(self) -> Decimal | None:
+        """Long OI / short OI."""
+        lo, sh = self.long.open_interest_usd, self.short.open_interest_usd
+        return lo / sh if lo is not None and sh else None
+
+    @property
+    def oi_imbalance(self) -> str | None:
+        return oi_imbalance(self.oi_ratio)
+
+    @property
+    def avg_spread_bps(self) -> Decimal | None:
+        lo, sh = self.long.spread_bps, self.short.spread_bps
+        return (lo + sh) / 2 if lo is not None and sh is not None else None
+
+    @property
+    def price_spread_pct(self) -> Decimal | None:
+        """(short − long) mark price per base unit, relative to the long venue's, in percent."""
+        lo, sh = self.long.base_price, self.short.base_price
+        return (sh - lo) / lo * HUNDRED if lo is not None and sh is not None else None
+
+    @property
+    def seconds_to_next_funding(self) -> float | None:
+        upcoming = [
+            (t - self.now).total_seconds()
+            for t in (self.long.next_funding_time, self.short.next_funding_time)
+            if t is not None and t > self.now
+        ]
+        return min(upcoming) if upcoming else None
 
     def sort_value(self, name: str) -> Decimal | float | str | None:
         if name == "net_profit_percent":
             return self.net_profit
-        if name == "annualized_apy":
-            return self.annualized_apy
         if name == "divergence_hourly":
             return self.spread_hourly
         value: Decimal | float | str | None = getattr(self, name)
@@ -199,6 +257,10 @@ def _min(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     return min(a, b) if a is not None and b is not None else None
 
 
+def _abs(a: Decimal | None) -> Decimal | None:
+    return abs(a) if a is not None else None
+
+
 def _max(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     return max(a, b) if a is not None and b is not None else None
 
@@ -218,32 +280,10 @@ def evaluate(a: Leg, b: Leg, params: Params, now: datetime) -> Opportunity:
     if a.dex == b.dex:
         raise ValueError(f"both legs on {a.dex}")
     long, short = orient(a, b)
-    spread_hourly = short.hourly_rate - long.hourly_rate
     long_fee = long.fees.per_trade(params.fee_mode)
     short_fee = short.fees.per_trade(params.fee_mode)
     fees = round_trip_fees(long_fee, short_fee)
-    hold = params.hold_hours
-    net_profit = spread_hourly * hold - fees
-    size = params.position_size_usd
-
-    oi_ratio = (
-        long.open_interest_usd / short.open_interest_usd
-        if long.open_interest_usd is not None and short.open_interest_usd
-        else None
-    )
-    long_spread, short_spread = long.spread_bps, short.spread_bps
-    avg_spread = (long_spread + short_spread) / 2 if long_spread is not None and short_spread is not None else None
-    long_price, short_price = long.base_price, short.base_price
-    price_spread_pct = (
-        (short_price - long_price) / long_price * HUNDRED
-        if long_price is not None and short_price is not None
-        else None
-    )
-    upcoming = [
-        (t - now).total_seconds()
-        for t in (long.next_funding_time, short.next_funding_time)
-        if t is not None and t > now
-    ]
+    spread_hourly = short.hourly_rate - long.hourly_rate
     oldest = min(long.collected_at, short.collected_at)
     age = max((now - oldest).total_seconds(), 0.0)
     return Opportunity(
@@ -254,26 +294,11 @@ def evaluate(a: Leg, b: Leg, params: Params, now: datetime) -> Opportunity:
         long_fee=long_fee,
         short_fee=short_fee,
         spread_hourly=spread_hourly,
-        divergence=spread_hourly * ORIGINAL_INTERVAL_HOURS,
-        gross_apr=apr(spread_hourly),
         fees=fees,
-        hold_hours=hold,
-        net_profit=net_profit,
-        net_apr=net_apr(spread_hourly, fees, hold),
-        break_even_hours=break_even_hours(fees, spread_hourly),
-        position_size_usd=size,
-        fees_usd=size * fees,
-        net_profit_usd=size * net_profit,
-        daily_funding_usd=size * spread_hourly * HOURS_PER_DAY,
-        daily_pnl_usd=size * net_profit * HOURS_PER_DAY / hold,
-        min_volume_24h=_min(long.volume_24h_usd, short.volume_24h_usd),
-        min_oi_usd=_min(long.open_interest_usd, short.open_interest_usd),
-        max_oi_usd=_max(long.open_interest_usd, short.open_interest_usd),
-        oi_ratio=oi_ratio,
-        oi_imbalance=oi_imbalance(oi_ratio),
-        avg_spread_bps=avg_spread,
-        price_spread_pct=price_spread_pct,
-        seconds_to_next_funding=min(upcoming) if upcoming else None,
+        hold_hours=params.hold_hours,
+        net_profit=spread_hourly * params.hold_hours - fees,
+        position_size_usd=params.position_size_usd,
+        now=now,
         data_age_seconds=age,
         stale=age > params.stale_after_seconds,
         collected_at=oldest,
@@ -314,6 +339,22 @@ class Filters:
     max_price_divergence_pct: Decimal | None = None
     include_stale: bool = False
 
+    @property
+    def any_liquidity(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.min_volume,
+                self.max_volume,
+                self.min_oi,
+                self.max_oi,
+                self.oi_ratio_min,
+                self.oi_ratio_max,
+                self.max_spread_bps,
+                self.max_price_divergence_pct,
+            )
+        )
+
     def venue_allowed(self, dex: str) -> bool:
         """Can a leg on ``dex`` appear at all? (used to drop legs before pairing)"""
         if dex in self.exclude_dexes:
@@ -339,35 +380,34 @@ class Filters:
         return self.short_dex is None or short_dex == self.short_dex
 
     def accepts(self, opp: Opportunity) -> bool:
-        if not self.include_stale and opp.stale:
-            return False
         if self.symbols is not None and opp.symbol not in self.symbols:
             return False
         if not self.accepts_pair(opp.long.dex, opp.short.dex):
             return False
-        if self.min_divergence is not None and opp.divergence < self.min_divergence:
-            return False
-        if self.min_profit is not None and opp.net_profit < self.min_profit:
-            return False
-        if self.min_net_apr is not None and opp.net_apr < self.min_net_apr:
-            return False
-        return self._liquidity_ok(opp)
+        return self.profitable(opp.divergence, opp.net_profit, opp.net_apr) and (
+            (self.include_stale or not opp.stale) and self.liquidity_ok(opp)
+        )
 
-    def _liquidity_ok(self, opp: Opportunity) -> bool:
-        checks: list[tuple[Decimal | None, Decimal | None, Decimal | None]] = [
-            (opp.min_volume_24h, self.min_volume, self.max_volume),
-            (opp.min_oi_usd, self.min_oi, None),
-            (opp.oi_ratio, self.oi_ratio_min, self.oi_ratio_max),
-            (opp.avg_spread_bps, None, self.max_spread_bps),
-            (
-                abs(opp.price_spread_pct) if opp.price_spread_pct is not None else None,
-                None,
-                self.max_price_divergence_pct,
-            ),
+    def profitable(self, divergence: Decimal, net_profit: Decimal, net_apr: Decimal) -> bool:
+        """The cheap checks, on numbers known before a row is built."""
+        if self.min_divergence is not None and divergence < self.min_divergence:
+            return False
+        if self.min_profit is not None and net_profit < self.min_profit:
+            return False
+        return self.min_net_apr is None or net_apr >= self.min_net_apr
+
+    def liquidity_ok(self, opp: Opportunity) -> bool:
+        checks: list[tuple[Callable[[], Decimal | None], Decimal | None, Decimal | None]] = [
+            (lambda: opp.min_volume_24h, self.min_volume, self.max_volume),
+            (lambda: opp.min_oi_usd, self.min_oi, None),
+            (lambda: opp.oi_ratio, self.oi_ratio_min, self.oi_ratio_max),
+            (lambda: opp.avg_spread_bps, None, self.max_spread_bps),
+            (lambda: _abs(opp.price_spread_pct), None, self.max_price_divergence_pct),
         ]
-        for value, low, high in checks:
+        for value_of, low, high in checks:
             if low is None and high is None:
-                continue
+                continue  # only what a filter asks for is computed
+            value = value_of()
             if value is None:
                 return False
             if low is not None and value < low:
@@ -433,18 +473,31 @@ def find(
             by_symbol[leg.symbol].append(leg)
     accepted: list[Opportunity] = []
     stale_excluded = 0
-    if_fresh = replace(filters, include_stale=True)
+    hold, mode = params.hold_hours, params.fee_mode
+    check_liquidity = filters.any_liquidity
     for group in by_symbol.values():
         group.sort(key=lambda leg: leg.dex)
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
                 if a.dex == b.dex:
                     continue
-                opp = evaluate(a, b, params, now)
-                if filters.accepts(opp):
-                    accepted.append(opp)
-                elif opp.stale and if_fresh.accepts(opp):
+                long, short = orient(a, b)
+                if not filters.accepts_pair(long.dex, short.dex):
+                    continue
+                # the same arithmetic as evaluate(), on the few numbers the cheap filters need
+                spread = short.hourly_rate - long.hourly_rate
+                net_profit = spread * hold - round_trip_fees(long.fees.per_trade(mode), short.fees.per_trade(mode))
+                if not filters.profitable(
+                    spread * ORIGINAL_INTERVAL_HOURS, net_profit, net_profit * HOURS_PER_YEAR / hold
+                ):
+                    continue
+                opp = evaluate(long, short, params, now)
+                if check_liquidity and not filters.liquidity_ok(opp):
+                    continue
+                if opp.stale and not filters.include_stale:
                     stale_excluded += 1  # would have matched with fresh data
+                    continue
+                accepted.append(opp)
     ranked = sort_opportunities(accepted, sort_by, desc)
     return Result(ranked[:limit] if limit is not None else ranked, len(ranked), stale_excluded)
 

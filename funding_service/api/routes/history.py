@@ -98,7 +98,14 @@ async def history(
             )
         else:
             points = await repo.history_buckets(
-                conn, dex=name, symbol=sym, start=start_at, end=span.query_end, bucket=BUCKETS[bucket], limit=limit, desc=desc
+                conn,
+                dex=name,
+                symbol=sym,
+                start=start_at,
+                end=span.query_end,
+                bucket=BUCKETS[bucket],
+                limit=limit,
+                desc=desc,
             )
         series = await repo.hourly_series(conn, sym, start_at, span.query_end, name)
         return points, series

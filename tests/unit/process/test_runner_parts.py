@@ -33,3 +33,34 @@ def test_budget_keeps_the_reserve_of_later_steps() -> None:
     assert 9.0 < budget.left(cap=100.0, reserve=10.0) <= 10.0
     assert budget.left(cap=3.0) == 3.0
     assert budget.left(cap=5.0, reserve=30.0) == 0.1  # exhausted: a token amount, never negative
+
+
+def paper_process(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from bot_runtime.config import parse_config
+    from bot_runtime.logs import SecretRedactor
+    from bot_runtime.runner import BotProcess, RunOptions
+
+    config = parse_config(
+        {"name": "b", "strategy": "grid", "exchange": "paper", "ticker": "BTC", "grid": {"quantity": "0.01"}}
+    )
+    return BotProcess(config, RunOptions(metrics_port=0), redactor=SecretRedactor(), env=env)
+
+
+async def test_probes() -> None:
+    import time
+
+    bot = paper_process({})
+    assert bot.liveness().ok
+    bot.last_sample = time.monotonic() - 120  # the sampler has not run for 2 minutes
+    live = bot.liveness()
+    assert not live.ok and live.reasons[0].startswith("no heartbeat for")
+    ready = bot.readiness()
+    assert not ready.ok and ready.reasons == ("not connected to the exchange",)
+    bot.connected = True
+    assert bot.readiness().ok  # outside Kubernetes no lease is needed
+    bot.stopping.set()
+    assert bot.readiness().reasons == ("stopping",)
+
+    in_cluster = paper_process({"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns", "POD_NAME": "b-0"})
+    in_cluster.connected = True
+    assert in_cluster.readiness().reasons == ("not holding the lease",)

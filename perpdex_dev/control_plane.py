@@ -149,13 +149,16 @@ class ControlPlane:
     token: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     own_workdir: bool = True
+    extra_args: list[str] = field(default_factory=list)  # appended to kube-apiserver's flags (e.g. audit logging)
 
     @classmethod
-    def create(cls, workdir: Path | None = None, assets: Path | None = None) -> ControlPlane:
+    def create(
+        cls, workdir: Path | None = None, assets: Path | None = None, extra_args: list[str] | None = None
+    ) -> ControlPlane:
         own = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="perpdex-cp-")) if workdir is None else workdir
         wd.mkdir(parents=True, exist_ok=True)
-        return cls(workdir=wd, assets=assets or assets_dir(), own_workdir=own)
+        return cls(workdir=wd, assets=assets or assets_dir(), own_workdir=own, extra_args=list(extra_args or []))
 
     # paths ------------------------------------------------------------------------------------------------------
     @property
@@ -231,6 +234,7 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--api-audiences=https://kubernetes.default.svc.cluster.local",
                 "--v=0",
+                *self.extra_args,
             ],
         )
         self._write_kubeconfig()

@@ -181,3 +181,59 @@ async def test_pre_created_lease_keeps_the_operators_metadata(kube, namespace: s
         assert lease["metadata"]["labels"] == {"app.kubernetes.io/name": "perpdex-bot"}
         assert lease["metadata"]["ownerReferences"][0]["name"] == "owner"
         assert "holderIdentity" not in lease["spec"]
+
+
+async def test_the_operators_least_privilege_role_is_enough(trading_bot) -> None:  # type: ignore[no-untyped-def]
+    """With only the Role the operator grants a bot (perpdex_operator.builders.tradingbot.role_rules) and a real
+    service-account token, the bot can hold its pre-created Lease and patch its status — and nothing else."""
+    from perpdex_operator.builders.tradingbot import role_rules
+
+    kube, namespace, name, _ = trading_bot
+    rbac = "rbac.authorization.k8s.io/v1"
+    async with kube.client() as admin:
+        await admin.create(resource_path("v1", "serviceaccounts", namespace), {"metadata": {"name": "bot-sa"}})
+        await admin.create(
+            resource_path(rbac, "roles", namespace), {"metadata": {"name": "bot"}, "rules": role_rules(name)}
+        )
+        await admin.create(
+            resource_path(rbac, "rolebindings", namespace),
+            {
+                "metadata": {"name": "bot"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bot"},
+                "subjects": [{"kind": "ServiceAccount", "name": "bot-sa", "namespace": namespace}],
+            },
+        )
+        await admin.create(  # the operator pre-creates the Lease: the bot's Role cannot create one
+            resource_path("coordination.k8s.io/v1", "leases", namespace),
+            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}},
+        )
+        token = await admin.create(
+            resource_path("v1", "serviceaccounts", namespace, "bot-sa", "token"),
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+        )
+    admin_cfg = kube.config()
+    from bot_runtime.kube import ApiError, KubeConfig
+
+    sa_cfg = KubeConfig(
+        server=admin_cfg.server,
+        token=token["status"]["token"],
+        ca_data=admin_cfg.ca_data,
+        ca_file=admin_cfg.ca_file,
+        insecure=admin_cfg.insecure,
+        namespace=namespace,
+    )
+    async with KubeClient(sa_cfg) as sa:
+        lease = LeaseElector(sa, namespace, name, "bot-0")
+        assert await lease.try_acquire_or_renew()
+        assert await lease.try_acquire_or_renew()  # renew
+        reporter = StatusReporter(KubeStatusSink(sa, namespace, name))
+        assert await reporter.flush(BotStatus(phase="Running", open_orders=2), within_s=10)
+        await lease.release()
+        # and nothing beyond its own objects
+        other = LeaseElector(sa, namespace, "another-bot", "bot-0")
+        with pytest.raises(ApiError) as denied:
+            await other.try_acquire_or_renew()
+        assert denied.value.status == 403
+    async with kube.client() as admin:
+        got = await admin.get(resource_path("perpdex.io/v1alpha1", "tradingbots", namespace, name))
+    assert got["status"]["phase"] == "Running" and got["status"]["openOrders"] == 2

@@ -122,16 +122,20 @@ class Observation(BaseModel):
         """A pod of an older config is still around (the new spec is not applied yet)."""
         return any(p.config_hash and p.config_hash != config_hash for p in self.live_pods)
 
-    def crash_loop(self, *, now: datetime, restarts: int, window: timedelta) -> CrashLoop | None:
+    def crash_loop(self, *, now: datetime, restarts: int, window: timedelta, failing: bool = False) -> CrashLoop | None:
+        """A container waiting in CrashLoopBackOff, or ``restarts`` restarts with a non-zero exit within ``window``.
+        ``failing`` (the loop was already seen): any recent non-zero exit keeps it a loop between back-offs, so the
+        conditions do not flap while the container is briefly running again."""
         for pod in self.live_pods:
             backing_off = pod.waiting_reason == CRASH_LOOP
             recent = pod.last_finished_at is not None and now - pod.last_finished_at <= window
-            if backing_off or (pod.restart_count >= restarts and recent and pod.last_exit_code not in (None, 0)):
+            crashed = recent and pod.last_exit_code not in (None, 0) and pod.restart_count > 0
+            if backing_off or (crashed and (failing or pod.restart_count >= restarts)):
                 reason = pod.last_exit_reason or "Error"
                 code = "" if pod.last_exit_code is None else f" (exit code {pod.last_exit_code})"
                 return CrashLoop(
                     pod=pod.name,
                     backing_off=backing_off,
-                    message=f"pod {pod.name} restarted {pod.restart_count} times; last exit: {reason}{code}",
+                    message=f"pod {pod.name} restarts: {pod.restart_count}; last exit: {reason}{code}",
                 )
         return None

@@ -118,7 +118,7 @@ def bot_status(
     )
     speaks = beat.fresh(now) and phase in BOT_RUNTIME_PHASES
     active = obs.pod_present or speaks
-    crash = _crash(obs, now, settings)
+    crash = _crash(obs, now, settings, phase)
 
     op_phase: str | None = None
     if deleting:
@@ -155,9 +155,9 @@ def bot_status(
     return OperatorStatus(phase=op_phase, conditions=conditions, active=active)
 
 
-def _crash(obs: Observation, now: datetime, settings: OperatorSettings) -> CrashLoop | None:
+def _crash(obs: Observation, now: datetime, settings: OperatorSettings, phase: str) -> CrashLoop | None:
     window = timedelta(seconds=settings.crashloop_window_seconds)
-    return obs.crash_loop(now=now, restarts=settings.crashloop_restarts, window=window)
+    return obs.crash_loop(now=now, restarts=settings.crashloop_restarts, window=window, failing=phase == "Failed")
 
 
 def _bot_ready(f: Facts) -> Condition:
@@ -244,7 +244,7 @@ def collector_status(
     beat = Heartbeat(at=latest, stale_after=stale_after)
     speaks = beat.fresh(now) and phase in COLLECTOR_RUNTIME_PHASES
     active = obs.pod_present or speaks
-    crash = _crash(obs, now, settings)
+    crash = _crash(obs, now, settings, phase)
     op_phase: str | None = None
     if deleting:
         pass

@@ -310,7 +310,7 @@ async def test_crash_loop_is_degraded(kube: Any, operator: Any, op_namespace: st
         )
         cr = await _cond(client, ns, name, "Degraded", "True", "CrashLoopBackOff")
         assert cr["status"]["phase"] == "Failed"
-        assert "restarted 6 times" in condition(cr, "Degraded")["message"]
+        assert "restarts: 6" in condition(cr, "Degraded")["message"]
         failed = [e for e in await events_for(client, ns, name) if e["reason"] == "Failed"]
         assert failed and failed[0]["type"] == "Warning"
         await client.delete(resource_path("v1", "pods", ns, pod))

@@ -115,6 +115,11 @@ def test_crash_loop() -> None:
     recent = old.model_copy(update={"last_finished_at": NOW - timedelta(seconds=30)})
     got = derive(bot(phase="Running", lastHeartbeat=iso(NOW)), Observation(pods=(recent,)))
     assert got["Degraded"] == ("True", "CrashLoopBackOff") and got["phase"] is None
+    # between back-offs (the container runs again for a moment) a loop already seen stays a loop: no flapping
+    between = crashing.model_copy(update={"waiting_reason": None, "restart_count": 1})
+    got = derive(bot(phase="Failed"), Observation(pods=(between,)))
+    assert got["Degraded"] == ("True", "CrashLoopBackOff") and got["Ready"] == ("False", "CrashLoopBackOff")
+    assert derive(bot(phase="Starting"), Observation(pods=(between,)))["Degraded"] == ("False", "AsExpected")
     # the loop is over and the pod gone: the operator's Failed gives way to Pending
     assert derive(bot(phase="Failed"))["phase"] == "Pending"
 

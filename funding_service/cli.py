@@ -14,6 +14,8 @@ import logging
 import sys
 import time
 
+import asyncpg
+
 from funding_service.settings import Settings
 
 log = logging.getLogger("funding_service")
@@ -79,9 +81,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, migrate: bool
     return 0
 
 
-async def _connect(settings: Settings, wait: float) -> object:
-    import asyncpg
-
+async def _connect(settings: Settings, wait: float) -> asyncpg.Connection:
     from funding_service.db.pool import is_connection_error
 
     deadline = time.monotonic() + wait
@@ -98,8 +98,6 @@ async def _connect(settings: Settings, wait: float) -> object:
 
 
 async def _migrate(settings: Settings, wait: float) -> int:
-    import asyncpg
-
     from funding_service.db.migrator import MigrationError, migrate
     from funding_service.db.pool import is_connection_error
 
@@ -111,7 +109,6 @@ async def _migrate(settings: Settings, wait: float) -> int:
             return 2
         print(f"cannot connect to {settings.redacted_dsn()}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    assert isinstance(conn, asyncpg.Connection)
     try:
         applied = await migrate(conn)
     except MigrationError as exc:
@@ -131,8 +128,6 @@ async def _migrate(settings: Settings, wait: float) -> int:
 
 
 async def _status(settings: Settings) -> int:
-    import asyncpg
-
     from funding_service.db.migrator import migration_status
 
     try:
@@ -140,7 +135,6 @@ async def _status(settings: Settings) -> int:
     except Exception as exc:
         print(f"database {settings.redacted_dsn()} unreachable: {type(exc).__name__}", file=sys.stderr)
         return 2
-    assert isinstance(conn, asyncpg.Connection)
     try:
         status = await migration_status(conn)
     finally:

@@ -5,8 +5,8 @@ Run by the pod runner as ``python -m perpdex_dev.pod_runner_sandbox SPEC_FD STAT
 1. read the :class:`SandboxSpec` (JSON) from ``SPEC_FD``;
 2. ``unshare`` a mount namespace (propagation private), a network namespace (loopback only: the runner forwards the
    host's loopback services into it and the pod's ports out of it) and a UTS namespace (hostname = the pod's);
-3. bind-mount every volume at its ``mountPath`` (read-only where the kubelet mounts read-only), remount ``/`` read-only
-   for ``readOnlyRootFilesystem``;
+3. bind-mount every volume at its ``mountPath`` (read-only where the kubelet mounts read-only), then remount ``/``
+   read-only for ``readOnlyRootFilesystem``;
 4. report ``ready`` on ``STATUS_FD`` and wait for ``go`` on ``GO_FD`` (the runner wires the network meanwhile);
 5. drop to ``runAsUser``/``runAsGroup`` (+ ``fsGroup``, ``supplementalGroups``), ``no_new_privs`` when
    ``allowPrivilegeEscalation: false``, ``chdir`` to ``workingDir``, and ``exec`` the exact argv with the exact env.
@@ -223,10 +223,11 @@ def setup_namespaces(spec: SandboxSpec) -> None:
     try:
         for exposure in spec.exposures:
             expose(exposure)
-        if spec.read_only_root:
-            mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         for fd, m in zip(sources, spec.mounts, strict=True):
             _bind(fd, m.target, m.read_only)
+        if spec.read_only_root:
+            # last: a bind mount made from a read-only mount would be read-only too (emptyDir must stay writable)
+            mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     finally:
         for fd in sources:
             os.close(fd)
@@ -281,6 +282,10 @@ def run(spec_fd: int, status_fd: int, go_fd: int) -> int:
         return 1
     try:
         drop_privileges(spec)
+        # a change of uid/gid clears the parent-death signal: set it again (it survives the exec)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if spec.runner_pid and os.getppid() != spec.runner_pid:
+            return 1
         os.chdir(spec.working_dir or "/")
     except (SandboxError, OSError) as exc:
         _say(status_fd, f"exec-error {exc}")

@@ -1,0 +1,495 @@
+"""Operator convergence and steady state at scale (issue 12, item 1).
+
+A dedicated local control plane (etcd + kube-apiserver, audit log on) runs the CRDs. For each N (50, 200, 1000):
+
+* **baseline**: the same 7 x N child objects the operator would make (ConfigMap, ServiceAccount, Role, RoleBinding,
+  Service, StatefulSet, Lease per bot, built by the operator's own builders) are created directly by one asyncio
+  client (``bot_runtime.kube.KubeClient``, at most 64 requests in flight) as fast as the API server takes them;
+* **operator**: a fresh ``perpdex operator`` process watches a fresh namespace; N paper TradingBots are created at
+  once; the clock stops when every bot's status carries ``observedGeneration`` (seen on a watch) and all 7 x N
+  children exist. Its peak RSS (``VmHWM``) and CPU seconds (utime + stime) come from ``/proc``; its API requests from
+  the audit log.
+
+After the largest N has converged, the same operator is left alone for a window: the API requests it makes per minute
+when nothing changes (target: zero writes). Its resync interval is shortened (``--resync-interval-seconds``, default
+30 s) so that full resyncs fall inside the window.
+
+``python -m bench.operator_scale [--quick] [--sizes 50,200,1000] [--window 60] [--resync 30]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import (
+    PYTHON,
+    REPO_ROOT,
+    BenchError,
+    ProcSample,
+    Table,
+    Target,
+    base_parser,
+    command_line,
+    free_port,
+    load_note,
+    own_cpu_seconds,
+    print_tables,
+    proc_sample,
+    spawn,
+    stop_process,
+    wait_http,
+    write_json,
+)
+from bench.kube_audit import AUDIT_POLICY, BENCH_AGENT, AuditLog, Tally, audit_flags
+from bot_runtime.kube import Gone, KubeClient, KubeConfig, resource_path
+from perpdex_dev.control_plane import ADMIN_USER, ControlPlane, assets_dir
+
+MODULE = "bench.operator_scale"
+API = "perpdex.io/v1alpha1"
+IMAGE = "registry.bench/perpdex:bench"
+FUNDING_URL = "http://funding.bench:8000"
+CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "configmaps"),
+    ("v1", "serviceaccounts"),
+    ("rbac.authorization.k8s.io/v1", "roles"),
+    ("rbac.authorization.k8s.io/v1", "rolebindings"),
+    ("v1", "services"),
+    ("apps/v1", "statefulsets"),
+    ("coordination.k8s.io/v1", "leases"),
+)
+CHILDREN_PER_BOT = len(CHILD_KINDS)
+CONCURRENCY = 64  # KubeClient's connection pool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser(f"python -m {MODULE}", "operator: convergence of N TradingBots vs. direct creates; steady state")
+    p.add_argument("--sizes", type=_sizes, default=None, help="comma-separated N (default 50,200,1000; quick 50)")
+    p.add_argument("--window", type=float, default=None, help="steady-state window, seconds (default 60; quick 30)")
+    p.add_argument("--settle", type=float, default=None, help="seconds between convergence and the window (default 20)")
+    p.add_argument("--resync", type=float, default=30.0, help="the operator's --resync-interval-seconds")
+    p.add_argument("--timeout", type=float, default=None, help="max seconds to converge (default 120 + 0.6 s per bot)")
+    return p
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sizes wants integers like 50,200,1000, got {text!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError("--sizes wants positive integers")
+    return sizes
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    if args.sizes is None:
+        args.sizes = [50] if args.quick else [50, 200, 1000]
+    if args.window is None:
+        args.window = 30.0 if args.quick else 60.0
+    if args.settle is None:
+        args.settle = 20.0
+    return args
+
+
+def paper_spec() -> dict[str, Any]:
+    doc = yaml.safe_load((REPO_ROOT / "examples" / "paper-grid.yaml").read_text())
+    spec: dict[str, Any] = doc["spec"]
+    return spec
+
+
+def bot_name(i: int) -> str:
+    return f"bot-{i:04d}"
+
+
+def bot_manifest(i: int, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "TradingBot", "metadata": {"name": bot_name(i)}, "spec": spec}
+
+
+def baseline_children(namespace: str, n: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The children the operator would make for N bots, built by its own builders (owner uids are made up)."""
+    from perpdex_operator.builders.tradingbot import build_tradingbot_children
+    from perpdex_operator.settings import OperatorSettings
+
+    settings = OperatorSettings(namespaces=[namespace], image=IMAGE, funding_service_url=FUNDING_URL)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        owner = {
+            "apiVersion": API,
+            "kind": "TradingBot",
+            "metadata": {"name": bot_name(i), "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1},
+            "spec": spec,
+        }
+        children = build_tradingbot_children(owner, settings)
+        out.extend([*children.applied, *children.created])
+    return out
+
+
+def child_collection(manifest: dict[str, Any]) -> str:
+    from perpdex_operator.children import child_path
+
+    return child_path(manifest, collection=True)
+
+
+async def bounded(items: Iterable[Any], work: Callable[[Any], Awaitable[None]], limit: int) -> None:
+    sem = asyncio.Semaphore(limit)
+
+    async def one(item: Any) -> None:
+        async with sem:
+            await work(item)
+
+    await asyncio.gather(*(one(i) for i in items))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the pieces
+
+
+@dataclass
+class Cluster:
+    cp: ControlPlane
+    audit: AuditLog
+    config: KubeConfig
+    workdir: Path
+
+    def kubectl(self, *args: str) -> str:
+        out = subprocess.run(
+            ["kubectl", *args], env=self.cp.env(), capture_output=True, text=True, timeout=120, check=False
+        )
+        if out.returncode != 0:
+            raise BenchError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def apiserver(self) -> ProcSample:
+        return proc_sample(self.cp.pids["kube-apiserver"])
+
+    def client(self) -> KubeClient:
+        return KubeClient(self.config, user_agent=BENCH_AGENT)
+
+
+@contextlib.contextmanager
+def cluster() -> Any:
+    workdir = Path(tempfile.mkdtemp(prefix="perpdex-bench-op-"))
+    policy, log = workdir / "audit-policy.yaml", workdir / "audit.log"
+    policy.write_text(AUDIT_POLICY)
+    cp = ControlPlane.create(assets=assets_dir(), extra_args=audit_flags(policy, log))
+    cp.start()
+    try:
+        c = Cluster(cp, AuditLog(log), KubeConfig.load(cp.kubeconfig), workdir)
+        crds = sorted(str(p) for p in (REPO_ROOT / "crds").glob("*.yaml"))
+        for crd in crds:
+            c.kubectl("apply", "--server-side", "--force-conflicts", "-f", crd)
+        c.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"-f={x}" for x in crds))
+        yield c
+    finally:
+        cp.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class OperatorProc:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def sample(self) -> ProcSample:
+        return proc_sample(self.proc.pid)
+
+    def stop(self) -> None:
+        stop_process(self.proc, grace=30)
+
+
+def start_operator(c: Cluster, namespace: str, resync: float) -> OperatorProc:
+    liveness = free_port()
+    argv = [
+        PYTHON,
+        "-m",
+        "bot_runtime.cli",
+        "operator",
+        f"--namespace={namespace}",
+        "--standalone",
+        f"--image={IMAGE}",
+        f"--funding-service-url={FUNDING_URL}",
+        f"--liveness-port={liveness}",
+        f"--metrics-port={free_port()}",
+        f"--resync-interval-seconds={resync:g}",
+    ]
+    log = c.workdir / f"operator-{namespace}.log"
+    proc = spawn(argv, c.cp.env(), log)
+    try:
+        wait_http(f"http://127.0.0.1:{liveness}/healthz", timeout=90, interval=0.2, alive=lambda: proc.poll() is None)
+    except BenchError:
+        stop_process(proc)
+        raise BenchError(f"operator did not become healthy:\n{log.read_text(errors='replace')[-3000:]}") from None
+    return OperatorProc(proc, log)
+
+
+@dataclass
+class StatusWatch:
+    """Watches the TradingBots of a namespace; notes when each one's status first carries its observedGeneration."""
+
+    client: KubeClient
+    namespace: str
+    expected: int
+    observed: dict[str, float] = field(default_factory=dict)
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        path = resource_path(API, "tradingbots", self.namespace)
+        while True:
+            listing = await self.client.list(path)
+            for obj in listing.get("items") or []:
+                self._see(obj)
+            rv = listing["metadata"]["resourceVersion"]
+            self.started.set()
+            try:
+                async for event in self.client.watch(path, resource_version=rv, timeout_seconds=1800):
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        self._see(event["object"])
+            except Gone:
+                continue
+
+    def _see(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        status = obj.get("status") or {}
+        name = str(meta.get("name"))
+        if name not in self.observed and status.get("observedGeneration") == meta.get("generation"):
+            self.observed[name] = time.perf_counter()
+            if len(self.observed) >= self.expected:
+                self.complete.set()
+
+
+async def count_children(client: KubeClient, namespace: str, n: int) -> dict[str, int]:
+    """How many of the expected children of each kind exist (by name)."""
+    names = {bot_name(i) for i in range(n)}
+    counts: dict[str, int] = {}
+    for api_version, plural in CHILD_KINDS:
+        got = await client.list(resource_path(api_version, plural, namespace))
+        present = {str(o["metadata"]["name"]) for o in got.get("items") or []}
+        base = {f"{x}-config" for x in names} if plural == "configmaps" else names
+        if plural in ("serviceaccounts", "roles", "rolebindings"):
+            base = {f"{x}-bot" for x in names}
+        counts[plural] = len(base & present)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# one size
+
+
+@dataclass
+class SizeResult:
+    n: int
+    baseline_seconds: float
+    baseline_client_cpu: float
+    baseline_apiserver_cpu: float
+    operator_seconds: float
+    converged: int
+    operator_idle: ProcSample
+    operator_after: ProcSample
+    operator_cpu: float
+    operator_apiserver_cpu: float
+    requests: Tally
+    creates_seconds: float  # how long creating the N TradingBots took (inside operator_seconds)
+
+
+async def run_size(
+    c: Cluster, n: int, spec: dict[str, Any], args: argparse.Namespace
+) -> tuple[SizeResult, OperatorProc]:
+    run_id = uuid.uuid4().hex[:5]
+    base_ns, op_ns = f"bench-base-{n}-{run_id}", f"bench-op-{n}-{run_id}"
+    async with c.client() as client:
+        for ns in (base_ns, op_ns):
+            await client.create(resource_path("v1", "namespaces"), {"metadata": {"name": ns}})
+
+        # baseline: direct creates of the same children
+        manifests = baseline_children(base_ns, n, spec)
+
+        async def create_child(manifest: dict[str, Any]) -> None:
+            await client.create(child_collection(manifest), manifest)
+
+        api0, cpu0 = c.apiserver().cpu_seconds, own_cpu_seconds()
+        t0 = time.perf_counter()
+        await bounded(manifests, create_child, CONCURRENCY)
+        baseline_seconds = time.perf_counter() - t0
+        baseline_cpu, baseline_api = own_cpu_seconds() - cpu0, c.apiserver().cpu_seconds - api0
+
+        # the operator
+        op = start_operator(c, op_ns, args.resync)
+        try:
+            await asyncio.sleep(2)  # let its watches settle: idle figures
+            idle = op.sample()
+            watch = StatusWatch(client, op_ns, n)
+            watcher = asyncio.create_task(watch.run())
+            await asyncio.wait_for(watch.started.wait(), 30)
+            c.audit.mark()
+            api0 = c.apiserver().cpu_seconds
+            path = resource_path(API, "tradingbots", op_ns)
+
+            async def create_bot(i: int) -> None:
+                await client.create(path, bot_manifest(i, spec))
+
+            t0 = time.perf_counter()
+            await bounded(range(n), create_bot, CONCURRENCY)
+            creates_seconds = time.perf_counter() - t0
+            timeout = args.timeout or (120 + 0.6 * n)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.complete.wait(), max(1.0, timeout - (time.perf_counter() - t0)))
+            done_at = max(watch.observed.values(), default=time.perf_counter())
+            converged = len(watch.observed)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if converged == n:
+                while (counts := await count_children(client, op_ns, n)) and min(counts.values()) < n:
+                    if time.perf_counter() - t0 > timeout:
+                        raise BenchError(f"N={n}: children missing after {timeout:.0f}s: {counts}")
+                    await asyncio.sleep(0.2)
+                    done_at = time.perf_counter()
+            after = op.sample()
+            op_api = c.apiserver().cpu_seconds - api0
+            requests = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
+        except BaseException:
+            op.stop()
+            raise
+    result = SizeResult(
+        n=n,
+        baseline_seconds=baseline_seconds,
+        baseline_client_cpu=baseline_cpu,
+        baseline_apiserver_cpu=baseline_api,
+        operator_seconds=done_at - t0,
+        converged=converged,
+        operator_idle=idle,
+        operator_after=after,
+        operator_cpu=after.cpu_seconds - idle.cpu_seconds,
+        operator_apiserver_cpu=op_api,
+        requests=requests,
+        creates_seconds=creates_seconds,
+    )
+    return result, op
+
+
+def size_table(r: SizeResult, args: argparse.Namespace) -> Table:
+    children = CHILDREN_PER_BOT * r.n
+    t = Table(
+        f"Operator convergence: N = {r.n} TradingBots (paper) applied at once, {children:,} children",
+        f"the same {children:,} children created directly by one asyncio KubeClient, {CONCURRENCY} in flight "
+        "(same API server, same run)",
+        command=command_line(MODULE, ["--quick"] if args.quick else [f"--sizes={r.n}"]),
+    )
+    if r.converged < r.n:
+        t.notes.append(f"NOT CONVERGED: {r.converged} of {r.n} bots had a status within the timeout")
+    op_rate = children / r.operator_seconds if r.converged == r.n else float("nan")
+    t.add("time to converge", r.operator_seconds, "s", r.baseline_seconds)
+    t.add(
+        "children per second",
+        op_rate,
+        "obj/s",
+        children / r.baseline_seconds,
+        Target(">=", 0.5, "ratio") if r.n == 200 else None,
+    )
+    t.add(
+        "operator peak RSS (VmHWM)",
+        r.operator_after.peak_rss_mb,
+        "MB",
+        r.operator_idle.peak_rss_mb,
+        Target("<", 200) if r.n >= 1000 else None,
+        note="baseline: the same operator idle, before the bots",
+    )
+    t.add(
+        "operator CPU while converging",
+        r.operator_cpu,
+        "CPU s",
+        r.baseline_client_cpu,
+        note="baseline: the direct client's CPU",
+    )
+    t.add("kube-apiserver CPU", r.operator_apiserver_cpu, "CPU s", r.baseline_apiserver_cpu)
+    t.add(
+        "operator API requests",
+        r.requests.total,
+        "req",
+        children,
+        note="baseline: one create per child",
+    )
+    t.add("operator API writes", r.requests.write_total, "req", children)
+    t.notes.append(f"creating the {r.n} TradingBots took {r.creates_seconds:.1f} s of the convergence time")
+    t.notes.append(f"operator requests by verb: {r.requests.describe_verbs()}")
+    t.notes.append(f"operator writes: {r.requests.describe_writes()}")
+    t.notes.append(load_note())
+    return t
+
+
+async def steady_state(c: Cluster, op: OperatorProc, n: int, args: argparse.Namespace) -> Table:
+    await asyncio.sleep(args.settle)
+    c.audit.mark()
+    s0, api0 = op.sample(), c.apiserver().cpu_seconds
+    await asyncio.sleep(args.window)
+    s1, api1 = op.sample(), c.apiserver().cpu_seconds
+    tally = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
+    per_min = 60.0 / args.window
+    t = Table(
+        f"Operator steady state: {n} converged bots, nothing changes, {args.window:.0f} s window "
+        f"(resync every {args.resync:g} s, status every 10 s)",
+        "none (target: zero writes)",
+        command=command_line(MODULE, ["--quick"] if args.quick else []),
+    )
+    t.add("API writes per minute", tally.write_total * per_min, "req/min", target=Target("==", 0))
+    t.add("API requests per minute", tally.total * per_min, "req/min")
+    t.add("  of which get", tally.verbs["get"] * per_min, "req/min")
+    t.add("  of which list", tally.verbs["list"] * per_min, "req/min")
+    t.add("  of which watch (re)connects", tally.verbs["watch"] * per_min, "req/min")
+    t.add("operator CPU", (s1.cpu_seconds - s0.cpu_seconds) / args.window * 100, "% of a core")
+    t.add("kube-apiserver CPU", (api1 - api0) / args.window * 100, "% of a core")
+    t.add("operator RSS", s1.rss_mb, "MB")
+    t.notes.append(f"settled {args.settle:.0f} s after convergence before the window")
+    t.notes.append(f"writes in the window: {tally.describe_writes()}")
+    t.notes.append(load_note())
+    return t
+
+
+async def measure(args: argparse.Namespace) -> list[Table]:
+    args = resolve(args)
+    spec = paper_spec()
+    tables: list[Table] = []
+    with cluster() as c:
+        largest = max(args.sizes)
+        for n in args.sizes:
+            result, op = await run_size(c, n, spec, args)
+            try:
+                tables.append(size_table(result, args))
+                print(tables[-1].render(), "\n", file=sys.stderr, flush=True)
+                if n == largest and result.converged == n:
+                    tables.append(await steady_state(c, op, n, args))
+            finally:
+                op.stop()
+    return tables
+
+
+def run(args: argparse.Namespace) -> list[Table]:
+    return asyncio.run(measure(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tables = run(args)
+    print_tables(tables)
+    if args.json_path:
+        write_json(args.json_path, tables)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -41,7 +41,8 @@ def leg_from_record(r: asyncpg.Record) -> Leg:
         volume_24h_usd=r["volume_24h_usd"],
         best_bid=r["best_bid"],
         best_ask=r["best_ask"],
-        next_funding_time=r["next_funding_time"],
+        # the venue's next funding time, else the settlement of the period this rate belongs to (interval boundary)
+        next_funding_time=r["next_funding_time"] or r["funding_time"],
     )
 
 

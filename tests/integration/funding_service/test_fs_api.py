@@ -360,7 +360,7 @@ DEFAULT = [
 ]
 
 
-async def test_opportunities_default(api: httpx.AsyncClient) -> None:
+async def test_opportunities_default(api: httpx.AsyncClient, data: dict[str, Any]) -> None:
     body = await get(api, "/opportunities")
     assert pairs(body) == DEFAULT
     assert body["total_count"] == body["matched_count"] == 4
@@ -405,6 +405,8 @@ async def test_opportunities_default(api: httpx.AsyncClient) -> None:
     assert top["oi_imbalance"] == "long_heavy" and top["stale"] is False and top["data_age_seconds"] < 60
     assert top["long_venue_symbol"] == "BTC_USDT_Perp" and top["short_venue_symbol"] == "BTCUSDT"
     assert 0 < top["seconds_to_next_funding"] <= 7200
+    # grvt sent no next funding time: its period's settlement (the next 8 h boundary) stands in
+    assert top["long_next_funding_time"] == funding_period_end(data["now"], D(8)).isoformat().replace("+00:00", "Z")
     assert top["long_dex_spread_bps"] is None and top["short_dex_spread_bps"] is not None
 
 

@@ -123,8 +123,8 @@ class Collector:
         for report in batch.exchanges:
             h = self.health[report.name]
             h.latency_ms = report.latency_ms
-            if report.ok:
-                h.last_success, h.markets, h.last_error, h.consecutive_failures = now, report.markets, None, 0
+            if report.ok:  # `error` may still note dropped invalid markets
+                h.last_success, h.markets, h.last_error, h.consecutive_failures = now, report.markets, report.error, 0
             else:
                 h.last_error, h.consecutive_failures = report.error, h.consecutive_failures + 1
 

@@ -23,21 +23,37 @@ async def _collect_one(
         rates: list[FundingRate] = await asyncio.wait_for(
             source.funding_rates(list(symbols) if symbols else None), venue_timeout
         )
-        rows = [IngestRate.from_funding_rate(r) for r in rates]
     except TimeoutError:
         error = f"timed out after {venue_timeout:g}s"
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        error = f"invalid data from venue: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     except asyncio.CancelledError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # one venue's failure, whatever it is, must not stop the others
         error = f"{type(exc).__name__}: {exc}"[:500]
     else:
-        latency = (time.perf_counter() - started) * 1000
-        return rows, ExchangeReport(name=source.name, ok=True, markets=len(rows), latency_ms=round(latency, 1))
+        rows, dropped = _validated(rates)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        if rates and not rows:
+            return [], ExchangeReport(
+                name=source.name, ok=False, error=f"invalid data from venue: {dropped[0]}", latency_ms=latency
+            )
+        note = f"dropped {len(dropped)} invalid market(s), first: {dropped[0]}" if dropped else None
+        return rows, ExchangeReport(name=source.name, ok=True, markets=len(rows), error=note, latency_ms=latency)
     latency = (time.perf_counter() - started) * 1000
     return [], ExchangeReport(name=source.name, ok=False, error=error, latency_ms=round(latency, 1))
+
+
+def _validated(rates: list[FundingRate]) -> tuple[list[IngestRate], list[str]]:
+    """Rows the funding service will accept, and why the others were dropped (one bad market never costs the
+    venue's other markets)."""
+    rows: list[IngestRate] = []
+    dropped: list[str] = []
+    for rate in rates:
+        try:
+            rows.append(IngestRate.from_funding_rate(rate))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            dropped.append(f"{rate.venue_symbol}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    return rows, dropped
 
 
 async def run_cycle(

@@ -49,7 +49,7 @@ class CollectorMetrics:
             self.pending.set(summary.pending_cycles)
         self.dropped.set(collector.outbox.dropped)
         for name, h in collector.health.items():
-            self.venue_up.labels(name).set(1 if h.last_error is None and h.last_success else 0)
+            self.venue_up.labels(name).set(1 if h.consecutive_failures == 0 and h.last_success else 0)
             self.venue_markets.labels(name).set(h.markets)
             if h.latency_ms is not None:
                 self.venue_latency.labels(name).set(h.latency_ms / 1000)

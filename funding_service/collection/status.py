@@ -45,7 +45,7 @@ def collector_status(collector: Collector, phase: str = "Running") -> CollectorS
 
 def phase_of(collector: Collector) -> str:
     """Running, or Degraded when a venue failed its last fetch or the funding service is unreachable."""
-    failing = any(h.last_error for h in collector.health.values())
+    failing = any(h.consecutive_failures for h in collector.health.values())
     return "Degraded" if failing or not collector.service_reachable else "Running"
 
 

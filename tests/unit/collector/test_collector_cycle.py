@@ -146,3 +146,18 @@ async def test_run_stops_between_cycles_when_asked() -> None:
 def test_outbox_capacity_must_hold_at_least_one() -> None:
     box = Outbox(1)
     assert len(box) == 0
+
+
+class PartlyBad(Source):
+    async def funding_rates(self, symbols: list[str] | None = None) -> list[FundingRate]:
+        good = rate(self.name, "BTC")
+        bad = good.model_copy(update={"symbol": "not a symbol!", "venue_symbol": "WEIRD-PERP"})
+        return [good, bad]
+
+
+async def test_an_invalid_market_is_dropped_without_costing_the_venue_its_other_markets() -> None:
+    batch = await run_cycle({"paper-a": PartlyBad("paper-a")}, venue_timeout=1)
+    assert [r.symbol for r in batch.rates] == ["BTC"]
+    report = batch.exchanges[0]
+    assert report.ok and report.markets == 1
+    assert "dropped 1 invalid market(s)" in (report.error or "") and "WEIRD-PERP" in (report.error or "")

@@ -130,11 +130,13 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         },
     }
 
+    grace = grace_seconds(spec)
     env = [
         {"name": "PERPDEX_BOT_NAME", "value": name},
         field_env("PERPDEX_NAMESPACE", "metadata.namespace"),
         field_env("POD_NAME", "metadata.name"),
         {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir
+        {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)},  # the bot fits its stop sequence into the grace period
         *bot_secret_env(spec),
     ]
     main = container(
@@ -145,7 +147,7 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         env=env,
         resource_spec=resources(spec.get("resources"), DEFAULT_RESOURCES),
     )
-    template_spec = pod_spec(service_account=sa, grace_seconds=grace_seconds(spec), main=main, config_map=cm)
+    template_spec = pod_spec(service_account=sa, grace_seconds=grace, main=main, config_map=cm)
     config_hash = stable_hash({"config": config_map["data"], "pod": template_spec})
     statefulset = {
         "apiVersion": "apps/v1",

@@ -182,7 +182,12 @@ async def test_tradingbot_children_are_exact_and_hold_no_secret(
             assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "tg-bot", "key": key}}
         for key in ("LARK_TOKEN", "LARK_WEBHOOK_URL"):
             assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "lark-hook", "key": key, "optional": True}}
-        secretish = [e for e in container["env"] if "value" in e and e["name"] not in {"PERPDEX_BOT_NAME", "TMPDIR"}]
+        assert env["PERPDEX_GRACE_SECONDS"] == {
+            "name": "PERPDEX_GRACE_SECONDS",
+            "value": str(pod["terminationGracePeriodSeconds"]),
+        }
+        plain = {"PERPDEX_BOT_NAME", "TMPDIR", "PERPDEX_GRACE_SECONDS"}
+        secretish = [e for e in container["env"] if "value" in e and e["name"] not in plain]
         assert secretish == []
 
         svc = children["Service"]["spec"]

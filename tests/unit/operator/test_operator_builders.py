@@ -154,12 +154,15 @@ def test_statefulset_is_exact() -> None:
 
 
 def test_env_is_field_refs_and_secret_refs_only() -> None:
-    env = bot_container(build_tradingbot_children(grid_bot(), SETTINGS))["env"]
-    assert env[:4] == [
+    children = build_tradingbot_children(grid_bot(), SETTINGS)
+    env = bot_container(children)["env"]
+    grace = by_kind(children)["StatefulSet"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert env[:5] == [
         {"name": "PERPDEX_BOT_NAME", "value": "btc-grid"},
         {"name": "PERPDEX_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TMPDIR", "value": "/tmp"},
+        {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)},  # the bot's stop budget is the pod's grace period
     ]
     lighter = VENUES["lighter"]
     expected = [
@@ -172,7 +175,7 @@ def test_env_is_field_refs_and_secret_refs_only() -> None:
         {"name": k, "valueFrom": {"secretKeyRef": {"name": "tg-bot", "key": k}}}
         for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     ]
-    assert env[4:] == expected
+    assert env[5:] == expected
 
 
 def test_lark_keys_are_optional_and_paper_needs_no_secret() -> None:
@@ -200,13 +203,18 @@ def test_funding_arb_gets_every_live_venue_and_a_longer_grace() -> None:
 def test_grace_period_fits_on_stop(on_stop: str, grace: int) -> None:
     sts = build_tradingbot_children(grid_bot(onStop=on_stop), SETTINGS).workload
     assert sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
+    [main] = sts["spec"]["template"]["spec"]["containers"]
+    assert {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)} in main["env"]  # the bot's stop budget
 
 
 def test_no_secret_value_can_reach_a_manifest() -> None:
     """The builders only ever see Secret names; a value placed where a name belongs would show up verbatim."""
     children = build_tradingbot_children(grid_bot(), SETTINGS)
     text = json.dumps([*children.applied, *children.created])
-    assert '"value": "' not in text.replace('"value": "btc-grid"', "").replace('"value": "/tmp"', "")
+    plain = ('"value": "btc-grid"', '"value": "/tmp"', '"value": "30"')  # name, TMPDIR, PERPDEX_GRACE_SECONDS
+    for value in plain:
+        text = text.replace(value, "")
+    assert '"value": "' not in text
     config = yaml.safe_load(by_kind(children)["ConfigMap"]["data"]["config.yaml"])
     assert config["credentials"] == {"lighter": {"secretName": "lighter-main"}}
 

@@ -104,7 +104,9 @@ class Broadcast(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
-    async def subscribe(self) -> AsyncIterator[T]:
+    def subscribe(self) -> AsyncIterator[T]:
+        """A new consumer, registered *now* (not at its first ``anext``), so nothing published after this call is
+        missed. The first consumer ever also receives the backlog."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         if not self._had_subscriber:
             self._had_subscriber = True
@@ -113,15 +115,35 @@ class Broadcast(Generic[T]):
         if self._closed:
             queue.put_nowait(_CLOSED)
         self._queues.append(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _CLOSED:
-                    return
-                yield item
-        finally:
-            with contextlib.suppress(ValueError):
-                self._queues.remove(queue)
+        return _Subscription(self, queue)
+
+    def _detach(self, queue: asyncio.Queue[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._queues.remove(queue)
+
+
+class _Subscription(AsyncIterator[T]):
+    def __init__(self, hub: Broadcast[T], queue: asyncio.Queue[Any]) -> None:
+        self._hub = hub
+        self._queue = queue
+        self._done = False
+
+    def __aiter__(self) -> _Subscription[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._done:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is _CLOSED:
+            await self.aclose()
+            raise StopAsyncIteration
+        result: T = item
+        return result
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._hub._detach(self._queue)
 
 
 MessageHandler = Callable[[Any], Awaitable[None]]

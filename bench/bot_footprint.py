@@ -1,0 +1,199 @@
+"""Bot process footprint (issue 12, item 4): memory and start-up time of ``perpdex bot`` on the paper venue, and what
+each venue's code costs to import, each against a bare ``python -c pass`` interpreter measured in the same run.
+
+* **paper bot**: ``perpdex bot --config examples/paper-grid.yaml`` (outside Kubernetes); start-up = spawn until
+  ``/readyz`` answers 200; RSS (``VmRSS``) and peak RSS (``VmHWM``) after it has traded for a few seconds.
+* **imports, fresh process each**: ``import <sdk>`` alone, and ``import bot_runtime.runner, <venue module>`` (what a
+  single-exchange bot loads: the runtime, its venue adapter and that venue's SDK, nothing of the other venues);
+  wall time and peak RSS from ``wait4``.
+* **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
+  start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
+  handshakes with the venue excluded).
+
+``python -m bench.bot_footprint [--quick] [--repeat N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    PYTHON,
+    REPO_ROOT,
+    BenchError,
+    ExitFigures,
+    Table,
+    Target,
+    base_parser,
+    clean_env,
+    command_line,
+    free_port,
+    load_note,
+    median,
+    print_tables,
+    proc_sample,
+    run_measured,
+    wait_http,
+    write_json,
+)
+from bot_runtime.exchanges.registry import VENUES
+
+MODULE = "bench.bot_footprint"
+PERPDEX = Path(PYTHON).parent / "perpdex"
+PAPER_CONFIG = REPO_ROOT / "examples" / "paper-grid.yaml"
+RSS_TARGET_MB = 120.0
+READY_TARGET_S = 2.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser(f"python -m {MODULE}", "bot footprint: RSS and start-up of a paper bot; venue import costs")
+    p.add_argument("--repeat", type=int, default=None, help="runs per figure, median kept (default 5, quick 3)")
+    p.add_argument(
+        "--run-seconds", type=float, default=None, help="how long the paper bot trades before its RSS is read"
+    )
+    return p
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    if args.repeat is None:
+        args.repeat = 3 if args.quick else 5
+    if args.run_seconds is None:
+        args.run_seconds = 3.0 if args.quick else 8.0
+    return args
+
+
+@dataclass(frozen=True)
+class Figures:
+    seconds: float
+    rss_mb: float
+
+    @classmethod
+    def median_of(cls, runs: list[ExitFigures]) -> Figures:
+        return cls(median([r.wall_seconds for r in runs]), median([r.max_rss_mb for r in runs]))
+
+
+def measure_python(code: str, repeat: int) -> Figures:
+    env = clean_env()
+    return Figures.median_of([run_measured([PYTHON, "-c", code], env=env) for _ in range(repeat)])
+
+
+@dataclass(frozen=True)
+class BotRun:
+    ready_seconds: float
+    rss_mb: float
+    peak_rss_mb: float
+
+
+def run_paper_bot(workdir: Path, run_seconds: float) -> BotRun:
+    port = free_port()
+    argv = [str(PERPDEX), "bot", f"--config={PAPER_CONFIG}", f"--metrics-port={port}", "--metrics-host=127.0.0.1"]
+    argv += [f"--trade-log={workdir / f'trades-{port}.csv'}"]
+    env = clean_env(TMPDIR=str(workdir), PERPDEX_LOG_FORMAT="json")
+    log = (workdir / f"bot-{port}.log").open("wb")
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
+    log.close()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60, interval=0.005, alive=lambda: proc.poll() is None)
+        ready = time.perf_counter() - start
+        time.sleep(run_seconds)
+        if proc.poll() is not None:
+            raise BenchError(f"the paper bot exited early: {(workdir / f'bot-{port}.log').read_text()[-2000:]}")
+        sample = proc_sample(proc.pid)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    return BotRun(ready, sample.rss_mb, sample.peak_rss_mb)
+
+
+def venue_imports() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """venue -> (its adapter module, its SDK's top-level modules)."""
+    return {name: (spec.module, spec.sdk_modules) for name, spec in sorted(VENUES.items())}
+
+
+def measure(args: argparse.Namespace) -> list[Table]:
+    args = resolve(args)
+    bare = measure_python("pass", args.repeat)
+    with tempfile.TemporaryDirectory(prefix="perpdex-bench-bot-") as tmp:
+        runs = [run_paper_bot(Path(tmp), args.run_seconds) for _ in range(args.repeat)]
+    ready = median([r.ready_seconds for r in runs])
+    rss = median([r.rss_mb for r in runs])
+    peak = median([r.peak_rss_mb for r in runs])
+    cmd = command_line(MODULE, ["--quick"] if args.quick else [])
+
+    bot = Table(
+        f"Paper bot process (perpdex bot --config examples/paper-grid.yaml), median of {args.repeat} runs",
+        "a bare `python -c pass` interpreter (same run): its wall time to exit and its peak RSS",
+        command=cmd,
+    )
+    bot.add("start-up to /readyz 200", ready, "s", bare.seconds, Target("<", READY_TARGET_S))
+    bot.add(f"RSS after {args.run_seconds:g} s trading", rss, "MB", bare.rss_mb, Target("<", RSS_TARGET_MB))
+    bot.add("peak RSS (VmHWM)", peak, "MB", bare.rss_mb, Target("<", RSS_TARGET_MB))
+    bot.notes.append(load_note())
+
+    imports = Table(
+        f"Import cost in a fresh process, median of {args.repeat} runs",
+        "a bare `python -c pass` interpreter (same run)",
+        command=cmd,
+    )
+    runtime = measure_python("import bot_runtime.runner", args.repeat)
+    imports.add("bot runtime (bot_runtime.runner): time", runtime.seconds, "s", bare.seconds)
+    imports.add("bot runtime (bot_runtime.runner): peak RSS", runtime.rss_mb, "MB", bare.rss_mb)
+    per_venue: dict[str, Figures] = {}
+    for venue, (module, sdks) in venue_imports().items():
+        if sdks:
+            sdk = measure_python("; ".join(f"import {m}" for m in sdks), args.repeat)
+            imports.add(f"{venue} SDK alone ({', '.join(sdks)}): time", sdk.seconds, "s", bare.seconds)
+            imports.add(f"{venue} SDK alone ({', '.join(sdks)}): peak RSS", sdk.rss_mb, "MB", bare.rss_mb)
+        full = measure_python(f"import bot_runtime.runner, {module}", args.repeat)
+        per_venue[venue] = full
+        imports.add(f"runtime + {venue} adapter + SDK: time", full.seconds, "s", bare.seconds)
+        imports.add(f"runtime + {venue} adapter + SDK: peak RSS", full.rss_mb, "MB", bare.rss_mb)
+    imports.notes.append(load_note())
+
+    estimate = Table(
+        "Single-exchange bots, ESTIMATED (venues unreachable here): paper bot + (venue imports - paper imports)",
+        "the paper bot measured above",
+        command=cmd,
+    )
+    paper = per_venue["paper"]
+    for venue, figures in per_venue.items():
+        if venue == "paper":
+            continue
+        est_ready = ready + (figures.seconds - paper.seconds)
+        est_rss = peak + (figures.rss_mb - paper.rss_mb)
+        estimate.add(f"{venue} bot: start-up to ready (est.)", est_ready, "s", ready, Target("<", READY_TARGET_S))
+        estimate.add(f"{venue} bot: peak RSS (est.)", est_rss, "MB", peak, Target("<", RSS_TARGET_MB))
+    estimate.notes.append(
+        "excludes the venue's own start-up traffic (markets, login, WebSocket subscribe): those need the venue"
+    )
+    return [bot, imports, estimate]
+
+
+def run(args: argparse.Namespace) -> list[Table]:
+    return measure(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tables = run(args)
+    print_tables(tables)
+    if args.json_path:
+        write_json(args.json_path, tables)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

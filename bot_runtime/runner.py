@@ -14,11 +14,26 @@ Lifecycle (SPEC §5):
 3. In Kubernetes (``PERPDEX_BOT_NAME`` and ``PERPDEX_NAMESPACE`` set): wait for the bot's Lease (phase Starting,
    ``/readyz`` 503, no status writes — the holder owns the status), then keep renewing it. Losing it stops opening at
    once and exits 1 (the pod restarts and waits for the lease again); orders are left to the new holder.
+   Then read the bot's own TradingBot (retried until it answers: no trading without it) for a recorded risk halt
+   (``status.riskHalt``, see below).
 4. Connect, build the risk manager and the strategy, trade. A sampler publishes the strategy snapshot to the metrics
    and the status reporter (the TradingBot's ``status``, or ``status`` lines on stdout outside Kubernetes).
 5. SIGTERM/SIGINT → stop opening, ``strategy.shutdown(onStop)``, read the venue's open orders and position back,
-   write the final status (phase Stopped) and exit 0, everything bounded to fit a 60 s grace period.
+   write the final status (phase Stopped) and exit 0, everything bounded to the pod's grace period (the operator
+   passes it as ``PERPDEX_GRACE_SECONDS``).
    ``paused: true`` → no trading: apply onStop, phase Paused, idle until signalled.
+
+Risk halts survive restarts (Kubernetes only). A breach sets phase RiskHalted, the strategy applies ``onBreach``, and
+the bot records ``status.riskHalt`` = {limit, message, action, at, generation}: ``generation`` is the TradingBot's
+``metadata.generation`` at the moment of the halt (read from the API; the one seen at start if that read fails).
+A process that starts while ``riskHalt.generation`` is the current generation stays halted: phase RiskHalted, no
+order at all, ``lastError`` says why and how to clear it. It cancels the bot's own resting orders once (every onBreach
+action began with that, so this only restores the state the halt had reached, e.g. after a crash in the middle of
+it); it does not re-run a closeAll exit, and it does not apply onStop when it stops (it trades nothing; the process
+that halted applied it). Clearing = changing the spec (a new generation: raise the limit, or set ``paused: true``
+then ``false``): the next start writes ``riskHalt: null`` and trades with fresh risk baselines. A restart, a pod
+deletion or ``kubectl rollout restart`` change no generation and keep the halt. Outside Kubernetes there is no record:
+a halt lasts as long as the process, as before.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,12 +66,25 @@ from bot_runtime.exchanges.base import (
     with_retries,
 )
 from bot_runtime.http import Check, HealthServer, LoopMonitor
+from bot_runtime.kube import resource_path
 from bot_runtime.legacy_flags import add_legacy_arguments, config_from_legacy, legacy_requested
 from bot_runtime.logs import SecretRedactor, credential_env_names, setup_logging
 from bot_runtime.metrics import CONTENT_TYPE, BotMetrics
 from bot_runtime.notify import DailySummary, NotificationDispatcher, NotifyEvent, build_dispatcher
 from bot_runtime.risk import RiskBreach, RiskManager
-from bot_runtime.status import BotStatus, KubeStatusSink, LeaseElector, Leg, LogStatusSink, Phase, StatusReporter
+from bot_runtime.status import (
+    GROUP_VERSION,
+    BotStatus,
+    KubeStatusSink,
+    LeaseElector,
+    Leg,
+    LogStatusSink,
+    Phase,
+    RiskHaltCheck,
+    RiskHaltRecord,
+    StatusReporter,
+    risk_halt_on_start,
+)
 from bot_runtime.strategies.base import OrderResult, Strategy, StrategyPhase, StrategySnapshot, build_strategy
 from bot_runtime.trade_log import TradeLog, default_path
 
@@ -66,12 +94,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# The stop sequence must finish inside the pod's terminationGracePeriodSeconds: the operator sets it by onStop
-# (perpdex_operator.builders.tradingbot.GRACE_SECONDS); ``PERPDEX_GRACE_SECONDS`` overrides. Each step gets at most
-# its cap and never eats the reserve of the steps after it.
+# The stop sequence must finish inside the pod's terminationGracePeriodSeconds: the operator sets it (by onStop and
+# strategy, perpdex_operator.builders.tradingbot.grace_seconds) and passes the same value as ``PERPDEX_GRACE_SECONDS``;
+# the table is only the fallback without it (outside Kubernetes). Each step gets at most its cap and never eats the
+# reserve of the steps after it.
 GRACE_BY_ON_STOP = {OnStop.LEAVE: 20.0, OnStop.CANCEL_ORDERS: 30.0, OnStop.CLOSE_POSITIONS: 90.0}
 GRACE_MARGIN_S = 5.0  # kept free for the interpreter to exit
 STOP_RUN_S = 10.0  # strategy.run returns after ``stopping`` is set
+HALT_GENERATION_WAIT_S = 2.0  # the final status waits this long at most for the halt's generation read
 OBSERVE_S = 5.0  # read open orders and position back from the venue
 FLUSH_S = 5.0  # final status
 NOTIFY_DRAIN_S = 3.0
@@ -134,6 +164,21 @@ class KubeTarget:
         return cls(name=name, namespace=namespace, identity=identity)
 
 
+def halt_notice(record: RiskHaltRecord, target: KubeTarget, *, restarted: bool) -> str:
+    """``lastError`` of a halted bot in Kubernetes: why it is halted, and how to clear the halt."""
+    what = f"risk limit {record.limit} breached ({record.action}): {record.message}"
+    clear = (
+        f"change the spec to trade again (raise the limit, or kubectl patch tradingbot {target.name} -n"
+        f' {target.namespace} --type=merge -p \'{{"spec":{{"paused":true}}}}\' then false); a restart keeps it'
+    )
+    if restarted:
+        return (
+            f"still halted: {what} at {record.at.strftime('%Y-%m-%dT%H:%M:%SZ')} (generation {record.generation});"
+            f" no orders; {clear}"
+        )
+    return f"{what}; recorded in status.riskHalt; {clear}"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # the strategy observer
 
@@ -148,6 +193,7 @@ class ProcessEvents:
     redactor: SecretRedactor
     last_error: str | None = None
     breach: RiskBreach | None = None
+    on_halt: Callable[[RiskBreach], None] | None = None  # the process records the halt (status.riskHalt)
     fills_since_summary: int = 0
     volume_since_summary: Decimal = Decimal(0)
     fees_since_summary: Decimal = Decimal(0)
@@ -204,6 +250,11 @@ class ProcessEvents:
         self.notifier.notify(
             NotifyEvent.RISK, f"risk halt: {breach.limit} ({breach.action})", self.redactor.redact(breach.message)
         )
+        if self.on_halt is not None:
+            try:
+                self.on_halt(breach)
+            except Exception:  # recording the halt must never break the strategy's own reaction to it
+                log.exception("recording the risk halt failed")
 
     def summary(self, snapshot: StrategySnapshot | None) -> str:
         lines = []
@@ -263,6 +314,7 @@ class BotProcess:
             trade_log=TradeLog(options.trade_log or default_path(self.bot_name)),
             notifier=self.notifier,
             redactor=redactor,
+            on_halt=self._record_halt,
         )
         self.stopping = asyncio.Event()  # set by SIGTERM/SIGINT or a lost lease: stop opening
         self.lease_lost = asyncio.Event()
@@ -280,6 +332,15 @@ class BotProcess:
         self._kube: Any = None  # bot_runtime.kube.KubeClient, imported only in Kubernetes
         self._tasks: list[asyncio.Task[Any]] = []
         self.budget: Budget | None = None  # starts with the stop sequence
+        # the persistent risk halt (Kubernetes): see the module docstring
+        self.start_generation: int | None = None  # the TradingBot's metadata.generation read at start
+        self.risk_halt_checked = False  # status.riskHalt was read at start: the process owns the field now
+        self.risk_halt: RiskHaltRecord | None = None  # what status.riskHalt says (None: no halt recorded)
+        self.halted_at_start = False  # a recorded halt holds: no trading in this process
+        self.halt_notice: str | None = None  # heads lastError while halted: why, and how to clear it
+        self._halt_breach: RiskBreach | None = None
+        self._halt_generation: int | None = None
+        self._halt_generation_read: asyncio.Task[None] | None = None
         self.health = HealthServer(
             host=options.metrics_host,
             port=options.metrics_port,
@@ -322,10 +383,15 @@ class BotProcess:
 
     def current_status(self, **override: Any) -> BotStatus:
         snap = self.snapshot
+        error = self.events.last_error or (snap.last_error if snap else None)
+        if self.halt_notice:
+            error = f"{self.halt_notice} | last error: {error}" if error else self.halt_notice
         fields: dict[str, Any] = {
             "phase": self.phase,
             "last_heartbeat": datetime.now(UTC),
-            "last_error": self.events.last_error or (snap.last_error if snap else None),
+            "last_error": error,
+            "risk_halt": self.risk_halt,
+            "risk_halt_checked": self.risk_halt_checked,
         }
         if snap is not None:
             fields.update(
@@ -380,7 +446,7 @@ class BotProcess:
             funding_pnl=snap.funding_pnl,
             open_orders=snap.open_orders,
         )
-        if self.phase in {"Running", "RiskHalted"}:
+        if self.phase in {"Running", "RiskHalted"} and not self.halted_at_start:
             hinted: Phase = "RiskHalted" if snap.phase is StrategyPhase.RISK_HALTED else "Running"
             if hinted != self.phase:
                 self.set_phase(hinted, snap.reason)
@@ -521,6 +587,14 @@ class BotProcess:
         self.set_phase("Starting")
         await self.notifier.start()
 
+        if self.kube_target is not None:
+            check = await self._read_risk_halt()
+            if check is None:
+                if self.lease_lost.is_set():
+                    return EXIT_FAILED
+                return await self._finish("Stopped", "stopped before connecting", apply_on_stop=False)
+            self._apply_risk_halt_check(check)
+
         try:
             if not await self.connect():
                 return await self._finish("Stopped", "stopped before connecting", apply_on_stop=False)
@@ -533,6 +607,8 @@ class BotProcess:
             self.events.on_error(exc)
             return await self._finish("Failed", f"start-up failed: {exc}", apply_on_stop=False, code=EXIT_FAILED)
 
+        if self.halted_at_start:
+            return await self._stay_halted()
         if self.config.paused:
             return await self._paused()
         return await self._trade()
@@ -581,6 +657,131 @@ class BotProcess:
         )
         self.reporter.start()
         return True
+
+    # the persistent risk halt ---------------------------------------------------------------------------------------
+    def _tradingbot_path(self) -> str:
+        assert self.kube_target is not None
+        return resource_path(GROUP_VERSION, "tradingbots", self.kube_target.namespace, self.kube_target.name)
+
+    async def _get_tradingbot(self) -> dict[str, Any]:
+        obj: dict[str, Any] = await self._kube_client().get(self._tradingbot_path())
+        return obj
+
+    async def _read_risk_halt(self) -> RiskHaltCheck | None:
+        """GET the bot's own TradingBot, retrying until it answers; None when stopped first. Fails closed: without
+        the answer the bot does not trade."""
+        delay = 1.0
+        failed = False
+        while not self.stopping.is_set():
+            try:
+                check = risk_halt_on_start(await self._get_tradingbot())
+            except Exception as exc:  # API down, RBAC, a malformed object: retry, never trade blind
+                failed = True
+                text = self.redactor.redact(f"{type(exc).__name__}: {exc}")[:500]
+                self.events.last_error = f"cannot read the TradingBot to check for a recorded risk halt: {text}"
+                log.warning("cannot read the TradingBot; retrying", extra={"error": text, "retry_in_s": delay})
+                self.publish()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if failed:
+                self.events.last_error = None
+            return check
+        return None
+
+    def _apply_risk_halt_check(self, check: RiskHaltCheck) -> None:
+        assert self.kube_target is not None
+        self.start_generation = check.generation
+        self.risk_halt_checked = True
+        if check.holds:
+            assert check.record is not None
+            self.risk_halt = check.record
+            self.halted_at_start = True
+            self.halt_notice = halt_notice(check.record, self.kube_target, restarted=True)
+            log.error(
+                "a recorded risk halt holds: not trading",
+                extra={
+                    "limit": check.record.limit,
+                    "action": check.record.action,
+                    "halted_at": check.record.at.isoformat(),
+                    "generation": check.generation,
+                    "detail": self.redactor.redact(check.record.message),
+                },
+            )
+        elif check.stale:
+            previous = check.record.generation if check.record is not None else None
+            log.warning(
+                "the spec changed since the recorded risk halt: clearing it and trading with fresh risk baselines",
+                extra={"halt_generation": previous, "generation": check.generation},
+            )
+        self.publish()  # writes the record back, or riskHalt: null over a stale one
+
+    def _record_halt(self, breach: RiskBreach) -> None:
+        """A breach (or an escalation) while trading: record it in status.riskHalt (Kubernetes only)."""
+        if self.kube_target is None or not self.risk_halt_checked:
+            return  # outside Kubernetes a halt lasts as long as the process
+        self._halt_breach = breach
+        if self._halt_generation is None:  # the first breach fixes the generation; an escalation keeps it
+            assert self.start_generation is not None
+            self._halt_generation = self.start_generation
+            self._halt_generation_read = asyncio.create_task(self._read_halt_generation(), name="risk-halt-generation")
+            self._tasks.append(self._halt_generation_read)
+        self._set_halt_record()
+        if self.phase == "Running":
+            self.set_phase("RiskHalted", breach.message)
+        else:
+            self.publish()
+
+    def _set_halt_record(self) -> None:
+        assert self.kube_target is not None and self._halt_breach is not None and self._halt_generation is not None
+        breach = self._halt_breach
+        self.risk_halt = RiskHaltRecord(
+            limit=str(breach.limit),
+            message=self.redactor.redact(breach.message),
+            action=str(breach.action),
+            at=breach.at,
+            generation=self._halt_generation,
+        )
+        self.halt_notice = halt_notice(self.risk_halt, self.kube_target, restarted=False)
+
+    async def _read_halt_generation(self) -> None:
+        """The TradingBot's generation at the moment of the halt (the one read at start stands in until then, and
+        for good when the API cannot be read)."""
+        for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                obj = await self._get_tradingbot()
+                generation = risk_halt_on_start(obj).generation
+            except Exception as exc:
+                log.warning("cannot read the generation for the risk halt", extra={"error": repr(exc)[:300]})
+                continue
+            if generation != self._halt_generation:
+                self._halt_generation = generation
+                self._set_halt_record()
+                self.publish()
+            return
+
+    async def _stay_halted(self) -> int:
+        """A recorded risk halt holds: cancel our resting orders once, report RiskHalted, idle until signalled."""
+        assert self.risk_halt is not None
+        record = self.risk_halt
+        self.set_phase("RiskHalted", self.halt_notice)
+        self.notifier.notify(
+            NotifyEvent.RISK,
+            f"still risk-halted after a restart: {record.limit} ({record.action})",
+            self.halt_notice or "",
+        )
+        await self._shutdown_strategy(
+            OnStop.CANCEL_ORDERS, within=PAUSE_ON_STOP_S, done="resting orders cancelled (recorded risk halt)"
+        )
+        await self._observe_venue(within=OBSERVE_S)
+        self.sample()
+        await self._idle_until_stopped()
+        if self.lease_lost.is_set():
+            return EXIT_FAILED
+        return await self._finish("RiskHalted", self.halt_notice or "risk halt", apply_on_stop=False)
 
     async def _paused(self) -> int:
         """``paused: true``: no trading; apply onStop once, report Paused, idle until signalled."""
@@ -660,7 +861,9 @@ class BotProcess:
             )
         return f"{c.strategy} on {', '.join(c.exchanges_used)}"
 
-    async def _shutdown_strategy(self, on_stop: OnStop, *, within: float | None = None) -> None:
+    async def _shutdown_strategy(
+        self, on_stop: OnStop, *, within: float | None = None, done: str = "onStop applied"
+    ) -> None:
         """Apply ``on_stop`` within ``within`` seconds (default: what the stop budget leaves)."""
         if self.strategy is None:
             return
@@ -668,7 +871,7 @@ class BotProcess:
             within = self._start_budget().left(cap=600.0, reserve=AFTER_SHUTDOWN_RESERVE_S)
         try:
             await asyncio.wait_for(self.strategy.shutdown(on_stop), within)
-            log.info("onStop applied", extra={"on_stop": str(on_stop)})
+            log.info(done, extra={"on_stop": str(on_stop)})
         except TimeoutError:
             self.events.last_error = f"onStop {on_stop} did not finish within {within:.0f}s"
             log.error("onStop timed out", extra={"on_stop": str(on_stop)})
@@ -729,6 +932,10 @@ class BotProcess:
                 self.set_phase("Stopping", reason)
             await self._shutdown_strategy(self.config.on_stop)
         observed = await self._observe_venue()
+        if self._halt_generation_read is not None and not self._halt_generation_read.done():
+            with contextlib.suppress(Exception):  # the final record carries the halt's generation when it can
+                within = self._start_budget().left(cap=HALT_GENERATION_WAIT_S, reserve=FLUSH_S + RELEASE_S)
+                await asyncio.wait_for(asyncio.shield(self._halt_generation_read), within)
         self.sample()
         self.phase = phase
         self.reason = reason

@@ -1,8 +1,15 @@
 """The bot's runtime status (to its TradingBot's ``status`` subresource, or stdout) and its Lease.
 
 Who writes what on a TradingBot's status: the bot writes ONLY the runtime fields of :class:`BotStatus` (phase,
-position, avgEntryPrice, realizedPnl, unrealizedPnl, fundingPnl, openOrders, lastHeartbeat, lastError, legs) with a
-JSON merge patch, which leaves every other field alone; the operator writes ``conditions`` and ``observedGeneration``.
+position, avgEntryPrice, realizedPnl, unrealizedPnl, fundingPnl, openOrders, lastHeartbeat, lastError, legs, and
+riskHalt) with a JSON merge patch, which leaves every other field alone; the operator writes ``conditions`` and
+``observedGeneration``.
+
+``riskHalt`` (:class:`RiskHaltRecord`) is the breach that halted the bot and the ``metadata.generation`` of the
+TradingBot at that moment. It outlives the process: a bot that starts while the record's generation is still the
+current one stays halted (:func:`risk_halt_on_start`); a spec change (a new generation) clears it. The bot writes
+the field only once it has read it at start (``risk_halt_checked``), so a status write can never erase a record the
+process has not seen.
 
 :class:`StatusReporter` never blocks trading: :meth:`StatusReporter.publish` stores the latest value and returns; a
 separate task writes it at most every ``min_interval`` seconds (phase changes at once), retrying with backoff.
@@ -19,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any, Literal, Protocol
@@ -97,6 +104,92 @@ class Leg(BaseModel):
         }
 
 
+class RiskHaltRecord(BaseModel):
+    """``status.riskHalt``: why the bot is halted, and the TradingBot's ``metadata.generation`` when it halted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limit: str = Field(description="the breached limit (bot_runtime.risk.RiskLimit), e.g. maxPositionUsd")
+    message: str = Field(description="what was observed against which threshold")
+    action: str = Field(description="the action applied (bot_runtime.risk.RiskAction): pause, closeWorst, closeAll")
+    at: datetime = Field(description="when the breach was detected")
+    generation: int = Field(ge=0, description="metadata.generation of the TradingBot at the moment of the halt")
+
+    def to_status(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit[:64],
+            "message": self.message[:1000],
+            "action": self.action[:32],
+            "at": rfc3339(self.at),
+            "generation": self.generation,
+        }
+
+    @classmethod
+    def from_status(cls, raw: Any) -> RiskHaltRecord | None:
+        """The record as the CRD stores it; None when absent or unreadable (the CRD's schema makes that rare)."""
+        if not isinstance(raw, Mapping):
+            return None
+        try:
+            at = datetime.fromisoformat(str(raw["at"]).replace("Z", "+00:00"))
+            return cls(
+                limit=str(raw["limit"]),
+                message=str(raw.get("message") or ""),
+                action=str(raw["action"]),
+                at=at if at.tzinfo else at.replace(tzinfo=UTC),
+                generation=_generation(raw.get("generation")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _generation(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a generation: {value!r}")
+    return value
+
+
+class RiskHaltCheck(BaseModel):
+    """What a starting bot learned from its TradingBot (:func:`risk_halt_on_start`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: int = Field(description="the TradingBot's current metadata.generation")
+    record: RiskHaltRecord | None = Field(None, description="status.riskHalt, when one is recorded (and readable)")
+    holds: bool = Field(description="the record's generation is the current one: stay halted, place no orders")
+    recorded: bool = Field(description="status.riskHalt is present (stale or not)")
+
+    @property
+    def stale(self) -> bool:
+        """A record from an older generation: the user changed the spec since the halt; clear it and trade."""
+        return self.recorded and not self.holds
+
+
+def risk_halt_on_start(tradingbot: Mapping[str, Any]) -> RiskHaltCheck:
+    """Decide from the TradingBot object (a GET of it) whether a recorded risk halt still holds.
+
+    The record holds exactly when its ``generation`` equals the object's current ``metadata.generation``; any spec
+    change since the halt (which bumps the generation) clears it. Raises ValueError when the object has no
+    generation (never the case for an object the API server returns).
+    """
+    metadata = tradingbot.get("metadata") or {}
+    generation = _generation(metadata.get("generation"))
+    raw = (tradingbot.get("status") or {}).get("riskHalt")
+    if raw is None:
+        return RiskHaltCheck(generation=generation, holds=False, recorded=False)
+    record = RiskHaltRecord.from_status(raw)
+    raw_generation = raw.get("generation") if isinstance(raw, Mapping) else None
+    holds = type(raw_generation) is int and raw_generation == generation
+    if holds and record is None:  # fail closed: an unreadable record of the current generation still halts
+        record = RiskHaltRecord(
+            limit=str(raw.get("limit") or "unknown"),
+            message=str(raw.get("message") or "status.riskHalt could not be read"),
+            action=str(raw.get("action") or "unknown"),
+            at=datetime.now(UTC),
+            generation=generation,
+        )
+    return RiskHaltCheck(generation=generation, record=record, holds=holds, recorded=True)
+
+
 class BotStatus(BaseModel):
     """The runtime fields the bot owns on its TradingBot's status."""
 
@@ -112,10 +205,14 @@ class BotStatus(BaseModel):
     last_heartbeat: datetime = Field(default_factory=lambda: datetime.now(UTC))
     last_error: str | None = None
     legs: tuple[Leg, ...] = ()
+    risk_halt: RiskHaltRecord | None = None
+    # True once the process has read status.riskHalt at start (Kubernetes): from then on "no record" is written as
+    # null (clearing a stale record); before that, and outside Kubernetes, the field is left alone
+    risk_halt_checked: bool = False
 
     def to_status(self) -> dict[str, Any]:
         """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
-        return {
+        doc: dict[str, Any] = {
             "phase": self.phase,
             "position": decimal_str(self.position),
             "avgEntryPrice": decimal_str(self.avg_entry_price),
@@ -127,6 +224,11 @@ class BotStatus(BaseModel):
             "lastError": self.last_error[:1000] if self.last_error else None,
             "legs": [leg.to_status() for leg in self.legs],
         }
+        if self.risk_halt is not None:
+            doc["riskHalt"] = self.risk_halt.to_status()
+        elif self.risk_halt_checked:
+            doc["riskHalt"] = None
+        return doc
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -247,10 +349,14 @@ class StatusReporter:
             if latest is None:
                 self._changed.clear()
                 continue
-            urgent = self._written is None or latest.phase != self._written.phase
+            urgent = self._written is None or _urgent_fields(latest) != _urgent_fields(self._written)
             wait = 0.0 if urgent else self._last_write + self.min_interval - time.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
+                # sleep out the interval, but wake for a newer value: it may be urgent (a phase or halt change)
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
+                self._changed.set()  # the held-back value is still to be written
                 continue  # picks up whatever is latest by then
             self._changed.clear()
             latest = self._latest or latest
@@ -260,6 +366,11 @@ class StatusReporter:
                 self._changed.set()  # still to be written
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+
+
+def _urgent_fields(status: BotStatus) -> tuple[Any, ...]:
+    """A change of these is written at once (not held back by ``min_interval``)."""
+    return status.phase, status.risk_halt, status.risk_halt_checked
 
 
 # ---------------------------------------------------------------------------------------------------------------------

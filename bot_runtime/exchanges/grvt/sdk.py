@@ -134,7 +134,9 @@ class GrvtRest(GrvtCcxtPro):  # type: ignore[misc]
         params: dict[str, Any] = {}
         if trading_account_id:
             params = {"trading_account_id": trading_account_id, "private_key": private_key}
-        super().__init__(GrvtEnv(environment), logger=logging.getLogger(f"{__name__}"), parameters=params)
+        sdk_logger = logging.getLogger(__name__)
+        sdk_logger.setLevel(logging.WARNING)  # the SDK logs every payload at INFO
+        super().__init__(GrvtEnv(environment), logger=sdk_logger, parameters=params)
         self._api_key = api_key  # set after construction: the login happens in login(), asynchronously
         self.request_timeout = timeout
 

@@ -228,8 +228,8 @@ class Reconciler:
 
     async def _announce_status(self, spec: KindSpec, owner: Mapping[str, Any], update: StatusUpdate) -> None:
         for transition in update.transitions:
-            if transition.old_status is None and transition.healthy:
-                continue  # the first, healthy value of a condition is no news
+            if transition.old_status is None and (transition.healthy or transition.reason in _BENIGN_REASONS):
+                continue  # a condition's first value is news only when it reports trouble
             await self._post(spec, owner, _event_type(transition), transition.reason, transition.describe())
         if update.phase_change:
             old, new = update.phase_change

@@ -46,7 +46,15 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
             await rt.reconciler.reconcile(spec, namespace, name, full=True)
 
     s = rt.settings
-    kopf.timer(GROUP, VERSION, spec.plural, id="status", interval=s.status_interval_seconds, **on)(status)
+    kopf.timer(
+        GROUP,
+        VERSION,
+        spec.plural,
+        id="status",
+        interval=s.status_interval_seconds,
+        initial_delay=s.status_interval_seconds,  # the create/resume handler goes first
+        **on,
+    )(status)
     kopf.timer(
         GROUP,
         VERSION,

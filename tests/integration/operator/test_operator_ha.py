@@ -85,7 +85,8 @@ async def test_restart_mid_reconcile_converges_without_duplicates(
         for name in names:
             cr = await client.get(bot_path(ns, name))
             sts = await client.get(sts_path(ns, name))
-            assert differences(build_tradingbot_children(cr, settings).workload, sts) == []
+            drift = differences(build_tradingbot_children(cr, settings).workload, sts)
+            assert drift == [], (name, drift, second.log()[-4000:])
             assert cr["metadata"]["finalizers"] == ["perpdex.io/finalizer"]
         second.stop()
 

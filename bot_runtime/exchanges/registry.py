@@ -55,16 +55,16 @@ VENUES: dict[str, VenueSpec] = {
         VenueSpec(
             "edgex",
             "bot_runtime.exchanges.edgex",
-            required_env=("EDGEX_ACCOUNT_ID", "EDGEX_STARK_PRIVATE_KEY"),
-            # EdgeX V2 (the only API of edgex-python-sdk >= 2) also signs every private call with an API key triple;
-            # bot_runtime.exchanges.edgex requires them at start (listed here so Secrets/pods carry them).
-            optional_env=(
-                "EDGEX_BASE_URL",
-                "EDGEX_WS_URL",
+            # EdgeX V2 (the only API of edgex-python-sdk >= 2) signs every private call with an API key triple
+            # besides the account id and the signer key (the original's EDGEX_STARK_PRIVATE_KEY name, a V2 key now)
+            required_env=(
+                "EDGEX_ACCOUNT_ID",
+                "EDGEX_STARK_PRIVATE_KEY",
                 "EDGEX_API_KEY",
                 "EDGEX_API_PASSPHRASE",
                 "EDGEX_API_SECRET",
             ),
+            optional_env=("EDGEX_BASE_URL", "EDGEX_WS_URL"),
             extra="edgex",
             sdk_modules=("edgex_sdk",),
         ),

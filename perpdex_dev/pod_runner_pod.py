@@ -298,9 +298,10 @@ class LocalPod:
                 await self.ctx.client.patch(self.path + "/status", {"status": doc})
                 self._last_status = doc
             except NotFound:
-                pass
+                return
             except (ApiError, httpx.HTTPError) as exc:
                 log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
+                return
         self._changed()
 
     def event(self, type_: str, reason: str, message: str) -> None:

@@ -38,6 +38,7 @@ log = logging.getLogger("perpdex.pod_runner.workload")
 
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of Kubernetes' rand.SafeEncodeString
 PLURALS = {"StatefulSet": "statefulsets", "Deployment": "deployments"}
+RESYNC_SECONDS = 30.0
 
 
 def template_hash(template: Mapping[str, Any]) -> str:
@@ -129,11 +130,16 @@ class WorkloadController:
     # the loop --------------------------------------------------------------------------------------------------------
     async def _loop(self) -> None:
         while True:
-            await self._dirty.wait()
+            # every change, and a periodic resync: a status write lost while the API server was away is redone
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RESYNC_SECONDS):
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 self._reconcile()
                 await self._push_status()
+                for pod in list(self.pods.values()):
+                    await pod.push_status()
             except (ApiError, httpx.HTTPError) as exc:
                 log.warning("%s %s/%s: %s", self.kind, self.namespace, self.name, exc)
                 await asyncio.sleep(1.0)

@@ -302,7 +302,6 @@ class PodRunner:
                 if self._background:
                     await asyncio.gather(*list(self._background), return_exceptions=True)
                 await events.flush()
-                self.ctx.mountpoints.cleanup()
                 if sockets is not None:
                     sockets.close()
         log.info("pod runner stopped")

@@ -45,6 +45,7 @@ from perpdex_dev.pod_runner_volumes import (
     VolumeBuilder,
     VolumeError,
     plan_exposures,
+    prepare_mountpoints,
     write_token,
 )
 
@@ -473,8 +474,9 @@ class LocalPod:
                 )
             argv = rewritten
         mount_ns = self.ctx.isolating.mount_ns
+        overlays: list[str] = []
         if mount_ns:
-            self.ctx.mountpoints.ensure(mounts)
+            overlays = prepare_mountpoints(mounts)
         else:
             mapping = sorted(
                 ((m.target, m.source) for m in mounts if not m.target.startswith("/etc/host")),
@@ -497,6 +499,8 @@ class LocalPod:
             working_dir=container.working_dir or "/",
             mounts=[MountSpec(m.source, m.target, m.read_only, m.is_dir) for m in mounts] if mount_ns else [],
             exposures=exposures,
+            overlays=overlays,
+            scratch_dir=str(self.dir / "layers"),
             mount_ns=mount_ns,
             net_ns=self.network.isolated,
             hostname=self.hostname,

@@ -5,8 +5,9 @@ Run by the pod runner as ``python -m perpdex_dev.pod_runner_sandbox SPEC_FD STAT
 1. read the :class:`SandboxSpec` (JSON) from ``SPEC_FD``;
 2. ``unshare`` a mount namespace (propagation private), a network namespace (loopback only: the runner forwards the
    host's loopback services into it and the pod's ports out of it) and a UTS namespace (hostname = the pod's);
-3. bind-mount every volume at its ``mountPath`` (read-only where the kubelet mounts read-only), then remount ``/``
-   read-only for ``readOnlyRootFilesystem``;
+3. bind-mount every volume at its ``mountPath`` (read-only where the kubelet mounts read-only; a mount point missing
+   on the host is created in a private overlay of its parent directory), then remount ``/`` read-only for
+   ``readOnlyRootFilesystem``;
 4. report ``ready`` on ``STATUS_FD`` and wait for ``go`` on ``GO_FD`` (the runner wires the network meanwhile);
 5. drop to ``runAsUser``/``runAsGroup`` (+ ``fsGroup``, ``supplementalGroups``), ``no_new_privs`` when
    ``allowPrivilegeEscalation: false``, ``chdir`` to ``workingDir``, and ``exec`` the exact argv with the exact env.
@@ -78,6 +79,8 @@ class SandboxSpec:
     working_dir: str = "/"
     mounts: list[MountSpec] = field(default_factory=list)
     exposures: list[ExposeSpec] = field(default_factory=list)
+    overlays: list[str] = field(default_factory=list)  # directories to give a private writable layer
+    scratch_dir: str = ""  # where those layers live (the pod's own directory)
     mount_ns: bool = False
     net_ns: bool = False
     hostname: str = ""
@@ -134,6 +137,8 @@ class SandboxSpec:
             working_dir=typed("working_dir", str, "/"),
             mounts=mounts,
             exposures=exposures,
+            overlays=_strings(typed("overlays", list, []), "overlays"),
+            scratch_dir=typed("scratch_dir", str, ""),
             mount_ns=typed("mount_ns", bool, False),
             net_ns=typed("net_ns", bool, False),
             hostname=typed("hostname", str, ""),
@@ -148,6 +153,12 @@ class SandboxSpec:
 
 class SandboxError(Exception):
     pass
+
+
+def _strings(values: list[Any], name: str) -> list[str]:
+    if not all(isinstance(v, str) for v in values):
+        raise SandboxError(f"sandbox spec: {name} must be strings")
+    return values
 
 
 def _libc() -> ctypes.CDLL:
@@ -174,6 +185,17 @@ def _bind(fd: int, target: str, read_only: bool) -> None:
     mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
     if read_only:
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def layer(directory: str, scratch: str) -> None:
+    """Overlay ``directory`` inside the pod with a writable layer in ``scratch`` (the host's directory is unchanged),
+    so mount points missing on the host can be created for this pod alone."""
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+    os.makedirs(upper, mode=0o755, exist_ok=True)
+    os.makedirs(work, mode=0o700, exist_ok=True)
+    if any(c in p for p in (directory, upper, work) for c in ",:"):
+        raise SandboxError(f"cannot overlay {directory}: a path contains ',' or ':'")
+    mount("overlay", directory, "overlay", 0, f"lowerdir={directory},upperdir={upper},workdir={work}")
 
 
 def expose(exposure: ExposeSpec) -> None:
@@ -223,10 +245,20 @@ def setup_namespaces(spec: SandboxSpec) -> None:
     try:
         for exposure in spec.exposures:
             expose(exposure)
+        for i, directory in enumerate(spec.overlays):
+            layer(directory, os.path.join(spec.scratch_dir, str(i)))
         for fd, m in zip(sources, spec.mounts, strict=True):
+            if not os.path.lexists(m.target):  # inside a layer: created in the pod's own writable layer
+                if m.is_dir:
+                    os.makedirs(m.target, mode=0o755)
+                else:
+                    os.makedirs(os.path.dirname(m.target), mode=0o755, exist_ok=True)
+                    os.close(os.open(m.target, os.O_CREAT | os.O_WRONLY, 0o644))
             _bind(fd, m.target, m.read_only)
         if spec.read_only_root:
             # last: a bind mount made from a read-only mount would be read-only too (emptyDir must stay writable)
+            for directory in spec.overlays:
+                mount(None, directory, None, MS_REMOUNT | MS_RDONLY)
             mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     finally:
         for fd in sources:

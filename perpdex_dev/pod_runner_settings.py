@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot_runtime.kube import KubeClient
 from perpdex_dev.pod_runner_kube import EventRecorder
 from perpdex_dev.pod_runner_net import NamespaceSockets
-from perpdex_dev.pod_runner_volumes import MountPoints
 
 DEFAULT_SELECTOR = "app.kubernetes.io/managed-by=perpdex-operator"
 DEFAULT_NODE = "perpdex-pod-runner"
@@ -104,7 +103,6 @@ class RunnerContext:
     ca_pem: str
     runner_id: str
     sockets: NamespaceSockets | None = None
-    mountpoints: MountPoints = field(default_factory=MountPoints)
     host_listeners: dict[int, str] = field(default_factory=dict)
 
     @property

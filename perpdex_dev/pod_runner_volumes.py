@@ -10,7 +10,7 @@ provided is a :class:`VolumeError` (the kubelet's ``FailedMount``): the pod wait
 from __future__ import annotations
 
 import base64
-import contextlib
+import logging
 import os
 import posixpath
 from collections.abc import Mapping
@@ -23,6 +23,7 @@ from perpdex_dev.pod_runner_models import Container, KeyToPath, PodSpec, Volume
 from perpdex_dev.pod_runner_sandbox import ExposeSpec
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+log = logging.getLogger("perpdex.pod_runner.volumes")
 
 
 class VolumeError(Exception):
@@ -211,56 +212,52 @@ class VolumeBuilder:
         return files
 
 
-class MountPoints:
-    """Mount points the runner had to create on the host (e.g. ``/etc/perpdex``); removed again (when still empty)
-    when the runner exits. Created before a pod's private mount namespace is set up, shared by all pods."""
+def prepare_mountpoints(mounts: list[Mount]) -> list[str]:
+    """Make every mount target creatable inside the pod without touching the host.
 
-    def __init__(self) -> None:
-        self._created: list[Path] = []
-
-    def ensure(self, mounts: list[Mount]) -> None:
-        by_target = {m.target.rstrip("/") or "/": m for m in mounts}
-        for mount in mounts:
-            target = Path(mount.target)
-            parent = self._enclosing(target, by_target)
-            if parent is not None:
-                # inside another volume of the same pod: create it in that volume's source directory
-                inner = Path(parent.source) / target.relative_to(parent.target)
-                self._create(inner, mount.is_dir, track=False)
+    A target inside another (directory) volume of the same pod is created in that volume's source directory. A
+    target missing on the host gets its nearest existing ancestor returned: the sandbox overlays that directory
+    inside the pod (a writable layer in the pod's own directory, like a container's) and creates the target there.
+    Removing host directories would not do: a directory removed on the host is unmounted in every other mount
+    namespace too, i.e. from under the pods of another runner. Only a target directly below ``/`` (which cannot be
+    overlaid) is created on the host, once, and left there.
+    """
+    by_target = {m.target.rstrip("/") or "/": m for m in mounts}
+    overlays: set[Path] = set()
+    for mount in mounts:
+        target = Path(mount.target)
+        parent = _enclosing(target, by_target)
+        if parent is not None:
+            inner = Path(parent.source) / target.relative_to(parent.target)
+            if not inner.exists():
+                inner.parent.mkdir(parents=True, exist_ok=True)
+                if mount.is_dir:
+                    inner.mkdir(mode=0o755)
+                else:
+                    inner.touch(mode=0o644)
+            continue
+        if target.exists() or target.is_symlink():
+            continue
+        ancestor = next(a for a in target.parents if a.exists())
+        if ancestor == Path("/"):
+            log.warning("creating mount point %s on the host (a directory below / cannot be overlaid)", target)
+            if mount.is_dir:
+                target.mkdir(mode=0o755, parents=True, exist_ok=True)
             else:
-                self._create(target, mount.is_dir, track=True)
+                target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                target.touch(mode=0o644)
+            continue
+        overlays.add(ancestor)
+    # an ancestor below another overlaid one is covered by it
+    return sorted(str(a) for a in overlays if not any(o != a and o in a.parents for o in overlays))
 
-    @staticmethod
-    def _enclosing(target: Path, by_target: Mapping[str, Mount]) -> Mount | None:
-        for ancestor in target.parents:
-            candidate = by_target.get(str(ancestor))
-            if candidate is not None and candidate.is_dir:
-                return candidate
-        return None
 
-    def _create(self, path: Path, is_dir: bool, *, track: bool) -> None:
-        if path.exists() or path.is_symlink():
-            return
-        missing = [p for p in [path, *path.parents] if not p.exists()]
-        for p in reversed(missing[1:]):
-            p.mkdir(mode=0o755)
-            if track:
-                self._created.append(p)
-        if is_dir:
-            path.mkdir(mode=0o755)
-        else:
-            path.touch(mode=0o644)
-        if track:
-            self._created.append(path)
-
-    def cleanup(self) -> None:
-        for path in reversed(self._created):
-            with contextlib.suppress(OSError):
-                if path.is_dir() and not path.is_symlink():
-                    path.rmdir()
-                elif path.stat().st_size == 0:
-                    path.unlink()
-        self._created.clear()
+def _enclosing(target: Path, by_target: Mapping[str, Mount]) -> Mount | None:
+    for ancestor in target.parents:
+        candidate = by_target.get(str(ancestor))
+        if candidate is not None and candidate.is_dir:
+            return candidate
+    return None
 
 
 def _traversable(path: Path, uid: int, gids: set[int]) -> bool:

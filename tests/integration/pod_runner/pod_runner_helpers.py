@@ -123,6 +123,11 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def host_paths(*paths: str) -> dict[str, bool]:
+    """Which of ``paths`` exist on the host (not in any pod's mount namespace)."""
+    return {p: os.path.lexists(p) for p in paths}
+
+
 def text_of(path: str | Path) -> str:
     return Path(path).read_text(errors="replace")
 

@@ -17,6 +17,7 @@ from tests.integration.pod_runner.pod_runner_helpers import (
     container_status,
     create,
     get_pod,
+    host_paths,
     reports,
     statefulset,
     text_of,
@@ -52,6 +53,7 @@ async def test_exact_command_args_env_volumes_and_token(kube, app_ns: AppNamespa
     ]
     env_from = [{"prefix": "CFG_", "configMapRef": {"name": "settings"}}]
     args = ["--level=$(LEVEL)", "$(POD_NAME)", "$$(POD_NAME)", "$(UNDEFINED)"]
+    host_before = host_paths("/opt/app", "/etc/app")
     await create(client, statefulset("app", ns, container(marker, env=env, env_from=env_from, args=args)))
 
     async def reported() -> dict[str, Any] | None:
@@ -115,6 +117,9 @@ async def test_exact_command_args_env_volumes_and_token(kube, app_ns: AppNamespa
     assert files[f"{sa}/token"].count(".") == 2  # a JWT from the TokenRequest API
     # ... and the token works: in-cluster config from inside the pod authenticates as the pod's ServiceAccount
     assert report["whoami"] == f"system:serviceaccount:{ns}:app"
+
+    # mount points missing on the host were made in the pod's private layer: the host is unchanged
+    assert host_paths(*host_before) == host_before
 
     # the Pod object mirrors the process
     pod = await get_pod(client, ns, "app-0")

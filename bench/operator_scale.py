@@ -10,9 +10,10 @@ A dedicated local control plane (etcd + kube-apiserver, audit log on) runs the C
   children exist. Its peak RSS (``VmHWM``) and CPU seconds (utime + stime) come from ``/proc``; its API requests from
   the audit log.
 
-After the largest N has converged, the same operator is left alone for a window: the API requests it makes per minute
-when nothing changes (target: zero writes). Its resync interval is shortened (``--resync-interval-seconds``, default
-30 s) so that full resyncs fall inside the window.
+The operators of the convergence runs keep the product's default intervals. Then, over the largest N that converged,
+a fresh operator is started with a short resync (``--resync-interval-seconds``, default 30 s, so full resyncs fall
+inside the window); after its resume pass it is left alone for a window: the API requests it makes per minute when
+nothing changes (target: zero writes), and the writes its restart made.
 
 ``python -m bench.operator_scale [--quick] [--sizes 50,200,1000] [--window 60] [--resync 30]``
 """
@@ -79,9 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = base_parser(f"python -m {MODULE}", "operator: convergence of N TradingBots vs. direct creates; steady state")
     p.add_argument("--sizes", type=_sizes, default=None, help="comma-separated N (default 50,200,1000; quick 50)")
     p.add_argument("--window", type=float, default=None, help="steady-state window, seconds (default 60; quick 30)")
-    p.add_argument("--settle", type=float, default=None, help="seconds between convergence and the window (default 20)")
-    p.add_argument("--resync", type=float, default=30.0, help="the operator's --resync-interval-seconds")
-    p.add_argument("--timeout", type=float, default=None, help="max seconds to converge (default 120 + 0.6 s per bot)")
+    p.add_argument(
+        "--settle", type=float, default=None, help="seconds from the operator's restart to the window (30 + 0.1 s/bot)"
+    )
+    p.add_argument("--resync", type=float, default=30.0, help="--resync-interval-seconds of the steady-state operator")
+    p.add_argument("--timeout", type=float, default=None, help="max seconds to converge (default 90 + 0.3 s per bot)")
+    p.add_argument(
+        "--operator-profile",
+        type=Path,
+        metavar="DIR",
+        help="run each operator under cProfile, writing DIR/operator-N.prof (diagnosis only: slows the operator)",
+    )
     return p
 
 
@@ -100,8 +109,6 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
         args.sizes = [50] if args.quick else [50, 200, 1000]
     if args.window is None:
         args.window = 30.0 if args.quick else 60.0
-    if args.settle is None:
-        args.settle = 20.0
     return args
 
 
@@ -211,10 +218,12 @@ class OperatorProc:
         stop_process(self.proc, grace=30)
 
 
-def start_operator(c: Cluster, namespace: str, resync: float) -> OperatorProc:
+def start_operator(c: Cluster, namespace: str, resync: float | None, profile: Path | None = None) -> OperatorProc:
+    """``perpdex operator`` on one namespace; ``resync=None`` keeps the product's default intervals."""
     liveness = free_port()
+    prefix = [PYTHON, "-m", "cProfile", "-o", str(profile)] if profile else [PYTHON]
     argv = [
-        PYTHON,
+        *prefix,
         "-m",
         "bot_runtime.cli",
         "operator",
@@ -224,7 +233,7 @@ def start_operator(c: Cluster, namespace: str, resync: float) -> OperatorProc:
         f"--funding-service-url={FUNDING_URL}",
         f"--liveness-port={liveness}",
         f"--metrics-port={free_port()}",
-        f"--resync-interval-seconds={resync:g}",
+        *([f"--resync-interval-seconds={resync:g}"] if resync is not None else []),
     ]
     log = c.workdir / f"operator-{namespace}.log"
     proc = spawn(argv, c.cp.env(), log)
@@ -272,18 +281,26 @@ class StatusWatch:
                 self.complete.set()
 
 
-async def count_children(client: KubeClient, namespace: str, n: int) -> dict[str, int]:
-    """How many of the expected children of each kind exist (by name)."""
-    names = {bot_name(i) for i in range(n)}
-    counts: dict[str, int] = {}
+def expected_children(name: str) -> dict[str, str]:
+    """plural -> the child's name, for one bot."""
+    names = {"configmaps": f"{name}-config", "serviceaccounts": f"{name}-bot", "roles": f"{name}-bot"}
+    names["rolebindings"] = f"{name}-bot"
+    return {plural: names.get(plural, name) for _, plural in CHILD_KINDS}
+
+
+async def children_state(client: KubeClient, namespace: str, n: int) -> tuple[set[str], dict[str, int]]:
+    """The bots whose 7 children all exist, and how many children of each kind exist."""
+    present: dict[str, set[str]] = {}
     for api_version, plural in CHILD_KINDS:
         got = await client.list(resource_path(api_version, plural, namespace))
-        present = {str(o["metadata"]["name"]) for o in got.get("items") or []}
-        base = {f"{x}-config" for x in names} if plural == "configmaps" else names
-        if plural in ("serviceaccounts", "roles", "rolebindings"):
-            base = {f"{x}-bot" for x in names}
-        counts[plural] = len(base & present)
-    return counts
+        present[plural] = {str(o["metadata"]["name"]) for o in got.get("items") or []}
+    complete = {
+        bot_name(i)
+        for i in range(n)
+        if all(child in present[plural] for plural, child in expected_children(bot_name(i)).items())
+    }
+    counts = {plural: len(names) for plural, names in present.items()}
+    return complete, counts
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -296,8 +313,10 @@ class SizeResult:
     baseline_seconds: float
     baseline_client_cpu: float
     baseline_apiserver_cpu: float
-    operator_seconds: float
-    converged: int
+    operator_seconds: float  # until converged, or until the timeout
+    converged: int  # bots with their status written AND all their children
+    with_status: int
+    children: int  # children present at the end
     operator_idle: ProcSample
     operator_after: ProcSample
     operator_cpu: float
@@ -305,10 +324,31 @@ class SizeResult:
     requests: Tally
     creates_seconds: float  # how long creating the N TradingBots took (inside operator_seconds)
 
+    @property
+    def done(self) -> bool:
+        return self.converged == self.n
+
+
+def default_timeout(n: int) -> float:
+    return 90 + 0.3 * n
+
+
+def default_settle(n: int) -> float:
+    """Time for a restarted operator's resume pass over N bots before the steady-state window opens."""
+    return 30 + 0.1 * n
+
+
+def operator_profile(args: argparse.Namespace, label: str) -> Path | None:
+    if not args.operator_profile:
+        return None
+    args.operator_profile.mkdir(parents=True, exist_ok=True)
+    path: Path = args.operator_profile.resolve() / f"operator-{label}.prof"
+    return path
+
 
 async def run_size(
     c: Cluster, n: int, spec: dict[str, Any], args: argparse.Namespace
-) -> tuple[SizeResult, OperatorProc]:
+) -> tuple[SizeResult, OperatorProc, str]:
     run_id = uuid.uuid4().hex[:5]
     base_ns, op_ns = f"bench-base-{n}-{run_id}", f"bench-op-{n}-{run_id}"
     async with c.client() as client:
@@ -327,8 +367,8 @@ async def run_size(
         baseline_seconds = time.perf_counter() - t0
         baseline_cpu, baseline_api = own_cpu_seconds() - cpu0, c.apiserver().cpu_seconds - api0
 
-        # the operator
-        op = start_operator(c, op_ns, args.resync)
+        # the operator, with the product's default intervals
+        op = start_operator(c, op_ns, None, operator_profile(args, str(n)))
         try:
             await asyncio.sleep(2)  # let its watches settle: idle figures
             idle = op.sample()
@@ -345,20 +385,23 @@ async def run_size(
             t0 = time.perf_counter()
             await bounded(range(n), create_bot, CONCURRENCY)
             creates_seconds = time.perf_counter() - t0
-            timeout = args.timeout or (120 + 0.6 * n)
+            deadline = t0 + (args.timeout or default_timeout(n))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watch.complete.wait(), max(1.0, timeout - (time.perf_counter() - t0)))
-            done_at = max(watch.observed.values(), default=time.perf_counter())
-            converged = len(watch.observed)
+                await asyncio.wait_for(watch.complete.wait(), max(1.0, deadline - time.perf_counter()))
+            done_at: float | None = max(watch.observed.values(), default=None)
+            while True:  # the status is written after the children: normally they are all there already
+                complete, counts = await children_state(client, op_ns, n)
+                if (len(watch.observed) == n and len(complete) == n) or time.perf_counter() > deadline:
+                    break
+                done_at = None
+                await asyncio.sleep(1)
+            if len(watch.observed) == n and len(complete) == n:
+                done_at = done_at or time.perf_counter()
+            else:
+                done_at = time.perf_counter()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            if converged == n:
-                while (counts := await count_children(client, op_ns, n)) and min(counts.values()) < n:
-                    if time.perf_counter() - t0 > timeout:
-                        raise BenchError(f"N={n}: children missing after {timeout:.0f}s: {counts}")
-                    await asyncio.sleep(0.2)
-                    done_at = time.perf_counter()
             after = op.sample()
             op_api = c.apiserver().cpu_seconds - api0
             requests = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
@@ -371,7 +414,9 @@ async def run_size(
         baseline_client_cpu=baseline_cpu,
         baseline_apiserver_cpu=baseline_api,
         operator_seconds=done_at - t0,
-        converged=converged,
+        converged=len(set(watch.observed) & complete),
+        with_status=len(watch.observed),
+        children=sum(counts.values()),
         operator_idle=idle,
         operator_after=after,
         operator_cpu=after.cpu_seconds - idle.cpu_seconds,
@@ -379,7 +424,7 @@ async def run_size(
         requests=requests,
         creates_seconds=creates_seconds,
     )
-    return result, op
+    return result, op, op_ns
 
 
 def size_table(r: SizeResult, args: argparse.Namespace) -> Table:
@@ -390,13 +435,15 @@ def size_table(r: SizeResult, args: argparse.Namespace) -> Table:
         "(same API server, same run)",
         command=command_line(MODULE, ["--quick"] if args.quick else [f"--sizes={r.n}"]),
     )
-    if r.converged < r.n:
-        t.notes.append(f"NOT CONVERGED: {r.converged} of {r.n} bots had a status within the timeout")
-    op_rate = children / r.operator_seconds if r.converged == r.n else float("nan")
-    t.add("time to converge", r.operator_seconds, "s", r.baseline_seconds)
+    if not r.done:
+        t.notes.append(
+            f"NOT CONVERGED within {r.operator_seconds:.0f} s: {r.converged} of {r.n} bots complete, "
+            f"{r.with_status} with a status, {r.children:,} of {children:,} children; the rate below is the partial one"
+        )
+    t.add("time to converge" if r.done else "time (timed out)", r.operator_seconds, "s", r.baseline_seconds)
     t.add(
-        "children per second",
-        op_rate,
+        "children per second" + ("" if r.done else " (partial)"),
+        r.children / r.operator_seconds,
         "obj/s",
         children / r.baseline_seconds,
         Target(">=", 0.5, "ratio") if r.n == 200 else None,
@@ -417,28 +464,30 @@ def size_table(r: SizeResult, args: argparse.Namespace) -> Table:
         note="baseline: the direct client's CPU",
     )
     t.add("kube-apiserver CPU", r.operator_apiserver_cpu, "CPU s", r.baseline_apiserver_cpu)
-    t.add(
-        "operator API requests",
-        r.requests.total,
-        "req",
-        children,
-        note="baseline: one create per child",
-    )
+    t.add("operator API requests", r.requests.total, "req", children, note="baseline: one create per child")
     t.add("operator API writes", r.requests.write_total, "req", children)
-    t.notes.append(f"creating the {r.n} TradingBots took {r.creates_seconds:.1f} s of the convergence time")
+    t.notes.append(f"creating the {r.n} TradingBots took {r.creates_seconds:.1f} s of that time")
     t.notes.append(f"operator requests by verb: {r.requests.describe_verbs()}")
     t.notes.append(f"operator writes: {r.requests.describe_writes()}")
     t.notes.append(load_note())
     return t
 
 
-async def steady_state(c: Cluster, op: OperatorProc, n: int, args: argparse.Namespace) -> Table:
-    await asyncio.sleep(args.settle)
+async def steady_state(c: Cluster, namespace: str, n: int, args: argparse.Namespace) -> Table:
+    """Restart the operator over N converged bots with a short resync; after its resume pass, count a quiet window."""
+    settle = args.settle if args.settle is not None else default_settle(n)
     c.audit.mark()
-    s0, api0 = op.sample(), c.apiserver().cpu_seconds
-    await asyncio.sleep(args.window)
-    s1, api1 = op.sample(), c.apiserver().cpu_seconds
-    tally = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
+    op = start_operator(c, namespace, args.resync, operator_profile(args, f"steady-{n}"))
+    try:
+        await asyncio.sleep(settle)
+        restart = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
+        c.audit.mark()
+        s0, api0 = op.sample(), c.apiserver().cpu_seconds
+        await asyncio.sleep(args.window)
+        s1, api1 = op.sample(), c.apiserver().cpu_seconds
+        tally = Tally.of(c.audit.since_mark(), user=ADMIN_USER)
+    finally:
+        op.stop()
     per_min = 60.0 / args.window
     t = Table(
         f"Operator steady state: {n} converged bots, nothing changes, {args.window:.0f} s window "
@@ -454,7 +503,12 @@ async def steady_state(c: Cluster, op: OperatorProc, n: int, args: argparse.Name
     t.add("operator CPU", (s1.cpu_seconds - s0.cpu_seconds) / args.window * 100, "% of a core")
     t.add("kube-apiserver CPU", (api1 - api0) / args.window * 100, "% of a core")
     t.add("operator RSS", s1.rss_mb, "MB")
-    t.notes.append(f"settled {args.settle:.0f} s after convergence before the window")
+    t.add("writes by the restarted operator before the window", restart.write_total, "req")
+    t.notes.append(
+        f"a fresh operator (--resync-interval-seconds={args.resync:g}) was started over the {n} converged bots; "
+        f"the window opened {settle:.0f} s later, after its resume pass ({restart.total:,} requests: "
+        f"{restart.describe_verbs()}; writes: {restart.describe_writes()})"
+    )
     t.notes.append(f"writes in the window: {tally.describe_writes()}")
     t.notes.append(load_note())
     return t
@@ -464,17 +518,17 @@ async def measure(args: argparse.Namespace) -> list[Table]:
     args = resolve(args)
     spec = paper_spec()
     tables: list[Table] = []
+    steady: tuple[int, str] | None = None  # the largest size that converged, and its namespace
     with cluster() as c:
-        largest = max(args.sizes)
         for n in args.sizes:
-            result, op = await run_size(c, n, spec, args)
-            try:
-                tables.append(size_table(result, args))
-                print(tables[-1].render(), "\n", file=sys.stderr, flush=True)
-                if n == largest and result.converged == n:
-                    tables.append(await steady_state(c, op, n, args))
-            finally:
-                op.stop()
+            result, op, namespace = await run_size(c, n, spec, args)
+            op.stop()
+            tables.append(size_table(result, args))
+            print(tables[-1].render(), "\n", file=sys.stderr, flush=True)
+            if result.done and (steady is None or n > steady[0]):
+                steady = (n, namespace)
+        if steady is not None:
+            tables.append(await steady_state(c, steady[1], steady[0], args))
     return tables
 
 

@@ -49,6 +49,15 @@ def writable(path: str) -> bool | str:
         return exc.strerror or str(exc)
 
 
+def config_file() -> str | None:
+    """The file named by ``--config=PATH``, if any (the fallback rewrites that path)."""
+    for arg in sys.argv:
+        if arg.startswith("--config="):
+            path = Path(arg.split("=", 1)[1])
+            return path.read_text() if path.is_file() else f"missing: {path}"
+    return None
+
+
 def whoami() -> str:
     try:
         from bot_runtime.kube import KubeClient, KubeConfig
@@ -82,6 +91,7 @@ def main() -> None:
         "tmp_writable": writable("/tmp/pod-runner-probe"),
         "whoami": whoami() if os.environ.get("WHOAMI") else "",
         "pid": os.getpid(),
+        "config": config_file(),
     }
     say("REPORT " + json.dumps(report))
     if "EXIT_CODE" in os.environ:

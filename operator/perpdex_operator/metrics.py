@@ -52,6 +52,12 @@ class OperatorMetrics:
             ["kind", "child_kind", "action"],
             registry=r,
         )
+        self.api_requests = Counter(
+            "perpdex_operator_api_requests",
+            "Kubernetes API requests made by the reconciler (not kopf's own watches), by HTTP method",
+            ["method"],
+            registry=r,
+        )
         self.status_writes = Counter("perpdex_operator_status_writes", "Status patches, by kind", ["kind"], registry=r)
         self.events = Counter(
             "perpdex_operator_events", "Events posted, by kind and type", ["kind", "type"], registry=r

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from bot_runtime.kube import KubeClient, KubeConfig
+from perpdex_operator.cache import WatchCache
 from perpdex_operator.constants import EVENT_COMPONENT, FINALIZER, GROUP, MANAGED_SELECTOR
 from perpdex_operator.events import EventRecorder
 from perpdex_operator.kinds import KINDS
@@ -32,6 +34,26 @@ WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class CountingKubeClient(KubeClient):
+    """The project's API client, counting every request in the operator's metrics."""
+
+    def __init__(self, config: KubeConfig, metrics: OperatorMetrics) -> None:
+        super().__init__(config, user_agent="perpdex-operator")
+        self._metrics = metrics
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        self._metrics.api_requests.labels(method).inc()
+        return await super().request(method, path, params=params, body=body, content_type=content_type)
+
+
 @dataclass
 class OperatorRuntime:
     settings: OperatorSettings
@@ -39,14 +61,16 @@ class OperatorRuntime:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     priority: int = 0
     kube: KubeClient = field(init=False)
+    cache: WatchCache = field(init=False)
     events: EventRecorder = field(init=False)
     reconciler: Reconciler = field(init=False)
     coalescer: Coalescer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.kube = KubeClient(self.kube_config, user_agent="perpdex-operator")
+        self.kube = CountingKubeClient(self.kube_config, self.metrics)
         self.events = EventRecorder(self.kube)
-        self.reconciler = Reconciler(self.kube, self.settings, self.metrics, self.events)
+        self.cache = WatchCache()
+        self.reconciler = Reconciler(self.kube, self.settings, self.metrics, self.events, cache=self.cache)
         self.coalescer = Coalescer(self._background)
 
     async def _background(self, key: Key, full: bool) -> None:

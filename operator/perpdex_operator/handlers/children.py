@@ -30,6 +30,7 @@ def register_children(registry: Any, rt: OperatorRuntime) -> None:
         key = (spec.plural, str(namespace), str(instance))
         kind = str(resource.kind)
         event_type = event.get("type")
+        rt.cache.update(kind, body, deleted=event_type == "DELETED")
         if kind == "Pod":
             rt.coalescer.request(key, full=False)
             return

@@ -38,12 +38,12 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
     async def status(**kwargs: Any) -> None:
         body, name, namespace = _identity(kwargs)
         if not body.get("metadata", {}).get("deletionTimestamp"):
-            await rt.reconciler.reconcile(spec, namespace, name, full=False)
+            await rt.reconciler.reconcile(spec, namespace, name, full=False, body=body, optimistic=True)
 
     async def resync(**kwargs: Any) -> None:
         body, name, namespace = _identity(kwargs)
         if not body.get("metadata", {}).get("deletionTimestamp"):
-            await rt.reconciler.reconcile(spec, namespace, name, full=True)
+            await rt.reconciler.reconcile(spec, namespace, name, full=True, body=body, optimistic=True)
 
     s = rt.settings
     kopf.timer(

@@ -11,13 +11,17 @@ import pytest
 
 from bot_runtime.kube import KubeClient, resource_path
 from tests.integration.operator.operator_helpers import (
+    API,
+    OperatorLauncher,
     bot_path,
+    collector_path,
     condition,
     create_bot,
     events_for,
     eventually,
     fake_pod,
     get_or_none,
+    make_namespace,
     paper_bot,
     sts_path,
     utc_now,
@@ -213,38 +217,60 @@ async def test_drift_is_repaired(kube: Any, operator: Any, op_namespace: str) ->
         assert any(e["reason"] == "DriftRepaired" for e in await events_for(client, ns, name))
 
 
-async def test_steady_state_makes_no_writes(kube: Any, operator: Any, op_namespace: str) -> None:
-    ns, name = op_namespace, "steady"
+async def test_steady_state_makes_no_writes_and_no_requests(
+    kube: Any, crds_installed: Any, launcher: OperatorLauncher
+) -> None:
+    """Own namespace and operator (status check every 1 s, full resync every 2 s): once settled, the periodic checks
+    decide from kopf's copy of the CR and the watch cache, so neither kopf nor the reconciler sends anything."""
+    ns = make_namespace(kube, "steady")
+    op = launcher.start([ns], "--resync-interval-seconds=2")
+    names = ["steady-a", "steady-b", "steady-c"]
     async with kube.client() as client:
-        await create_bot(client, ns, paper_bot(name))
-        await eventually(lambda: client.get(sts_path(ns, name)), what="statefulset")
-        await _settled(client, ns, name)
-        await asyncio.sleep(2)  # let the create burst drain
-        paths = [
-            bot_path(ns, name),
-            sts_path(ns, name),
-            resource_path("v1", "configmaps", ns, f"{name}-config"),
-            resource_path("v1", "services", ns, name),
-            resource_path("v1", "serviceaccounts", ns, f"{name}-bot"),
-            resource_path("rbac.authorization.k8s.io/v1", "roles", ns, f"{name}-bot"),
-            resource_path("rbac.authorization.k8s.io/v1", "rolebindings", ns, f"{name}-bot"),
-            resource_path("coordination.k8s.io/v1", "leases", ns, name),
-        ]
-        before = [(await client.get(p))["metadata"]["resourceVersion"] for p in paths]
-        writes_before = operator.total("perpdex_operator_child_writes_total") + operator.total(
-            "perpdex_operator_status_writes_total"
+        for name in names:
+            await create_bot(client, ns, paper_bot(name))
+        await client.create(
+            collector_path(ns, "steady-fc").rsplit("/", 1)[0],
+            {
+                "apiVersion": API,
+                "kind": "FundingCollector",
+                "metadata": {"name": "steady-fc"},
+                "spec": {"exchanges": ["paper"]},
+            },
         )
-        reconciles_before = operator.total("perpdex_operator_reconciles_total")
-        events_before = len(await events_for(client, ns, name))
-        await asyncio.sleep(6)  # six status-timer periods (1 s each)
+        for name in names:
+            await _settled(client, ns, name)
+        await asyncio.sleep(4)  # let the create burst drain
+        paths = [collector_path(ns, "steady-fc")]
+        for name in names:
+            paths += [
+                bot_path(ns, name),
+                sts_path(ns, name),
+                resource_path("v1", "configmaps", ns, f"{name}-config"),
+                resource_path("v1", "services", ns, name),
+                resource_path("v1", "serviceaccounts", ns, f"{name}-bot"),
+                resource_path("rbac.authorization.k8s.io/v1", "roles", ns, f"{name}-bot"),
+                resource_path("rbac.authorization.k8s.io/v1", "rolebindings", ns, f"{name}-bot"),
+                resource_path("coordination.k8s.io/v1", "leases", ns, name),
+            ]
+        before = [(await client.get(p))["metadata"]["resourceVersion"] for p in paths]
+        requests_before = op.total("perpdex_operator_api_requests_total")
+        reconciles_before = op.total("perpdex_operator_reconciles_total")
+        events_before = len((await client.list(resource_path("v1", "events", ns)))["items"])
+        await asyncio.sleep(8)  # 8 status checks and 4 full resyncs per object
         after = [(await client.get(p))["metadata"]["resourceVersion"] for p in paths]
         assert after == before
-        assert operator.total("perpdex_operator_reconciles_total") > reconciles_before  # it did look
-        writes_after = operator.total("perpdex_operator_child_writes_total") + operator.total(
-            "perpdex_operator_status_writes_total"
-        )
-        assert writes_after == writes_before
-        assert len(await events_for(client, ns, name)) == events_before
+        assert op.total("perpdex_operator_reconciles_total") - reconciles_before >= 4 * 8  # it did look
+        assert op.total("perpdex_operator_api_requests_total") == requests_before
+        assert len((await client.list(resource_path("v1", "events", ns)))["items"]) == events_before
+
+        # one change still gets through at once: the next check sees it in the cache and goes to the API
+        await client.patch(sts_path(ns, "steady-a"), {"spec": {"replicas": 2}})
+
+        async def restored() -> bool:
+            return bool((await client.get(sts_path(ns, "steady-a")))["spec"]["replicas"] == 1)
+
+        await eventually(restored, what="replicas restored")
+    op.stop()
 
 
 async def test_heartbeat_staleness_and_risk(kube: Any, operator: Any, op_namespace: str) -> None:

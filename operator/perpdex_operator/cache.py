@@ -1,0 +1,51 @@
+"""What the operator's own watches last saw of its children and pods (fed by the child event handlers and by the
+responses of its own writes).
+
+Used only to decide cheaply that NOTHING needs doing (the periodic status and resync checks): whenever the cache
+suggests a write, the reconcile starts over from fresh API reads, so a stale entry can cost a few reads, never a
+wrong write. Drift seen in a watch event triggers a fresh reconcile by itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from perpdex_operator.constants import LABEL_INSTANCE, LABEL_NAME
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class WatchCache:
+    def __init__(self) -> None:
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._pods: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (ns, app, instance) -> name -> pod
+
+    def __len__(self) -> int:
+        return len(self._objects) + sum(len(p) for p in self._pods.values())
+
+    def update(self, kind: str, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if kind == "Pod":
+            labels = meta.get("labels") or {}
+            group = (namespace, str(labels.get(LABEL_NAME, "")), str(labels.get(LABEL_INSTANCE, "")))
+            pods = self._pods.setdefault(group, {})
+            if deleted:
+                pods.pop(name, None)
+                if not pods:
+                    self._pods.pop(group, None)
+            else:
+                pods[name] = copy.deepcopy(dict(body))
+            return
+        if deleted:
+            self._objects.pop((kind, namespace, name), None)
+        else:
+            self._objects[(kind, namespace, name)] = {**copy.deepcopy(dict(body)), "kind": kind}
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._objects.get((kind, namespace, name))
+
+    def pods(self, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
+        return list(self._pods.get((namespace, app, instance), {}).values())

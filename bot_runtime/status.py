@@ -355,7 +355,8 @@ class StatusReporter:
                 # sleep out the interval, but wake for a newer value: it may be urgent (a phase or halt change)
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), wait)
+                    async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancellation (stop())
+                        await self._changed.wait()
                 self._changed.set()  # the held-back value is still to be written
                 continue  # picks up whatever is latest by then
             self._changed.clear()

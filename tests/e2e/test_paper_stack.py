@@ -8,16 +8,16 @@ appears in a ConfigMap, a status, an event or a log.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from perpdex_dev.control_plane import REPO_ROOT
 from perpdex_dev.stack import LocalStack
@@ -72,18 +72,23 @@ def logs_text(stack: LocalStack) -> str:
 def test_paper_bot_and_collector_lifecycle(stack: LocalStack) -> None:
     hook_hits: list[dict[str, Any]] = []
 
-    async def hook(request: web.Request) -> web.Response:
-        hook_hits.append(await request.json())
-        return web.json_response({"code": 0, "msg": "success"})
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            hook_hits.append(json.loads(self.rfile.read(length)))
+            body = b'{"code":0,"msg":"success"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_post("/open-apis/bot/v2/hook/{token}", hook)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
     try:
         webhook = f"http://127.0.0.1:{port}/open-apis/bot/v2/hook/{SENTINEL}"
         stack.kubectl(
@@ -158,5 +163,4 @@ def test_paper_bot_and_collector_lifecycle(stack: LocalStack) -> None:
         for text in everything:
             assert SENTINEL not in text
     finally:
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+        server.shutdown()

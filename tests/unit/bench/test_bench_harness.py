@@ -333,3 +333,15 @@ def test_opportunity_baseline_counts_every_pair() -> None:
     legs = opportunities.make_legs(4, 10, datetime.now(UTC))
     assert len(legs) == 40
     assert opportunities.enumerate_pairs(legs) == 10 * 6
+
+
+def test_venue_import_code_loads_the_adapter_package_and_its_sdk() -> None:
+    venues = bot_footprint.venue_imports()
+    assert {"paper", "lighter", "grvt", "edgex", "paradex", "backpack", "aster"} <= set(venues)
+    module, sdks = venues["paper"]
+    code = bot_footprint.venue_import_code(module, sdks)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "<venue-imports>", "exec"), namespace)
+    assert "bot_runtime.exchanges.paper.exchange" in sys.modules
+    module, sdks = venues["paradex"]
+    assert "import paradex_py" in bot_footprint.venue_import_code(module, sdks).splitlines()

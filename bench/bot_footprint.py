@@ -65,7 +65,7 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     if args.repeat is None:
         args.repeat = 3 if args.quick else 5
     if args.run_seconds is None:
-        args.run_seconds = 3.0 if args.quick else 8.0
+        args.run_seconds = 3.0 if args.quick else 5.0
     return args
 
 

@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--symbols", type=int, default=400, help="symbols per venue (6 venues)")
     p.add_argument("--days", type=int, default=30, help="days of hourly history")
-    p.add_argument("--requests", type=int, default=None, help="requests per measured run (default 3000, quick 1000)")
+    p.add_argument("--requests", type=int, default=None, help="requests per measured run (default 1000, quick 300)")
     p.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
-    p.add_argument("--rounds", type=int, default=None, help="service/baseline rounds, best kept (default 2, quick 1)")
+    p.add_argument("--rounds", type=int, default=None, help="service/baseline rounds, the best kept (default 1)")
     p.add_argument("--single-requests", type=int, default=None, help="sequential requests for stats/history (100)")
     p.add_argument("--client", choices=CLIENTS, default="aiohttp", help="HTTP client of the load generator")
     return p
@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the defaults that depend on ``--quick``."""
     if args.requests is None:
-        args.requests = 500 if args.quick else 2000
+        args.requests = 300 if args.quick else 1000
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 2
+        args.rounds = 1
     if args.single_requests is None:
         args.single_requests = 40 if args.quick else 100
     return args

@@ -19,11 +19,12 @@ from perpdex_operator.runtime import OperatorRuntime
 
 log = logging.getLogger(__name__)
 RETRY_DELAY = 10.0
+ERROR_BACKOFF = 5.0  # retry after an unexpected error (e.g. a dropped connection); kopf's default is 60 s
 DELETE_POLL = 2.0
 
 
 def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
-    on = {"registry": registry}
+    on: dict[str, Any] = {"registry": registry, "backoff": ERROR_BACKOFF}
 
     async def reconcile(**kwargs: Any) -> None:
         _, name, namespace = _identity(kwargs)

@@ -269,7 +269,7 @@ class Executor:
             except (CredentialsError, AuthenticationError) as exc:
                 self.strategy.report_error(exc)
                 break
-            except ExchangeError as exc:
+            except Exception as exc:  # down, or a client bug: the order may or may not have landed
                 self.strategy.report_error(exc)
             else:
                 reduced += order.filled_size
@@ -291,7 +291,9 @@ class Executor:
                 position = await self.strategy.retry(
                     lambda: exchange.position(market.symbol), what=f"{exchange.name} position"
                 )
-            except ExchangeError as exc:
+            except (CredentialsError, AuthenticationError):
+                raise
+            except Exception as exc:  # unreadable (down, or a client bug): try again shortly
                 self.strategy.report_error(exc)
                 await self.clock.sleep(self.tuning.unwind_backoff)
                 continue

@@ -192,7 +192,9 @@ class FundingArbStrategy(Strategy):
                     self._errors_in_row = 0
                 except (CredentialsError, AuthenticationError):
                     raise
-                except ExchangeError as exc:
+                except Exception as exc:  # a venue client's bug must not end the management of the other pairs
+                    if not isinstance(exc, ExchangeError):
+                        log.exception("%s: cycle failed", self.config.name)
                     self.report_error(exc)
                     backoff = self.tuning.error_backoff
                     delay = backoff[min(self._errors_in_row, len(backoff) - 1)]
@@ -706,7 +708,9 @@ class FundingArbStrategy(Strategy):
             long_quote, short_quote = await asyncio.gather(
                 self.retry(lambda: long_ex.best_bid_ask(symbol)), self.retry(lambda: short_ex.best_bid_ask(symbol))
             )
-        except ExchangeError as exc:
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
             self.report_error(exc)
             return self._skip(symbol, f"no quote: {exc}")
         divergence = _divergence_pct(lm, sm, long_quote, short_quote)
@@ -724,7 +728,9 @@ class FundingArbStrategy(Strategy):
             long_before, short_before = await asyncio.gather(
                 self._read_position(long_ex, symbol), self._read_position(short_ex, symbol)
             )
-        except ExchangeError as exc:
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
             self.report_error(exc)
             return self._skip(symbol, f"position unreadable: {exc}")
         if long_before.size != 0 or short_before.size != 0:

@@ -4,8 +4,8 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 * **paper bot**: ``perpdex bot --config examples/paper-grid.yaml`` (outside Kubernetes); start-up = spawn until
   ``/readyz`` answers 200; RSS (``VmRSS``) and peak RSS (``VmHWM``) after it has traded for a few seconds.
 * **imports, fresh process each**: ``bot_runtime.runner`` alone, and with one venue: every module of its adapter
-  package and its SDK (what a single-exchange bot loads, nothing of the other venues); wall time and peak RSS from
-  ``wait4``.
+  package and its SDK (what a single-exchange bot loads, nothing of the other venues); wall time to exit, and the
+  peak RSS (``VmHWM``) the process prints about itself as it ends.
 * **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
   start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
   handshakes with the venue excluded).
@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.common import (
     PYTHON,
     REPO_ROOT,
+    REPORT_PEAK,
     BenchError,
     ExitFigures,
     Table,
@@ -76,12 +77,15 @@ class Figures:
 
     @classmethod
     def median_of(cls, runs: list[ExitFigures]) -> Figures:
-        return cls(median([r.wall_seconds for r in runs]), median([r.max_rss_mb for r in runs]))
+        return cls(median([r.wall_seconds for r in runs]), median([r.peak_rss_mb for r in runs]))
 
 
 def measure_python(code: str, repeat: int) -> Figures:
+    """``python -c code`` in a fresh process: wall time to exit, and the process's own peak RSS (it prints its
+    VmHWM at the end: ``ru_maxrss`` would include this benchmark's RSS copied at fork)."""
     env = clean_env()
-    return Figures.median_of([run_measured([PYTHON, "-c", code], env=env) for _ in range(repeat)])
+    runs = [run_measured([PYTHON, "-c", code + REPORT_PEAK], env=env) for _ in range(repeat)]
+    return Figures.median_of(runs)
 
 
 @dataclass(frozen=True)

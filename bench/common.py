@@ -265,16 +265,30 @@ def proc_sample(pid: int) -> ProcSample:
 @dataclass(frozen=True)
 class ExitFigures:
     wall_seconds: float
-    max_rss_mb: float
+    max_rss_mb: float  # ru_maxrss: on Linux it includes the parent's RSS copied at fork, see peak_rss_mb
     cpu_seconds: float
     returncode: int
+    stdout: str = ""
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The child's own ``VmHWM`` when it printed its ``/proc/self/status`` (see :data:`REPORT_PEAK`), else NaN."""
+        for line in self.stdout.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return math.nan
+
+
+# appended to ``python -c`` code: the process prints its own peak RSS (VmHWM of its exec'd image) as it ends
+REPORT_PEAK = "\nimport sys as _s\nwith open('/proc/self/status') as _f: _s.stdout.write(_f.read())\n"
 
 
 def run_measured(argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120) -> ExitFigures:
-    """Run a short-lived command to its end; wall time, peak RSS and CPU from ``wait4`` (the child's own rusage)."""
+    """Run a short-lived command to its end; wall time, and CPU from ``wait4`` (the child's own rusage). Its stdout
+    is kept (small outputs only: it is read after the exit)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO_ROOT, start_new_session=True
+        list(argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT, start_new_session=True
     )
     deadline = start + timeout
     while True:
@@ -288,12 +302,12 @@ def run_measured(argv: Sequence[str], env: dict[str, str] | None = None, timeout
         time.sleep(0.001)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+    out, err = proc.communicate()
     if proc.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} exited with {proc.returncode}: {err[-2000:]}")
-    return ExitFigures(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode)
+        raise BenchError(f"{' '.join(argv)} exited with {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+    return ExitFigures(
+        wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode, out.decode(errors="replace")
+    )
 
 
 def own_cpu_seconds() -> float:

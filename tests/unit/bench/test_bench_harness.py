@@ -28,6 +28,7 @@ from bench import (
     opportunities,
 )
 from bench.common import (
+    REPORT_PEAK,
     BenchError,
     Row,
     Table,
@@ -202,9 +203,12 @@ def test_proc_sample_of_this_process() -> None:
 
 
 def test_run_measured_reports_a_child_and_its_failure() -> None:
-    ok = run_measured([sys.executable, "-c", "x = bytearray(30 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"])
+    code = "x = bytearray(30 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"
+    ok = run_measured([sys.executable, "-c", code + REPORT_PEAK])
     assert ok.returncode == 0
-    assert ok.max_rss_mb > 30
+    assert ok.peak_rss_mb > 30
+    assert ok.max_rss_mb >= ok.peak_rss_mb - 1
+    assert math.isnan(run_measured([sys.executable, "-c", "pass"]).peak_rss_mb)
     with pytest.raises(BenchError, match="exited with 3"):
         run_measured([sys.executable, "-c", "import sys; sys.exit(3)"])
 

@@ -597,6 +597,8 @@ class BotProcess:
 
         try:
             if not await self.connect():
+                if self.halted_at_start:
+                    return await self._finish("RiskHalted", self.halt_notice or "risk halt", apply_on_stop=False)
                 return await self._finish("Stopped", "stopped before connecting", apply_on_stop=False)
             self.strategy = self.build_strategy()
         except (CredentialsError, AuthenticationError) as exc:
@@ -715,7 +717,12 @@ class BotProcess:
                 "the spec changed since the recorded risk halt: clearing it and trading with fresh risk baselines",
                 extra={"halt_generation": previous, "generation": check.generation},
             )
-        self.publish()  # writes the record back, or riskHalt: null over a stale one
+        # write the record back (RiskHalted at once, even while the venue cannot be reached yet), or riskHalt: null
+        # over a stale record
+        if self.halted_at_start:
+            self.set_phase("RiskHalted", self.halt_notice)
+        else:
+            self.publish()
 
     def _record_halt(self, breach: RiskBreach) -> None:
         """A breach (or an escalation) while trading: record it in status.riskHalt (Kubernetes only)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot_runtime.config import parse_config
-from bot_runtime.exchanges.base import Order, OrderRequest, Side, TimeInForce
+from bot_runtime.exchanges.base import ExchangeError, Order, OrderRequest, Side, TimeInForce
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.kube import NotFound, resource_path
 from bot_runtime.logs import SecretRedactor
@@ -285,3 +285,23 @@ async def test_outside_kubernetes_nothing_is_recorded(tmp_path: Path) -> None:
     assert "riskHalt" not in bot.current_status().to_status()
     assert await stop(bot, task) == EXIT_OK
     assert kube.gets == [] and kube.status_patches == []
+
+
+class UnreachablePaper(CountingPaper):
+    async def connect(self) -> None:
+        raise ExchangeError("paper: connection refused", exchange="paper")
+
+
+async def test_a_held_halt_shows_while_the_venue_is_unreachable(tmp_path: Path) -> None:
+    record = RiskHaltRecord(
+        limit="maxDailyLossUsd", message="lost 510 USD today", action="closeAll", at=AT, generation=2
+    )
+    kube = FakeKube(tradingbot_object(2, {}, record))
+    exchange = UnreachablePaper()
+    bot = make_bot(tmp_path, kube, exchange, {})
+    task = asyncio.create_task(bot.run())
+    await until(lambda: kube.status.get("phase") == "RiskHalted", "RiskHalted before connecting")
+    assert not bot.connected and kube.status["riskHalt"] == record.to_status()
+    assert await stop(bot, task) == EXIT_OK
+    assert kube.status["phase"] == "RiskHalted" and kube.status["riskHalt"] == record.to_status()
+    assert exchange.placed == []

@@ -49,7 +49,7 @@ from bot_runtime.exchanges.base import (
 from bot_runtime.strategies.base import Strategy
 from bot_runtime.strategies.funding_arb.ledger import Ledger
 from bot_runtime.strategies.funding_arb.models import Leg, Pair, Tuning
-from bot_runtime.strategies.funding_arb.sizing import LegSizes, tradable_base
+from bot_runtime.strategies.funding_arb.sizing import LegSizes, contracts, round_down, tradable_base
 from funding_service.models.api import OpportunityRow
 
 log = logging.getLogger(__name__)
@@ -236,15 +236,15 @@ class Executor:
         exchange: Exchange,
         market: Market,
         position_side: Side,
-        contracts: Decimal,
+        size: Decimal,
         *,
         role: str,
         pair: Pair | None,
         attempts: int | None = None,
     ) -> Decimal:
-        """Reduce a position on ``position_side`` by ``contracts`` with reduce-only market orders; returns how much
+        """Reduce a position on ``position_side`` by ``size`` contracts with reduce-only market orders; returns how much
         was reduced. Stops early when the venue says there is nothing left to reduce."""
-        remaining = market.round_size(contracts)
+        remaining = round_down(size, market.size_step)
         reduced = ZERO
         delay = self.tuning.unwind_backoff
         for _ in range(attempts or self.tuning.unwind_attempts):
@@ -273,7 +273,7 @@ class Executor:
                 self.strategy.report_error(exc)
             else:
                 reduced += order.filled_size
-                remaining = market.round_size(remaining - order.filled_size)
+                remaining = round_down(remaining - order.filled_size, market.size_step)
                 if order.filled_size > 0:
                     continue
             await self.clock.sleep(delay)
@@ -297,7 +297,7 @@ class Executor:
                 self.strategy.report_error(exc)
                 await self.clock.sleep(self.tuning.unwind_backoff)
                 continue
-            size = market.round_size(abs(position.size))
+            size = round_down(abs(position.size), market.size_step)
             if position.size == 0 or size < market.min_size or size <= 0:
                 return position
             side = Side.BUY if position.size > 0 else Side.SELL
@@ -390,10 +390,8 @@ class Executor:
         if keep > 0:
             pair = Pair(
                 symbol=plan.symbol,
-                long=Leg(plan.long.name, Side.BUY, lm, lm.round_size(keep / lm.multiplier), long_before.funding_pnl),
-                short=Leg(
-                    plan.short.name, Side.SELL, sm, sm.round_size(keep / sm.multiplier), short_before.funding_pnl
-                ),
+                long=Leg(plan.long.name, Side.BUY, lm, contracts(lm, keep), long_before.funding_pnl),
+                short=Leg(plan.short.name, Side.SELL, sm, contracts(sm, keep), short_before.funding_pnl),
                 opened_at=now,
                 entry_spread_hourly=plan.row.divergence_hourly,
                 entry_net_apr=plan.row.net_apr,
@@ -401,8 +399,8 @@ class Executor:
         for fill, market in ((long_fill, lm), (short_fill, sm)):
             if fill.order is not None:
                 self.ledger.book(fill.exchange, fill.order, market, pair)
-        excess_long = lm.round_size((long_base - keep) / lm.multiplier)
-        excess_short = sm.round_size((short_base - keep) / sm.multiplier)
+        excess_long = contracts(lm, long_base - keep)
+        excess_short = contracts(sm, short_base - keep)
         full = long_fill.filled >= long_fill.requested and short_fill.filled >= short_fill.requested
         if full and excess_long == 0 and excess_short == 0:
             return EntryResult(pair, long_fill, short_fill, "both legs filled", unhedged=False)

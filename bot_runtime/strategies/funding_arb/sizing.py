@@ -32,13 +32,27 @@ def common_step(a: Decimal, b: Decimal) -> Decimal:
     assert isinstance(exponent, int)
     scale = Decimal(10) ** -exponent
     ia, ib = int(a * scale), int(b * scale)
-    return (Decimal(math.lcm(ia, ib)) / scale).normalize()
+    return Decimal(math.lcm(ia, ib)) / scale
 
 
 def round_down(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` rounded down to a multiple of ``step``, written without an exponent (``82987000``, not
+    ``8.2987E+7``: sizes travel to venues as text)."""
     if value <= 0:
         return ZERO
-    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+    steps = (value / step).to_integral_value(rounding=ROUND_DOWN)
+    return (steps * step).quantize(_unit(step))
+
+
+def _unit(step: Decimal) -> Decimal:
+    exponent = step.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return Decimal(1).scaleb(min(exponent, 0))
+
+
+def contracts(market: Market, base: Decimal) -> Decimal:
+    """``base`` units as ``market``'s contracts, rounded down to its step."""
+    return round_down(base / market.multiplier, market.size_step)
 
 
 def pair_step(long_market: Market, short_market: Market) -> Decimal:
@@ -89,8 +103,8 @@ def plan_sizes(
         )
     return LegSizes(
         base=base,
-        long_contracts=long_market.round_size(base / long_market.multiplier),
-        short_contracts=short_market.round_size(base / short_market.multiplier),
+        long_contracts=contracts(long_market, base),
+        short_contracts=contracts(short_market, base),
         reference_price=reference,
         step=step,
     )

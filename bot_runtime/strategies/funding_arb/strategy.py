@@ -70,7 +70,7 @@ from bot_runtime.strategies.funding_arb.selection import (
     held_filters,
     pair_rates,
 )
-from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, plan_sizes
+from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, contracts, plan_sizes
 from funding_service.client import FundingServiceError
 from funding_service.models.api import OpportunityRow
 
@@ -581,6 +581,8 @@ class FundingArbStrategy(Strategy):
             )
         )
         self.pairs.pop(pair.symbol, None)
+        # no churn: the same symbol is not reopened for a while (fees would be paid again for nothing)
+        self.cooldown[pair.symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
         if decision.reason is not ExitReason.SHUTDOWN and decision.reason is not ExitReason.RISK:
             self.reason = f"closed {pair.key}: {decision.reason} ({decision.detail})"
         return True
@@ -612,8 +614,8 @@ class FundingArbStrategy(Strategy):
                 continue
             diff = pair.long.base_size - pair.short.base_size
             leg = pair.long if diff > 0 else pair.short
-            contracts = leg.market.round_size(abs(diff) / leg.market.multiplier)
-            if contracts <= 0 or contracts < leg.market.min_size:
+            size = contracts(leg.market, abs(diff))
+            if size <= 0 or size < leg.market.min_size:
                 continue
             log.info(
                 "rebalancing %s: legs differ by %.3f%% (> maxLegImbalancePct %s): trimming %s by %s",
@@ -621,10 +623,10 @@ class FundingArbStrategy(Strategy):
                 imbalance_pct(pair),
                 self.cfg.max_leg_imbalance_pct,
                 leg.exchange,
-                contracts,
+                size,
             )
             reduced = await self.executor.reduce(
-                self.exchanges[leg.exchange], leg.market, leg.side, contracts, role=ROLE_REBALANCE, pair=pair
+                self.exchanges[leg.exchange], leg.market, leg.side, size, role=ROLE_REBALANCE, pair=pair
             )
             leg.size -= reduced
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot_runtime.exchanges._shared.backoff import Backoff
+from bot_runtime.exchanges._shared.ws import MessageHandler, ReconnectingWebSocket, SessionHook, UrlSource
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,28 @@ class VenueSettings(BaseModel):
 
     def backoff(self) -> Backoff:
         return Backoff(initial=self.reconnect_initial_delay, maximum=self.reconnect_max_delay)
+
+    def websocket(
+        self,
+        name: str,
+        on_message: MessageHandler,
+        *,
+        url: UrlSource | None = None,
+        on_connect: SessionHook | None = None,
+        on_reconnect: SessionHook | None = None,
+    ) -> ReconnectingWebSocket:
+        """A :class:`ReconnectingWebSocket` to ``url`` (default: :attr:`ws_url`) with these settings' backoff,
+        ping interval and idle timeout."""
+        return ReconnectingWebSocket(
+            self.ws_url if url is None else url,
+            name=name,
+            on_message=on_message,
+            on_connect=on_connect,
+            on_reconnect=on_reconnect,
+            backoff=self.backoff(),
+            ping_interval=self.ws_ping_interval,
+            idle_timeout=self.ws_idle_timeout,
+        )
 
 
 _COMMON_OPTIONS = {

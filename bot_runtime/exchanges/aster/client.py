@@ -21,11 +21,10 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub
-from bot_runtime.exchanges._shared.ws import Opened, ReconnectingWebSocket
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.aster import parsing
 from bot_runtime.exchanges.aster.errors import map_error
 from bot_runtime.exchanges.aster.settings import AsterSettings
@@ -79,38 +78,37 @@ class AsterExchange(Exchange):
         self._hub = OrderUpdateHub(name)
         self._user_ws: ReconnectingWebSocket | None = None
         self._listen_key: str | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._keepalive: asyncio.Task[None] | None = None
 
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
+        self._hub.mark_started()
         await self.markets()
         await self.balance()  # proves the key and signature before anything trades
         for order in await self.open_orders():
             self._hub.track(order)
-        self._user_ws = ReconnectingWebSocket(
-            self._listen_url,
-            self._on_user_open,
-            name=f"{self.name} user stream",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        self._spawn(self._run_user_stream(self._user_ws))
-        self._spawn(self._keepalive_listen_key())
+        if self._user_ws is None:
+            # no subscription message: the listen key in the URL is the subscription
+            self._user_ws = self.settings.websocket(
+                f"{self.name} user stream",
+                self._on_user_message,
+                url=self._listen_url,
+                on_reconnect=rest_catch_up(self._hub, self, self._fills_since),
+            )
+            self._user_ws.start()
+            self._keepalive = asyncio.create_task(self._keepalive_listen_key(), name=f"{self.name} listenKey")
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
+        if self._keepalive is not None:
+            self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await self._keepalive
+            self._keepalive = None
+        if self._user_ws is not None:
+            await self._user_ws.close()
+            self._user_ws = None
         self._hub.close()
         await self._http.aclose()
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # HTTP ---------------------------------------------------------------------------------------------------------
     async def _public(self, path: str, params: Mapping[str, object] | None = None) -> Any:
@@ -165,32 +163,25 @@ class AsterExchange(Exchange):
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
         url = f"{self.settings.ws_url}/ws/{market.venue_symbol.lower()}@bookTicker"
+        quotes: LatestQueue[Quote] = LatestQueue()
 
-        async def target() -> str:
-            return url
-
-        async def subscribe(_ws: ClientConnection) -> None:
-            return None
-
-        source = ReconnectingWebSocket(
-            target,
-            subscribe,
-            name=f"{self.name} {market.venue_symbol} bookTicker",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        async for message in source.messages():
+        async def on_message(message: Any) -> None:
             if isinstance(message, Mapping) and message.get("e") == "bookTicker":
                 ticker = BookTicker.from_stream(dict(message))
-                yield Quote(
-                    symbol=symbol,
-                    bid=ticker.bid_price,
-                    ask=ticker.ask_price,
-                    bid_size=ticker.bid_qty,
-                    ask_size=ticker.ask_qty,
-                    timestamp=parsing.ms(ticker.time),
+                quotes.put(
+                    Quote(
+                        symbol=symbol,
+                        bid=ticker.bid_price,
+                        ask=ticker.ask_price,
+                        bid_size=ticker.bid_qty,
+                        ask_size=ticker.ask_qty,
+                        timestamp=parsing.ms(ticker.time),
+                    )
                 )
+
+        socket = self.settings.websocket(f"{self.name} {market.venue_symbol} bookTicker", on_message, url=url)
+        async for quote in relay(socket, quotes):
+            yield quote
 
     # orders -------------------------------------------------------------------------------------------------------
     def _venue_client_id(self, client_order_id: str) -> str:
@@ -235,7 +226,7 @@ class AsterExchange(Exchange):
         order = self._order(resp).model_copy(update={"client_order_id": request.client_order_id})
         self._hub.track(order)
         if request.time_in_force is TimeInForce.POST_ONLY and order.status is OrderStatus.EXPIRED:
-            await self._hub.publish(OrderUpdate(order=order))
+            self._hub.publish(OrderUpdate(order=order))
             raise PostOnlyWouldCross(
                 f"{self.name}: post-only {order.side} {market.venue_symbol} @ {params['price']} would cross",
                 exchange=self.name,
@@ -247,7 +238,7 @@ class AsterExchange(Exchange):
         resp = OrderResp.model_validate(
             await self._signed("DELETE", "/fapi/v1/order", {"symbol": market.venue_symbol, "orderId": order_id})
         )
-        await self._hub.publish(OrderUpdate(order=self._order(resp)))
+        self._hub.publish(OrderUpdate(order=self._order(resp)))
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         open_orders = await self.open_orders(symbol)
@@ -284,7 +275,7 @@ class AsterExchange(Exchange):
         return self._order(OrderResp.model_validate(data))
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._hub.stream()
+        return self._hub.subscribe()
 
     # account ------------------------------------------------------------------------------------------------------
     async def position(self, symbol: str) -> Position:
@@ -327,9 +318,6 @@ class AsterExchange(Exchange):
         self._listen_key = str(data["listenKey"])
         return f"{self.settings.ws_url}/ws/{self._listen_key}"
 
-    async def _on_user_open(self, _ws: ClientConnection) -> None:
-        return None  # the listen key in the URL is the subscription
-
     async def _keepalive_listen_key(self) -> None:
         while True:
             await asyncio.sleep(self.settings.listen_key_keepalive)
@@ -349,36 +337,21 @@ class AsterExchange(Exchange):
                 if self._user_ws is not None:
                     await self._user_ws.reconnect("listen key keepalive failed")
 
-    async def _run_user_stream(self, source: ReconnectingWebSocket) -> None:
-        async for message in source.messages():
-            try:
-                if isinstance(message, Opened):
-                    if message.reconnect:
-                        await self._reconcile()
-                    continue
-                if not isinstance(message, Mapping):
-                    continue
-                event = message.get("e")
-                if event == "ORDER_TRADE_UPDATE":
-                    await self._on_order_event(message)
-                elif event == "listenKeyExpired":
-                    await source.reconnect("listen key expired")
-            except ExchangeError as exc:
-                log.warning("%s: user stream: %s", self.name, exc)
-            except ValueError as exc:  # a malformed event must not stop the stream
-                log.warning("%s: ignoring an unparseable user-stream event: %s", self.name, exc)
+    async def _on_user_message(self, message: Any) -> None:
+        if not isinstance(message, Mapping):
+            return
+        event = message.get("e")
+        if event == "ORDER_TRADE_UPDATE":
+            self._on_order_event(message)
+        elif event == "listenKeyExpired" and self._user_ws is not None:
+            await self._user_ws.reconnect("listen key expired")
 
-    async def _on_order_event(self, message: Mapping[str, Any]) -> None:
+    def _on_order_event(self, message: Mapping[str, Any]) -> None:
         event = OrderEvent.model_validate(message["o"])
         symbol = self._canonical(event.symbol)
         client_id = self._our_client_id(event.client_order_id)
         order = parsing.order_from_event(event, symbol, client_id, message.get("E"))
-        await self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
-
-    async def _reconcile(self) -> None:
-        await self._hub.reconcile(
-            fetch_fills=self._fills_since, fetch_open_orders=self.open_orders, fetch_order=self.get_order
-        )
+        self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         markets = await self.markets()

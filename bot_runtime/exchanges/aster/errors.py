@@ -1,7 +1,8 @@
 """Aster error payloads (``{"code": -2019, "msg": "Margin is insufficient."}``) → the exchange error hierarchy.
 
 Codes from the documented error list (asterdex/api-docs ``V1(Legacy)/EN``, "Error Codes"); ``-5022`` is Binance's
-post-only rejection, handled too in case Aster returns it instead of an ``EXPIRED`` GTX order.
+post-only rejection, handled too in case Aster returns it instead of an ``EXPIRED`` GTX order. HTTP 403 is the
+WAF limit ("4XX = client (403 WAF, 429, 418)" in Aster's error guide), so it is a rate limit, not bad credentials.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot_runtime.exchanges._shared.http import default_status_error, retry_after
+from bot_runtime.exchanges._shared.http import error_for_status, retry_after
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
@@ -44,7 +45,7 @@ def map_error(status: int, body: Any, headers: Mapping[str, str], exchange: str 
             code = None
         msg = str(body.get("msg") or body.get("message") or "")
     text = f"{exchange}: {msg or 'HTTP ' + str(status)}" + (f" (code {code})" if code is not None else "")
-    if status in {429, 418} or code in _RATE:
+    if status in {429, 418, 403} or code in _RATE:  # 403: the documented WAF limit, not a credentials problem
         return RateLimited(text, retry_after=retry_after(headers), exchange=exchange)
     if status == 401 or code in _AUTH:
         return AuthenticationError(text, exchange=exchange)
@@ -61,5 +62,5 @@ def map_error(status: int, body: Any, headers: Mapping[str, str], exchange: str 
     if code is not None and (-2030 <= code <= -2010 or -4999 <= code <= -4000):
         return OrderRejected(text, exchange=exchange)
     if code is None:
-        return default_status_error(exchange, status, body, headers)
+        return error_for_status(exchange, status, body, retry_after=retry_after(headers))
     return ExchangeError(text, exchange=exchange)

@@ -11,10 +11,8 @@ mapped to a stable 32-bit hash (remembered, so updates carry the caller's id aga
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import logging
@@ -26,11 +24,10 @@ from typing import Any
 
 import httpx
 from bpx.base.base_account import BaseAccount
-from websockets.asyncio.client import ClientConnection
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub
-from bot_runtime.exchanges._shared.ws import Opened, ReconnectingWebSocket
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.backpack import parsing
 from bot_runtime.exchanges.backpack.errors import map_error
 from bot_runtime.exchanges.backpack.settings import BackpackSettings
@@ -104,32 +101,28 @@ class BackpackExchange(Exchange):
         self._client_ids: dict[int, str] = {}
         self._post_only: set[str] = set()
         self._hub = OrderUpdateHub(name)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream: ReconnectingWebSocket | None = None
 
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
+        self._hub.mark_started()
         await self.markets()
         await self.balance()  # proves the key pair before anything trades
         for order in await self.open_orders():
             self._hub.track(order)
-        source = ReconnectingWebSocket(
-            self._ws_url,
-            self._subscribe_account,
-            name=f"{self.name} account stream",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        task = asyncio.create_task(self._run_account_stream(source))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._stream is None:
+            self._stream = self.settings.websocket(
+                f"{self.name} account stream",
+                self._on_account_message,
+                on_connect=self._subscribe_account,
+                on_reconnect=rest_catch_up(self._hub, self, self._fills_since),
+            )
+            self._stream.start()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
         self._hub.close()
         await self._http.aclose()
 
@@ -186,29 +179,28 @@ class BackpackExchange(Exchange):
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
         stream = f"bookTicker.{market.venue_symbol}"
+        quotes: LatestQueue[Quote] = LatestQueue()
 
-        async def subscribe(ws: ClientConnection) -> None:
-            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [stream]}))
+        async def subscribe(ws: ReconnectingWebSocket) -> None:
+            await ws.send_json({"method": "SUBSCRIBE", "params": [stream]})
 
-        source = ReconnectingWebSocket(
-            self._ws_url,
-            subscribe,
-            name=f"{self.name} {stream}",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        async for message in source.messages():
+        async def on_message(message: Any) -> None:
             if isinstance(message, Mapping) and message.get("stream") == stream:
                 event = BookTickerEvent.model_validate(message["data"])
-                yield Quote(
-                    symbol=symbol,
-                    bid=event.bid,
-                    ask=event.ask,
-                    bid_size=event.bid_size,
-                    ask_size=event.ask_size,
-                    timestamp=parse_time(event.event_time) or utcnow(),
+                quotes.put(
+                    Quote(
+                        symbol=symbol,
+                        bid=event.bid,
+                        ask=event.ask,
+                        bid_size=event.bid_size,
+                        ask_size=event.ask_size,
+                        timestamp=parse_time(event.event_time) or utcnow(),
+                    )
                 )
+
+        socket = self.settings.websocket(f"{self.name} {stream}", on_message, on_connect=subscribe)
+        async for quote in relay(socket, quotes):
+            yield quote
 
     # orders -------------------------------------------------------------------------------------------------------
     def _our_client_id(self, venue_id: int | None) -> str | None:
@@ -257,7 +249,7 @@ class BackpackExchange(Exchange):
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)
         data = await self._send("DELETE", self._signer.cancel_order(symbol=market.venue_symbol, order_id=order_id))
-        await self._hub.publish(OrderUpdate(order=self._order(OrderResp.model_validate(data))))
+        self._hub.publish(OrderUpdate(order=self._order(OrderResp.model_validate(data))))
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         if symbol is not None:
@@ -307,7 +299,7 @@ class BackpackExchange(Exchange):
         return next((self._order(r) for r in rows if r.client_id == client_id), None)
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._hub.stream()
+        return self._hub.subscribe()
 
     # account ------------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
@@ -333,44 +325,28 @@ class BackpackExchange(Exchange):
         )
 
     # account stream -----------------------------------------------------------------------------------------------
-    async def _ws_url(self) -> str:
-        return self.settings.ws_url
-
-    async def _subscribe_account(self, ws: ClientConnection) -> None:
+    async def _subscribe_account(self, ws: ReconnectingWebSocket) -> None:
         timestamp = int(time.time() * 1000)
         window = self.settings.window
         signature = self._signer._sign({}, "subscribe", timestamp, window)  # bpx-py's ED25519 scheme
-        await ws.send(
-            json.dumps(
-                {
-                    "method": "SUBSCRIBE",
-                    "params": ["account.orderUpdate"],
-                    "signature": [self._signer.public_key, signature, str(timestamp), str(window)],
-                }
-            )
+        await ws.send_json(
+            {
+                "method": "SUBSCRIBE",
+                "params": ["account.orderUpdate"],
+                "signature": [self._signer.public_key, signature, str(timestamp), str(window)],
+            }
         )
 
-    async def _run_account_stream(self, source: ReconnectingWebSocket) -> None:
-        async for message in source.messages():
-            try:
-                if isinstance(message, Opened):
-                    if message.reconnect:
-                        await self._reconcile()
-                    continue
-                if not isinstance(message, Mapping):
-                    continue
-                if "error" in message:
-                    log.warning("%s: account stream error: %s", self.name, message["error"])
-                    continue
-                stream = str(message.get("stream", ""))
-                if stream.startswith("account.orderUpdate"):
-                    await self._on_order_event(OrderEvent.model_validate(message["data"]))
-            except ExchangeError as exc:
-                log.warning("%s: account stream: %s", self.name, exc)
-            except ValueError as exc:
-                log.warning("%s: ignoring an unparseable account event: %s", self.name, exc)
+    async def _on_account_message(self, message: Any) -> None:
+        if not isinstance(message, Mapping):
+            return
+        if "error" in message:
+            log.warning("%s: account stream error: %s", self.name, message["error"])
+            return
+        if str(message.get("stream", "")).startswith("account.orderUpdate"):
+            self._on_order_event(OrderEvent.model_validate(message["data"]))
 
-    async def _on_order_event(self, event: OrderEvent) -> None:
+    def _on_order_event(self, event: OrderEvent) -> None:
         symbol = self._canonical(event.symbol)
         client_id = self._our_client_id(event.client_id)
         known = self._hub.known_order(event.order_id)
@@ -378,12 +354,7 @@ class BackpackExchange(Exchange):
             known is not None and known.time_in_force is TimeInForce.POST_ONLY
         )
         order = parsing.order_from_event(event, symbol, client_id, post_only)
-        await self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
-
-    async def _reconcile(self) -> None:
-        await self._hub.reconcile(
-            fetch_fills=self._fills_since, fetch_open_orders=self.open_orders, fetch_order=self.get_order
-        )
+        self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         data = await self._send(

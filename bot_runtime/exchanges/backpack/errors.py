@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot_runtime.exchanges._shared.http import default_status_error, retry_after
+from bot_runtime.exchanges._shared.http import error_for_status, retry_after
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
@@ -56,5 +56,5 @@ def map_error(status: int, body: Any, headers: Mapping[str, str], exchange: str 
     if status >= 500 or code in _TRANSIENT:
         return TransientNetworkError(text, exchange=exchange)
     if not code:
-        return default_status_error(exchange, status, body, headers)
+        return error_for_status(exchange, status, body, retry_after=retry_after(headers))
     return ExchangeError(text, exchange=exchange)

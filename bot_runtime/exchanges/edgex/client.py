@@ -16,11 +16,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,13 +38,15 @@ from edgex_sdk.order.types import OrderType as SdkOrderType
 from edgex_sdk.order.types import TimeInForce as SdkTimeInForce
 from edgex_sdk.quote.client import GetOrderBookDepthParams
 
-from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
     Balance,
     CancelReason,
     Exchange,
     ExchangeError,
+    Fill,
     InsufficientMargin,
     Market,
     Order,
@@ -73,6 +75,13 @@ PUBLIC_WS_PATH = "/api/v1/public/ws"
 PAGE = "200"
 
 
+def _pong(message: Any) -> Any:
+    """EdgeX's application-level keepalive: ``{"type": "ping", "time": t}`` → ``{"type": "pong", "time": t}``."""
+    if isinstance(message, dict) and message.get("type") == "ping":
+        return {"type": "pong", "time": message.get("time")}
+    return None
+
+
 class EdgexExchange(Exchange):
     name = "edgex"
 
@@ -82,15 +91,9 @@ class EdgexExchange(Exchange):
         self._sdk: Any = None
         self._markets: dict[str, Market] = {}
         self._by_contract: dict[str, Market] = {}
-        self._orders: dict[str, Order] = {}
-        self._orders_by_client: dict[str, Order] = {}
-        self._seen_fills = SeenIds()
-        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._ws_timestamp = ""
-        self._started_ms = 0
-        self._last_fill_ms = 0
-        self._order_event = asyncio.Event()
 
     # lifecycle --------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -104,7 +107,7 @@ class EdgexExchange(Exchange):
                 trading_private_key=self._cfg.signer_key.get_secret_value(),
                 timeout=self._cfg.request_timeout,
             )
-        self._started_ms = int(time.time() * 1000)
+        self._hub.mark_started()
         await self._load_markets()
         await self._asset()  # proves the HMAC credentials and the account id
         if self._cfg.stream and self._stream is None:
@@ -112,9 +115,10 @@ class EdgexExchange(Exchange):
                 self._private_ws_url,
                 name=f"{self.name}:private",
                 on_message=self._on_private_message,
-                on_reconnect=self._reconcile,
+                on_reconnect=rest_catch_up(self._hub, self, self._fills_since),
                 before_connect=self._stamp,
                 headers=self._private_headers,
+                answer=_pong,
             )
             self._stream.start()
             await self._stream.wait_connected(timeout=self._cfg.request_timeout)
@@ -123,7 +127,7 @@ class EdgexExchange(Exchange):
         if self._stream is not None:
             await self._stream.close()
             self._stream = None
-        self._updates.close()
+        self._hub.close()
         if self._sdk is not None:
             await self._sdk.close()
             self._sdk = None
@@ -185,7 +189,7 @@ class EdgexExchange(Exchange):
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
         channel = f"depth.{market.contract_id}.15"
-        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+        quotes: LatestQueue[Quote] = LatestQueue()
         book: dict[str, dict[Decimal, Decimal]] = {"asks": {}, "bids": {}}
 
         async def subscribe(ws: ReconnectingWebSocket) -> None:
@@ -195,9 +199,6 @@ class EdgexExchange(Exchange):
 
         async def on_message(message: Any) -> None:
             if not isinstance(message, dict):
-                return
-            if message.get("type") == "ping":
-                await ws.send_json({"type": "pong", "time": message.get("time")})
                 return
             content = message.get("content") or {}
             if message.get("channel") != channel and content.get("channel") != channel:
@@ -215,9 +216,7 @@ class EdgexExchange(Exchange):
                             book[side][price] = size
             if book["asks"] and book["bids"]:
                 ask, bid = min(book["asks"]), max(book["bids"])
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(
+                quotes.put(
                     Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
                 )
 
@@ -226,13 +225,10 @@ class EdgexExchange(Exchange):
             name=f"{self.name}:depth:{symbol}",
             on_message=on_message,
             on_connect=subscribe,
+            answer=_pong,
         )
-        ws.start()
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            await ws.close()
+        async for quote in relay(ws, quotes):
+            yield quote
 
     # orders -----------------------------------------------------------------------------------------------------
     async def place_order(self, request: OrderRequest) -> Order:
@@ -272,7 +268,6 @@ class EdgexExchange(Exchange):
                 client_order_id=request.client_order_id,
                 reduce_only=request.reduce_only,
             )
-        self._orders_by_client.pop(request.client_order_id, None)
         created = await self._call("createOrder", lambda: self._sdk.create_order(params))
         order_id = str((created.get("data") or {}).get("orderId") or "")
         pending = Order(
@@ -287,7 +282,15 @@ class EdgexExchange(Exchange):
             status=OrderStatus.PENDING,
             reduce_only=request.reduce_only,
         )
-        final = await self._await_verdict(request.client_order_id) or pending
+        final = (
+            await self._hub.settle(
+                lambda: self._by_client_id(request.client_order_id),
+                client_order_id=request.client_order_id,
+                timeout=self._cfg.confirm_timeout,
+                interval=CONFIRM_POLL,
+            )
+            or pending
+        )
         if final.status is OrderStatus.REJECTED:
             if final.cancel_reason is CancelReason.POST_ONLY_VIOLATION:
                 raise PostOnlyWouldCross(
@@ -304,40 +307,12 @@ class EdgexExchange(Exchange):
             )
         return final
 
-    async def _await_verdict(self, client_order_id: str) -> Order | None:
-        deadline = time.monotonic() + self._cfg.confirm_timeout
-        last: Order | None = None
-        while True:
-            known = self._orders_by_client.get(client_order_id)
-            if known is None:
-                known = await self._by_client_id(client_order_id)
-                if known is not None:
-                    self._remember(known)
-            if known is not None:
-                last = known
-                if known.status is not OrderStatus.PENDING:
-                    return known
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return last
-            self._order_event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
-
     async def _by_client_id(self, client_order_id: str) -> Order | None:
         result = await self._call(
             "getOrderByClientOrderId", lambda: self._sdk.order.get_orders_by_client_order_id([client_order_id])
         )
         rows = result.get("data") or []
         return parse_order(rows[0], self._symbol_of(rows[0]["contractId"])) if rows else None
-
-    def _remember(self, order: Order) -> bool:
-        previous = self._orders.get(order.order_id)
-        self._orders[order.order_id] = order
-        if order.client_order_id:
-            self._orders_by_client[order.client_order_id] = order
-        self._order_event.set()
-        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         await self.market(symbol)
@@ -386,7 +361,7 @@ class EdgexExchange(Exchange):
         return order if order is not None and order.symbol == symbol else None
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._updates.subscribe()
+        return self._hub.subscribe()
 
     # account ----------------------------------------------------------------------------------------------------
     async def _asset(self) -> dict[str, Any]:
@@ -440,10 +415,6 @@ class EdgexExchange(Exchange):
         if not isinstance(message, dict):
             return
         kind = message.get("type")
-        if kind == "ping":
-            if self._stream is not None:
-                await self._stream.send_json({"type": "pong", "time": message.get("time")})
-            return
         if kind == "error":
             log.warning("%s: stream error %s", self.name, str(message.get("content"))[:300])
             return
@@ -451,49 +422,21 @@ class EdgexExchange(Exchange):
             return
         data = (message.get("content") or {}).get("data") or {}
         for raw in data.get("order") or []:
-            order = parse_order(raw, self._symbol_of(raw.get("contractId")))
-            if self._remember(order):
-                self._updates.publish(OrderUpdate(order=order))
+            self._hub.publish(OrderUpdate(order=parse_order(raw, self._symbol_of(raw.get("contractId")))))
         for raw in data.get("orderFillTransaction") or []:
-            self._publish_fill(raw)
+            self._hub.publish_fill(self._fill(raw), drop_history=True)
 
-    def _publish_fill(self, raw: dict[str, Any]) -> None:
-        when = int(raw.get("matchTime") or raw.get("createdTime") or 0)
-        if not self._seen_fills.add(str(raw["id"])) or (when and when < self._started_ms):
-            return
-        self._last_fill_ms = max(self._last_fill_ms, when)
-        order = self._orders.get(str(raw["orderId"]))
-        fill = parse_fill(raw, self._symbol_of(raw.get("contractId")), order.client_order_id if order else None)
-        if order is None:
-            order = Order(
-                order_id=fill.order_id,
-                symbol=fill.symbol,
-                side=fill.side,
-                price=fill.price,
-                size=fill.size,
-                filled_size=fill.size,
-                avg_fill_price=fill.price,
-                status=OrderStatus.FILLED,
-            )
-        self._updates.publish(OrderUpdate(order=order, fill=fill))
+    def _fill(self, raw: dict[str, Any]) -> Fill:
+        order = self._hub.known_order(str(raw["orderId"]))
+        return parse_fill(raw, self._symbol_of(raw.get("contractId")), order.client_order_id if order else None)
 
-    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
-        since = max(self._last_fill_ms, self._started_ms) - 60_000
-        params = OrderFillTransactionParams(size="100", filter_start_created_time_inclusive=since)
+    async def _fills_since(self, since: datetime) -> list[Fill]:
+        params = OrderFillTransactionParams(
+            size="100", filter_start_created_time_inclusive=int(since.timestamp() * 1000)
+        )
         page = (
             await self._call(
                 "getHistoryOrderFillTransactionPage", lambda: self._sdk.get_order_fill_transactions(params)
             )
         ).get("data") or {}
-        fills = page.get("dataList") or []
-        for raw in sorted(fills, key=lambda f: int(f.get("matchTime") or f.get("createdTime") or 0)):
-            self._publish_fill(raw)
-        active = {o.order_id: o for o in await self.open_orders()}
-        for order in active.values():
-            if self._remember(order):
-                self._updates.publish(OrderUpdate(order=order))
-        for stale in [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]:
-            fresh = await self.get_order(stale.symbol, stale.order_id)
-            if fresh is not None and self._remember(fresh):
-                self._updates.publish(OrderUpdate(order=fresh))
-        log.info("%s: reconciled after reconnect (%d open orders, %d fills read)", self.name, len(active), len(fills))
+        return [self._fill(raw) for raw in page.get("dataList") or []]

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from bot_runtime.exchanges._http import error_for_status
+from bot_runtime.exchanges._shared.http import error_for_status
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     ExchangeError,

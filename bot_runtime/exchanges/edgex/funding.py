@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from edgex_sdk.client import Client
 
-from bot_runtime.exchanges._http import dec, dec_or_none, from_ms
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
 from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError, utcnow
 from bot_runtime.exchanges.edgex.config import EdgexPublicConfig
 from bot_runtime.exchanges.edgex.errors import check, from_sdk_exception

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._http import dec, dec_or_none, from_ms
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
 from bot_runtime.exchanges.base import (
     ZERO,
     CancelReason,

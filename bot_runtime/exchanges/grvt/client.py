@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pysdk.grvt_ccxt_types import GrvtInvalidOrder
 
-from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
     AuthenticationError,
@@ -32,6 +33,7 @@ from bot_runtime.exchanges.base import (
     CancelReason,
     Exchange,
     ExchangeError,
+    Fill,
     InsufficientMargin,
     Market,
     Order,
@@ -71,15 +73,9 @@ class GrvtExchange(Exchange):
         self._by_instrument: dict[str, Market] = {}
         self._instruments: dict[str, dict[str, Any]] = {}
         self._client_ids: dict[int, str] = {}
-        self._orders: dict[str, Order] = {}
-        self._orders_by_client: dict[int, Order] = {}
-        self._seen_fills = SeenIds()
-        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._request_id = 0
-        self._started_ns = 0
-        self._last_fill_ns = 0
-        self._order_event = asyncio.Event()
 
     # lifecycle --------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -95,7 +91,7 @@ class GrvtExchange(Exchange):
                 api_key=self._cfg.api_key.get_secret_value(),
                 timeout=self._cfg.request_timeout,
             )
-        self._started_ns = time.time_ns()
+        self._hub.mark_started()
         if not await self._rest.login():
             raise AuthenticationError(f"{self.name}: login with GRVT_API_KEY was refused", exchange=self.name)
         await self._load_markets()
@@ -105,7 +101,9 @@ class GrvtExchange(Exchange):
                 name=f"{self.name}:trades",
                 on_message=self._on_trade_message,
                 on_connect=self._subscribe_trades,
-                on_reconnect=self._reconcile,
+                on_reconnect=rest_catch_up(
+                    self._hub, self, self._fills_since, lambda order: self._order_by_id(order.order_id)
+                ),
                 before_connect=self._refresh_login,
                 headers=self._rest.cookie_headers,
             )
@@ -116,7 +114,7 @@ class GrvtExchange(Exchange):
         if self._stream is not None:
             await self._stream.close()
             self._stream = None
-        self._updates.close()
+        self._hub.close()
         if self._rest is not None:
             await self._rest.close()
             self._rest = None
@@ -183,7 +181,7 @@ class GrvtExchange(Exchange):
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
-        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+        quotes: LatestQueue[Quote] = LatestQueue()
 
         async def subscribe(ws: ReconnectingWebSocket) -> None:
             await ws.send_json(
@@ -195,20 +193,13 @@ class GrvtExchange(Exchange):
                 return
             if str(message.get("stream", "")).endswith("mini.s") or str(message.get("stream", "")).endswith("mini.d"):
                 with contextlib.suppress(ExchangeError):
-                    quote = self._quote(symbol, message["feed"])
-                    if queue.full():
-                        queue.get_nowait()
-                    queue.put_nowait(quote)
+                    quotes.put(self._quote(symbol, message["feed"]))
 
         ws = ReconnectingWebSocket(
             self._cfg.market_ws_url, name=f"{self.name}:mini:{symbol}", on_message=on_message, on_connect=subscribe
         )
-        ws.start()
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            await ws.close()
+        async for quote in relay(ws, quotes):
+            yield quote
 
     # orders -----------------------------------------------------------------------------------------------------
     async def place_order(self, request: OrderRequest) -> Order:
@@ -221,7 +212,6 @@ class GrvtExchange(Exchange):
             )
         cid = client_id(request.client_order_id)
         self._client_ids[cid] = request.client_order_id
-        self._orders_by_client.pop(cid, None)
         params: dict[str, Any] = {
             "client_order_id": cid,
             "post_only": request.post_only,
@@ -247,7 +237,14 @@ class GrvtExchange(Exchange):
             ),
         )
         order = parse_order(result, market.symbol, self._client_ids) if result else None
-        verdict = await self._await_verdict(market, cid, order)
+        if order is not None and order.status is not OrderStatus.PENDING and order.order_id not in ("", "0x00"):
+            self._hub.remember(order)  # the answer already carries the verdict
+        verdict = await self._hub.settle(
+            lambda: self._order_by_client_id(cid),
+            client_order_id=request.client_order_id,
+            timeout=self._cfg.confirm_timeout,
+            interval=CONFIRM_POLL,
+        )
         final = verdict or order
         if final is None:
             raise ExchangeError(f"{self.name}: create_order returned no order", exchange=self.name)
@@ -267,30 +264,17 @@ class GrvtExchange(Exchange):
             )
         return final
 
-    async def _await_verdict(self, market: Market, cid: int, acked: Order | None) -> Order | None:
-        if acked is not None and acked.status is not OrderStatus.PENDING and acked.order_id not in ("", "0x00"):
-            self._remember(acked, cid)
-            return acked
-        deadline = time.monotonic() + self._cfg.confirm_timeout
-        last = acked
-        while True:
-            known = self._orders_by_client.get(cid)
-            if known is None:
-                with contextlib.suppress(OrderNotFound):
-                    found = await self._fetch_order(client=cid)
-                    if found is not None:
-                        known = found
-                        self._remember(found, cid)
-            if known is not None:
-                last = known
-                if known.status is not OrderStatus.PENDING:
-                    return known
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return last
-            self._order_event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
+    async def _order_by_client_id(self, cid: int) -> Order | None:
+        try:
+            return await self._fetch_order(client=cid)
+        except OrderNotFound:
+            return None
+
+    async def _order_by_id(self, order_id: str) -> Order | None:
+        try:
+            return await self._fetch_order(order_id=order_id)
+        except OrderNotFound:
+            return None
 
     async def _fetch_order(self, *, order_id: str | None = None, client: int | None = None) -> Order | None:
         params = {"client_order_id": client} if client is not None else {}
@@ -300,14 +284,6 @@ class GrvtExchange(Exchange):
             return None
         instrument = (raw.get("legs") or [{}])[0].get("instrument", "")
         return parse_order(raw, self._symbol_of(instrument), self._client_ids)
-
-    def _remember(self, order: Order, cid: int | None = None) -> bool:
-        previous = self._orders.get(order.order_id)
-        self._orders[order.order_id] = order
-        if cid is not None:
-            self._orders_by_client[cid] = order
-        self._order_event.set()
-        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         opens = {o.order_id for o in await self.open_orders(symbol)}
@@ -342,23 +318,17 @@ class GrvtExchange(Exchange):
         return orders
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
-        try:
-            order = await self._fetch_order(order_id=order_id)
-        except OrderNotFound:
-            return None
+        order = await self._order_by_id(order_id)
         return order if order is not None and order.symbol == symbol else None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         cid = client_id(client_order_id)
         self._client_ids.setdefault(cid, client_order_id)
-        try:
-            order = await self._fetch_order(client=cid)
-        except OrderNotFound:
-            return None
+        order = await self._order_by_client_id(cid)
         return order if order is not None and order.symbol == symbol else None
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._updates.subscribe()
+        return self._hub.subscribe()
 
     # account ----------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
@@ -406,48 +376,18 @@ class GrvtExchange(Exchange):
         feed = message["feed"]
         if stream.endswith(".order") or stream == "order":
             instrument = (feed.get("legs") or [{}])[0].get("instrument", "")
-            order = parse_order(feed, self._symbol_of(instrument), self._client_ids)
-            cid_raw = str((feed.get("metadata") or {}).get("client_order_id") or "")
-            if self._remember(order, int(cid_raw) if cid_raw.isdigit() else None):
-                self._updates.publish(OrderUpdate(order=order))
+            self._hub.publish(OrderUpdate(order=parse_order(feed, self._symbol_of(instrument), self._client_ids)))
         elif stream.endswith(".fill") or stream == "fill":
-            self._publish_fill(feed)
+            self._hub.publish_fill(self._fill(feed), drop_history=True)
 
-    def _publish_fill(self, raw: dict[str, Any]) -> None:
-        fill = parse_fill(raw, self._symbol_of(str(raw.get("instrument", ""))), self._client_ids)
-        event_ns = int(raw.get("event_time") or 0)
-        if not self._seen_fills.add(fill.trade_id) or (event_ns and event_ns < self._started_ns):
-            return
-        self._last_fill_ns = max(self._last_fill_ns, event_ns)
-        order = self._orders.get(fill.order_id) or Order(
-            order_id=fill.order_id,
-            client_order_id=fill.client_order_id,
-            symbol=fill.symbol,
-            side=fill.side,
-            price=fill.price,
-            size=fill.size,
-            filled_size=fill.size,
-            avg_fill_price=fill.price,
-            status=OrderStatus.FILLED,
-        )
-        self._updates.publish(OrderUpdate(order=order, fill=fill))
+    def _fill(self, raw: dict[str, Any]) -> Fill:
+        return parse_fill(raw, self._symbol_of(str(raw.get("instrument", ""))), self._client_ids)
 
-    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
-        since = max(self._last_fill_ns, self._started_ns) - 60 * NS  # overlap on purpose: duplicates are dropped
+    async def _fills_since(self, since: datetime) -> list[Fill]:
+        since_ns = int(since.timestamp() * NS)
         response = await self._call(
             "fill_history",
-            lambda: self._sdk().fetch_my_trades(since=since, limit=1000, params={"kind": "PERPETUAL"}),
+            lambda: self._sdk().fetch_my_trades(since=since_ns, limit=1000, params={"kind": "PERPETUAL"}),
         )
-        fills = response.get("result") or [] if isinstance(response, dict) else []
-        for raw in sorted(fills, key=lambda f: int(f.get("event_time") or 0)):
-            self._publish_fill(raw)
-        active = {o.order_id: o for o in await self.open_orders()}
-        for order in active.values():
-            if self._remember(order):
-                self._updates.publish(OrderUpdate(order=order))
-        for stale in [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]:
-            with contextlib.suppress(OrderNotFound):
-                fresh = await self._fetch_order(order_id=stale.order_id)
-                if fresh is not None and self._remember(fresh):
-                    self._updates.publish(OrderUpdate(order=fresh))
-        log.info("%s: reconciled after reconnect (%d open orders, %d fills read)", self.name, len(active), len(fills))
+        rows = response.get("result") or [] if isinstance(response, dict) else []
+        return [self._fill(raw) for raw in rows]

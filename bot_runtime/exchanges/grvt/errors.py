@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot_runtime.exchanges._http import error_for_status
+from bot_runtime.exchanges._shared.http import error_for_status
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     ExchangeError,

@@ -15,7 +15,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._http import dec, dec_or_none, from_ns
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ns
 from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError, utcnow
 from bot_runtime.exchanges.grvt.config import GrvtPublicConfig
 from bot_runtime.exchanges.grvt.mapping import DEFAULT_FUNDING_HOURS, next_funding_boundary

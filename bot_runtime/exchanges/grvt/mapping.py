@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._http import dec, dec_or_none, from_ns
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ns
 from bot_runtime.exchanges.base import (
     ZERO,
     CancelReason,

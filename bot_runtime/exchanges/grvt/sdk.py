@@ -29,7 +29,13 @@ from pysdk.grvt_ccxt_env import GrvtEndpointType, GrvtEnv
 from pysdk.grvt_ccxt_pro import GrvtCcxtPro
 from pysdk.grvt_ccxt_utils import EnumEncoder
 
-from bot_runtime.exchanges._http import parse_retry_after
+from bot_runtime.exchanges._shared.http import parse_retry_after
+from bot_runtime.exchanges._shared.redaction import (
+    SecretRedactingFilter,
+    install_redaction,
+    quiet_loggers,
+    remove_redaction,
+)
 from bot_runtime.exchanges.base import TransientNetworkError
 from bot_runtime.exchanges.grvt.errors import from_response
 
@@ -61,49 +67,31 @@ _COOKIE_PATTERNS = (
     re.compile(r"('gravity':\s*')[^']+"),
     re.compile(r"(cookie_value=')[^']+"),
 )
+_SDK_LOGGERS = ("bot_runtime.exchanges.grvt.sdk", "pysdk")
 
 
-class SdkLogGuard(logging.Filter):
+class SdkLogGuard(SecretRedactingFilter):
     """Drop pysdk log records below WARNING; scrub secrets and session cookies from the others."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s and len(s) >= 6]
+        super().__init__(secrets, patterns=_COOKIE_PATTERNS)
 
     def filter(self, record: logging.LogRecord) -> bool:
         from_sdk = "pysdk" in record.pathname or record.name.startswith(("pysdk", "bot_runtime.exchanges.grvt.sdk"))
         if from_sdk and record.levelno < logging.WARNING:
             return False
-        try:
-            message = record.getMessage()
-        except Exception:
-            return False
-        scrubbed = message
-        for secret in self._secrets:
-            scrubbed = scrubbed.replace(secret, "***")
-        for pattern in _COOKIE_PATTERNS:
-            scrubbed = pattern.sub(r"\1***", scrubbed)
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, None
-        return True
+        return super().filter(record)
 
 
 def install_log_guard(secrets: Iterable[str]) -> SdkLogGuard:
     guard = SdkLogGuard(secrets)
-    sdk_logger = logging.getLogger("bot_runtime.exchanges.grvt.sdk")
-    sdk_logger.setLevel(logging.WARNING)
-    for logger in (logging.getLogger(), sdk_logger, logging.getLogger("pysdk")):
-        logger.addFilter(guard)
+    quiet_loggers(_SDK_LOGGERS[:1])
+    install_redaction(guard, _SDK_LOGGERS)
     return guard
 
 
 def remove_log_guard(guard: SdkLogGuard) -> None:
-    for logger in (
-        logging.getLogger(),
-        logging.getLogger("bot_runtime.exchanges.grvt.sdk"),
-        logging.getLogger("pysdk"),
-    ):
-        logger.removeFilter(guard)
+    remove_redaction(guard, _SDK_LOGGERS)
 
 
 def _plain_decimals(payload: dict[str, Any]) -> None:

@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
@@ -29,7 +29,8 @@ from lighter.api.order_api import OrderApi
 from lighter.exceptions import ApiException
 from lighter.signer_client import SignerClient
 
-from bot_runtime.exchanges._ws import Broadcast, ReconnectingWebSocket, SeenIds
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
     AuthenticationError,
@@ -38,6 +39,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     ExchangeError,
+    Fill,
     InsufficientMargin,
     Market,
     Order,
@@ -53,7 +55,6 @@ from bot_runtime.exchanges.base import (
     Side,
     TimeInForce,
     TransientNetworkError,
-    utcnow,
 )
 from bot_runtime.exchanges.lighter.config import LighterConfig
 from bot_runtime.exchanges.lighter.errors import (
@@ -67,7 +68,6 @@ from bot_runtime.exchanges.lighter.mapping import (
     parse_market,
     parse_order,
     scale,
-    timestamp,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,11 @@ def _as_dict(model: Any) -> dict[str, Any]:
     return result
 
 
+def _pong(message: Any) -> Any:
+    """Lighter's application-level keepalive: ``{"type": "ping"}`` is answered with ``{"type": "pong"}``."""
+    return {"type": "pong"} if isinstance(message, dict) and message.get("type") == "ping" else None
+
+
 class LighterExchange(Exchange):
     name = "lighter"
 
@@ -98,16 +103,11 @@ class LighterExchange(Exchange):
         self._markets: dict[str, Market] = {}
         self._by_market_id: dict[int, Market] = {}
         self._client_ids: dict[int, str] = {}
-        self._orders: dict[str, Order] = {}  # order_id → latest known state
-        self._orders_by_client: dict[int, Order] = {}
-        self._seen_fills = SeenIds()
-        self._updates: Broadcast[OrderUpdate] = Broadcast()
+        self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._token: str | None = None
         self._token_expiry = 0.0
         self._nonce_dirty = False
-        self._started_ms = 0
-        self._order_event = asyncio.Event()
 
     # lifecycle --------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -126,26 +126,42 @@ class LighterExchange(Exchange):
                 ) from None
             self._order_api = OrderApi(self._signer.api_client)
             self._account_api = AccountApi(self._signer.api_client)
-        self._started_ms = int(time.time() * 1000)
+        self._hub.mark_started()
         await self._load_markets()
         await self._account()  # the account exists and answers
         self._auth_token()  # the key signs
         if self._cfg.stream and self._stream is None:
-            self._stream = ReconnectingWebSocket(
-                self._cfg.ws_url,
-                name=f"{self.name}:account",
-                on_message=self._on_account_message,
-                on_connect=self._subscribe_account,
-                on_reconnect=self._reconcile,
+            self._stream = self._socket(
+                "account",
+                self._on_account_message,
+                self._subscribe_account,
+                on_reconnect=rest_catch_up(self._hub, self, self._fills_since, self._refresh),
             )
             self._stream.start()
             await self._stream.wait_connected(timeout=self._cfg.request_timeout)
+
+    def _socket(
+        self,
+        what: str,
+        on_message: Callable[[Any], Awaitable[None]],
+        on_connect: Callable[[ReconnectingWebSocket], Awaitable[None]],
+        *,
+        on_reconnect: Callable[[ReconnectingWebSocket], Awaitable[None]] | None = None,
+    ) -> ReconnectingWebSocket:
+        return ReconnectingWebSocket(
+            self._cfg.ws_url,
+            name=f"{self.name}:{what}",
+            on_message=on_message,
+            on_connect=on_connect,
+            on_reconnect=on_reconnect,
+            answer=_pong,
+        )
 
     async def close(self) -> None:
         if self._stream is not None:
             await self._stream.close()
             self._stream = None
-        self._updates.close()
+        self._hub.close()
         if self._signer is not None:
             await self._signer.close()
             self._signer = None
@@ -231,7 +247,7 @@ class LighterExchange(Exchange):
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
         market_id = int(market.contract_id)
-        queue: asyncio.Queue[Quote] = asyncio.Queue(maxsize=1000)
+        quotes: LatestQueue[Quote] = LatestQueue()
         book: dict[str, dict[Decimal, Decimal]] = {"asks": {}, "bids": {}}
 
         async def subscribe(ws: ReconnectingWebSocket) -> None:
@@ -241,9 +257,6 @@ class LighterExchange(Exchange):
 
         async def on_message(message: Any) -> None:
             kind = message.get("type") if isinstance(message, dict) else None
-            if kind == "ping":
-                await ws.send_json({"type": "pong"})
-                return
             if kind not in ("subscribed/order_book", "update/order_book"):
                 return
             data = message.get("order_book") or {}
@@ -259,20 +272,12 @@ class LighterExchange(Exchange):
                         book[side][price] = size
             if book["asks"] and book["bids"]:
                 ask, bid = min(book["asks"]), max(book["bids"])
-                quote = Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(quote)
+                quotes.put(
+                    Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
+                )
 
-        ws = ReconnectingWebSocket(
-            self._cfg.ws_url, name=f"{self.name}:book:{symbol}", on_message=on_message, on_connect=subscribe
-        )
-        ws.start()
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            await ws.close()
+        async for quote in relay(self._socket(f"book:{symbol}", on_message, subscribe), quotes):
+            yield quote
 
     # orders -----------------------------------------------------------------------------------------------------
     async def _send(self, what: str, factory: Callable[[], Awaitable[Any]]) -> Any:
@@ -358,7 +363,6 @@ class LighterExchange(Exchange):
         params = self._tx_params(market, request, price)
         idx = params["client_order_index"]
         self._client_ids[idx] = request.client_order_id
-        self._orders_by_client.pop(idx, None)
         await self._send("createOrder", lambda: self._signer.create_order(**params))
         pending = Order(
             order_id=str(idx),
@@ -372,7 +376,15 @@ class LighterExchange(Exchange):
             status=OrderStatus.PENDING,
             reduce_only=request.reduce_only,
         )
-        order = await self._await_verdict(market, idx) or pending
+        order = (
+            await self._hub.settle(
+                lambda: self._lookup_client_index(idx),
+                client_order_id=request.client_order_id,
+                timeout=self._cfg.confirm_timeout,
+                interval=CONFIRM_POLL,
+            )
+            or pending
+        )
         if order.status is OrderStatus.REJECTED or (order.status is OrderStatus.CANCELED and order.filled_size == 0):
             if order.cancel_reason is CancelReason.POST_ONLY_VIOLATION:
                 raise PostOnlyWouldCross(
@@ -390,27 +402,8 @@ class LighterExchange(Exchange):
                 )
         return order
 
-    async def _await_verdict(self, market: Market, idx: int) -> Order | None:
-        """The first non-pending state of a just-sent order: from the stream, else from ``accountOrders``."""
-        deadline = time.monotonic() + self._cfg.confirm_timeout
-        last: Order | None = None
-        while True:
-            known = self._orders_by_client.get(idx)
-            if known is None:
-                found = await self._lookup_client_indexes([idx])
-                known = found.get(idx)
-                if known is not None:
-                    self._remember(known, idx)
-            if known is not None:
-                last = known
-                if known.status is not OrderStatus.PENDING:
-                    return known
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return last
-            self._order_event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._order_event.wait(), min(CONFIRM_POLL, remaining))
+    async def _lookup_client_index(self, idx: int) -> Order | None:
+        return (await self._lookup_client_indexes([idx])).get(idx)
 
     async def _lookup_client_indexes(self, indexes: list[int]) -> dict[int, Order]:
         found: dict[int, Order] = {}
@@ -429,15 +422,6 @@ class LighterExchange(Exchange):
                 order = parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
                 found[int(raw["client_order_index"])] = order
         return found
-
-    def _remember(self, order: Order, idx: int | None = None) -> bool:
-        """Cache an order state; True when it differs from what we knew."""
-        previous = self._orders.get(order.order_id)
-        self._orders[order.order_id] = order
-        if idx is not None:
-            self._orders_by_client[idx] = order
-        self._order_event.set()
-        return previous is None or (previous.status, previous.filled_size) != (order.status, order.filled_size)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)
@@ -515,7 +499,7 @@ class LighterExchange(Exchange):
         return order if order is not None and order.symbol == symbol else None
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._updates.subscribe()
+        return self._hub.subscribe()
 
     # account ----------------------------------------------------------------------------------------------------
     def _parse_position(self, raw: dict[str, Any]) -> Position:
@@ -569,10 +553,7 @@ class LighterExchange(Exchange):
         if not isinstance(message, dict):
             return
         kind = str(message.get("type", ""))
-        if kind == "ping":
-            if self._stream is not None:
-                await self._stream.send_json({"type": "pong"})
-        elif kind.endswith("/account_all_orders"):
+        if kind.endswith("/account_all_orders"):
             self._handle_orders(message.get("orders") or {})
         elif kind.endswith("/account_all_trades"):
             self._handle_trades(message.get("trades") or {})
@@ -583,9 +564,7 @@ class LighterExchange(Exchange):
         for market_id, raws in by_market.items():
             symbol = self._symbol_of(market_id)
             for raw in raws or []:
-                order = parse_order(raw, symbol, self._client_ids)
-                if self._remember(order, int(raw.get("client_order_index") or 0) or None):
-                    self._updates.publish(OrderUpdate(order=order))
+                self._hub.publish(OrderUpdate(order=parse_order(raw, symbol, self._client_ids)))
 
     def _handle_trades(self, by_market: dict[str, list[dict[str, Any]]]) -> None:
         for market_id, raws in by_market.items():
@@ -593,28 +572,10 @@ class LighterExchange(Exchange):
                 self._publish_trade(raw, self._symbol_of(market_id))
 
     def _publish_trade(self, raw: dict[str, Any], symbol: str) -> None:
-        fresh = raw.get("timestamp") is None or timestamp(raw["timestamp"]).timestamp() * 1000 >= self._started_ms
         for fill in parse_fills(raw, self._cfg.account_index, symbol, self._client_ids):
-            if not self._seen_fills.add(fill.trade_id) or not fresh:
-                continue  # a duplicate, or history from before this client started
-            order = self._orders.get(fill.order_id)
-            if order is None:
-                order = Order(
-                    order_id=fill.order_id,
-                    client_order_id=fill.client_order_id,
-                    symbol=symbol,
-                    side=fill.side,
-                    price=fill.price,
-                    size=fill.size,
-                    filled_size=fill.size,
-                    avg_fill_price=fill.price,
-                    status=OrderStatus.FILLED,
-                    updated_at=utcnow(),
-                )
-            self._updates.publish(OrderUpdate(order=order, fill=fill))
+            self._hub.publish_fill(fill, drop_history=True)  # the subscription starts with recent trades
 
-    async def _reconcile(self, ws: ReconnectingWebSocket) -> None:
-        """After a reconnect: the fills of the gap (REST trades) and the orders that changed meanwhile."""
+    async def _fills_since(self, since: datetime) -> list[Fill]:
         token = self._auth_token()
         result = await self._call(
             "trades",
@@ -626,16 +587,16 @@ class LighterExchange(Exchange):
                 sort_dir="desc",
             ),
         )
-        for raw in reversed(_as_dict(result).get("trades") or []):
-            self._publish_trade(raw, self._symbol_of(raw["market_id"]))
-        active = {o.order_id: o for o in await self.open_orders()}
-        for order in active.values():
-            if self._remember(order):
-                self._updates.publish(OrderUpdate(order=order))
-        vanished = [o for o in list(self._orders.values()) if not o.status.is_final and o.order_id not in active]
-        indexes = [client_index(o.client_order_id) for o in vanished if o.client_order_id]
-        if indexes:
-            for idx, order in (await self._lookup_client_indexes(indexes)).items():
-                if self._remember(order, idx):
-                    self._updates.publish(OrderUpdate(order=order))
-        log.info("%s: reconciled after reconnect (%d open orders)", self.name, len(active))
+        fills: list[Fill] = []
+        for raw in _as_dict(result).get("trades") or []:
+            symbol = self._symbol_of(raw["market_id"])
+            fills += [
+                f for f in parse_fills(raw, self._cfg.account_index, symbol, self._client_ids) if f.timestamp >= since
+            ]
+        return fills
+
+    async def _refresh(self, order: Order) -> Order | None:
+        """An order's latest state by its client index (works for an order still known by a provisional id)."""
+        if order.client_order_id:
+            return await self._lookup_client_index(client_index(order.client_order_id))
+        return await self.get_order(order.symbol, order.order_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot_runtime.exchanges._http import error_for_status, parse_retry_after
+from bot_runtime.exchanges._shared.http import error_for_status, parse_retry_after
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     ExchangeError,

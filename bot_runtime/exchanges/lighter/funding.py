@@ -22,7 +22,7 @@ from lighter.api_client import ApiClient
 from lighter.configuration import Configuration
 from lighter.exceptions import ApiException
 
-from bot_runtime.exchanges._http import dec, dec_or_none
+from bot_runtime.exchanges._shared.values import dec, dec_or_none
 from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, TransientNetworkError, utcnow
 from bot_runtime.exchanges.lighter.config import LighterPublicConfig
 from bot_runtime.exchanges.lighter.errors import from_api_exception

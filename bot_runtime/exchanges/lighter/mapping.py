@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._http import dec, dec_or_none, from_ms, from_seconds
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_seconds
 from bot_runtime.exchanges.base import (
     ZERO,
     CancelReason,

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -27,11 +26,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
-from websockets.asyncio.client import ClientConnection
 
-from bot_runtime.exchanges._shared.http import loads, request_json
-from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub
-from bot_runtime.exchanges._shared.ws import Opened, ReconnectingWebSocket
+from bot_runtime.exchanges._shared.http import request_json
+from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     Balance,
@@ -85,7 +83,7 @@ class ParadexExchange(Exchange):
         self._markets: dict[str, Market] | None = None
         self._by_venue: dict[str, Market] = {}
         self._hub = OrderUpdateHub(name)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream: ReconnectingWebSocket | None = None
         self._rpc_ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -93,22 +91,20 @@ class ParadexExchange(Exchange):
 
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
+        self._hub.mark_started()
         config = self.settings.system_config or await self._public("GET", "/system/config")
         self._sdk = await self._in_thread(lambda: self._build_sdk(config))
         await self.markets()
         for order in await self.open_orders():
             self._hub.track(order)
-        source = ReconnectingWebSocket(
-            self._ws_url,
-            self._authenticate_and_subscribe,
-            name=f"{self.name} account stream",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        task = asyncio.create_task(self._run_account_stream(source))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._stream is None:
+            self._stream = self.settings.websocket(
+                f"{self.name} account stream",
+                self._on_account_message,
+                on_connect=self._authenticate_and_subscribe,
+                on_reconnect=rest_catch_up(self._hub, self, self._fills_since),
+            )
+            self._stream.start()
 
     def _build_sdk(self, raw_config: Mapping[str, Any]) -> Any:
         from paradex_py import Paradex
@@ -144,11 +140,9 @@ class ParadexExchange(Exchange):
         return sdk
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
         self._hub.close()
         await self._public_http.aclose()
         if self._sdk is not None:
@@ -224,25 +218,21 @@ class ParadexExchange(Exchange):
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
         channel = f"bbo.{market.venue_symbol}"
+        quotes: LatestQueue[Quote] = LatestQueue()
 
-        async def subscribe(ws: ClientConnection) -> None:
-            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": channel},
-                                      "id": next(self._rpc_ids)}))  # fmt: skip
+        async def subscribe(ws: ReconnectingWebSocket) -> None:
+            await ws.send_json(self._rpc_message("subscribe", {"channel": channel}))
 
-        source = ReconnectingWebSocket(
-            self._ws_url,
-            subscribe,
-            name=f"{self.name} {channel}",
-            backoff=self.settings.backoff(),
-            ping_interval=self.settings.ws_ping_interval,
-            idle_timeout=self.settings.ws_idle_timeout,
-        )
-        async for message in source.messages():
+        async def on_message(message: Any) -> None:
             params = message.get("params") if isinstance(message, Mapping) else None
             if isinstance(params, Mapping) and params.get("channel") == channel:
                 bbo = BBOResp.model_validate(params["data"])
-                yield Quote(symbol=symbol, bid=bbo.bid, ask=bbo.ask, bid_size=bbo.bid_size, ask_size=bbo.ask_size,
-                            timestamp=ms(bbo.last_updated_at) or utcnow())  # fmt: skip
+                quotes.put(Quote(symbol=symbol, bid=bbo.bid, ask=bbo.ask, bid_size=bbo.bid_size,
+                                 ask_size=bbo.ask_size, timestamp=ms(bbo.last_updated_at) or utcnow()))  # fmt: skip
+
+        socket = self.settings.websocket(f"{self.name} {channel}", on_message, on_connect=subscribe)
+        async for quote in relay(socket, quotes):
+            yield quote
 
     # orders -------------------------------------------------------------------------------------------------------
     def _order(self, raw: Any) -> Order:
@@ -279,7 +269,15 @@ class ParadexExchange(Exchange):
         order = self._order(await self._api("submit_order", sdk_order))
         self._hub.track(order)
         if order.status is OrderStatus.PENDING and self.settings.order_confirm_timeout > 0:
-            order = await self._await_engine(order)
+            order = (
+                await self._hub.settle(
+                    lambda: self.get_order(order.symbol, order.order_id),
+                    order_id=order.order_id,
+                    timeout=self.settings.order_confirm_timeout,
+                    interval=self.settings.order_confirm_poll,
+                )
+                or order
+            )
         if order.status is OrderStatus.REJECTED and order.cancel_reason is not None:
             raise rejection_for(
                 order.cancel_reason,
@@ -287,25 +285,6 @@ class ParadexExchange(Exchange):
                 self.name,
             )
         return order
-
-    async def _await_engine(self, order: Order) -> Order:
-        """Wait until the engine accepted (OPEN) or closed the order: stream first, REST polling as a fallback."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.order_confirm_timeout
-        latest = order
-        while loop.time() < deadline:
-            seen = await self._hub.wait_for(
-                order.order_id, lambda o: o.status is not OrderStatus.PENDING, self.settings.order_confirm_poll
-            )
-            if seen is not None:
-                return seen
-            polled = await self.get_order(order.symbol, order.order_id)
-            if polled is not None:
-                latest = polled
-                if polled.status is not OrderStatus.PENDING:
-                    await self._hub.publish(OrderUpdate(order=polled))
-                    return polled
-        return latest
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         await self._api("cancel_order", order_id)  # queued: the stream reports the final state
@@ -334,7 +313,7 @@ class ParadexExchange(Exchange):
             return None
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
-        return self._hub.stream()
+        return self._hub.subscribe()
 
     # account ------------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
@@ -364,19 +343,19 @@ class ParadexExchange(Exchange):
         )
 
     # account stream -----------------------------------------------------------------------------------------------
-    async def _ws_url(self) -> str:
-        return self.settings.ws_url
+    def _rpc_message(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "method": method, "params": dict(params), "id": next(self._rpc_ids)}
 
-    async def _rpc(self, ws: ClientConnection, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        request_id = next(self._rpc_ids)
-        await ws.send(json.dumps({"jsonrpc": "2.0", "method": method, "params": dict(params), "id": request_id}))
+    async def _rpc(self, ws: ReconnectingWebSocket, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        request = self._rpc_message(method, params)
+        await ws.send_json(request)
         async with asyncio.timeout(self.settings.request_timeout):
             while True:
-                reply = loads(await ws.recv())
-                if isinstance(reply, Mapping) and reply.get("id") == request_id:
+                reply = await ws.receive_json(self.settings.request_timeout)
+                if isinstance(reply, Mapping) and reply.get("id") == request["id"]:
                     return reply
 
-    async def _authenticate_and_subscribe(self, ws: ClientConnection) -> None:
+    async def _authenticate_and_subscribe(self, ws: ReconnectingWebSocket) -> None:
         def fresh_jwt() -> str:
             self._sdk.api_client.auth()
             return str(self._sdk.account.jwt_token)
@@ -392,25 +371,15 @@ class ParadexExchange(Exchange):
                     f"{self.name}: subscribe {channel} failed: {reply['error']}", exchange=self.name
                 )
 
-    async def _run_account_stream(self, source: ReconnectingWebSocket) -> None:
-        async for message in source.messages():
-            try:
-                if isinstance(message, Opened):
-                    if message.reconnect:
-                        await self._reconcile()
-                    continue
-                params = message.get("params") if isinstance(message, Mapping) else None
-                if not isinstance(params, Mapping):
-                    continue
-                channel = str(params.get("channel", ""))
-                if channel.startswith("orders."):
-                    await self._hub.publish(OrderUpdate(order=self._order(params["data"])))
-                elif channel.startswith("fills."):
-                    await self._on_fill(FillResult.model_validate(params["data"]))
-            except ExchangeError as exc:
-                log.warning("%s: account stream: %s", self.name, exc)
-            except ValueError as exc:
-                log.warning("%s: ignoring an unparseable stream event: %s", self.name, exc)
+    async def _on_account_message(self, message: Any) -> None:
+        params = message.get("params") if isinstance(message, Mapping) else None
+        if not isinstance(params, Mapping):
+            return
+        channel = str(params.get("channel", ""))
+        if channel.startswith("orders."):
+            self._hub.publish(OrderUpdate(order=self._order(params["data"])))
+        elif channel.startswith("fills."):
+            await self._on_fill(FillResult.model_validate(params["data"]))
 
     async def _on_fill(self, result: FillResult) -> None:
         symbol = self._canonical(result.market)
@@ -421,12 +390,7 @@ class ParadexExchange(Exchange):
         fill = parsing.fill_from_result(result, symbol)
         if fill.client_order_id is None and order.client_order_id is not None:
             fill = fill.model_copy(update={"client_order_id": order.client_order_id})
-        await self._hub.publish(OrderUpdate(order=parsing.order_after_fill(order, result), fill=fill))
-
-    async def _reconcile(self) -> None:
-        await self._hub.reconcile(
-            fetch_fills=self._fills_since, fetch_open_orders=self.open_orders, fetch_order=self.get_order
-        )
+        self._hub.publish(OrderUpdate(order=parsing.order_after_fill(order, result), fill=fill))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         data = await self._api("fetch_fills", {"start_at": int(since.timestamp() * 1000), "page_size": 1000})

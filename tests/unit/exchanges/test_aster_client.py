@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -289,8 +290,12 @@ async def test_dropped_stream_reconnects_and_recovers_the_missed_fill_over_rest(
     )
     updates = aster.order_updates()
     ws = venue._ws[f"/ws/{LISTEN_KEY}"]
-    # while the stream is down the order fills: only REST knows
-    venue.route("GET", "/fapi/v1/userTrades", fx("user_trades"))
+    # while the stream is down the order fills: only REST knows (and it also lists a fill of the previous process,
+    # inside the look-back window, that must not come back as new)
+    now_ms = int(time.time() * 1000)
+    missed = fx("user_trades")[0] | {"time": now_ms}
+    history = fx("user_trades")[0] | {"id": 698001, "time": now_ms - 60_000}
+    venue.route("GET", "/fapi/v1/userTrades", [history, missed])
     venue.route("GET", "/fapi/v1/order", fx("order_filled"))
     await ws.drop_all()
     await ws.wait_for_connections(2)

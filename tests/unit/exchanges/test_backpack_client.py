@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -312,7 +313,10 @@ async def test_dropped_stream_reconnects_resubscribes_and_recovers_the_fill(
         )
     )
     updates = backpack.order_updates()
-    venue.route("GET", "/wapi/v1/history/fills", fx("fills"))
+    now = datetime.now(UTC)
+    missed = fx("fills")[0] | {"timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}
+    history = missed | {"tradeId": 9748001, "timestamp": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000")}
+    venue.route("GET", "/wapi/v1/history/fills", [history, missed])
     venue.route("GET", "/api/v1/order", Reply(404, fx("error_not_found")))
     venue.route("GET", "/wapi/v1/history/orders", fx("order_history_filled"))
     await order_stream(venue).drop_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -315,6 +316,7 @@ async def test_positions_balance_and_bbo(paradex: Exchange, venue: ReplayServer)
 async def test_fill_over_websocket_and_recovery_after_a_drop(paradex: Exchange, venue: ReplayServer) -> None:
     venue.route("POST", "/v1/orders", fx("order_new"))
     venue.route("GET", "/v1/orders/{order_id}", fx("order_open"))
+    updates = paradex.order_updates()
     await paradex.place_order(
         OrderRequest(
             symbol="BTC",
@@ -325,9 +327,14 @@ async def test_fill_over_websocket_and_recovery_after_a_drop(paradex: Exchange, 
             client_order_id="grid-open-1",
         )
     )
-    updates = paradex.order_updates()
+    accepted = await asyncio.wait_for(anext(updates), 5)  # the engine's verdict, polled while placing
+    assert (accepted.order.status, accepted.fill) == (OrderStatus.OPEN, None)
     endpoint = venue._ws["/v1/ws"]
-    venue.route("GET", "/v1/fills", fx("fills"))
+    now_ms = int(time.time() * 1000)
+    fills = fx("fills")
+    missed = fills["results"][0] | {"created_at": now_ms}
+    history = missed | {"id": "8615262148007718000", "created_at": now_ms - 60_000}  # the previous process's
+    venue.route("GET", "/v1/fills", fills | {"results": [missed, history]})
     venue.route("GET", "/v1/orders/{order_id}", fx("order_filled"))
     await endpoint.drop_all()
     conn = await endpoint.wait_for_connections(2)
@@ -351,6 +358,7 @@ async def test_fill_over_websocket_and_recovery_after_a_drop(paradex: Exchange, 
 async def test_fill_pushed_over_websocket(paradex: Exchange, venue: ReplayServer) -> None:
     venue.route("POST", "/v1/orders", fx("order_new"))
     venue.route("GET", "/v1/orders/{order_id}", fx("order_open"))
+    updates = paradex.order_updates()
     await paradex.place_order(
         OrderRequest(
             symbol="BTC",
@@ -361,7 +369,7 @@ async def test_fill_pushed_over_websocket(paradex: Exchange, venue: ReplayServer
             client_order_id="grid-open-1",
         )
     )
-    updates = paradex.order_updates()
+    assert (await asyncio.wait_for(anext(updates), 5)).order.status is OrderStatus.OPEN
     await venue._ws["/v1/ws"].broadcast(fx("ws_fill"))
     update = await asyncio.wait_for(anext(updates), 5)
     assert update.fill is not None and update.fill.price == Decimal("97010.1")

@@ -48,6 +48,13 @@ MAX_DECIMAL_LEN = 40  # crds/tradingbots.yaml: status decimals are strings of at
 _WIDE = Context(prec=100)  # quantizing never fails for lack of precision
 
 
+def significant(value: Decimal | None, digits: int = 12) -> Decimal | None:
+    """``value`` rounded to ``digits`` significant digits (an average of fills carries 28 otherwise)."""
+    if value is None or value == 0:
+        return value
+    return value.quantize(Decimal(1).scaleb(value.adjusted() - digits + 1), context=_WIDE).normalize(_WIDE)
+
+
 def decimal_str(value: Decimal | None, places: Decimal | None = None, *, max_len: int = MAX_DECIMAL_LEN) -> str | None:
     """Exact plain notation (never ``1E+1``), at most ``max_len`` characters (the CRD's limit): a value with more
     digits (an average entry price carries 28) loses decimal places, never integer digits."""
@@ -215,7 +222,7 @@ class BotStatus(BaseModel):
         doc: dict[str, Any] = {
             "phase": self.phase,
             "position": decimal_str(self.position),
-            "avgEntryPrice": decimal_str(self.avg_entry_price),
+            "avgEntryPrice": decimal_str(significant(self.avg_entry_price)),
             "realizedPnl": decimal_str(self.realized_pnl, PNL_PLACES),
             "unrealizedPnl": decimal_str(self.unrealized_pnl, PNL_PLACES),
             "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 from perpdex_dev.control_plane import REPO_ROOT
 from perpdex_dev.stack import LocalStack, StackError
 
-RUN_DIR = Path(os.environ.get("PERPDEX_RUN_DIR", Path.home() / ".cache" / "perpdex" / "run")) / "demo"
+# Pods run as a non-root user (uid 10001) and read their volumes from the run dir: keep it out of a 0700 home.
+RUN_DIR = Path(os.environ.get("PERPDEX_RUN_DIR", Path(tempfile.gettempdir()) / f"perpdex-{os.getuid()}")) / "demo"
 BOT = "paper-btc-grid"
 COLLECTOR = "paper-dexes"
 

@@ -120,7 +120,7 @@ async def run_operator(
         await rt.close()
 
 
-_ROUTINE = re.compile(r"^(Timer|Handler) '(status|resync|child-[a-z]+)' succeeded\.$")
+_ROUTINE = re.compile(r"^(Timer|Handler) '(status|resync|reported|child-[a-z]+)' succeeded\.$")
 
 
 class _KopfNoise(logging.Filter):

@@ -66,6 +66,27 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         **on,
     )(resync)
 
+    seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    async def reported(**kwargs: Any) -> None:
+        """The pod's own status writes (phase, error) re-derive the conditions at once instead of at the next status
+        check; heartbeat-only writes do not (staleness is the timer's job)."""
+        body, name, namespace = _identity(kwargs)
+        key = (namespace, name)
+        if kwargs["event"].get("type") == "DELETED":
+            seen.pop(key, None)
+            return
+        status = body.get("status") or {}
+        signature = (status.get("phase"), status.get("lastError"), bool(status.get("lastHeartbeat")))
+        if seen.get(key) == signature:
+            return
+        first = key not in seen
+        seen[key] = signature
+        if not first:  # the create/resume handler covers an object's first sighting
+            rt.coalescer.request((spec.plural, namespace, name), full=False)
+
+    kopf.on.event(GROUP, VERSION, spec.plural, id="reported", registry=registry)(reported)
+
     async def finalize(**kwargs: Any) -> None:
         """Scale to 0 (the pod applies onStop on SIGTERM), wait bounded for it to be gone, then release."""
         body, name, namespace = _identity(kwargs)

@@ -356,3 +356,22 @@ async def test_a_name_taken_by_a_foreign_object_is_not_touched(kube: Any, operat
         assert f"{name}-config" in condition(cr, "Degraded")["message"]
         cm = await client.get(cm_path)
         assert cm["data"] == {"mine": "yes"} and "ownerReferences" not in cm["metadata"]
+
+
+async def test_the_bots_own_reports_update_conditions_at_once(
+    kube: Any, crds_installed: Any, launcher: OperatorLauncher
+) -> None:
+    """With a status check only every 5 minutes, a phase the bot reports still turns into conditions right away."""
+    ns = make_namespace(kube, "prompt")
+    op = launcher.start([ns], "--status-interval-seconds=300", "--resync-interval-seconds=300")
+    async with kube.client() as client:
+        await create_bot(client, ns, paper_bot("prompt"))
+        await _settled(client, ns, "prompt")
+        status = bot_path(ns, "prompt", "status")
+        await client.patch(status, {"status": {"phase": "Running", "lastHeartbeat": utc_now()}})
+        await eventually(lambda: _cond(client, ns, "prompt", "Ready", "True", "Running"), timeout=15, what="Ready")
+        await client.patch(status, {"status": {"phase": "RiskHalted", "lastError": "maxDrawdownPct"}})
+        await eventually(
+            lambda: _cond(client, ns, "prompt", "RiskLimitBreached", "True", "RiskHalted"), timeout=15, what="risk"
+        )
+    op.stop()

@@ -127,3 +127,28 @@ def test_peering_crds_match_the_chart() -> None:
     chart = list(yaml.safe_load_all((REPO / "charts/perp-dex-operator/crds/kopf-peerings.yaml").read_text()))
     assert ours == chart
     assert sorted(d["metadata"]["name"] for d in ours) == ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+
+
+async def test_the_registry_holds_every_handler() -> None:
+    from perpdex_operator.handlers import build_registry
+    from perpdex_operator.runtime import OperatorRuntime, kopf_settings
+
+    settings = OperatorSettings(namespaces=["t"])
+    rt = OperatorRuntime(settings, KubeConfig(server="http://127.0.0.1:1"))
+    try:
+        registry = build_registry(rt)
+        ids = {h.id for h in registry._changing.get_all_handlers()}
+        assert {"reconcile", "finalize"} <= ids
+        assert {h.id for h in registry._spawning.get_all_handlers()} == {"status", "resync"}
+        watching = {h.id for h in registry._watching.get_all_handlers()}
+        assert {"reported", "child-statefulsets", "child-pods", "child-leases"} <= watching
+        assert {h.id for h in registry._activities.get_all_handlers()} == {
+            "perpdex-login",
+            "objects",
+            "perpdex-cleanup",
+        }
+        ks = kopf_settings(settings, priority=7)
+        assert ks.persistence.finalizer == "perpdex.io/finalizer"
+        assert (ks.peering.standalone, ks.peering.priority) == (True, 7)
+    finally:
+        await rt.close()

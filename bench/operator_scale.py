@@ -210,12 +210,13 @@ def cluster() -> Any:
 class OperatorProc:
     proc: subprocess.Popen[bytes]
     log: Path
+    grace: float = 30.0  # a profiled operator needs longer to stop and write its profile
 
     def sample(self) -> ProcSample:
         return proc_sample(self.proc.pid)
 
     def stop(self) -> None:
-        stop_process(self.proc, grace=30)
+        stop_process(self.proc, grace=self.grace)
 
 
 def start_operator(c: Cluster, namespace: str, resync: float | None, profile: Path | None = None) -> OperatorProc:
@@ -242,7 +243,7 @@ def start_operator(c: Cluster, namespace: str, resync: float | None, profile: Pa
     except BenchError:
         stop_process(proc)
         raise BenchError(f"operator did not become healthy:\n{log.read_text(errors='replace')[-3000:]}") from None
-    return OperatorProc(proc, log)
+    return OperatorProc(proc, log, grace=180.0 if profile else 30.0)
 
 
 @dataclass

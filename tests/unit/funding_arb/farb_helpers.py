@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,10 +29,8 @@ from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.risk import RiskBreach, RiskManager
 from bot_runtime.strategies.base import OrderResult, RecordingEvents
 from bot_runtime.strategies.funding_arb import FundingArbStrategy, Tuning
-from funding_service.api.views import opportunity_row
+from bot_runtime.strategies.funding_arb.simulate import PaperOpportunitySource
 from funding_service.client import FundingServiceError
-from funding_service.core.fees import FeeSchedule
-from funding_service.core.opportunities import Filters, Leg, Params, find
 from funding_service.models.api import DexList, Opportunities
 
 D = Decimal
@@ -67,99 +64,25 @@ def farb_config(fa: Mapping[str, Any] | None = None, **spec: Any) -> BotConfig:
 # the in-test funding service
 
 
-def _set(value: Any) -> frozenset[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return frozenset(v for v in value.split(",") if v)
-    return frozenset(str(v) for v in value)
-
-
-class PaperOpportunities:
-    """``opportunities(**filters)`` like ``GET /api/v1/opportunities``, computed by the service's own finder from the
-    paper venues' current funding models and quotes at the virtual clock's time."""
+class PaperOpportunities(PaperOpportunitySource):
+    """The package's in-process source (the funding service's own finder on the paper venues' current rates), plus
+    what tests need: the filters of every call, an injectable failure, stale rows."""
 
     def __init__(self, venues: Mapping[str, PaperExchange], clock: VirtualClock) -> None:
-        self.venues = venues
-        self.clock = clock
+        super().__init__(venues, clock)
         self.calls: list[dict[str, Any]] = []
         self.fail: Exception | None = None
         self.stale = False
-
-    async def legs(self) -> list[Leg]:
-        now = self.clock.now()
-        out: list[Leg] = []
-        for name, venue in self.venues.items():
-            model = venue.funding
-            period = model.period(self.clock.time())
-            cfg = venue.options.config
-            for symbol, market in (await venue.markets()).items():
-                quote = await venue.best_bid_ask(symbol)
-                out.append(
-                    Leg(
-                        dex=name,
-                        symbol=symbol,
-                        rate=model.rate(symbol, period),
-                        interval_hours=model.interval_hours,
-                        fees=FeeSchedule(cfg.maker_fee, cfg.taker_fee),
-                        collected_at=now,
-                        venue_symbol=market.venue_symbol,
-                        multiplier=market.multiplier,
-                        mark_price=quote.mid,
-                        index_price=quote.mid,
-                        open_interest_usd=D(10_000_000),
-                        volume_24h_usd=D(100_000_000),
-                        best_bid=quote.bid,
-                        best_ask=quote.ask,
-                        next_funding_time=datetime.fromtimestamp(model.boundary(period), UTC),
-                    )
-                )
-        return out
 
     async def opportunities(self, **filters: Any) -> Opportunities:
         self.calls.append(dict(filters))
         if self.fail is not None:
             raise self.fail
-        symbols = _set(filters.get("symbols"))
-        if filters.get("symbol"):
-            symbols = frozenset({filters["symbol"]}) if symbols is None else symbols & {filters["symbol"]}
-        f = Filters(
-            symbols=symbols,
-            dex_pair=_set(filters.get("dex_pair")),
-            whitelist_dexes=_set(filters.get("whitelist_dexes")),
-            required_dex=filters.get("required_dex"),
-            min_divergence=D(str(filters.get("min_divergence", "0.0001"))),
-            min_profit=D(str(filters.get("min_profit", "0"))),
-            min_net_apr=D(str(filters["min_net_apr"])) if filters.get("min_net_apr") is not None else None,
-            min_oi=filters.get("min_oi"),
-            min_volume=filters.get("min_volume"),
-            include_stale=True,
-        )
-        params = Params(
-            hold_hours=D(str(filters.get("hold_hours", 24))),
-            position_size_usd=D(str(filters.get("position_size_usd", 1000))),
-        )
-        now = self.clock.now()
-        result = find(
-            await self.legs(),
-            params,
-            now,
-            f,
-            sort_by=filters.get("sort_by", "net_profit_percent"),
-            desc=filters.get("sort_desc", True),
-            limit=filters.get("limit", 10),
-        )
-        rows = [opportunity_row(o, now) for o in result.opportunities]
+        page = await super().opportunities(**filters)
         if self.stale:
-            rows = [r.model_copy(update={"stale": True}) for r in rows]
-        return Opportunities(
-            opportunities=rows,
-            total_count=len(rows),
-            matched_count=result.matched,
-            stale_excluded=0,
-            filters_applied={},
-            generated_at=now,
-        )
+            rows = [r.model_copy(update={"stale": True}) for r in page.opportunities]
+            page = page.model_copy(update={"opportunities": rows})
+        return page
 
     async def dexes(self) -> DexList:
         raise FundingServiceError("not used by these tests")

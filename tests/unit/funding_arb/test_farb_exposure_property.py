@@ -57,7 +57,7 @@ async def _run(path: list[tuple[int, int, int]], fill_b: D | None, fill_c: D | N
             await venue.close()
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hours, fills, fills, st.integers(1, 1000))
 def test_net_exposure_per_symbol_stays_within_one_step(
     path: list[tuple[int, int, int]], fill_b: D | None, fill_c: D | None, seed: int

@@ -477,9 +477,10 @@ class FundingArbStrategy(Strategy):
             if self._lock.locked():
                 continue  # the cycle is reading the accounts itself
             try:
-                await self.refresh_accounts()
-                self._check_risk()
-            except ExchangeError as exc:
+                async with self._lock:  # never interleaved with a cycle's trading
+                    await self.refresh_accounts()
+                    self._check_risk()
+            except Exception as exc:  # the cycle retries and reports too; the timer only must not die
                 self.report_error(exc)
 
     async def _apply_risk(self) -> None:

@@ -200,7 +200,13 @@ class ClientIds:
 
     Roles: ``o`` open (grid entry), ``c`` close (take-profit), ``x`` exit (shutdown / risk close); other strategies
     may use their own short lowercase roles. Unique within and across processes (time + counter + random).
+
+    Venues whose client ids are integers (Backpack, Lighter, GRVT) carry the first 2, 4 or all 6 hex digits of the tag
+    and report ``pd<tag digits>-<role>-<seconds>.<counter>`` back (see ``bot_runtime/exchanges/_shared/client_ids.py``):
+    a tag of at least :attr:`MIN_TAG_HEX` digits that starts our own tag counts as ours.
     """
+
+    MIN_TAG_HEX = 2
 
     OPEN = "o"
     CLOSE = "c"
@@ -219,10 +225,15 @@ class ClientIds:
 
     def role_of(self, client_order_id: str | None) -> str | None:
         """The role of one of *our* ids, else None (foreign or missing id)."""
-        if not client_order_id or not client_order_id.startswith(self.tag + "-"):
+        if not client_order_id or not client_order_id.startswith("pd"):
             return None
         parts = client_order_id.split("-")
-        return parts[1] if len(parts) == 3 else None
+        if len(parts) != 3:
+            return None
+        tag = parts[0]
+        if tag != self.tag and not (len(tag) >= 2 + self.MIN_TAG_HEX and self.tag.startswith(tag)):
+            return None
+        return parts[1]
 
     def is_ours(self, client_order_id: str | None) -> bool:
         return self.role_of(client_order_id) is not None

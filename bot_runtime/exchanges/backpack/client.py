@@ -5,15 +5,15 @@ timestamp + window) and sent with httpx. bpx-py has no WebSocket: the ``account.
 signed here with the same key and scheme (instruction ``subscribe``). After every reconnect the client reconciles
 over REST (fills since the last one seen, open orders, the final state of orders that left the book).
 
-Client ids: Backpack's ``clientId`` is a uint32; a numeric client order id in range is sent as is, any other is
-mapped to a stable 32-bit hash (remembered, so updates carry the caller's id again).
+Client ids: Backpack's ``clientId`` is a uint32. Our ``pd<tag>-<role>-<unique>`` ids are packed into it (and read
+back after a restart) by :class:`~bot_runtime.exchanges._shared.client_ids.IntegerClientIds` with the ``BACKPACK``
+layout; a small numeric id is sent as it is, any other string is hashed into the ids that are not ours.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import time
@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from bpx.base.base_account import BaseAccount
 
+from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
@@ -64,16 +65,6 @@ from bot_runtime.exchanges.symbols import normalize
 
 log = logging.getLogger(__name__)
 
-_UINT32 = 2**32
-
-
-def venue_client_id(client_order_id: str) -> int:
-    """Backpack ``clientId`` (uint32, non-zero) for our client order id."""
-    if client_order_id.isdigit() and 0 < int(client_order_id) < _UINT32:
-        return int(client_order_id)
-    digest = int.from_bytes(hashlib.blake2b(client_order_id.encode(), digest_size=4).digest(), "big")
-    return digest or 1
-
 
 def _num(value: Decimal) -> str:
     return format(value, "f")
@@ -98,7 +89,7 @@ class BackpackExchange(Exchange):
         self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
         self._markets: dict[str, Market] | None = None
         self._by_venue: dict[str, Market] = {}
-        self._client_ids: dict[int, str] = {}
+        self._client_ids = IntegerClientIds(BACKPACK)
         self._post_only: set[str] = set()
         self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
@@ -204,9 +195,7 @@ class BackpackExchange(Exchange):
 
     # orders -------------------------------------------------------------------------------------------------------
     def _our_client_id(self, venue_id: int | None) -> str | None:
-        if venue_id is None:
-            return None
-        return self._client_ids.get(venue_id, str(venue_id))
+        return self._client_ids.decode(venue_id)
 
     def _order(self, resp: OrderResp) -> Order:
         if resp.post_only:
@@ -221,8 +210,8 @@ class BackpackExchange(Exchange):
                 f"{self.name}: size {request.size} is below the minimum {market.min_size} of {market.venue_symbol}",
                 exchange=self.name,
             )
-        client_id = venue_client_id(request.client_order_id)
-        self._client_ids[client_id] = request.client_order_id
+        client_id = self._client_ids.encode(request.client_order_id)
+        self._client_ids.ensure_free(client_id, request.client_order_id, self._hub.open_orders())
         price = None
         if request.order_type is OrderType.LIMIT:
             if request.price is None:
@@ -285,8 +274,7 @@ class BackpackExchange(Exchange):
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         market = await self.market(symbol)
-        client_id = venue_client_id(client_order_id)
-        self._client_ids.setdefault(client_id, client_order_id)
+        client_id = self._client_ids.encode(client_order_id)
         try:
             data = await self._send("GET", self._signer.get_open_order(symbol=market.venue_symbol, client_id=client_id))
             return self._order(OrderResp.model_validate(data))

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from pysdk.grvt_ccxt_types import GrvtInvalidOrder
 
+from bot_runtime.exchanges._shared.client_ids import GRVT, IntegerClientIds
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
@@ -51,7 +52,7 @@ from bot_runtime.exchanges.base import (
     TransientNetworkError,
 )
 from bot_runtime.exchanges.grvt.config import GrvtConfig
-from bot_runtime.exchanges.grvt.mapping import client_id, parse_fill, parse_market, parse_order, parse_position
+from bot_runtime.exchanges.grvt.mapping import parse_fill, parse_market, parse_order, parse_position
 from bot_runtime.exchanges.grvt.sdk import GrvtRest, SdkLogGuard, install_log_guard, remove_log_guard, use_base_url
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class GrvtExchange(Exchange):
         self._markets: dict[str, Market] = {}
         self._by_instrument: dict[str, Market] = {}
         self._instruments: dict[str, dict[str, Any]] = {}
-        self._client_ids: dict[int, str] = {}
+        self._client_ids = IntegerClientIds(GRVT)
         self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._request_id = 0
@@ -210,8 +211,8 @@ class GrvtExchange(Exchange):
                 f"{self.name}: size {request.size} below the minimum {market.min_size} of {market.symbol}",
                 exchange=self.name,
             )
-        cid = client_id(request.client_order_id)
-        self._client_ids[cid] = request.client_order_id
+        cid = self._client_ids.encode(request.client_order_id)
+        self._client_ids.ensure_free(cid, request.client_order_id, self._hub.open_orders())
         params: dict[str, Any] = {
             "client_order_id": cid,
             "post_only": request.post_only,
@@ -322,8 +323,7 @@ class GrvtExchange(Exchange):
         return order if order is not None and order.symbol == symbol else None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
-        cid = client_id(client_order_id)
-        self._client_ids.setdefault(cid, client_order_id)
+        cid = self._client_ids.encode(client_order_id)
         order = await self._order_by_client_id(cid)
         return order if order is not None and order.symbol == symbol else None
 

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot_runtime.exchanges._shared.client_ids import IntegerClientIds
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ns
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -25,8 +25,6 @@ from bot_runtime.exchanges.base import (
 from bot_runtime.exchanges.symbols import normalize
 
 NAME = "grvt"
-CLIENT_ID_MIN = 2**63  # GRVT asks API clients to use [2^63, 2^64 - 1] for client order ids
-CLIENT_ID_MAX = 2**64 - 1
 DEFAULT_FUNDING_HOURS = 8
 
 _REJECT_REASONS: dict[str, CancelReason] = {
@@ -43,14 +41,6 @@ _REJECT_REASONS: dict[str, CancelReason] = {
     "BELOW_MARGIN": CancelReason.INSUFFICIENT_BALANCE,
     "LIQUIDATION": CancelReason.LIQUIDATION,
 }
-
-
-def client_id(client_order_id: str) -> int:
-    """Our string client id → GRVT's uint64 ``client_order_id`` in the range reserved for API clients."""
-    if client_order_id.isdigit() and CLIENT_ID_MIN <= int(client_order_id) <= CLIENT_ID_MAX:
-        return int(client_order_id)
-    digest = hashlib.sha256(client_order_id.encode()).digest()
-    return CLIENT_ID_MIN + (int.from_bytes(digest[:8], "big") >> 1)
 
 
 def parse_market(instrument: dict[str, Any]) -> Market:
@@ -75,7 +65,7 @@ def _first(values: Any) -> Decimal:
     return dec_or_none(values) or ZERO
 
 
-def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) -> Order:
+def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) -> Order:
     leg = (raw.get("legs") or [{}])[0]
     state = raw.get("state") or {}
     size = dec(leg.get("size") or "0")
@@ -104,7 +94,7 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) ->
     else:
         tif = TimeInForce.GTC
     cid_raw = str((raw.get("metadata") or {}).get("client_order_id") or "")
-    cid = client_ids.get(int(cid_raw), cid_raw) if cid_raw.isdigit() else (cid_raw or None)
+    cid = client_ids.decode(cid_raw)
     extra: dict[str, Any] = {}
     created = (raw.get("metadata") or {}).get("create_time")
     if created:
@@ -130,13 +120,13 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) ->
     )
 
 
-def parse_fill(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) -> Fill:
+def parse_fill(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) -> Fill:
     cid_raw = str(raw.get("client_order_id") or "")
     extra: dict[str, Any] = {"timestamp": from_ns(raw["event_time"])} if raw.get("event_time") else {}
     return Fill(
         trade_id=str(raw["trade_id"]),
         order_id=str(raw["order_id"]),
-        client_order_id=client_ids.get(int(cid_raw), cid_raw) if cid_raw.isdigit() else (cid_raw or None),
+        client_order_id=client_ids.decode(cid_raw),
         symbol=symbol,
         side=Side.BUY if raw.get("is_buyer") else Side.SELL,
         price=dec(raw["price"]),

@@ -29,6 +29,7 @@ from lighter.api.order_api import OrderApi
 from lighter.exceptions import ApiException
 from lighter.signer_client import SignerClient
 
+from bot_runtime.exchanges._shared.client_ids import LIGHTER, IntegerClientIds
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
@@ -63,7 +64,6 @@ from bot_runtime.exchanges.lighter.errors import (
     from_sdk_error_string,
 )
 from bot_runtime.exchanges.lighter.mapping import (
-    client_index,
     parse_fills,
     parse_market,
     parse_order,
@@ -102,7 +102,7 @@ class LighterExchange(Exchange):
         self._account_api: Any = None
         self._markets: dict[str, Market] = {}
         self._by_market_id: dict[int, Market] = {}
-        self._client_ids: dict[int, str] = {}
+        self._client_ids = IntegerClientIds(LIGHTER)
         self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._token: str | None = None
@@ -336,7 +336,7 @@ class LighterExchange(Exchange):
             )
         return {
             "market_index": int(market.contract_id),
-            "client_order_index": client_index(request.client_order_id),
+            "client_order_index": self._client_ids.encode(request.client_order_id),
             "base_amount": scale(size, int(size_decimals)),
             "price": scale(price, int(price_decimals)),
             "is_ask": request.side is Side.SELL,
@@ -362,7 +362,7 @@ class LighterExchange(Exchange):
             price = (raw / market.tick_size).to_integral_value(rounding=rounding) * market.tick_size
         params = self._tx_params(market, request, price)
         idx = params["client_order_index"]
-        self._client_ids[idx] = request.client_order_id
+        self._client_ids.ensure_free(idx, request.client_order_id, self._hub.open_orders())
         await self._send("createOrder", lambda: self._signer.create_order(**params))
         pending = Order(
             order_id=str(idx),
@@ -430,7 +430,12 @@ class LighterExchange(Exchange):
         if target is None:
             # maybe a pending id (our client index) that has an exchange order index by now
             by_client = next(
-                (o for o in open_ids.values() if str(client_index(o.client_order_id or "")) == order_id), None
+                (
+                    o
+                    for o in open_ids.values()
+                    if o.client_order_id and str(self._client_ids.encode(o.client_order_id)) == order_id
+                ),
+                None,
             )
             if by_client is None:
                 raise OrderNotFound(f"{self.name}: order {order_id} is not open on {symbol}", exchange=self.name)
@@ -493,8 +498,7 @@ class LighterExchange(Exchange):
         return None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
-        idx = client_index(client_order_id)
-        self._client_ids.setdefault(idx, client_order_id)
+        idx = self._client_ids.encode(client_order_id)
         order = (await self._lookup_client_indexes([idx])).get(idx)
         return order if order is not None and order.symbol == symbol else None
 
@@ -598,5 +602,5 @@ class LighterExchange(Exchange):
     async def _refresh(self, order: Order) -> Order | None:
         """An order's latest state by its client index (works for an order still known by a provisional id)."""
         if order.client_order_id:
-            return await self._lookup_client_index(client_index(order.client_order_id))
+            return await self._lookup_client_index(self._client_ids.encode(order.client_order_id))
         return await self.get_order(order.symbol, order.order_id)

@@ -4,7 +4,8 @@ dumped with ``to_dict()`` first), so the same code serves REST responses and Web
 Wire facts (SDK models ``Order``, ``Trade``, ``OrderBook``; WebSocket reference):
 * prices and sizes are decimal strings; ``base_amount``/``price`` sent in a tx are integers scaled by the market's
   ``supported_size_decimals`` / ``supported_price_decimals``;
-* ``client_order_index`` is an integer (we map our string client ids onto it, see :func:`client_index`);
+* ``client_order_index`` is an integer (our string client ids are packed into it and read back by
+  :class:`~bot_runtime.exchanges._shared.client_ids.IntegerClientIds` with the ``LIGHTER`` layout);
 * order ``status`` values: in-progress, pending, open, filled, canceled, canceled-post-only, canceled-reduce-only,
   canceled-margin-not-allowed, canceled-invalid-balance, canceled-expired, ...;
 * a trade names both sides (``ask_account_id``/``bid_account_id``) and who was maker (``is_maker_ask``); fees are
@@ -13,11 +14,11 @@ Wire facts (SDK models ``Order``, ``Trade``, ``OrderBook``; WebSocket reference)
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bot_runtime.exchanges._shared.client_ids import IntegerClientIds
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_seconds
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -34,7 +35,6 @@ from bot_runtime.exchanges.base import (
 from bot_runtime.exchanges.symbols import normalize
 
 NAME = "lighter"
-CLIENT_INDEX_MAX = 2**48 - 1  # Lighter's ClientOrderIndex range
 FEE_SCALE = Decimal(1_000_000)
 
 _CANCEL_REASONS: dict[str, CancelReason] = {
@@ -52,15 +52,6 @@ _CANCEL_REASONS: dict[str, CancelReason] = {
     "canceled-child": CancelReason.USER_CANCELED,
     "canceled-liquidation": CancelReason.LIQUIDATION,
 }
-
-
-def client_index(client_order_id: str) -> int:
-    """Our string client id → Lighter's integer ``client_order_index`` (deterministic, so a restarted bot finds
-    its orders again). Decimal strings inside the range are used as they are; anything else is hashed."""
-    if client_order_id.isdigit() and 0 < int(client_order_id) <= CLIENT_INDEX_MAX:
-        return int(client_order_id)
-    digest = hashlib.sha256(client_order_id.encode()).digest()
-    return int.from_bytes(digest[:6], "big") or 1
 
 
 def timestamp(value: Any) -> datetime:
@@ -115,7 +106,7 @@ def _status(raw: str, filled: Decimal) -> tuple[OrderStatus, CancelReason | None
     return OrderStatus.OPEN, None
 
 
-def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) -> Order:
+def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) -> Order:
     filled = dec(raw.get("filled_base_amount") or "0")
     filled_quote = dec(raw.get("filled_quote_amount") or "0")
     status, reason = _status(str(raw.get("status", "open")), filled)
@@ -131,7 +122,7 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) ->
         extra["updated_at"] = timestamp(updated)
     return Order(
         order_id=str(raw.get("order_id") or raw["order_index"]),
-        client_order_id=client_ids.get(client_idx, str(client_idx)) if client_idx else None,
+        client_order_id=client_ids.decode(client_idx),
         symbol=symbol,
         side=Side.SELL if raw.get("is_ask") else Side.BUY,
         order_type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
@@ -147,7 +138,7 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: dict[int, str]) ->
     )
 
 
-def parse_fills(trade: dict[str, Any], account_index: int, symbol: str, client_ids: dict[int, str]) -> list[Fill]:
+def parse_fills(trade: dict[str, Any], account_index: int, symbol: str, client_ids: IntegerClientIds) -> list[Fill]:
     """Our side(s) of one trade (two fills when we traded with ourselves)."""
     fills: list[Fill] = []
     size = dec(trade["size"])
@@ -170,7 +161,7 @@ def parse_fills(trade: dict[str, Any], account_index: int, symbol: str, client_i
                 if int(trade.get("ask_account_id", -1)) == int(trade.get("bid_account_id", -2))
                 else trade_id,
                 order_id=str(trade.get(f"{key}_id_str") or trade[f"{key}_id"]),
-                client_order_id=client_ids.get(client_idx, str(client_idx)) if client_idx else None,
+                client_order_id=client_ids.decode(client_idx),
                 symbol=symbol,
                 side=Side.SELL if is_ask else Side.BUY,
                 price=price,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from bot_runtime.exchanges import registry
-from bot_runtime.exchanges.backpack.client import venue_client_id
+from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CredentialsError,
@@ -167,7 +168,7 @@ async def test_reduce_only_market_with_a_non_numeric_client_id(backpack: Exchang
         "Ask",
     )
     assert "price" not in sent and "postOnly" not in sent
-    assert sent["clientId"] == venue_client_id("grid-close-7") and 0 < sent["clientId"] < 2**32
+    assert sent["clientId"] == IntegerClientIds(BACKPACK).encode("grid-close-7") and 0 < sent["clientId"] < 2**31
 
 
 @pytest.mark.parametrize(
@@ -356,3 +357,133 @@ def test_bad_credentials_name_the_key(env: dict[str, str], key: str) -> None:
         registry.create_exchange("backpack", {}, env)
     assert key in caught.value.keys
     assert "bm90LWEta2V5" not in str(caught.value)
+
+
+class BackpackVenue:
+    """A small stateful Backpack for a grid session: orders rest (post-only that would take is refused), fill when
+    the test says so (an ``orderFill`` on the account stream), cancel, and are listed and looked up over REST."""
+
+    def __init__(self, server: ReplayServer) -> None:
+        self.server = server
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.next_id = 4229000001
+        self.next_trade = 9750001
+        self.position = Decimal(0)
+        book = fx("depth")
+        self.best_bid = max(Decimal(p) for p, _ in book["bids"])
+        self.best_ask = min(Decimal(p) for p, _ in book["asks"])
+        server.route("GET", "/api/v1/markets", fx("markets"))
+        server.route("GET", "/api/v1/capital/collateral", fx("collateral"))
+        server.route("GET", "/api/v1/depth", book)
+        server.route("GET", "/api/v1/orders", lambda r: [o for o in self.orders.values() if o["status"] == "New"])
+        server.route("POST", "/api/v1/order", self.create)
+        server.route("DELETE", "/api/v1/order", self.cancel)
+        server.route("DELETE", "/api/v1/orders", self.cancel_all)
+        server.route("GET", "/api/v1/order", self.lookup)
+        server.route("GET", "/wapi/v1/history/orders", self.history)
+        server.route("GET", "/api/v1/position", self.positions)
+        server.route("GET", "/wapi/v1/history/fills", [])
+        self.stream = server.websocket("/")
+
+    def create(self, request: RecordedRequest) -> Any:
+        body = assert_signed(request, "orderExecute")
+        price = Decimal(body["price"])
+        crosses = price >= self.best_ask if body["side"] == "Bid" else price <= self.best_bid
+        if body.get("postOnly") and crosses:
+            return Reply(400, fx("error_post_only"))
+        order = fx("order_new_post_only") | {
+            "id": str(self.next_id),
+            "clientId": body["clientId"],
+            "side": body["side"],
+            "price": body["price"],
+            "quantity": body["quantity"],
+            "postOnly": bool(body.get("postOnly")),
+            "reduceOnly": body.get("reduceOnly"),
+            "createdAt": int(time.time() * 1000),
+        }
+        self.next_id += 1
+        self.orders[order["id"]] = order
+        return order
+
+    def cancel(self, request: RecordedRequest) -> Any:
+        order = self.orders.get(assert_signed(request, "orderCancel")["orderId"])
+        if order is None or order["status"] != "New":
+            return Reply(404, fx("error_not_found"))
+        order["status"] = "Cancelled"
+        return order
+
+    def cancel_all(self, request: RecordedRequest) -> Any:
+        assert_signed(request, "orderCancelAll")
+        cancelled = [o for o in self.orders.values() if o["status"] == "New"]
+        for order in cancelled:
+            order["status"] = "Cancelled"
+        return cancelled
+
+    def lookup(self, request: RecordedRequest) -> Any:
+        query = assert_signed(request, "orderQuery")
+        for order in self.orders.values():
+            wanted = str(order["id"]) == query.get("orderId") or str(order["clientId"]) == query.get("clientId")
+            if wanted and order["status"] == "New":
+                return order
+        return Reply(404, fx("error_not_found"))
+
+    def history(self, request: RecordedRequest) -> Any:
+        query = assert_signed(request, "orderHistoryQueryAll")
+        done = [o for o in self.orders.values() if o["status"] != "New"]
+        return [o for o in done if "orderId" not in query or o["id"] == query["orderId"]]
+
+    def positions(self, request: RecordedRequest) -> Any:
+        assert_signed(request, "positionQuery")
+        btc = fx("positions")[0] | {"netQuantity": str(self.position), "netExposureQuantity": str(abs(self.position))}
+        return [btc]
+
+    async def fill(self, order_id: str) -> None:
+        """The resting order trades completely; the account stream says so."""
+        order = self.orders[order_id]
+        quote = Decimal(order["quantity"]) * Decimal(order["price"])
+        order.update(status="Filled", executedQuantity=order["quantity"], executedQuoteQuantity=str(quote))
+        self.position += Decimal(order["quantity"]) * (1 if order["side"] == "Bid" else -1)
+        now_us = int(time.time() * 1_000_000)
+        event = fx("ws_order_fill")
+        event["data"].update(
+            E=now_us, T=now_us, c=order["clientId"], S=order["side"], q=order["quantity"], p=order["price"],
+            i=order_id, l=order["quantity"], L=order["price"], z=order["quantity"], Z=str(quote), t=self.next_trade,
+        )  # fmt: skip
+        self.next_trade += 1
+        await self.stream.broadcast(event)
+
+
+async def test_grid_restart_recognises_its_close_orders() -> None:
+    """A restarted bot (a new client with no memory of the ids it sent) finds its resting take-profit among the open
+    orders by the role packed into the uint32 ``clientId``: it neither places it again nor opens at once (the
+    cooldown after a restart), and its stop cancels it as the bot's own order."""
+    from tests.unit.exchanges.conftest import GridProcess, wait_until
+
+    async with ReplayServer() as server:
+        venue = BackpackVenue(server)
+        options = {"baseUrl": server.url, "wsUrl": server.ws_url + "/", "reconnectInitialDelay": 0.01}
+        first = GridProcess(registry.create_exchange("backpack", options, ENV), "backpack")
+        await first.start()
+        try:
+            opened = await wait_until(lambda: next((o for o in venue.orders.values() if o["side"] == "Bid"), None))
+            assert opened["postOnly"] and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
+            await venue.fill(opened["id"])
+            close = await wait_until(lambda: next((o for o in venue.orders.values() if o["side"] == "Ask"), None))
+            assert close["reduceOnly"] and close["status"] == "New" and 2**31 <= close["clientId"] < 2**32
+        finally:
+            await first.crash()
+        placed_before_restart = len(server.requests_to("POST", "/api/v1/order"))
+
+        second = GridProcess(registry.create_exchange("backpack", options, ENV), "backpack")
+        await second.start()
+        try:
+            resting = await wait_until(lambda: second.strategy.close_orders)
+            await asyncio.sleep(1.5)  # a few grid iterations
+            assert [o.order_id for o in second.strategy.close_orders] == [close["id"]]
+            client_id = resting[0].client_order_id
+            assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag[:4] + "-c-")
+            assert second.strategy.client_ids.role_of(client_id) == "c"
+            assert len(server.requests_to("POST", "/api/v1/order")) == placed_before_restart  # nothing placed again
+        finally:
+            await second.stop()
+        assert close["status"] == "Cancelled"  # cancelled on stop: recognised as the bot's own

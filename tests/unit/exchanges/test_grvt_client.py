@@ -17,6 +17,7 @@ pytest.importorskip("pysdk")
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from bot_runtime.exchanges._shared.client_ids import GRVT, IntegerClientIds
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     InsufficientMargin,
@@ -32,7 +33,6 @@ from bot_runtime.exchanges.base import (
     TransientNetworkError,
 )
 from bot_runtime.exchanges.grvt import GrvtExchange
-from bot_runtime.exchanges.grvt.mapping import client_id
 from bot_runtime.exchanges.registry import create_exchange
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
 
@@ -339,7 +339,7 @@ async def test_post_only_order_is_eip712_signed_by_our_key(client: GrvtExchange,
             "is_buying_asset": True,
         }
     ]
-    assert sent["metadata"]["client_order_id"] == str(client_id("grid-1"))
+    assert sent["metadata"]["client_order_id"] == str(IntegerClientIds(GRVT).encode("grid-1"))
     assert int(sent["metadata"]["client_order_id"]) >= 2**63
     signature = sent["signature"]
     assert signature["signer"] == SIGNER

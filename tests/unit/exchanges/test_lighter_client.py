@@ -34,8 +34,8 @@ pytest.importorskip("lighter")
 
 from lighter.signer_client import create_api_key
 
+from bot_runtime.exchanges._shared.client_ids import LIGHTER, IntegerClientIds
 from bot_runtime.exchanges.lighter import LighterExchange
-from bot_runtime.exchanges.lighter.mapping import client_index
 
 ACCOUNT = 7
 KEY_INDEX = 3
@@ -341,7 +341,7 @@ async def test_post_only_order_sends_a_well_formed_signed_tx(client: LighterExch
     info = json.loads(sent["tx_info"])
     assert info["AccountIndex"] == ACCOUNT and info["ApiKeyIndex"] == KEY_INDEX
     assert info["MarketIndex"] == 1
-    assert info["ClientOrderIndex"] == client_index("grid-open-1")
+    assert info["ClientOrderIndex"] == IntegerClientIds(LIGHTER).encode("grid-open-1")
     assert isinstance(info["BaseAmount"], int) and info["BaseAmount"] == 1000  # 0.01 BTC at 5 size decimals
     assert isinstance(info["Price"], int) and info["Price"] == 970000  # 97000.0 at 1 price decimal
     assert (info["IsAsk"], info["Type"], info["TimeInForce"], info["ReduceOnly"]) == (0, 0, 2, 0)
@@ -586,3 +586,45 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: LighterExc
         await strategy.shutdown(OnStop.CANCEL_ORDERS)
     assert [o for o in venue.orders.values() if o["status"] == "open"] == []
     assert any(tx["type"] in (TX_CANCEL, TX_CANCEL_ALL) for tx in venue.txs)
+
+
+async def test_grid_restart_recognises_its_close_orders(venue: LighterVenue, api_key: str) -> None:
+    """A restarted bot (a new client with no memory of the ids it sent) finds its resting take-profit among the open
+    orders by the role packed into ``client_order_index``: it neither places it again nor opens at once (the
+    cooldown after a restart), and its stop cancels it as the bot's own order."""
+    from tests.unit.exchanges.conftest import GridProcess, wait_until
+
+    def new_client() -> LighterExchange:
+        exchange = create_exchange("lighter", {"chainId": 300, "confirmTimeout": 1.0}, make_env(venue.server, api_key))
+        assert isinstance(exchange, LighterExchange)
+        return exchange
+
+    first = GridProcess(new_client(), "lighter")
+    await first.start()
+    try:
+        opened = await wait_until(
+            lambda: next((o for o in venue.orders.values() if not o["is_ask"] and o["status"] == "open"), None)
+        )
+        trade = venue.fill(opened["order_index"], at_ms=int(time.time() * 1000))
+        await venue.push_order(opened)
+        await venue.push_trade(trade)
+        close = await wait_until(
+            lambda: next((o for o in venue.orders.values() if o["is_ask"] and o["status"] == "open"), None)
+        )
+    finally:
+        await first.crash()
+    sent_before_restart = len(venue.txs)
+
+    second = GridProcess(new_client(), "lighter")
+    await second.start()
+    try:
+        resting = await wait_until(lambda: second.strategy.close_orders)
+        await asyncio.sleep(1.5)  # a few grid iterations
+        assert [o.order_id for o in second.strategy.close_orders] == [str(close["order_index"])]
+        client_id = resting[0].client_order_id
+        assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag[:6] + "-c-")
+        assert second.strategy.client_ids.role_of(client_id) == "c"
+        assert venue.txs[sent_before_restart:] == []  # no second close, no open during the restart cooldown
+    finally:
+        await second.stop()
+    assert close["status"] == "canceled"  # cancelled on stop: recognised as the bot's own

@@ -225,3 +225,20 @@ async def test_the_run_loop_and_shutdown_over_http(stack: Stack) -> None:
     await strategy.shutdown(OnStop.CLOSE_POSITIONS)
     assert await stack.sizes() == {"paper-a": 0, "paper-b": 0}
     assert strategy.snapshot().phase.value == "Stopped"
+
+
+async def test_exit_on_net_apr_decay_through_the_service(stack: Stack) -> None:
+    strategy = stack.new_strategy(config(erosionExitRatio="0.1"))
+    stack.set_rates(paper_b="0.0001")
+    await stack.collect()
+    await strategy.cycle()
+    assert len(strategy.pairs) == 1
+    stack.set_rates(paper_b="0.00005")  # spread 0.00004/h: net APR 0.35 - 0.24 still above exitNetApr 0.03
+    await stack.hours(1)
+    assert len(strategy.pairs) == 1
+    stack.set_rates(paper_b="0.00004")  # spread 0.00003/h: net APR 0.0195 < 0.03 (0.33 x entry: no erosion at 0.1)
+    await stack.hours(1)
+    assert strategy.pairs == {}
+    [closed] = strategy.closed
+    assert closed.reason is ExitReason.NET_APR
+    assert await stack.sizes() == {"paper-a": 0, "paper-b": 0}

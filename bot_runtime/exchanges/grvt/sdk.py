@@ -36,7 +36,7 @@ from bot_runtime.exchanges._shared.redaction import (
     quiet_loggers,
     remove_redaction,
 )
-from bot_runtime.exchanges.base import TransientNetworkError
+from bot_runtime.exchanges.base import ExchangeError, TransientNetworkError
 from bot_runtime.exchanges.grvt.errors import from_response
 
 NAME = "grvt"
@@ -171,6 +171,11 @@ class GrvtRest(GrvtCcxtPro):  # type: ignore[misc]
         try:
             data: Any = json.loads(text) if text else {}
         except json.JSONDecodeError:
+            if status < 400:  # never read an unparseable 200 as an empty answer
+                raise ExchangeError(
+                    f"{NAME}: {path.rsplit('/', 1)[-1]} answered HTTP {status} with a body that is not JSON",
+                    exchange=NAME,
+                ) from None
             data = {"message": text[:200]}
         if status >= 400 or (isinstance(data, dict) and "code" in data and "result" not in data):
             raise from_response(status, data if isinstance(data, dict) else {}, retry_after=retry_after)

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,10 +22,8 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
-import aiohttp
 from lighter.api.account_api import AccountApi
 from lighter.api.order_api import OrderApi
-from lighter.exceptions import ApiException
 from lighter.signer_client import SignerClient
 
 from bot_runtime.exchanges._shared.client_ids import LIGHTER, IntegerClientIds
@@ -55,13 +52,12 @@ from bot_runtime.exchanges.base import (
     Quote,
     Side,
     TimeInForce,
-    TransientNetworkError,
 )
 from bot_runtime.exchanges.lighter.config import LighterConfig
 from bot_runtime.exchanges.lighter.errors import (
     classify_message,
-    from_api_exception,
     from_sdk_error_string,
+    sdk_call,
 )
 from bot_runtime.exchanges.lighter.mapping import (
     parse_fills,
@@ -170,16 +166,7 @@ class LighterExchange(Exchange):
     async def _call(self, what: str, factory: Callable[[], Awaitable[T]]) -> T:
         if self._signer is None:
             raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
-        try:
-            return await asyncio.wait_for(factory(), self._cfg.request_timeout)
-        except ApiException as exc:
-            raise from_api_exception(exc) from None
-        except TimeoutError:
-            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientNetworkError(
-                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
-            ) from None
+        return await sdk_call(what, factory(), self._cfg.request_timeout, exchange=self.name)
 
     def _auth_token(self) -> str:
         now = time.time()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import aiohttp
+from lighter.exceptions import ApiException
 
 from bot_runtime.exchanges._shared.http import error_for_status, parse_retry_after
 from bot_runtime.exchanges.base import (
@@ -17,6 +22,24 @@ from bot_runtime.exchanges.base import (
 )
 
 NAME = "lighter"
+
+T = TypeVar("T")
+
+
+async def sdk_call(what: str, call: Awaitable[T], timeout: float, *, exchange: str = NAME) -> T:  # noqa: ASYNC109
+    """Await one lighter-sdk REST call; every failure becomes a typed error (an HTTP error by its status and body,
+    a timeout or a broken connection as :class:`TransientNetworkError`, an answer the SDK cannot parse - not JSON, or
+    not the model's shape - as :class:`ExchangeError`)."""
+    try:
+        return await asyncio.wait_for(call, timeout)
+    except ApiException as exc:
+        raise from_api_exception(exc) from None
+    except TimeoutError:
+        raise TransientNetworkError(f"{exchange}: {what} timed out", exchange=exchange) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransientNetworkError(f"{exchange}: {what} failed: {type(exc).__name__}", exchange=exchange) from None
+    except ValueError as exc:  # json.JSONDecodeError, pydantic.ValidationError
+        raise ExchangeError(f"{exchange}: {what}: malformed answer ({type(exc).__name__})", exchange=exchange) from None
 
 
 def _body_message(body: Any) -> tuple[int | None, str]:

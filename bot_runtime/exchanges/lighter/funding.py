@@ -15,17 +15,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from lighter.api.funding_api import FundingApi
 from lighter.api.order_api import OrderApi
 from lighter.api_client import ApiClient
 from lighter.configuration import Configuration
-from lighter.exceptions import ApiException
 
 from bot_runtime.exchanges._shared.values import dec, dec_or_none
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, TransientNetworkError, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
 from bot_runtime.exchanges.lighter.config import LighterPublicConfig
-from bot_runtime.exchanges.lighter.errors import from_api_exception
+from bot_runtime.exchanges.lighter.errors import sdk_call
 from bot_runtime.exchanges.symbols import normalize
 
 RATE_WINDOW_HOURS = Decimal(8)  # the /funding-rates value covers 8 hours
@@ -53,16 +51,7 @@ class LighterFundingSource(FundingSource):
         return self._client
 
     async def _call(self, what: str, coro: Any) -> dict[str, Any]:
-        try:
-            return _as_dict(await asyncio.wait_for(coro, self._cfg.request_timeout))
-        except ApiException as exc:
-            raise from_api_exception(exc) from None
-        except TimeoutError:
-            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientNetworkError(
-                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
-            ) from None
+        return _as_dict(await sdk_call(what, coro, self._cfg.request_timeout, exchange=self.name))
 
     async def funding_rates(self, symbols: list[str] | None = None) -> list[FundingRate]:
         api = self._api()

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("pysdk")
 
-from bot_runtime.exchanges.base import RateLimited
+from bot_runtime.exchanges.base import ExchangeError, RateLimited
 from bot_runtime.exchanges.registry import create_funding_source
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, load_fixture
 
@@ -51,6 +51,17 @@ async def test_rate_limit_while_collecting() -> None:
         source = create_funding_source("grvt", {"baseUrl": server.url, "environment": "testnet"})
         try:
             with pytest.raises(RateLimited):
+                await source.funding_rates()
+        finally:
+            await source.close()
+
+
+async def test_a_body_that_is_not_json_is_an_error_not_an_empty_venue() -> None:
+    async with ReplayServer() as server:
+        server.route("POST", "/full/v1/instruments", Reply(body='{"result": [{"instrument": "BTC_'))
+        source = create_funding_source("grvt", {"baseUrl": server.url, "environment": "testnet"})
+        try:
+            with pytest.raises(ExchangeError, match="not JSON"):
                 await source.funding_rates()
         finally:
             await source.close()

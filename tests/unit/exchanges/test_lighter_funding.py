@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot_runtime.exchanges.base import TransientNetworkError
+from bot_runtime.exchanges.base import ExchangeError, TransientNetworkError
 from bot_runtime.exchanges.registry import create_funding_source
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
@@ -49,3 +49,16 @@ async def test_outage_is_transient() -> None:
                 await source.funding_rates()
         finally:
             await source.close()
+
+
+async def test_a_body_that_is_not_json_is_an_exchange_error() -> None:
+    async with ReplayServer() as server:
+        server.route("GET", "/api/v1/funding-rates", Reply(body='{"funding_rates": [{"exch'))
+        server.route("GET", "/api/v1/orderBookDetails", load_fixture("lighter", "order_book_details"))
+        source = create_funding_source("lighter", {"baseUrl": server.url})
+        try:
+            with pytest.raises(ExchangeError, match="malformed answer") as caught:
+                await source.funding_rates()
+        finally:
+            await source.close()
+    assert not caught.value.retryable

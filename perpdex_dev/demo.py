@@ -97,14 +97,10 @@ def up(args: argparse.Namespace) -> int:
 
         def traded() -> Status | None:
             s = _status(stack, "tradingbot", BOT)
-            moved = (
-                s.get("openOrders")
-                or s.get("position") not in (None, "0", "0.0")
-                or s.get("realizedPnl") not in (None, "0", "0.00")
-            )
-            return s if moved and s.get("phase") == "Running" else None
+            round_trip = str(s.get("realizedPnl") or "0").strip("0.-") != ""
+            return s if round_trip and s.get("phase") == "Running" else None
 
-        _wait_for(stack, "the bot's first orders", args.timeout, traded)
+        _wait_for(stack, "the bot's first round trip (realized PnL moving)", args.timeout, traded)
 
         def collected() -> Status | None:
             s = _status(stack, "fundingcollector", COLLECTOR)

@@ -380,6 +380,7 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "maxNewPositionsPerCycle": 2,
         "maxEntryPriceDivergencePct": "0.5",
         "singleLegTimeout": "30s",
+        "preFundingWindow": "10m",
         "minLiquidationDistancePct": "10",
         "maxLegImbalancePct": "2",
     }

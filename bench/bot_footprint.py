@@ -16,9 +16,6 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,13 +32,13 @@ from bench.common import (
     base_parser,
     clean_env,
     command_line,
-    free_port,
     load_note,
     median,
     print_tables,
     proc_sample,
     run_measured,
-    wait_http,
+    start_server,
+    stop_process,
     write_json,
 )
 from bot_runtime.exchanges.registry import VENUES
@@ -96,29 +93,27 @@ class BotRun:
 
 
 def run_paper_bot(workdir: Path, run_seconds: float) -> BotRun:
-    port = free_port()
-    argv = [str(PERPDEX), "bot", f"--config={PAPER_CONFIG}", f"--metrics-port={port}", "--metrics-host=127.0.0.1"]
-    argv += [f"--trade-log={workdir / f'trades-{port}.csv'}"]
     env = clean_env(TMPDIR=str(workdir), PERPDEX_LOG_FORMAT="json")
-    log = (workdir / f"bot-{port}.log").open("wb")
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
-    log.close()
+    log = workdir / "bot.log"
+
+    def argv(port: int) -> list[str]:
+        return [
+            str(PERPDEX),
+            "bot",
+            f"--config={PAPER_CONFIG}",
+            f"--metrics-port={port}",
+            "--metrics-host=127.0.0.1",
+            f"--trade-log={workdir / f'trades-{port}.csv'}",
+        ]
+
+    proc, _, ready = start_server(argv, env, log, "/readyz", interval=0.005)
     try:
-        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60, interval=0.005, alive=lambda: proc.poll() is None)
-        ready = time.perf_counter() - start
         time.sleep(run_seconds)
         if proc.poll() is not None:
-            raise BenchError(f"the paper bot exited early: {(workdir / f'bot-{port}.log').read_text()[-2000:]}")
+            raise BenchError(f"the paper bot exited early: {log.read_text()[-2000:]}")
         sample = proc_sample(proc.pid)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_process(proc, grace=60)
     return BotRun(ready, sample.rss_mb, sample.peak_rss_mb)
 
 

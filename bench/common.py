@@ -30,6 +30,12 @@ PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Op = Literal["<", "<=", ">=", "=="]
+
+
+class BenchError(RuntimeError):
+    pass
+
+
 On = Literal["value", "ratio"]
 
 
@@ -328,7 +334,7 @@ def wait_http(url: str, *, timeout: float, interval: float = 0.05, alive: Callab
     last = "no answer"
     while time.perf_counter() - start < timeout:
         if alive is not None and not alive():
-            raise BenchError(f"process behind {url} exited before answering")
+            raise ProcessExited(f"process behind {url} exited before answering")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -361,15 +367,58 @@ def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path) -> subproces
         )
 
 
+class ProcessExited(BenchError):
+    """The process behind a URL exited before answering (e.g. its port was taken between choosing and binding)."""
+
+
+def start_server(
+    argv_for: Callable[[int], Sequence[str]],
+    env: dict[str, str],
+    log_path: Path,
+    ready_path: str,
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    attempts: int = 3,
+) -> tuple[subprocess.Popen[bytes], int, float]:
+    """Start a server on a free port and wait until ``ready_path`` answers 200: ``(process, port, seconds to ready)``.
+
+    Other programs on a shared machine pick free ports too: when the process exits before answering, it is started
+    again on another port (up to ``attempts`` times). A process that stays up but never answers is an error.
+    """
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        start = time.perf_counter()
+        proc = spawn(argv_for(port), env, log_path)
+        try:
+            wait_http(
+                f"http://127.0.0.1:{port}{ready_path}",
+                timeout=timeout,
+                interval=interval,
+                alive=_alive(proc),
+            )
+        except ProcessExited:
+            if attempt == attempts:
+                raise BenchError(
+                    f"{argv_for(port)[:4]} exited {attempts} times before answering; see {log_path}"
+                ) from None
+            continue
+        except BenchError:
+            stop_process(proc)
+            raise
+        return proc, port, time.perf_counter() - start
+    raise AssertionError("unreachable")
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: proc.poll() is None
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without anything that points a process at a cluster, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in {"KUBECONFIG", "KUBERNETES_SERVICE_HOST"}}
     env.update(extra)
     return env
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------------------------------

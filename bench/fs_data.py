@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import PYTHON, BenchError, clean_env, free_port, spawn, stop_process, wait_http
+from bench.common import PYTHON, BenchError, clean_env, start_server, stop_process
 from funding_service.models.ingest import ExchangeReport, IngestBatch, IngestRate
 from perpdex_dev.postgres import PostgresCluster
 
@@ -252,17 +252,16 @@ def migrate(dsn: str) -> None:
 
 
 def start_service(dsn: str, workdir: Path) -> FundingServiceProcess:
-    port = free_port()
-    proc = spawn(
-        [PYTHON, "-m", "bot_runtime.cli", "funding-service", "serve"], fs_env(dsn, port), workdir / "funding.log"
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = workdir / "funding.log"
+
+    def argv(port: int) -> list[str]:
+        return [PYTHON, "-m", "bot_runtime.cli", "funding-service", "serve", "--host=127.0.0.1", f"--port={port}"]
+
     try:
-        wait_http(f"{url}/health/simple", timeout=60, alive=lambda: proc.poll() is None)
-    except BenchError:
-        stop_process(proc)
-        raise BenchError(f"funding service did not start: {(workdir / 'funding.log').read_text()[-2000:]}") from None
-    return FundingServiceProcess(proc, url, workdir / "funding.log")
+        proc, port, _ = start_server(argv, fs_env(dsn, 0), log, "/health/simple")
+    except BenchError as exc:
+        raise BenchError(f"funding service did not start ({exc}): {log.read_text()[-2000:]}") from None
+    return FundingServiceProcess(proc, f"http://127.0.0.1:{port}", log)
 
 
 @asynccontextmanager

@@ -28,13 +28,11 @@ from bench.common import (
     Target,
     base_parser,
     command_line,
-    free_port,
     load_note,
     print_tables,
     proc_sample,
-    spawn,
+    start_server,
     stop_process,
-    wait_http,
     write_json,
 )
 from bench.fs_data import load_dataset, migrate, postgres, start_service
@@ -106,12 +104,14 @@ async def measure(args: argparse.Namespace) -> list[Table]:
             loaded_eps = LOADED
             single_eps = single("BTC", "lighter", args.days)
             bodies = await capture(service.url, [*loaded_eps, *single_eps], workdir)
-            port = free_port()
-            argv = [PYTHON, "-m", "bench.baseline_app", f"--port={port}"]
-            argv += [f"--body={ep.path.split('?')[0]}={file}" for ep, file in bodies.items()]
-            baseline_proc = spawn(argv, dict(os.environ), workdir / "baseline.log")
+            body_args = [f"--body={ep.path.split('?')[0]}={file}" for ep, file in bodies.items()]
+            baseline_proc, port, _ = start_server(
+                lambda port: [PYTHON, "-m", "bench.baseline_app", f"--port={port}", *body_args],
+                dict(os.environ),
+                workdir / "baseline.log",
+                "/ping",
+            )
             baseline_url = f"http://127.0.0.1:{port}"
-            wait_http(f"{baseline_url}/ping", timeout=60, alive=lambda: baseline_proc.poll() is None)
 
             load = Table(
                 f"Funding service under load: {args.concurrency} concurrent clients, {args.requests} requests per run, "

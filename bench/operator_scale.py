@@ -45,14 +45,12 @@ from bench.common import (
     Target,
     base_parser,
     command_line,
-    free_port,
     load_note,
     own_cpu_seconds,
     print_tables,
     proc_sample,
-    spawn,
+    start_server,
     stop_process,
-    wait_http,
     write_json,
 )
 from bench.kube_audit import AUDIT_POLICY, BENCH_AGENT, AuditLog, Tally, audit_flags
@@ -220,29 +218,32 @@ class OperatorProc:
 
 
 def start_operator(c: Cluster, namespace: str, resync: float | None, profile: Path | None = None) -> OperatorProc:
-    """``perpdex operator`` on one namespace; ``resync=None`` keeps the product's default intervals."""
-    liveness = free_port()
+    """``perpdex operator`` on one namespace; ``resync=None`` keeps the product's default intervals. Its /metrics is
+    off (the audit log counts its requests)."""
     prefix = [PYTHON, "-m", "cProfile", "-o", str(profile)] if profile else [PYTHON]
-    argv = [
-        *prefix,
-        "-m",
-        "bot_runtime.cli",
-        "operator",
-        f"--namespace={namespace}",
-        "--standalone",
-        f"--image={IMAGE}",
-        f"--funding-service-url={FUNDING_URL}",
-        f"--liveness-port={liveness}",
-        f"--metrics-port={free_port()}",
-        *([f"--resync-interval-seconds={resync:g}"] if resync is not None else []),
-    ]
+
+    def argv(liveness: int) -> list[str]:
+        return [
+            *prefix,
+            "-m",
+            "bot_runtime.cli",
+            "operator",
+            f"--namespace={namespace}",
+            "--standalone",
+            f"--image={IMAGE}",
+            f"--funding-service-url={FUNDING_URL}",
+            f"--liveness-port={liveness}",
+            "--metrics-port=0",
+            *([f"--resync-interval-seconds={resync:g}"] if resync is not None else []),
+        ]
+
     log = c.workdir / f"operator-{namespace}.log"
-    proc = spawn(argv, c.cp.env(), log)
     try:
-        wait_http(f"http://127.0.0.1:{liveness}/healthz", timeout=90, interval=0.2, alive=lambda: proc.poll() is None)
-    except BenchError:
-        stop_process(proc)
-        raise BenchError(f"operator did not become healthy:\n{log.read_text(errors='replace')[-3000:]}") from None
+        proc, _, _ = start_server(argv, c.cp.env(), log, "/healthz", timeout=90, interval=0.2)
+    except BenchError as exc:
+        raise BenchError(
+            f"operator did not become healthy ({exc}):\n{log.read_text(errors='replace')[-3000:]}"
+        ) from None
     return OperatorProc(proc, log, grace=180.0 if profile else 30.0)
 
 

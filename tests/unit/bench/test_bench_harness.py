@@ -37,6 +37,8 @@ from bench.common import (
     percentile,
     proc_sample,
     run_measured,
+    start_server,
+    stop_process,
 )
 
 MODULES = (opportunities, bot_footprint, ingest, funding_service, operator_scale)
@@ -349,3 +351,42 @@ def test_venue_import_code_loads_the_adapter_package_and_its_sdk() -> None:
     assert "bot_runtime.exchanges.paper.exchange" in sys.modules
     module, sdks = venues["paradex"]
     assert "import paradex_py" in bot_footprint.venue_import_code(module, sdks).splitlines()
+
+
+SERVE_OK = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/ok" else 404)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def test_start_server_retries_a_process_that_exits_before_answering(tmp_path: Path) -> None:
+    attempts: list[int] = []
+
+    def argv(port: int) -> list[str]:
+        attempts.append(port)
+        if len(attempts) == 1:  # as if the port had been taken: the process dies at once
+            return [sys.executable, "-c", "raise SystemExit(1)"]
+        return [sys.executable, "-c", SERVE_OK, str(port)]
+
+    proc, port, _ = start_server(argv, dict(os.environ), tmp_path / "log", "/ok", timeout=30)
+    try:
+        assert len(attempts) == 2
+        assert port == attempts[-1]
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+    assert proc.poll() is not None
+
+
+def test_start_server_gives_up(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="exited 2 times"):
+        start_server(lambda port: [sys.executable, "-c", "pass"], dict(os.environ), tmp_path / "l", "/", attempts=2)
+    never = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(BenchError, match="not ready"):
+        start_server(lambda port: never, dict(os.environ), tmp_path / "l", "/", timeout=0.5)

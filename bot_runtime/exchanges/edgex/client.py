@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -24,7 +23,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from edgex_sdk.client import Client
 from edgex_sdk.internal.auth import build_hmac_signature
 from edgex_sdk.order.types import (
@@ -61,10 +59,9 @@ from bot_runtime.exchanges.base import (
     Quote,
     Side,
     TimeInForce,
-    TransientNetworkError,
 )
 from bot_runtime.exchanges.edgex.config import EdgexConfig
-from bot_runtime.exchanges.edgex.errors import check, from_sdk_exception
+from bot_runtime.exchanges.edgex.errors import sdk_call
 from bot_runtime.exchanges.edgex.mapping import parse_fill, parse_market, parse_order, parse_positions
 
 log = logging.getLogger(__name__)
@@ -135,17 +132,7 @@ class EdgexExchange(Exchange):
     async def _call(self, what: str, factory: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         if self._sdk is None:
             raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
-        try:
-            response = await asyncio.wait_for(factory(), self._cfg.request_timeout + 1)
-        except TimeoutError:
-            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientNetworkError(
-                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
-            ) from None
-        except ValueError as exc:
-            raise from_sdk_exception(exc) from None
-        return check(response, what)
+        return await sdk_call(what, factory(), self._cfg.request_timeout + 1, exchange=self.name)
 
     # market data ------------------------------------------------------------------------------------------------
     async def _load_markets(self) -> None:

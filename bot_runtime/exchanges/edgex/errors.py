@@ -8,9 +8,13 @@ code>, "msg": ..., "errorParam": ...}``.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import re
+from collections.abc import Awaitable
 from typing import Any
+
+import aiohttp
 
 from bot_runtime.exchanges._shared.http import error_for_status
 from bot_runtime.exchanges.base import (
@@ -68,6 +72,23 @@ def from_sdk_exception(exc: Exception) -> ExchangeError:
     if text.startswith("HTTP request failed"):
         return TransientNetworkError(f"{NAME}: {text[:200]}", exchange=NAME)
     return ExchangeError(f"{NAME}: {text[:300]}", exchange=NAME)
+
+
+async def sdk_call(what: str, call: Awaitable[Any], timeout: float, *, exchange: str = NAME) -> dict[str, Any]:  # noqa: ASYNC109
+    """Await one edgex-python-sdk call and :func:`check` its answer; every failure becomes a typed error (an HTTP
+    error by its status and body, a timeout or a broken connection as :class:`TransientNetworkError`, a body that is
+    not JSON as :class:`ExchangeError`)."""
+    try:
+        response = await asyncio.wait_for(call, timeout)
+    except TimeoutError:
+        raise TransientNetworkError(f"{exchange}: {what} timed out", exchange=exchange) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransientNetworkError(f"{exchange}: {what} failed: {type(exc).__name__}", exchange=exchange) from None
+    except json.JSONDecodeError:
+        raise ExchangeError(f"{exchange}: {what}: malformed answer (not JSON)", exchange=exchange) from None
+    except ValueError as exc:
+        raise from_sdk_exception(exc) from None
+    return check(response, what)
 
 
 def check(response: Any, what: str) -> dict[str, Any]:

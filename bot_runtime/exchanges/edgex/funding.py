@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 from edgex_sdk.client import Client
 
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
-from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError, utcnow
+from bot_runtime.exchanges.base import FundingRate, FundingSource, utcnow
 from bot_runtime.exchanges.edgex.config import EdgexPublicConfig
-from bot_runtime.exchanges.edgex.errors import check, from_sdk_exception
+from bot_runtime.exchanges.edgex.errors import sdk_call
 from bot_runtime.exchanges.edgex.mapping import funding_interval_hours
 from bot_runtime.exchanges.symbols import normalize
 
@@ -31,17 +30,7 @@ class EdgexFundingSource(FundingSource):
         self._sdk: Any = None
 
     async def _call(self, what: str, coro: Any) -> dict[str, Any]:
-        try:
-            response = await asyncio.wait_for(coro, self._cfg.request_timeout + 1)
-        except TimeoutError:
-            raise TransientNetworkError(f"{self.name}: {what} timed out", exchange=self.name) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientNetworkError(
-                f"{self.name}: {what} failed: {type(exc).__name__}", exchange=self.name
-            ) from None
-        except ValueError as exc:
-            raise from_sdk_exception(exc) from None
-        return check(response, what)
+        return await sdk_call(what, coro, self._cfg.request_timeout + 1, exchange=self.name)
 
     async def funding_rates(self, symbols: list[str] | None = None) -> list[FundingRate]:
         if self._sdk is None:

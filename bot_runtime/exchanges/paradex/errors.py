@@ -61,7 +61,8 @@ def map_sdk_error(
     message: str, status: int | None, *, exchange: str = "paradex", retry_after: float | None = None
 ) -> ExchangeError:
     code = sdk_error_code(message)
-    text = f"{exchange}: {message[:300]}"
+    shown = message[:300] if status is None or message.startswith("HTTP") else f"HTTP {status}: {message[:300]}"
+    text = f"{exchange}: {shown}"
     if status == 429 or "rate limit" in message.lower():
         return RateLimited(text, retry_after=retry_after, exchange=exchange)
     if status == 401 or code in _AUTH:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -314,6 +314,7 @@ async def test_dropped_stream_reconnects_and_recovers_the_missed_fill_over_rest(
 async def test_price_stream(aster: Exchange, venue: ReplayServer) -> None:
     book = venue.websocket("/ws/btcusdt@bookTicker", on_connect=[fx("ws_book_ticker")])
     stream = aster.price_stream("BTC")
+    assert isinstance(stream, AsyncGenerator)
     quote = await asyncio.wait_for(anext(stream), 5)
     assert (quote.bid, quote.ask, quote.bid_size) == (Decimal("97020.1"), Decimal("97020.2"), Decimal("1.5"))
     await stream.aclose()

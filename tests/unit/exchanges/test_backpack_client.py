@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -339,6 +339,7 @@ async def test_price_stream(backpack: Exchange, venue: ReplayServer) -> None:
 
     venue.websocket("/", on_message=on_message)
     stream = backpack.price_stream("BTC")
+    assert isinstance(stream, AsyncGenerator)
     quote = await asyncio.wait_for(anext(stream), 5)
     assert (quote.bid, quote.ask, quote.ask_size) == (Decimal("97020.1"), Decimal("97020.2"), Decimal("0.4087"))
     await stream.aclose()

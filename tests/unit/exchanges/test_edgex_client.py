@@ -333,7 +333,7 @@ async def test_markets_from_metadata(client: EdgexExchange) -> None:
         Decimal("0.001"),
         Decimal("0.00015"),
     )
-    assert (pepe.venue_symbol, pepe.multiplier) == ("1000PEPEUSDT", 1000)
+    assert (pepe.venue_symbol, pepe.multiplier) == ("1000PEPEUSDT", Decimal(1000))
 
 
 async def test_post_only_order_is_hmac_authenticated_and_eip712_signed(

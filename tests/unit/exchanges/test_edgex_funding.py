@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("edgex_sdk")
 
-from bot_runtime.exchanges.base import TransientNetworkError
+from bot_runtime.exchanges.base import ExchangeError, TransientNetworkError
 from bot_runtime.exchanges.registry import create_funding_source
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, load_fixture
 
@@ -30,9 +30,9 @@ async def test_every_tradable_contract_parsed() -> None:
         assert all(not r.header("x-edgex-signature") for r in server.requests)  # public: no credentials sent
     assert set(rates) == {"BTC", "ETH", "PEPE"}
     btc, pepe = rates["BTC"], rates["PEPE"]
-    assert (btc.rate, btc.interval_hours) == (Decimal("-0.00012236"), 4)  # fundingRateIntervalMin 240
+    assert (btc.rate, btc.interval_hours) == (Decimal("-0.00012236"), Decimal(4))  # fundingRateIntervalMin 240
     assert btc.hourly_rate == Decimal("-0.00012236") / 4
-    assert (pepe.venue_symbol, pepe.multiplier, pepe.interval_hours) == ("1000PEPEUSDT", 1000, 1)
+    assert (pepe.venue_symbol, pepe.multiplier, pepe.interval_hours) == ("1000PEPEUSDT", Decimal(1000), Decimal(1))
     assert btc.mark_price == Decimal("101636.3750002346932888031005859375")
     assert btc.index_price == Decimal("101676.380723500")
     assert btc.open_interest_usd == Decimal("12.105") * Decimal("101676.380723500")
@@ -51,6 +51,17 @@ async def test_outage_is_transient() -> None:
         source = create_funding_source("edgex", {"baseUrl": server.url})
         try:
             with pytest.raises(TransientNetworkError):
+                await source.funding_rates()
+        finally:
+            await source.close()
+
+
+async def test_a_body_that_is_not_json_is_an_exchange_error() -> None:
+    async with ReplayServer() as server:
+        server.route("GET", "/api/v2/public/meta/getMetaData", Reply(body='{"code": "SUCCESS", "data": {"contr'))
+        source = create_funding_source("edgex", {"baseUrl": server.url})
+        try:
+            with pytest.raises(ExchangeError, match="malformed answer"):
                 await source.funding_rates()
         finally:
             await source.close()

@@ -213,7 +213,7 @@ class GrvtVenue:
         order["state"].update(
             status="FILLED", book_size=["0.0"], traded_size=[leg["size"]], avg_fill_price=[leg["limit_price"]]
         )
-        fill = load_fixture("grvt", "fill")
+        fill: dict[str, Any] = load_fixture("grvt", "fill")
         fill.update(
             event_time=str(time.time_ns()),
             size=leg["size"],

@@ -30,7 +30,7 @@ async def test_every_perpetual_parsed() -> None:
     assert btc.rate == Decimal("0.0001") and btc.interval_hours == 8  # 0.01 percentage points per 8 h
     assert btc.hourly_rate == Decimal("0.0000125")
     assert eth.rate == Decimal("-0.000045")
-    assert (pepe.venue_symbol, pepe.multiplier, pepe.rate) == ("1000PEPE_USDT_Perp", 1000, Decimal("0.000123"))
+    assert (pepe.venue_symbol, pepe.multiplier, pepe.rate) == ("1000PEPE_USDT_Perp", Decimal(1000), Decimal("0.000123"))
     assert btc.mark_price == Decimal("97345.61") and btc.index_price == Decimal("97350.02")
     assert btc.open_interest_usd == Decimal("123.456") * Decimal("97345.61")
     assert btc.volume_24h_usd == Decimal("5123456.75") + Decimal("4987654.25")

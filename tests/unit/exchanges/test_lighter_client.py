@@ -154,7 +154,7 @@ class LighterVenue:
         order = self.orders[order_index]
         order.update(status="filled", remaining_base_amount="0", filled_base_amount=order["initial_base_amount"])
         order["filled_quote_amount"] = str(Decimal(order["initial_base_amount"]) * Decimal(order["price"]))
-        trade = load_fixture("lighter", "trade")
+        trade: dict[str, Any] = load_fixture("lighter", "trade")
         mine = "ask" if order["is_ask"] else "bid"
         other = "bid" if mine == "ask" else "ask"
         trade.update(
@@ -260,7 +260,7 @@ class LighterVenue:
 
 @pytest.fixture(scope="module")
 def api_key() -> str:
-    private, _public, err = create_api_key()
+    private, _public, err = create_api_key()  # type: ignore[no-untyped-call]
     assert err is None and private
     return str(private)
 
@@ -325,9 +325,9 @@ async def test_markets_scaling_and_symbols(client: LighterExchange) -> None:
     )
     assert (pepe.venue_symbol, pepe.multiplier, pepe.tick_size, pepe.size_step) == (
         "1000PEPE",
-        1000,
+        Decimal(1000),
         Decimal("0.000001"),
-        1,
+        Decimal(1),
     )
 
 

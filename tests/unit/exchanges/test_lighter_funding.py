@@ -31,7 +31,7 @@ async def test_every_lighter_perp_with_true_interval_and_usd_figures() -> None:
     # the endpoint's value covers 8 hours; Lighter settles hourly
     assert eth.rate == Decimal("0.0001") / 8 and eth.hourly_rate == Decimal("0.0000125")
     assert btc.rate == Decimal("-0.000096") / 8
-    assert (pepe.venue_symbol, pepe.multiplier) == ("1000PEPE", 1000)
+    assert (pepe.venue_symbol, pepe.multiplier) == ("1000PEPE", Decimal(1000))
     assert eth.mark_price == Decimal("3012.45") and eth.index_price == Decimal("3012.80")
     assert eth.open_interest_usd == Decimal("41234.5678") * Decimal("3012.45")
     assert eth.volume_24h_usd == Decimal("812345678.123456")

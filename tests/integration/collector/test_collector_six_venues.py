@@ -1,0 +1,133 @@
+"""The collector against all six venues: each real funding adapter (``registry.create_funding_source``) on its own
+replay server in the venue's wire format, delivering through ``FundingServiceClient`` to the real funding service on
+the real PostgreSQL. A full cycle lands every venue's rows (canonical symbols, multipliers, intervals); a venue
+answering 500s, one hanging past the timeout and one answering a body that is not JSON cost only themselves, and the
+cycle's reports, the collector's health and the service's collection log say which failed and why."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from bot_runtime.exchanges import registry
+from funding_service.client import FundingServiceClient
+from funding_service.collection.collector import Collector
+from tests.integration.collector.six_venues import NOT_JSON, SERVER_ERROR, VENUES, Venue, hanging
+from tests.integration.funding_service.fs_helpers import TOKEN, Service
+from tests.support.replay import ReplayServer, Reply
+
+TIMEOUT = 3.0  # the collector's per-venue timeout
+Venues = dict[str, tuple[Venue, ReplayServer]]
+
+
+@pytest.fixture
+async def collector(service: Service, venues: Venues) -> AsyncIterator[Collector]:
+    sources = {
+        name: registry.create_funding_source(name, venue.options(server)) for name, (venue, server) in venues.items()
+    }
+    client = FundingServiceClient("http://funding.test", TOKEN, transport=httpx.ASGITransport(app=service.app))
+    collector = Collector(sources, client.ingest, interval=60, timeout=TIMEOUT)
+    try:
+        yield collector
+    finally:
+        await collector.close()
+        await client.close()
+
+
+async def latest_rows(service: Service) -> dict[str, dict[str, tuple[str, Decimal, Decimal]]]:
+    rows = await service.fetch("SELECT dex, symbol, venue_symbol, multiplier, interval_hours FROM latest_funding_rates")
+    landed: dict[str, dict[str, tuple[str, Decimal, Decimal]]] = {}
+    for row in rows:
+        landed.setdefault(row["dex"], {})[row["symbol"]] = (
+            row["venue_symbol"],
+            row["multiplier"],
+            row["interval_hours"],
+        )
+    return landed
+
+
+def expected(venue: Venue) -> dict[str, tuple[str, Decimal, Decimal]]:
+    return {symbol: (venue_symbol, multiplier, hours) for symbol, venue_symbol, multiplier, hours in venue.expected}
+
+
+async def test_one_cycle_lands_every_venue(collector: Collector, service: Service, venues: Venues) -> None:
+    summary = await collector.cycle()
+    print(f"\ncollector cycle over six replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
+
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 18
+    assert summary.pending_cycles == 0 and collector.service_reachable
+    landed = await latest_rows(service)
+    assert landed == {venue.name: expected(venue) for venue in VENUES}
+    history = await service.fetch("SELECT dex, count(*) AS n FROM funding_rates GROUP BY dex")
+    assert {row["dex"]: row["n"] for row in history} == {venue.name: 3 for venue in VENUES}
+    symbols = await service.fetch("SELECT dex, symbol, multiplier FROM dex_symbols WHERE symbol = 'PEPE'")
+    assert {row["dex"]: row["multiplier"] for row in symbols} == {venue.name: Decimal(1000) for venue in VENUES}
+    logs = await service.fetch("SELECT dex, status, fetched, error FROM collection_logs")
+    assert {row["dex"]: (row["status"], row["fetched"], row["error"]) for row in logs} == {
+        venue.name: ("ok", 3, None) for venue in VENUES
+    }
+    for name, health in collector.health.items():
+        assert (health.markets, health.last_error, health.consecutive_failures) == (3, None, 0), name
+        assert health.last_success is not None
+    # the rates are the venues' own per-interval figures with their true intervals (spot checks across venues)
+    rates = await service.fetch("SELECT dex, symbol, rate FROM latest_funding_rates WHERE symbol = 'BTC'")
+    btc = {row["dex"]: row["rate"] for row in rates}
+    assert btc["lighter"] == Decimal("-0.000096") / 8  # the 8 h figure of /funding-rates over Lighter's 1 h
+    assert btc["grvt"] == Decimal("0.0001")  # 0.01 percentage points
+    assert btc["edgex"] == Decimal("-0.00012236")
+
+
+BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
+    (
+        {"lighter": lambda t: SERVER_ERROR, "grvt": hanging, "aster": lambda t: NOT_JSON},
+        {"lighter": "HTTP 500", "grvt": f"timed out after {TIMEOUT:g}s", "aster": "not JSON"},
+    ),
+    (
+        {"paradex": lambda t: SERVER_ERROR, "backpack": hanging, "edgex": lambda t: NOT_JSON},
+        {"paradex": "HTTP 500", "backpack": f"timed out after {TIMEOUT:g}s", "edgex": "not JSON"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail"])
+async def test_broken_venues_cost_only_themselves(
+    collector: Collector,
+    service: Service,
+    venues: Venues,
+    breaks: dict[str, Callable[[float], Reply]],
+    reasons: dict[str, str],
+) -> None:
+    for name, reply in breaks.items():
+        venue, server = venues[name]
+        venue.break_with(server, reply(TIMEOUT))
+
+    summary = await collector.cycle()
+    print(f"\ncollector cycle, {', '.join(sorted(breaks))} broken: {summary.duration_ms} ms")
+
+    healthy = [venue for venue in VENUES if venue.name not in breaks]
+    assert summary.rates_collected == summary.rates_ingested == 3 * len(healthy)
+    landed = await latest_rows(service)
+    assert landed == {venue.name: expected(venue) for venue in healthy}
+    logs = {row["dex"]: row for row in await service.fetch("SELECT dex, status, fetched, error FROM collection_logs")}
+    for name, why in reasons.items():
+        health = collector.health[name]
+        print(f"  {name}: {health.last_error}")
+        assert health.last_success is None and health.consecutive_failures == 1 and health.markets == 0, name
+        assert health.last_error is not None and why in health.last_error, (name, health.last_error)
+        assert (logs[name]["status"], logs[name]["fetched"]) == ("error", 0)
+        assert why in logs[name]["error"], (name, logs[name]["error"])
+    for venue in healthy:
+        assert collector.health[venue.name].last_error is None and logs[venue.name]["status"] == "ok"
+
+    # the venues come back: the next cycle lands all six and clears their errors
+    for name in breaks:
+        venue, server = venues[name]
+        for method, path, _source, _query in venue.routes:
+            server.clear_routes(method, path)
+        venue.load(server)
+    await collector.cycle()
+    assert set(await latest_rows(service)) == {venue.name for venue in VENUES}
+    assert all(h.last_error is None and h.consecutive_failures == 0 for h in collector.health.values())

@@ -31,6 +31,7 @@ from bot_runtime.exchanges.base import (
     TransientNetworkError,
 )
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, load_fixture
+from tests.unit.exchanges.conftest import GridProcess, wait_until
 
 _KEY = Ed25519PrivateKey.generate()
 SECRET = base64.b64encode(_KEY.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
@@ -458,7 +459,6 @@ async def test_grid_restart_recognises_its_close_orders() -> None:
     """A restarted bot (a new client with no memory of the ids it sent) finds its resting take-profit among the open
     orders by the role packed into the uint32 ``clientId``: it neither places it again nor opens at once (the
     cooldown after a restart), and its stop cancels it as the bot's own order."""
-    from tests.unit.exchanges.conftest import GridProcess, wait_until
 
     async with ReplayServer() as server:
         venue = BackpackVenue(server)

@@ -38,6 +38,7 @@ from bot_runtime.exchanges.base import (
 from bot_runtime.exchanges.edgex import EdgexExchange
 from bot_runtime.exchanges.registry import create_exchange
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
+from tests.unit.exchanges.conftest import grid_config, wait_until
 
 ACCOUNT = "543429922991899150"
 SIGNER_KEY = "0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f"
@@ -521,34 +522,14 @@ async def test_wrong_api_secret_is_an_authentication_error(venue: EdgexVenue) ->
         await exchange.close()
 
 
-async def wait_for(predicate: Any, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_grid_session_open_fill_close_then_stop_cancels(client: EdgexExchange, venue: EdgexVenue) -> None:
     """The grid strategy on this client against the replay venue: open, fill over the stream, take-profit close,
     stop (what SIGTERM triggers) cancels it."""
-    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.config import OnStop
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
-    config = parse_config(
-        {
-            "name": "btc-grid",
-            "namespace": "trading",
-            "strategy": "grid",
-            "exchange": "edgex",
-            "ticker": "BTC",
-            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
-        },
-        require_credentials=False,
-    )
+    config = grid_config("edgex")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()
     task = asyncio.create_task(strategy.run(stopping))
@@ -557,11 +538,11 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: EdgexExcha
         return next((o for o in venue.orders.values() if o["side"] == side and o["status"] == "OPEN"), None)
 
     try:
-        opened = await wait_for(lambda: resting("BUY"))
+        opened = await wait_until(lambda: resting("BUY"))
         assert opened["timeInForce"] == "POST_ONLY" and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
         order, fill = venue.fill(opened["id"])
         await venue.push_update(order, fill)
-        close = await wait_for(lambda: resting("SELL"))
+        close = await wait_until(lambda: resting("SELL"))
         assert close["reduceOnly"] and Decimal(close["size"]) == Decimal("0.01")
         expected = (Decimal(opened["price"]) * Decimal("1.0002") / Decimal("0.1")).to_integral_value(
             rounding="ROUND_CEILING"

@@ -35,6 +35,7 @@ from bot_runtime.exchanges.base import (
 from bot_runtime.exchanges.grvt import GrvtExchange
 from bot_runtime.exchanges.registry import create_exchange
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
+from tests.unit.exchanges.conftest import grid_config, wait_until
 
 SUB_ACCOUNT = "8751933338735530"
 API_KEY = "grvt-test-api-key-5a3c9e"
@@ -536,34 +537,14 @@ async def test_sdk_logs_never_carry_the_api_key_or_cookie(venue: GrvtVenue, capl
     assert API_KEY not in text and COOKIE not in text and PRIVATE_KEY[2:] not in text
 
 
-async def wait_for(predicate: Any, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_grid_session_open_fill_close_then_stop_cancels(client: GrvtExchange, venue: GrvtVenue) -> None:
     """The grid strategy on this client against the replay venue: open, fill over the stream, take-profit close,
     stop (what SIGTERM triggers) cancels it."""
-    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.config import OnStop
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
-    config = parse_config(
-        {
-            "name": "btc-grid",
-            "namespace": "trading",
-            "strategy": "grid",
-            "exchange": "grvt",
-            "ticker": "BTC",
-            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
-        },
-        require_credentials=False,
-    )
+    config = grid_config("grvt")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()
     task = asyncio.create_task(strategy.run(stopping))
@@ -579,12 +560,12 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: GrvtExchan
         )
 
     try:
-        opened = await wait_for(lambda: resting(True))
+        opened = await wait_until(lambda: resting(True))
         assert opened["post_only"] and Decimal(opened["legs"][0]["limit_price"]) == venue.best_ask - Decimal("0.1")
         fill = venue.fill(opened["order_id"])
         await venue.push("v1.order", opened)
         await venue.push("v1.fill", fill, seq=2)
-        close = await wait_for(lambda: resting(False))
+        close = await wait_until(lambda: resting(False))
         assert close["reduce_only"] and Decimal(close["legs"][0]["size"]) == Decimal("0.01")
         expected = (Decimal(opened["legs"][0]["limit_price"]) * Decimal("1.0002") / Decimal("0.1")).to_integral_value(
             rounding="ROUND_CEILING"

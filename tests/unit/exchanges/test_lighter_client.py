@@ -29,6 +29,7 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.exchanges.registry import create_exchange
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
+from tests.unit.exchanges.conftest import GridProcess, grid_config, wait_until
 
 pytest.importorskip("lighter")
 
@@ -533,46 +534,26 @@ async def test_bad_auth_is_an_authentication_error(venue: LighterVenue, api_key:
         await exchange.close()
 
 
-async def wait_for(predicate: Any, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_grid_session_open_fill_close_then_stop_cancels(client: LighterExchange, venue: LighterVenue) -> None:
     """The grid strategy on this client against the replay venue: post-only open at ask - tick, a fill over the
     stream, the take-profit close placed reduce-only, and the stop (what SIGTERM triggers) cancels it."""
-    from bot_runtime.config import OnStop, parse_config
+    from bot_runtime.config import OnStop
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
-    config = parse_config(
-        {
-            "name": "btc-grid",
-            "namespace": "trading",
-            "strategy": "grid",
-            "exchange": "lighter",
-            "ticker": "BTC",
-            "grid": {"quantity": "0.01", "takeProfit": "0.02", "waitTime": "300s", "maxOrders": 40},
-        },
-        require_credentials=False,
-    )
+    config = grid_config("lighter")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()
     task = asyncio.create_task(strategy.run(stopping))
     try:
-        opened = await wait_for(
+        opened = await wait_until(
             lambda: next((o for o in venue.orders.values() if not o["is_ask"] and o["status"] == "open"), None)
         )
         assert opened["time_in_force"] == "post-only" and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
         trade = venue.fill(opened["order_index"], at_ms=int(time.time() * 1000))
         await venue.push_order(opened)
         await venue.push_trade(trade)
-        close = await wait_for(
+        close = await wait_until(
             lambda: next((o for o in venue.orders.values() if o["is_ask"] and o["status"] == "open"), None)
         )
         assert close["reduce_only"] and close["initial_base_amount"] == opened["initial_base_amount"]
@@ -592,7 +573,6 @@ async def test_grid_restart_recognises_its_close_orders(venue: LighterVenue, api
     """A restarted bot (a new client with no memory of the ids it sent) finds its resting take-profit among the open
     orders by the role packed into ``client_order_index``: it neither places it again nor opens at once (the
     cooldown after a restart), and its stop cancels it as the bot's own order."""
-    from tests.unit.exchanges.conftest import GridProcess, wait_until
 
     def new_client() -> LighterExchange:
         exchange = create_exchange("lighter", {"chainId": 300, "confirmTimeout": 1.0}, make_env(venue.server, api_key))

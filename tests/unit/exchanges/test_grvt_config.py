@@ -59,16 +59,22 @@ def test_environments_and_urls() -> None:
 def test_base_url_override_replaces_only_the_host_lookup() -> None:
     from pysdk.grvt_ccxt_env import GrvtEnv, get_grvt_endpoint
 
+    from bot_runtime.exchanges.grvt import sdk
     from bot_runtime.exchanges.grvt.sdk import use_base_url
 
+    # overrides are process-wide: other tests in this process may have pointed an environment at a replay server
+    saved = dict(sdk._OVERRIDES)
+    sdk._OVERRIDES.clear()
     try:
         use_base_url("staging", "http://127.0.0.1:1")
         assert get_grvt_endpoint(GrvtEnv.STAGING, "CREATE_ORDER") == "http://127.0.0.1:1/full/v1/create_order"
         assert get_grvt_endpoint(GrvtEnv.STAGING, "AUTH") == "http://127.0.0.1:1/auth/api_key/login"
         assert get_grvt_endpoint(GrvtEnv.PROD, "GET_TICKER") == "https://market-data.grvt.io/full/v1/ticker"
-    finally:
         use_base_url("staging", None)
-    assert get_grvt_endpoint(GrvtEnv.STAGING, "AUTH").startswith("https://edge.staging.")
+        assert get_grvt_endpoint(GrvtEnv.STAGING, "AUTH").startswith("https://edge.staging.")
+    finally:
+        sdk._OVERRIDES.clear()
+        sdk._OVERRIDES.update(saved)
 
 
 def test_loading_grvt_imports_only_its_sdk() -> None:

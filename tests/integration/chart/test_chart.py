@@ -158,4 +158,41 @@ def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube) -> 
         "get", "deployment/pdx-perp-dex-operator-operator", "-n", ns, "-o", "jsonpath={.spec.replicas}"
     ).stdout
     assert replicas == "2"
+    # the operator's ServiceAccount may do exactly what it needs, and never touch Secrets
+    sa = f"--as=system:serviceaccount:{ns}:pdx-perp-dex-operator-operator"
+
+    def can(*args: str) -> bool:
+        out = kube.kubectl("auth", "can-i", *args, sa, check=False)
+        return out.stdout.strip() == "yes"
+
+    for allowed in (
+        ("create", "statefulsets.apps", "-n", "trading"),
+        ("patch", "tradingbots.perpdex.io", "--subresource=status", "-n", "trading"),
+        ("update", "tradingbots.perpdex.io", "--subresource=finalizers", "-n", "trading"),
+        ("create", "roles.rbac.authorization.k8s.io", "-n", "trading"),
+        ("create", "leases.coordination.k8s.io", "-n", "trading"),
+        ("create", "events", "-n", "trading"),
+        ("watch", "pods", "-n", "trading"),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+    ):
+        assert can(*allowed), allowed
+    for denied in (
+        ("get", "secrets", "-n", "trading"),
+        ("list", "secrets", "-n", ns),
+        ("create", "secrets", "-n", "trading"),
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("create", "tradingbots.perpdex.io", "-n", "trading"),
+        ("delete", "pods", "-n", "trading"),
+        ("create", "clusterroles.rbac.authorization.k8s.io"),
+        ("escalate", "roles.rbac.authorization.k8s.io", "-n", "trading"),
+        ("impersonate", "serviceaccounts"),
+    ):
+        assert not can(*denied), denied
+    listing = kube.kubectl("auth", "can-i", "--list", sa, "-n", "trading").stdout
+    for line in listing.splitlines()[1:]:
+        resources, *_rest = line.split()
+        assert resources != "*.*" and "[*]" not in line, line  # no wildcards
+
     kube.helm("uninstall", release, "-n", ns, "--no-hooks")
+    # CRDs stay (Helm never deletes what crds/ installed): users' bots survive an uninstall
+    kube.kubectl("get", "crd", "tradingbots.perpdex.io", "fundingcollectors.perpdex.io")

@@ -164,3 +164,28 @@ def test_paper_bot_and_collector_lifecycle(stack: LocalStack) -> None:
             assert SENTINEL not in text
     finally:
         server.shutdown()
+
+
+def test_funding_arb_bot_opens_a_pair_and_shows_its_legs(stack: LocalStack) -> None:
+    """A fundingArb TradingBot on paper venues trades the opportunities the paper collector's rates produce."""
+    stack.kubectl("apply", "-n", stack.namespace, "-f", str(REPO_ROOT / "examples" / "paper-collector.yaml"))
+    manifest = (REPO_ROOT / "examples" / "paper-funding-arb.yaml").read_text()
+    # the e2e must not depend on the wall clock's distance to the next funding time
+    manifest = manifest.replace("    singleLegTimeout: 10s\n", '    singleLegTimeout: 10s\n    preFundingWindow: "0"\n')
+    assert 'preFundingWindow: "0"' in manifest
+    stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=manifest)
+    name = "paper-funding-arb"
+    status = wait(
+        "a pair in status.legs",
+        lambda: (s := (get(stack, "tradingbot", name) or {}).get("status", {})).get("legs") and s,
+        timeout=240,
+    )
+    leg = status["legs"][0]
+    assert leg["symbol"] == "BTC"
+    assert {leg["longExchange"], leg["shortExchange"]} == {"paper-a", "paper-b"}
+    assert float(leg["size"]) > 0
+    as_yaml = stack.kubectl("get", "tb", name, "-n", stack.namespace, "-o", "yaml").stdout
+    print(as_yaml[as_yaml.index("legs:") :][:600])
+    assert "longExchange:" in as_yaml and "entrySpreadApr:" in as_yaml
+    stack.kubectl("delete", "tradingbot", name, "-n", stack.namespace, "--wait=false")
+    wait("fundingArb CR gone", lambda: get(stack, "tradingbot", name) is None, timeout=180)

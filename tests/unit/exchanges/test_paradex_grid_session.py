@@ -19,9 +19,10 @@ from typing import Any
 from bot_runtime.clock import VirtualClock
 from bot_runtime.config import OnStop
 from bot_runtime.exchanges import registry
+from bot_runtime.exchanges.base import TimeInForce
 from bot_runtime.risk import RiskManager
 from bot_runtime.strategies import build_strategy
-from bot_runtime.strategies.base import ClientIds, RecordingEvents
+from bot_runtime.strategies.base import ClientIds, OrderResult, RecordingEvents
 from bot_runtime.strategies.grid import GridStrategy
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, WsEndpoint, load_fixture
 from tests.unit.exchanges.conftest import grid_config, wait_until
@@ -271,6 +272,12 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             assert ids.role_of(body["client_id"]) == ClientIds.OPEN
             assert verify_order_signature(body)
 
+            # the venue fills the entry while it rests: once placement returned (the strategy reports the order and
+            # watches it from then on), as on a live market
+            placed = await wait_until(lambda: events.orders)
+            assert [(r.client_order_id, r.time_in_force, result) for r, result, _ in placed] == [
+                (body["client_id"], TimeInForce.POST_ONLY, OrderResult.ACCEPTED)
+            ]
             fill = await venue.fill(opened["id"])
             close = await wait_until(lambda: venue.resting("SELL"))
             sent = venue.bodies[close["id"]]
@@ -285,7 +292,8 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             assert [(f.trade_id, f.price, f.size, f.fee) for f in reported] == [
                 (fill["id"], Decimal(fill["price"]), Decimal(fill["size"]), Decimal(fill["fee"]))
             ]
-            assert [o.order_id for o in strategy.close_orders] == [close["id"]]
+            resting = await wait_until(lambda: strategy.close_orders)  # once placement returned
+            assert [o.order_id for o in resting] == [close["id"]]
         finally:
             stopping.set()
             await asyncio.wait_for(task, 30)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from fractions import Fraction
@@ -72,6 +73,9 @@ log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+
+
+FINAL_SEEN_MAX = 256
 
 
 class _Waiter:
@@ -131,6 +135,8 @@ class GridStrategy(Strategy):
         self.fills_seen = 0
         self.fees_paid = ZERO  # by this process's fills (since start)
         self._waiters: dict[str, _Waiter] = {}
+        # final states the stream reported, recent first out: an order may fill before anyone waits for it
+        self._final_seen: OrderedDict[str, Order] = OrderedDict()
         self._updates_task: asyncio.Task[None] | None = None
         self._updates_sub: AsyncIterator[OrderUpdate] | None = None
         self._applied_action: RiskAction | None = None
@@ -423,7 +429,11 @@ class GridStrategy(Strategy):
 
     async def _await_order(self, order: Order, seconds: float, stopping: asyncio.Event) -> Order:
         """Wait up to ``seconds`` until the order is final (woken by the update stream), then read it over REST."""
+        if order.status.is_final:
+            return order
         waiter = self._waiters.setdefault(order.order_id, _Waiter())
+        if waiter.latest is None:
+            waiter.latest = self._final_seen.get(order.order_id)  # it may have filled during placement
         deadline = self.clock.monotonic() + seconds
         try:
             while True:
@@ -438,7 +448,7 @@ class GridStrategy(Strategy):
         finally:
             self._waiters.pop(order.order_id, None)
         fresh = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
-        return fresh if fresh is not None else order
+        return fresh if fresh is not None else (waiter.latest or order)
 
     # -----------------------------------------------------------------------------------------------------------------
     # closing
@@ -622,6 +632,10 @@ class GridStrategy(Strategy):
             self.fills_seen += 1
             self.fees_paid += update.fill.fee
             self.report_fill(update.fill)
+        if order.status.is_final:
+            self._final_seen[order.order_id] = order
+            while len(self._final_seen) > FINAL_SEEN_MAX:
+                self._final_seen.popitem(last=False)
         waiter = self._waiters.get(order.order_id)
         if waiter is not None:
             waiter.latest = order

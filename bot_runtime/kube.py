@@ -210,7 +210,9 @@ class KubeClient:
             verify=self.config.ssl_context(),
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            # every connection stays alive: a smaller keep-alive pool than the connection cap turns each burst into
+            # TLS handshakes (measured in bench/operator_scale: ~2 handshakes per request at 100 bots)
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
 
     async def __aenter__(self) -> Self:

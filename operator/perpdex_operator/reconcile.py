@@ -167,7 +167,12 @@ class Reconciler:
         )
         now = self.clock()
         desired = spec.derive(
-            owner, obs, now=now, settings=self.settings, config_hash=children.config_hash, problem=None
+            owner,
+            obs,
+            now=now,
+            settings=self.settings,
+            config_hash=children.config_hash,
+            problem=None if full else standing_problem(owner),
         )
         if status_update(owner, desired, now=now).patch is not None:
             return None
@@ -196,6 +201,8 @@ class Reconciler:
             self._remember(children)
             if full:
                 problem, workload = await self._sync_children(spec, children, results)
+            else:  # a status-only check did not look at the children: a problem the last full pass found stands
+                problem = standing_problem(owner)
             await self._announce_children(spec, owner, results)
         obs = await self.observe(spec, namespace, name, workload)
         now = self.clock()
@@ -285,6 +292,24 @@ class Reconciler:
             await self._post(
                 spec, owner, "Warning" if new == "Failed" else "Normal", new, f"phase {old or 'unset'} -> {new}"
             )
+
+
+CHILD_PROBLEMS = frozenset({"ChildConflict", "ReconcileError"})
+
+
+def standing_problem(owner: Mapping[str, Any]) -> Problem | None:
+    """The children problem the CR's Degraded condition reports for its current generation, if any: only a full
+    reconcile (which syncs the children) may clear it."""
+    generation = (owner.get("metadata") or {}).get("generation")
+    for cond in (owner.get("status") or {}).get("conditions") or []:
+        if (
+            cond.get("type") == "Degraded"
+            and cond.get("status") == "True"
+            and cond.get("reason") in CHILD_PROBLEMS
+            and cond.get("observedGeneration") == generation
+        ):
+            return Problem(reason=str(cond["reason"]), message=str(cond.get("message") or ""))
+    return None
 
 
 def _event_type(transition: Transition) -> EventType:

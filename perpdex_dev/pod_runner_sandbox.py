@@ -79,6 +79,9 @@ class SandboxSpec:
     working_dir: str = "/"
     mounts: list[MountSpec] = field(default_factory=list)
     exposures: list[ExposeSpec] = field(default_factory=list)
+    # the "image" (interpreter, virtualenv, project): kept visible even where a volume (an emptyDir at /tmp, say)
+    # is mounted over the directory it lives in on this machine
+    runtime: list[str] = field(default_factory=list)
     overlays: list[str] = field(default_factory=list)  # directories to give a private writable layer
     scratch_dir: str = ""  # where those layers live (the pod's own directory)
     mount_ns: bool = False
@@ -137,6 +140,7 @@ class SandboxSpec:
             working_dir=typed("working_dir", str, "/"),
             mounts=mounts,
             exposures=exposures,
+            runtime=_strings(typed("runtime", list, []), "runtime"),
             overlays=_strings(typed("overlays", list, []), "overlays"),
             scratch_dir=typed("scratch_dir", str, ""),
             mount_ns=typed("mount_ns", bool, False),
@@ -242,6 +246,8 @@ def setup_namespaces(spec: SandboxSpec) -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     # open every source first: a mount at /tmp (or a hidden /root) may cover sources that live there
     sources = [os.open(m.source, os.O_PATH) for m in spec.mounts]
+    covered = [p for p in spec.runtime if any(_under(p, m.target) for m in spec.mounts)]
+    runtime = [(os.open(p, os.O_PATH), p) for p in covered]
     try:
         for exposure in spec.exposures:
             expose(exposure)
@@ -255,14 +261,21 @@ def setup_namespaces(spec: SandboxSpec) -> None:
                     os.makedirs(os.path.dirname(m.target), mode=0o755, exist_ok=True)
                     os.close(os.open(m.target, os.O_CREAT | os.O_WRONLY, 0o644))
             _bind(fd, m.target, m.read_only)
+        for fd, path in runtime:  # put the image back where a volume covered it
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _bind(fd, path, read_only=True)
         if spec.read_only_root:
             # last: a bind mount made from a read-only mount would be read-only too (emptyDir must stay writable)
             for directory in spec.overlays:
                 mount(None, directory, None, MS_REMOUNT | MS_RDONLY)
             mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     finally:
-        for fd in sources:
+        for fd in [*sources, *(fd for fd, _ in runtime)]:
             os.close(fd)
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def drop_privileges(spec: SandboxSpec) -> None:

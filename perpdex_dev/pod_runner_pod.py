@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,16 @@ class Launch:
     mounts: list[Mount]
 
 
-def _rewrite_path(value: str, mapping: list[tuple[str, str]]) -> str:
-    """Without a private mount namespace: a value naming a path under a mountPath → the materialised path."""
+def _rewrite_path(value: str, mapping: list[tuple[str, str]], keep: Sequence[str] = ()) -> str:
+    """Without a private mount namespace: a value naming a path under a mountPath → the materialised path.
+    Paths of the image itself (``keep``: interpreter, venv, project) are never volume content and stay as they are,
+    even when this machine keeps them under a mountPath (a checkout under /tmp)."""
     head, eq, tail = value.partition("=")
     for target, source in mapping:
         for candidate, prefix in ((value, ""), (tail, head + eq) if eq else (None, "")):
             if candidate is None:
+                continue
+            if any(candidate == k or candidate.startswith(k.rstrip("/") + "/") for k in keep):
                 continue
             if candidate == target or candidate.startswith(target.rstrip("/") + "/"):
                 return prefix + source + candidate[len(target.rstrip("/")) :]
@@ -483,8 +487,9 @@ class LocalPod:
                 key=lambda t: len(t[0]),
                 reverse=True,
             )
-            argv = [_rewrite_path(a, mapping) for a in argv]
-            env = {k: _rewrite_path(v, mapping) for k, v in env.items()}
+            keep = self.ctx.runtime_paths
+            argv = [_rewrite_path(a, mapping, keep) for a in argv]
+            env = {k: _rewrite_path(v, mapping, keep) for k, v in env.items()}
             sa = next((m.source for m in mounts if m.target == SERVICEACCOUNT_DIR), None)
             if sa is not None:
                 env["PERPDEX_SERVICEACCOUNT_DIR"] = sa

@@ -8,6 +8,7 @@ from typing import Any, Final
 from perpdex_operator.builders import Children
 from perpdex_operator.builders.config import collector_config, to_yaml
 from perpdex_operator.builders.credentials import secret_env
+from perpdex_operator.builders.identity import identity_children
 from perpdex_operator.builders.meta import labels, object_meta, selector_labels, with_applied_hash
 from perpdex_operator.builders.pod import container, field_env, pod_spec, resources
 from perpdex_operator.constants import (
@@ -74,25 +75,7 @@ def build_collector_children(owner: Mapping[str, Any], settings: OperatorSetting
         "metadata": object_meta(cm, owner, child_labels),
         "data": {CONFIG_KEY: to_yaml(collector_config(owner, settings.funding_service_url))},
     }
-    service_account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": object_meta(sa, owner, child_labels),
-        "automountServiceAccountToken": True,
-    }
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": object_meta(sa, owner, child_labels),
-        "rules": role_rules(name),
-    }
-    role_binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": object_meta(sa, owner, child_labels),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
-        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
-    }
+    service_account, role, role_binding = identity_children(sa, namespace, owner, child_labels, role_rules(name))
     service = {
         "apiVersion": "v1",
         "kind": "Service",

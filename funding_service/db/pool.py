@@ -39,7 +39,12 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, CONNECTION_ERRORS):
         return True
     # asyncpg raises a plain InterfaceError when a connection was closed under it
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return True
+    # a server-side termination (pg_terminate_backend, admin shutdown) can reach an idle pooled connection as an
+    # unsolicited FATAL error: its protocol is left consuming that error, and the next query on it fails with
+    # "cannot switch to state N; another operation (2) is in progress" before the socket is seen closed
+    return isinstance(exc, asyncpg.exceptions.InternalClientError) and "cannot switch to state" in str(exc)
 
 
 class DatabaseUnavailable(Exception):

@@ -17,11 +17,14 @@ is the net return over the holding horizon (a fraction, as the original), ``annu
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Literal
 
 from funding_service.core.fees import FeeMode, FeeSchedule, round_trip_fees
@@ -82,9 +85,16 @@ class Leg:
     hourly_rate: Decimal = field(init=False, repr=False, compare=False)
     spread_bps: Decimal | None = field(init=False, repr=False, compare=False)
     base_price: Decimal | None = field(init=False, repr=False, compare=False)  # mark price per ONE base unit
+    # floats for the finder's pre-selection only (never an output): (hourly, |hourly|, 2 x fee, |2 x fee|) per fee
+    # mode; None when a value is not finite or out of the float path's range (the finder then works in Decimal)
+    taker_f: tuple[float, float, float, float] | None = field(init=False, repr=False, compare=False)
+    maker_f: tuple[float, float, float, float] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hourly_rate", hourly_rate(self.rate, self.interval_hours))
+        hourly = hourly_rate(self.rate, self.interval_hours)
+        object.__setattr__(self, "hourly_rate", hourly)
+        object.__setattr__(self, "taker_f", _leg_floats(hourly, self.fees.taker))
+        object.__setattr__(self, "maker_f", _leg_floats(hourly, self.fees.maker))
         object.__setattr__(self, "spread_bps", spread_bps(self.best_bid, self.best_ask))
         # ``1000PEPE`` quotes 1000 PEPE: divide by the multiplier to compare venues
         base = self.mark_price / self.multiplier if self.mark_price is not None else None
@@ -355,6 +365,19 @@ class Filters:
             )
         )
 
+    @property
+    def pair_restricted(self) -> bool:
+        """Does a filter look at the pair of venues (beyond dropping single venues)?"""
+        return any(
+            v is not None
+            for v in (self.dex, self.dex_pair, self.dexes, self.required_dex, self.long_dex, self.short_dex)
+        )
+
+    @property
+    def venue_restricted(self) -> bool:
+        """Can a venue be dropped whatever it is paired with?"""
+        return bool(self.exclude_dexes) or self.whitelist_dexes is not None or self.dex_pair is not None
+
     def venue_allowed(self, dex: str) -> bool:
         """Can a leg on ``dex`` appear at all? (used to drop legs before pairing)"""
         if dex in self.exclude_dexes:
@@ -463,7 +486,246 @@ def find(
     desc: bool = True,
     limit: int | None = None,
 ) -> Result:
-    """Every pair of venues per symbol, valued, filtered, sorted and cut to ``limit``."""
+    """Every pair of venues per symbol, valued, filtered, sorted and cut to ``limit``.
+
+    The result is exactly that of :func:`find_exact` (all Decimal); floats only pre-select. A pair is dropped on
+    floats only when it misses a threshold by far more than rounding could explain (:data:`_REL` of the operands'
+    magnitude), and kept on floats only when it passes every threshold by as much; a pair in between is decided
+    in Decimal with the expressions of :func:`evaluate`. With a ``limit``, only the rows whose float bounds can
+    still make the cut are built and ranked (in Decimal); the others are counted in ``matched``, never built.
+    """
+    filters = filters or Filters()
+    if sort_by not in SORT_FIELDS:
+        raise ValueError(f"cannot sort by {sort_by!r}")
+    if not isinstance(legs, Sequence):
+        legs = list(legs)  # read twice when find_exact takes over
+    fast = _Thresholds.of(params, filters)
+    if fast is None:
+        return find_exact(legs, params, now, filters, sort_by=sort_by, desc=desc, limit=limit)
+    by_symbol: defaultdict[str, list[Leg]] = defaultdict(list)
+    wanted = filters.symbols
+    if wanted is None and not filters.venue_restricted:
+        for leg in legs:
+            by_symbol[leg.symbol].append(leg)
+    else:
+        for leg in legs:
+            if (wanted is None or leg.symbol in wanted) and filters.venue_allowed(leg.dex):
+                by_symbol[leg.symbol].append(leg)
+
+    floats_of = attrgetter("maker_f" if params.fee_mode == "maker" else "taker_f")
+    pair_filter = filters.pair_restricted
+    check_liquidity = filters.any_liquidity
+    include_stale = filters.include_stale
+    hold, hold_f, mode = params.hold_hours, fast.hold, params.fee_mode
+    rel = _REL
+    div_lo, div_hi, profit_lo, profit_hi = fast.div_lo, fast.div_hi, fast.profit_lo, fast.profit_hi
+    stale_at: dict[datetime, bool] = {}
+    stale_after = params.stale_after_seconds
+    accepted: list[_Row] = []
+    stale_excluded = 0
+    for group in by_symbol.values():
+        n = len(group)
+        if n < 2:
+            continue
+        floats: list[tuple[float, float, float, float] | None] = list(map(floats_of, group))
+        if None in floats:
+            return find_exact(legs, params, now, filters, sort_by=sort_by, desc=desc, limit=limit)
+        for i in range(n - 1):
+            ha, aha, fa, afa = floats[i]  # type: ignore[misc]
+            for j in range(i + 1, n):
+                hb, ahb, fb, afb = floats[j]  # type: ignore[misc]
+                # spread (float) = |hourly difference|, whichever way evaluate() orients the pair; scale bounds
+                # its rounding, err that of the net profit over the holding period
+                spread = hb - ha if hb >= ha else ha - hb
+                scale = aha + ahb
+                if spread + rel * scale < div_lo:
+                    continue  # surely below min_divergence
+                net = spread * hold_f - fa - fb
+                err = scale * hold_f + afa + afb
+                if net + rel * err < profit_lo:
+                    continue  # surely below min_profit / min_net_apr
+                a, b = group[i], group[j]
+                if a.dex == b.dex:
+                    continue
+                if pair_filter:
+                    long, short = orient(a, b)
+                    if not filters.accepts_pair(long.dex, short.dex):
+                        continue
+                if (spread - rel * scale < div_hi or net - rel * err < profit_hi) and not _profitable(
+                    filters, a, b, hold, mode
+                ):
+                    continue  # near a threshold: decided in Decimal
+                opp: Opportunity | None = None
+                if check_liquidity:
+                    opp = evaluate(a, b, params, now)
+                    if not filters.liquidity_ok(opp):
+                        continue
+                if not include_stale and (
+                    _is_stale(a.collected_at, now, stale_after, stale_at)
+                    or _is_stale(b.collected_at, now, stale_after, stale_at)
+                ):
+                    stale_excluded += 1  # would have matched with fresh data
+                    continue
+                accepted.append((net, err, spread, scale, a, b, opp))
+
+    matched = len(accepted)
+    if limit is not None and matched > limit and sort_by in _FLOAT_KEYS:
+        accepted = _may_rank(accepted, _FLOAT_KEYS[sort_by], hold_f, desc, limit)
+    opps = [row[6] or evaluate(row[4], row[5], params, now) for row in accepted]
+    if len({(o.symbol, o.long.dex, o.short.dex) for o in opps}) < len(opps):
+        # a venue listed twice for a symbol: find_exact's order among rows equal in every sort key is its pairing
+        # order, which this loop does not follow
+        return find_exact(legs, params, now, filters, sort_by=sort_by, desc=desc, limit=limit)
+    ranked = sort_opportunities(opps, sort_by, desc)
+    return Result(ranked[:limit] if limit is not None else ranked, matched, stale_excluded)
+
+
+# Floats pre-select only far from any decision: a float rounds at ~1e-16 relative, the 28-digit Decimal context at
+# ~1e-28, and each float figure below is a handful of operations from the Decimal it stands for, so 1e-9 of the
+# magnitude of the operands is a wide margin. Magnitudes are bounded so that no float overflows or loses its scale.
+_REL = 1e-9
+_TINY = 1e-250  # absolute floor of every margin (subnormal floats, values that round to 0.0)
+_HOLD_RANGE = (1e-50, 1e50)  # hold hours the float path accepts
+_MAX_F = 1e50  # largest |hourly rate|, |fee| and |threshold| the float path accepts
+HOURS_PER_YEAR_F = 8760.0
+
+# one accepted pair: (net profit, its error scale, spread, its error scale, leg, leg, the opportunity if built)
+_Row = tuple[float, float, float, float, Leg, Leg, Opportunity | None]
+
+
+def _float(value: Decimal, low: float = 0.0, high: float = _MAX_F) -> float | None:
+    """A Decimal as a float when it is finite and zero or within [low, high] in magnitude; else None."""
+    if not value.is_finite():
+        return None
+    f = float(value)
+    magnitude = abs(f)
+    return f if magnitude <= high and (magnitude >= low or f == 0.0) else None
+
+
+def _leg_floats(hourly: Decimal, fee: Decimal) -> tuple[float, float, float, float] | None:
+    h, f = _float(hourly), _float(fee)
+    if h is None or f is None:
+        return None
+    return h, abs(h), 2.0 * f, abs(2.0 * f)
+
+
+def _by_dex(leg: Leg) -> str:
+    return leg.dex
+
+
+def _is_stale(collected_at: datetime, now: datetime, stale_after: int, memo: dict[datetime, bool]) -> bool:
+    """Is one leg stale? A pair is stale when its older leg is (evaluate() ages a pair by its older leg)."""
+    stale = memo.get(collected_at)
+    if stale is None:
+        stale = memo[collected_at] = max((now - collected_at).total_seconds(), 0.0) > stale_after
+    return stale
+
+
+def _profitable(filters: Filters, a: Leg, b: Leg, hold: Decimal, mode: FeeMode) -> bool:
+    """The cheap filters in Decimal, on the same expressions as evaluate() and Opportunity."""
+    long, short = orient(a, b)
+    spread = short.hourly_rate - long.hourly_rate
+    net_profit = spread * hold - round_trip_fees(long.fees.per_trade(mode), short.fees.per_trade(mode))
+    return filters.profitable(spread * ORIGINAL_INTERVAL_HOURS, net_profit, net_profit * HOURS_PER_YEAR / hold)
+
+
+@dataclass(frozen=True, slots=True)
+class _Thresholds:
+    """The cheap filters as float cuts: below ``*_lo`` a pair surely fails, from ``*_hi`` on it surely passes.
+
+    ``div_*`` apply to the hourly spread (min_divergence is per 8 h), ``profit_*`` to the net profit over the
+    holding period (min_profit directly, min_net_apr divided by 8760 / hold). No threshold: -inf.
+    """
+
+    hold: float
+    div_lo: float
+    div_hi: float
+    profit_lo: float
+    profit_hi: float
+
+    @classmethod
+    def of(cls, params: Params, filters: Filters) -> _Thresholds | None:
+        hold = _float(params.hold_hours, *_HOLD_RANGE)
+        if hold is None:
+            return None
+        bounds: list[tuple[float, float]] = []
+        for value, per_unit in (
+            (filters.min_divergence, 8.0),
+            (filters.min_profit, 1.0),
+            (filters.min_net_apr, HOURS_PER_YEAR_F / hold),
+        ):
+            if value is None:
+                bounds.append((-math.inf, -math.inf))
+                continue
+            f = _float(value)
+            if f is None:
+                return None
+            slack = _REL * abs(f) + _TINY
+            bounds.append(((f - slack) / per_unit - _TINY, (f + slack) / per_unit + _TINY))
+        (div_lo, div_hi), (profit_lo, profit_hi), (apr_lo, apr_hi) = bounds
+        return cls(hold, div_lo, div_hi, max(profit_lo, apr_lo), max(profit_hi, apr_hi))
+
+
+def _net_key(factor: float) -> Callable[[_Row, float], tuple[float, float]]:
+    """Sort values that are the net profit x factor / hold (x 1 for the net profit itself)."""
+
+    def key(row: _Row, hold: float) -> tuple[float, float]:
+        k = factor / hold if factor else 1.0
+        return row[0] * k, (_REL * row[1] + _TINY) * k + _TINY
+
+    return key
+
+
+def _spread_key(factor: float) -> Callable[[_Row, float], tuple[float, float]]:
+    """Sort values that are the hourly spread x factor."""
+
+    def key(row: _Row, hold: float) -> tuple[float, float]:
+        return row[2] * factor, (_REL * row[3] + _TINY) * factor + _TINY
+
+    return key
+
+
+# sort fields with a float estimate and a bound on its error: (value, error) of an accepted row
+_FLOAT_KEYS: dict[str, Callable[[_Row, float], tuple[float, float]]] = {
+    "net_profit_percent": _net_key(0.0),
+    "net_apr": _net_key(HOURS_PER_YEAR_F),
+    "annualized_apy": _net_key(HOURS_PER_YEAR_F * 100.0),
+    "divergence_hourly": _spread_key(1.0),
+    "divergence": _spread_key(8.0),
+    "gross_apr": _spread_key(HOURS_PER_YEAR_F),
+}
+
+
+def _may_rank(
+    rows: list[_Row], key: Callable[[_Row, float], tuple[float, float]], hold: float, desc: bool, limit: int
+) -> list[_Row]:
+    """The rows that may be among the first ``limit`` once sorted exactly, in their original order.
+
+    Each row's exact value lies within [value - error, value + error]. Descending: at least ``limit`` rows are worth
+    at least the ``limit``-th largest lower bound ``cut``; a row whose upper bound is below ``cut`` is strictly
+    worth less than all of them, so it cannot make the cut, not even on a tie. Ascending is the mirror image.
+    """
+    if limit <= 0:
+        return []
+    bounds = [key(row, hold) for row in rows]
+    if desc:
+        cut = heapq.nlargest(limit, [v - e for v, e in bounds])[-1]
+        return [row for row, (v, e) in zip(rows, bounds, strict=True) if v + e >= cut]
+    cut = heapq.nsmallest(limit, [v + e for v, e in bounds])[-1]
+    return [row for row, (v, e) in zip(rows, bounds, strict=True) if v - e <= cut]
+
+
+def find_exact(
+    legs: Iterable[Leg],
+    params: Params,
+    now: datetime,
+    filters: Filters | None = None,
+    *,
+    sort_by: str = "net_profit_percent",
+    desc: bool = True,
+    limit: int | None = None,
+) -> Result:
+    """:func:`find` all in Decimal, pair by pair (used for data the float pre-selection does not cover)."""
     filters = filters or Filters()
     by_symbol: dict[str, list[Leg]] = defaultdict(list)
     for leg in legs:
@@ -476,7 +738,7 @@ def find(
     hold, mode = params.hold_hours, params.fee_mode
     check_liquidity = filters.any_liquidity
     for group in by_symbol.values():
-        group.sort(key=lambda leg: leg.dex)
+        group.sort(key=_by_dex)
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
                 if a.dex == b.dex:
@@ -484,12 +746,7 @@ def find(
                 long, short = orient(a, b)
                 if not filters.accepts_pair(long.dex, short.dex):
                     continue
-                # the same arithmetic as evaluate(), on the few numbers the cheap filters need
-                spread = short.hourly_rate - long.hourly_rate
-                net_profit = spread * hold - round_trip_fees(long.fees.per_trade(mode), short.fees.per_trade(mode))
-                if not filters.profitable(
-                    spread * ORIGINAL_INTERVAL_HOURS, net_profit, net_profit * HOURS_PER_YEAR / hold
-                ):
+                if not _profitable(filters, long, short, hold, mode):
                     continue
                 opp = evaluate(long, short, params, now)
                 if check_liquidity and not filters.liquidity_ok(opp):

@@ -1,15 +1,17 @@
 """The Paradex trading client (:class:`~bot_runtime.exchanges.base.Exchange`) on paradex-py.
 
-* REST + signing: paradex-py (``submit_order`` signs the order's typed data with the L2 Starknet key; ``auth`` signs
-  the JWT request). Its client is synchronous httpx, so every call runs in a worker thread; its built-in retries are
-  off (``retry_strategy=None``: ``time.sleep`` in a thread would hide the outcome), ours apply.
+* Signing: paradex-py's typed data for orders, the JWT request and onboarding, hashed by starknet-py and signed with
+  the L2 Starknet key by starknet-crypto-py (:mod:`~bot_runtime.exchanges.paradex.signing`, which imports only those
+  modules of the SDKs: the whole of paradex-py costs ~5 s and ~90 MB to import).
+* REST: the requests paradex-py's ``ParadexApiClient`` sends, over one asynchronous httpx client (no worker thread):
+  a JWT from ``POST /auth/{public_key}`` (after ``POST /onboarding`` when Paradex answers ``NOT_ONBOARDED``), renewed
+  30 s before it expires, as the bearer token of the private endpoints. No built-in retries: ours apply.
 * Placement: Paradex answers ``NEW`` and the matching engine decides later, so after placing we wait (up to
   ``orderConfirmTimeout``) for the order to leave ``NEW`` - from the stream or by polling ``GET /orders/{id}`` - and
   turn a ``CLOSED`` order with ``cancel_reason=POST_ONLY_WOULD_CROSS`` into
   :class:`~bot_runtime.exchanges.base.PostOnlyWouldCross` (the original bot did the same by polling).
-* Stream: JSON-RPC WebSocket (``auth`` with the JWT, then ``orders.ALL`` and ``fills.ALL``), reconnected with
-  backoff and a fresh JWT; after a reconnect: REST reconciliation (fills since the last one, open orders, final
-  states).
+* Stream: JSON-RPC WebSocket (``auth`` with a fresh JWT, then ``orders.ALL`` and ``fills.ALL``), reconnected with
+  backoff; after a reconnect: REST reconciliation (fills since the last one, open orders, final states).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import itertools
 import json
 import logging
 import re
-import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -52,15 +54,28 @@ from bot_runtime.exchanges.base import (
     utcnow,
 )
 from bot_runtime.exchanges.paradex import parsing
-from bot_runtime.exchanges.paradex.errors import map_sdk_error, rejection_for
+from bot_runtime.exchanges.paradex.errors import error_code, map_response_error, rejection_for
 from bot_runtime.exchanges.paradex.settings import ParadexSettings
-from bot_runtime.exchanges.paradex.wire import BBOResp, FillResult, MarketResp, OrderResp, PositionResp, ms
+from bot_runtime.exchanges.paradex.signing import ParadexSigner, jwt_expiry
+from bot_runtime.exchanges.paradex.signing import sdk as signing_sdk
+from bot_runtime.exchanges.paradex.wire import (
+    AccountSummaryResp,
+    AuthResp,
+    BBOResp,
+    FillResult,
+    MarketResp,
+    OrderResp,
+    PositionResp,
+    ms,
+)
 from bot_runtime.exchanges.registry import require_credentials
 from bot_runtime.exchanges.symbols import normalize
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_JWT_RENEW_MARGIN = 30.0  # seconds before the JWT expires (paradex-py's _REFRESH_BUFFER_SECONDS)
+_OPAQUE_JWT_LIFETIME = 4 * 60.0  # a token without an ``exp`` claim (paradex-py's assumption)
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{1,64}$")
 _ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -77,9 +92,11 @@ class ParadexExchange(Exchange):
             raise CredentialsError(name, ["PARADEX_L1_ADDRESS"], "is not a 0x-prefixed Ethereum address")
         if not _HEX_KEY.match(self._l2_key) or int(self._l2_key, 16) == 0:
             raise CredentialsError(name, ["PARADEX_L2_PRIVATE_KEY"], "is not a hex Starknet private key")
-        self._local = threading.local()
-        self._sdk: Any = None
-        self._public_http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
+        self._signer: ParadexSigner | None = None
+        self._jwt: str | None = None
+        self._jwt_renew_at = 0.0
+        self._auth_lock = asyncio.Lock()
+        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
         self._markets: dict[str, Market] | None = None
         self._by_venue: dict[str, Market] = {}
         self._hub = OrderUpdateHub(name)
@@ -93,7 +110,11 @@ class ParadexExchange(Exchange):
     async def connect(self) -> None:
         self._hub.mark_started()
         config = self.settings.system_config or await self._public("GET", "/system/config")
-        self._sdk = await self._in_thread(lambda: self._build_sdk(config))
+        if self._signer is None:
+            # importing the signing modules and deriving the address take CPU time: off the event loop
+            self._signer = await asyncio.to_thread(self._build_signer, config)
+        async with self._auth_lock:
+            await self._authenticate()
         await self.markets()
         for order in await self.open_orders():
             self._hub.track(order)
@@ -106,90 +127,91 @@ class ParadexExchange(Exchange):
             )
             self._stream.start()
 
-    def _build_sdk(self, raw_config: Mapping[str, Any]) -> Any:
-        from paradex_py import Paradex
-        from paradex_py.api.http_client import HttpClient
-        from paradex_py.api.models import SystemConfigSchema
-
-        config_data = dict(raw_config)
-        if "starknet_fullnode_rpc_base_url" not in config_data and "starknet_fullnode_rpc_url" in config_data:
-            config_data["starknet_fullnode_rpc_base_url"] = re.sub(
-                r"/rpc/v\d+[._]\d+.*$", "", str(config_data["starknet_fullnode_rpc_url"])
-            )
-        config = SystemConfigSchema().load(config_data, unknown="exclude")
-        http = httpx.Client(timeout=self.settings.request_timeout, event_hooks={"response": [self._record_response]})
-        sdk = Paradex(
-            env=self.settings.environment,
-            l1_address=self._l1_address,
-            l2_private_key=self._l2_key,
-            api_base_url=self.settings.base_url,
-            config=config,
-            http_client=HttpClient(http_client=http),
-            retry_strategy=None,
-            auto_start_ws_reader=False,
-            ws_url_override=self.settings.ws_url,
-            logger=logging.getLogger("paradex_py"),
-        )
-        account = sdk.account
-        if account is None:
-            raise AuthenticationError(f"{self.name}: paradex-py did not initialise the account", exchange=self.name)
-        derived = hex(account.l2_address)
-        if self._l2_address and int(self._l2_address, 16) != account.l2_address:
+    def _build_signer(self, config: Mapping[str, Any]) -> ParadexSigner:
+        try:
+            signer = ParadexSigner(config, self._l2_key)
+        except (KeyError, ValueError) as exc:
+            raise ExchangeError(
+                f"{self.name}: the system config lacks what signing needs ({type(exc).__name__})", exchange=self.name
+            ) from None
+        if self._l2_address and int(self._l2_address, 16) != signer.address:
             log.warning("%s: PARADEX_L2_ADDRESS %s differs from the address derived from the key (%s)",
-                        self.name, self._l2_address, derived)  # fmt: skip
-        return sdk
+                        self.name, self._l2_address, hex(signer.address))  # fmt: skip
+        return signer
 
     async def close(self) -> None:
         if self._stream is not None:
             await self._stream.close()
             self._stream = None
         self._hub.close()
-        await self._public_http.aclose()
-        if self._sdk is not None:
-            await asyncio.to_thread(self._sdk.api_client.client.close)
+        await self._http.aclose()
 
     # calls --------------------------------------------------------------------------------------------------------
-    def _record_response(self, response: httpx.Response) -> None:
-        self._local.status = response.status_code
-        self._local.retry_after = response.headers.get("retry-after")
+    def _error(self, status: int, body: Any, headers: Mapping[str, str]) -> ExchangeError:
+        return map_response_error(status, body, headers, exchange=self.name)
 
-    async def _in_thread(self, call: Callable[[], T]) -> T:
-        def run() -> T:
-            self._local.status = None
-            self._local.retry_after = None
-            try:
-                return call()
-            except ExchangeError:
-                raise
-            except httpx.TimeoutException as exc:
-                raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name) from exc
-            except httpx.TransportError as exc:
-                raise TransientNetworkError(f"{self.name}: {type(exc).__name__}", exchange=self.name) from exc
-            except ValueError as exc:
-                retry_after = self._local.retry_after
-                raise map_sdk_error(
-                    str(exc),
-                    self._local.status,
-                    exchange=self.name,
-                    retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-                ) from None
-
-        return await asyncio.to_thread(run)
-
-    async def _api(self, method: str, *args: Any) -> Any:
-        if self._sdk is None:
-            raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
-        api = self._sdk.api_client
-        return await self._in_thread(lambda: getattr(api, method)(*args))
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        sent = dict(headers or {})
+        if payload is not None:
+            sent.update(_JSON_HEADERS)
+        return await request_json(
+            self._http,
+            method,
+            path,
+            exchange=self.name,
+            error_mapper=self._error,
+            params={k: str(v) for k, v in (params or {}).items()},
+            content=None if payload is None else json.dumps(payload),
+            headers=sent,
+        )
 
     async def _public(self, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
-        def mapper(status: int, body: Any, headers: Mapping[str, str]) -> ExchangeError:
-            return map_sdk_error(json.dumps(body, default=str) if not isinstance(body, str) else body, status,
-                                 exchange=self.name)  # fmt: skip
+        return await self._request(method, path, params)
 
-        return await request_json(
-            self._public_http, method, path, exchange=self.name, error_mapper=mapper, params=dict(params or {})
-        )
+    def _signing(self) -> ParadexSigner:
+        if self._signer is None:
+            raise ExchangeError(f"{self.name}: not connected", exchange=self.name)
+        return self._signer
+
+    async def _authenticate(self) -> str:
+        """A fresh JWT (``POST /auth/{public_key}``), onboarding the account first if Paradex asks for it. The caller
+        holds ``_auth_lock``."""
+        signer = self._signing()
+        path = f"/auth/{hex(signer.public_key)}"
+        try:
+            body = await self._request("POST", path, headers=signer.auth_headers())
+        except AuthenticationError as exc:
+            if error_code(str(exc)) != "NOT_ONBOARDED":
+                raise
+            onboarding = {"public_key": hex(signer.public_key)}
+            await self._request("POST", "/onboarding", payload=onboarding,
+                                headers=signer.onboarding_headers(self._l1_address))  # fmt: skip
+            body = await self._request("POST", path, headers=signer.auth_headers())
+        token = AuthResp.model_validate(body).jwt_token
+        expiry = jwt_expiry(token)
+        self._jwt = token
+        self._jwt_renew_at = time.time() + _OPAQUE_JWT_LIFETIME if expiry is None else expiry - _JWT_RENEW_MARGIN
+        return token
+
+    async def _bearer(self) -> str:
+        if self._jwt is None or time.time() >= self._jwt_renew_at:
+            async with self._auth_lock:
+                if self._jwt is None or time.time() >= self._jwt_renew_at:
+                    return await self._authenticate()
+        return self._jwt
+
+    async def _private(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, payload: Any = None
+    ) -> Any:
+        authorization = {"Authorization": f"Bearer {await self._bearer()}"}
+        return await self._request(method, path, params, payload, authorization)
 
     # markets ------------------------------------------------------------------------------------------------------
     async def markets(self) -> dict[str, Market]:
@@ -240,10 +262,6 @@ class ParadexExchange(Exchange):
         return parsing.order_from_resp(resp, self._canonical(resp.market))
 
     async def place_order(self, request: OrderRequest) -> Order:
-        from paradex_py.common.order import Order as SdkOrder
-        from paradex_py.common.order import OrderSide as SdkSide
-        from paradex_py.common.order import OrderType as SdkType
-
         market = await self.market(request.symbol)
         size = market.round_size(request.size)
         if size < market.min_size:
@@ -256,17 +274,20 @@ class ParadexExchange(Exchange):
             if request.price is None:
                 raise OrderRejected(f"{self.name}: a limit order needs a price", exchange=self.name)
             price = market.round_price(request.price, request.side)
-        sdk_order = SdkOrder(
+        sdk = signing_sdk()
+        sdk_order = sdk.order_cls(
             market=market.venue_symbol,
-            order_type=SdkType.Market if request.order_type is OrderType.MARKET else SdkType.Limit,
-            order_side=SdkSide.Buy if request.side is Side.BUY else SdkSide.Sell,
+            order_type=sdk.order_type.Market if request.order_type is OrderType.MARKET else sdk.order_type.Limit,
+            order_side=sdk.order_side.Buy if request.side is Side.BUY else sdk.order_side.Sell,
             size=size,
             limit_price=price,
             client_id=request.client_order_id,
             instruction=parsing.TIF_TO_WIRE[request.time_in_force],
             reduce_only=request.reduce_only,
         )
-        order = self._order(await self._api("submit_order", sdk_order))
+        # hashing the typed data takes ~5-10 ms of CPU (18 Pedersen hashes): in a worker thread, as paradex-py ran
+        body = await asyncio.to_thread(self._signing().signed_order, sdk_order)
+        order = self._order(await self._private("POST", "/orders", payload=body))
         self._hub.track(order)
         if order.status is OrderStatus.PENDING and self.settings.order_confirm_timeout > 0:
             order = (
@@ -287,28 +308,28 @@ class ParadexExchange(Exchange):
         return order
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
-        await self._api("cancel_order", order_id)  # queued: the stream reports the final state
+        await self._private("DELETE", f"/orders/{order_id}")  # queued: the stream reports the final state
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         open_orders = await self.open_orders(symbol)
         params = {"market": (await self.market(symbol)).venue_symbol} if symbol is not None else None
-        await self._api("cancel_all_orders", params)
+        await self._private("DELETE", "/orders", params)
         return len(open_orders)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         params = {"market": (await self.market(symbol)).venue_symbol} if symbol is not None else None
-        data = await self._api("fetch_orders", params)
+        data = await self._private("GET", "/orders", params)
         return [self._order(row) for row in (data or {}).get("results", [])]
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         try:
-            return self._order(await self._api("fetch_order", order_id))
+            return self._order(await self._private("GET", f"/orders/{order_id}"))
         except OrderNotFound:
             return None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         try:
-            return self._order(await self._api("fetch_order_by_client_id", client_order_id))
+            return self._order(await self._private("GET", f"/orders/by_client_id/{client_order_id}"))
         except OrderNotFound:
             return None
 
@@ -317,7 +338,7 @@ class ParadexExchange(Exchange):
 
     # account ------------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
-        data = await self._api("fetch_positions")
+        data = await self._private("GET", "/positions")
         rows = [PositionResp.model_validate(r) for r in (data or {}).get("results", [])]
         return [
             parsing.position_from_resp(r, self._canonical(r.market))
@@ -332,14 +353,13 @@ class ParadexExchange(Exchange):
         return Position(symbol=symbol, size=Decimal(0))
 
     async def balance(self) -> Balance:
-        summary = await self._api("fetch_account_summary")
-        equity = Decimal(summary.account_value)
+        summary = AccountSummaryResp.model_validate(await self._private("GET", "/account"))
         return Balance(
             asset=summary.settlement_asset or "USDC",
-            equity=equity,
-            available=Decimal(summary.free_collateral),
-            margin_used=Decimal(summary.initial_margin_requirement),
-            unrealized_pnl=equity - Decimal(summary.total_collateral),
+            equity=summary.account_value,
+            available=summary.free_collateral,
+            margin_used=summary.initial_margin_requirement,
+            unrealized_pnl=summary.account_value - summary.total_collateral,
         )
 
     # account stream -----------------------------------------------------------------------------------------------
@@ -356,11 +376,8 @@ class ParadexExchange(Exchange):
                     return reply
 
     async def _authenticate_and_subscribe(self, ws: ReconnectingWebSocket) -> None:
-        def fresh_jwt() -> str:
-            self._sdk.api_client.auth()
-            return str(self._sdk.account.jwt_token)
-
-        jwt = await self._in_thread(fresh_jwt)
+        async with self._auth_lock:
+            jwt = await self._authenticate()  # a fresh JWT for every (re)connection
         reply = await self._rpc(ws, "auth", {"bearer": jwt})
         if "error" in reply:
             raise AuthenticationError(f"{self.name}: websocket auth refused: {reply['error']}", exchange=self.name)
@@ -393,7 +410,7 @@ class ParadexExchange(Exchange):
         self._hub.publish(OrderUpdate(order=parsing.order_after_fill(order, result), fill=fill))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
-        data = await self._api("fetch_fills", {"start_at": int(since.timestamp() * 1000), "page_size": 1000})
+        data = await self._private("GET", "/fills", {"start_at": int(since.timestamp() * 1000), "page_size": 1000})
         fills = []
         for row in (data or {}).get("results", []):
             result = FillResult.model_validate(row)

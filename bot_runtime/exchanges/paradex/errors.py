@@ -1,15 +1,20 @@
 """Paradex errors → the exchange error hierarchy.
 
-paradex-py raises ``ValueError`` for every HTTP error: ``"Rate limit exceeded"`` for 429, ``str(ApiError(error=...,
-message=..., data=...))`` for a JSON error body (codes: paradex-py's generated ``ErrorCode``), ``"HTTP <status>: ..."``
-otherwise. The status code is recorded from the SDK's httpx client by a response hook and passed in here.
+Paradex answers an error with a JSON body ``{"error": CODE, "message": ..., "data": ...}`` (codes: paradex-py's
+generated ``ErrorCode``), or with a bare status (429, a proxy's HTML page). :func:`map_response_error` maps a response;
+:func:`map_sdk_error` maps a message in paradex-py's ``ValueError`` format (``"Rate limit exceeded"``,
+``str(ApiError(error=..., message=...))``, ``"HTTP <status>: ..."``), which is also the format the mapped errors carry.
 Order rejections found after placement arrive as ``cancel_reason`` of a CLOSED order (see :data:`CANCEL_REASONS`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
+from bot_runtime.exchanges._shared.http import retry_after
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
@@ -55,6 +60,22 @@ CANCEL_REASONS: dict[str, CancelReason] = {
 def sdk_error_code(message: str) -> str | None:
     match = _CODE.search(message)
     return match.group(1) if match else None
+
+
+error_code = sdk_error_code
+
+
+def map_response_error(
+    status: int, body: Any, headers: Mapping[str, str], *, exchange: str = "paradex"
+) -> ExchangeError:
+    """The error for an HTTP error response (``body`` decoded JSON, or text when it was not JSON)."""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+        message = f"error={body['error']} message={str(body.get('message') or '')!r}"
+    elif isinstance(body, str | bytes):
+        message = f"HTTP {status}: {body.decode(errors='replace') if isinstance(body, bytes) else body}"
+    else:
+        message = f"HTTP {status}: {json.dumps(body, default=str)}"
+    return map_sdk_error(message, status, exchange=exchange, retry_after=retry_after(headers))
 
 
 def map_sdk_error(

@@ -1,5 +1,6 @@
 """Paradex's wire format: the response models of paradex-py's generated ``api/generated/responses.py`` (MarketResp,
-MarketSummaryResp, OrderResp, FillResult, PositionResp, BBOResp), trimmed to what we read. Unknown fields ignored."""
+MarketSummaryResp, OrderResp, FillResult, PositionResp, BBOResp) and of ``api/models.py`` (Auth, AccountSummary),
+trimmed to what we read. Unknown fields ignored."""
 
 from __future__ import annotations
 
@@ -102,3 +103,15 @@ class BBOResp(_Wire):
     bid_size: Decimal | None = None
     ask_size: Decimal | None = None
     last_updated_at: int | None = None
+
+
+class AuthResp(_Wire):
+    jwt_token: str
+
+
+class AccountSummaryResp(_Wire):
+    account_value: Decimal
+    free_collateral: Decimal
+    initial_margin_requirement: Decimal
+    total_collateral: Decimal
+    settlement_asset: str | None = None

@@ -36,16 +36,22 @@ class WatchCache:
                 pods.pop(name, None)
                 if not pods:
                     self._pods.pop(group, None)
-            else:
-                pods[name] = copy.deepcopy(dict(body))
+            else:  # conditions read only the pod's metadata and status
+                pods[name] = {"metadata": _slim_meta(meta), "status": copy.deepcopy(body.get("status") or {})}
             return
         if deleted:
             self._objects.pop((kind, namespace, name), None)
         else:
-            self._objects[(kind, namespace, name)] = {**copy.deepcopy(dict(body)), "kind": kind}
+            slim = {k: copy.deepcopy(v) for k, v in body.items() if k != "metadata"}
+            self._objects[(kind, namespace, name)] = {**slim, "metadata": _slim_meta(meta), "kind": kind}
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get((kind, namespace, name))
 
     def pods(self, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
         return list(self._pods.get((namespace, app, instance), {}).values())
+
+
+def _slim_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata without ``managedFields`` (often the larger part of a small object, and never read here)."""
+    return {k: copy.deepcopy(v) for k, v in meta.items() if k != "managedFields"}

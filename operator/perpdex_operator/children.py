@@ -88,11 +88,49 @@ def is_current(desired: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[boo
     return want == have and not drift, drift
 
 
+# an apply carrying this resourceVersion only creates: etcd revisions start at 1 and every stored object has a later
+# one, so on an existing object the precondition fails with 409 and nothing is touched (see ``sync_child``)
+_CREATE_ONLY_VERSION = "1"
+
+
 async def sync_child(
-    kube: KubeClient, manifest: Mapping[str, Any], *, create_only: bool = False
+    kube: KubeClient,
+    manifest: Mapping[str, Any],
+    *,
+    create_only: bool = False,
+    cached: Mapping[str, Any] | None = None,
+    likely_absent: bool = False,
 ) -> tuple[ChildResult, dict[str, Any]]:
-    """Make the cluster hold ``manifest``; returns what was done and the live object."""
+    """Make the cluster hold ``manifest``; returns what was done and the live object.
+
+    ``cached``: the watch cache's copy of the child. When it shows the child current (and ours), nothing is sent:
+    a later change of the live child arrives as a watch event and triggers its own reconcile.
+    ``likely_absent`` (no cached copy, and the owner was never reconciled): try to create the child in one request,
+    without reading it first; if it exists after all, the create is refused without touching it (409) and the usual
+    read-compare-apply path decides.
+    """
     kind, name = manifest["kind"], manifest["metadata"]["name"]
+    if cached is not None:
+        if create_only:  # the Lease (see below)
+            return ChildResult(kind=kind, name=name, action="unchanged"), dict(cached)
+        check_ownership(manifest, cached)
+        if (cached.get("metadata") or {}).get("deletionTimestamp") or is_current(manifest, cached)[0]:
+            return ChildResult(kind=kind, name=name, action="unchanged"), dict(cached)
+    elif likely_absent:
+        try:
+            if create_only:
+                created = await kube.create(child_path(manifest, collection=True), manifest)
+            else:
+                created = await kube.patch(
+                    child_path(manifest),
+                    {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": _CREATE_ONLY_VERSION}},
+                    patch_type="apply",
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                )
+            return ChildResult(kind=kind, name=name, action="created"), created
+        except Conflict:
+            pass  # it exists: read it and decide as usual
     try:
         live: dict[str, Any] | None = await kube.get(child_path(manifest))
     except NotFound:

@@ -57,13 +57,16 @@ class Reconciler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kube = kube
-        self.cache = cache or WatchCache()
+        self.cache = cache if cache is not None else WatchCache()  # (an empty cache is falsy)
         self.settings = settings
         self.metrics = metrics
         self.events = events
         self.clock = clock
         self._locks: dict[ObjectKey, asyncio.Lock] = {}
         self._desired: dict[ObjectKey, dict[str, Any]] = {}  # child (kind, ns, name) -> last desired manifest
+        # (plural, ns, name) -> the custom resource as last seen on kopf's watch (without managedFields): the body of
+        # the optimistic check of background reconciles
+        self._owners: dict[ObjectKey, dict[str, Any]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------------------------------
     def _lock(self, key: ObjectKey) -> asyncio.Lock:
@@ -74,9 +77,28 @@ class Reconciler:
             meta = manifest["metadata"]
             self._desired[(manifest["kind"], meta["namespace"], meta["name"])] = manifest
 
+    def busy(self, spec: KindSpec, namespace: str, name: str) -> bool:
+        """A reconcile of this object is running (or waiting for the one that runs)."""
+        lock = self._locks.get((spec.plural, namespace, name))
+        return lock is not None and lock.locked()
+
+    def seen(self, spec: KindSpec, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """Note the custom resource as its watch delivered it."""
+        meta = body.get("metadata") or {}
+        key = (spec.plural, str(meta.get("namespace")), str(meta.get("name")))
+        if deleted:
+            self._owners.pop(key, None)
+            return
+        slim = {k: v for k, v in meta.items() if k != "managedFields"}
+        self._owners[key] = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": slim}
+
+    def last_seen(self, spec: KindSpec, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._owners.get((spec.plural, namespace, name))
+
     def forget(self, spec: KindSpec, namespace: str, name: str) -> None:
         self.metrics.forget(spec.kind, namespace, name)
         self._locks.pop((spec.plural, namespace, name), None)
+        self._owners.pop((spec.plural, namespace, name), None)
         for key in [k for k, m in self._desired.items() if _owned_by(m, spec, namespace, name)]:
             del self._desired[key]
 
@@ -200,11 +222,15 @@ class Reconciler:
         if children is not None:
             self._remember(children)
             if full:
-                problem, workload = await self._sync_children(spec, children, results)
+                problem, workload = await self._sync_children(spec, children, results, new=_never_reconciled(owner))
             else:  # a status-only check did not look at the children: a problem the last full pass found stands
                 problem = standing_problem(owner)
             await self._announce_children(spec, owner, results)
-        obs = await self.observe(spec, namespace, name, workload)
+        workload_created = any(r.kind == spec.workload_kind and r.action == "created" for r in results)
+        if workload_created:  # no pod can be older than its workload: the pod watch reports the first one
+            obs = Observation(workload=WorkloadView.from_workload(workload))
+        else:
+            obs = await self.observe(spec, namespace, name, workload)
         now = self.clock()
         desired = spec.derive(
             owner,
@@ -241,14 +267,20 @@ class Reconciler:
         )
 
     async def _sync_children(
-        self, spec: KindSpec, children: Children, results: list[ChildResult]
+        self, spec: KindSpec, children: Children, results: list[ChildResult], *, new: bool = False
     ) -> tuple[Problem | None, dict[str, Any] | None]:
+        """``new``: the owner was never reconciled, so a child the watch cache does not know is most likely absent
+        (created in one request, no read first)."""
         problem: Problem | None = None
         workload: dict[str, Any] | None = None
         plan = [(m, False) for m in children.applied] + [(m, True) for m in children.created]
         for manifest, create_only in plan:
+            meta = manifest["metadata"]
+            cached = self.cache.get(manifest["kind"], meta["namespace"], meta["name"])
             try:
-                result, live = await sync_child(self.kube, manifest, create_only=create_only)
+                result, live = await sync_child(
+                    self.kube, manifest, create_only=create_only, cached=cached, likely_absent=new
+                )
             except ChildConflictError as exc:
                 problem = problem or Problem(reason="ChildConflict", message=str(exc))
                 continue
@@ -292,6 +324,10 @@ class Reconciler:
             await self._post(
                 spec, owner, "Warning" if new == "Failed" else "Normal", new, f"phase {old or 'unset'} -> {new}"
             )
+
+
+def _never_reconciled(owner: Mapping[str, Any]) -> bool:
+    return "observedGeneration" not in (owner.get("status") or {})
 
 
 CHILD_PROBLEMS = frozenset({"ChildConflict", "ReconcileError"})

@@ -20,6 +20,9 @@ from perpdex_operator.scheduling import Coalescer, Key
 from perpdex_operator.settings import OperatorSettings
 
 ANNOTATION_PREFIX = "kopf.perpdex.io"
+# the operator's API requests in flight at once (below the client's 64 pooled connections); the others wait in FIFO
+# order in the client (kopf's own watches and patches use kopf's client)
+MAX_IN_FLIGHT = 48
 # the children (and pods) watched for drift and status, server-side filtered to the operator's own objects
 WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
     ("", "v1", "configmaps"),
@@ -38,7 +41,7 @@ class CountingKubeClient(KubeClient):
     """The project's API client, counting every request in the operator's metrics."""
 
     def __init__(self, config: KubeConfig, metrics: OperatorMetrics) -> None:
-        super().__init__(config, user_agent="perpdex-operator")
+        super().__init__(config, user_agent="perpdex-operator", max_in_flight=MAX_IN_FLIGHT)
         self._metrics = metrics
 
     async def request(
@@ -76,7 +79,8 @@ class OperatorRuntime:
     async def _background(self, key: Key, full: bool) -> None:
         plural, namespace, name = key
         spec = next(k for k in KINDS if k.plural == plural)
-        await self.reconciler.reconcile(spec, namespace, name, full=full)
+        body = self.reconciler.last_seen(spec, namespace, name)
+        await self.reconciler.reconcile(spec, namespace, name, full=full, body=body, optimistic=body is not None)
 
     async def close(self) -> None:
         await self.coalescer.close()

@@ -32,14 +32,24 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
             raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
 
+    async def resume(**kwargs: Any) -> None:
+        """An operator (re)start: nothing is sent when the watch caches already show the object settled."""
+        body, name, namespace = _identity(kwargs)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True, body=body, optimistic=True)
+        if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
+            raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
+
     kopf.on.create(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
     kopf.on.update(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
-    kopf.on.resume(GROUP, VERSION, spec.plural, id="reconcile", **on)(reconcile)
+    kopf.on.resume(GROUP, VERSION, spec.plural, id="reconcile", **on)(resume)
 
     async def status(**kwargs: Any) -> None:
         body, name, namespace = _identity(kwargs)
-        if not body.get("metadata", {}).get("deletionTimestamp"):
-            await rt.reconciler.reconcile(spec, namespace, name, full=False, body=body, optimistic=True)
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        if rt.reconciler.busy(spec, namespace, name):
+            return  # a reconcile is under way: it writes the status, this tick would only repeat its reads
+        await rt.reconciler.reconcile(spec, namespace, name, full=False, body=body, optimistic=True)
 
     async def resync(**kwargs: Any) -> None:
         body, name, namespace = _identity(kwargs)
@@ -75,7 +85,9 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         key = (namespace, name)
         if kwargs["event"].get("type") == "DELETED":
             seen.pop(key, None)
+            rt.reconciler.seen(spec, body, deleted=True)
             return
+        rt.reconciler.seen(spec, body)
         status = body.get("status") or {}
         signature = (status.get("phase"), status.get("lastError"), bool(status.get("lastHeartbeat")))
         if seen.get(key) == signature:

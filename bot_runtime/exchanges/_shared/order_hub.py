@@ -334,12 +334,15 @@ class _Subscription(AsyncIterator[OrderUpdate]):
         if self._done:
             raise StopAsyncIteration
         item = await self._queue.get()
-        if item is _CLOSED:
+        if item is _CLOSED or self._done:
             await self.aclose()
             raise StopAsyncIteration
         update: OrderUpdate = item
         return update
 
     async def aclose(self) -> None:
+        if self._done:
+            return
         self._done = True
         self._hub._detach(self._queue)
+        self._queue.put_nowait(_CLOSED)  # wakes a consumer blocked in __anext__ (it then stops at once)

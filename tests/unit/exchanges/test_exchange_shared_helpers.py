@@ -104,6 +104,20 @@ async def test_hub_registers_consumers_at_call_keeps_a_backlog_and_fans_out() ->
         await asyncio.wait_for(anext(late), 1)
 
 
+async def test_closing_a_subscription_wakes_its_blocked_consumer() -> None:
+    hub = OrderUpdateHub("t")
+    sub = hub.subscribe()
+    consumer = asyncio.create_task(anext(sub, None))
+    await asyncio.sleep(0)
+    assert not consumer.done()  # blocked: nothing published
+    await sub.aclose()  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(consumer, 0.5) is None  # woken and ended, not left waiting
+    assert await anext(sub, None) is None
+    other = hub.subscribe()  # the hub itself is still open for others
+    hub.publish_fill(fill("t1"))
+    assert (await asyncio.wait_for(anext(other), 0.5)).fill is not None
+
+
 async def test_hub_drops_duplicates_keeps_final_states_and_client_ids() -> None:
     hub = OrderUpdateHub("v")
     updates = hub.subscribe()

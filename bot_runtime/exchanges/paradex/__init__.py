@@ -1,11 +1,9 @@
-"""Paradex perpetuals on ``paradex-py`` (Starknet signing of orders and of the JWT auth request).
+"""Paradex perpetuals: Starknet signing on ``paradex-py``/starknet-py (orders, the JWT auth and onboarding requests).
 
-paradex-py's REST client is synchronous httpx: every SDK call runs in a worker thread (``asyncio.to_thread``), never
-on the event loop. The system config is fetched asynchronously (or given in options) and passed to the SDK as
-``config`` so its constructor does no blocking fetch. The order/fill stream is a JSON-RPC WebSocket written here
-(auth with the SDK's JWT, ``orders.ALL`` + ``fills.ALL``) so reconnects, resubscription and REST reconciliation are
-under our control. The funding adapter uses public endpoints over httpx and never imports paradex-py (the heaviest
-SDK: ~1.4 s and ~127 MB to import).
+Only the SDK modules signing needs are imported, when the trading client connects (:mod:`.signing`); REST and the
+order/fill stream (JSON-RPC WebSocket, auth with the JWT, ``orders.ALL`` + ``fills.ALL``) are asynchronous and written
+here, so reconnects, resubscription and REST reconciliation are under our control. The system config is fetched
+asynchronously (or given in options). The funding adapter uses public endpoints over httpx and never imports the SDK.
 
 Credentials: ``PARADEX_L1_ADDRESS``, ``PARADEX_L2_PRIVATE_KEY`` (``PARADEX_L2_ADDRESS`` optional, checked against the
 derived address). ``PARADEX_ENVIRONMENT``: prod | testnet (default, as the original) | nightly. Options/env:

@@ -21,7 +21,14 @@ from typing import Protocol
 from bench.common import REPO_ROOT, Table, describe_machine, machine_info, print_tables
 
 # cheapest first: a smoke run shows something within seconds
-BENCHMARKS: tuple[str, ...] = ("opportunities", "bot_footprint", "ingest", "funding_service", "operator_scale")
+BENCHMARKS: tuple[str, ...] = (
+    "opportunities",
+    "bot_footprint",
+    "decision_latency",
+    "ingest",
+    "funding_service",
+    "operator_scale",
+)
 
 
 class BenchModule(Protocol):

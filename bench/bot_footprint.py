@@ -4,8 +4,9 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 * **paper bot**: ``perpdex bot --config examples/paper-grid.yaml`` (outside Kubernetes); start-up = spawn until
   ``/readyz`` answers 200; RSS (``VmRSS``) and peak RSS (``VmHWM``) after it has traded for a few seconds.
 * **imports, fresh process each**: ``bot_runtime.runner`` alone, and with one venue: every module of its adapter
-  package and its SDK (what a single-exchange bot loads, nothing of the other venues); wall time to exit, and the
-  peak RSS (``VmHWM``) the process prints about itself as it ends.
+  package and what connecting imports of its SDK (what a single-exchange bot loads, nothing of the other venues):
+  the SDK's top-level packages, or for paradex the signing modules its adapter imports (:data:`CONNECT_IMPORTS`);
+  wall time to exit, and the peak RSS (``VmHWM``) the process prints about itself as it ends.
 * **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
   start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
   handshakes with the venue excluded).
@@ -47,6 +48,11 @@ MODULE = "bench.bot_footprint"
 PERPDEX = Path(PYTHON).parent / "perpdex"
 PAPER_CONFIG = REPO_ROOT / "examples" / "paper-grid.yaml"
 RSS_TARGET_MB = 120.0
+#: what a venue's adapter imports of its SDK when it connects, where that is not the SDK's top-level packages
+CONNECT_IMPORTS: dict[str, tuple[str, ...]] = {
+    # only the signing modules of paradex-py / starknet-py (bot_runtime/exchanges/paradex/signing.py)
+    "paradex": ("from bot_runtime.exchanges.paradex.signing import sdk", "sdk()"),
+}
 READY_TARGET_S = 2.0
 
 
@@ -118,20 +124,23 @@ def run_paper_bot(workdir: Path, run_seconds: float) -> BotRun:
 
 
 def venue_imports() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """venue -> (its adapter module, its SDK's top-level modules)."""
-    return {name: (spec.module, spec.sdk_modules) for name, spec in sorted(VENUES.items())}
+    """venue -> (its adapter module, the statements importing what connecting loads of its SDK)."""
+    return {
+        name: (spec.module, CONNECT_IMPORTS.get(name, tuple(f"import {sdk}" for sdk in spec.sdk_modules)))
+        for name, spec in sorted(VENUES.items())
+    }
 
 
-def venue_import_code(module: str, sdks: tuple[str, ...]) -> str:
+def venue_import_code(module: str, sdk_imports: tuple[str, ...]) -> str:
     """Python source importing what a bot of this venue loads: the runtime, the adapter package with every submodule,
-    and the SDK's top-level packages."""
+    and what its adapter imports of the SDK when it connects."""
     lines = [
         "import importlib, pkgutil",
         "import bot_runtime.runner",
         f"m = importlib.import_module({module!r})",
         "for info in pkgutil.walk_packages(getattr(m, '__path__', []), m.__name__ + '.'):",
         "    importlib.import_module(info.name)",
-        *(f"import {sdk}" for sdk in sdks),
+        *sdk_imports,
     ]
     return "\n".join(lines)
 
@@ -165,15 +174,15 @@ def measure(args: argparse.Namespace) -> list[Table]:
     imports.add("bot runtime alone (bot_runtime.runner): time", runtime.seconds, "s", bare.seconds)
     imports.add("bot runtime alone (bot_runtime.runner): peak RSS", runtime.rss_mb, "MB", bare.rss_mb)
     per_venue: dict[str, Figures] = {}
-    for venue, (module, sdks) in venue_imports().items():
-        full = measure_python(venue_import_code(module, sdks), args.repeat)
+    for venue, (module, sdk_imports) in venue_imports().items():
+        full = measure_python(venue_import_code(module, sdk_imports), args.repeat)
         per_venue[venue] = full
         imports.add(f"runtime + {venue} (adapter + SDK): time", full.seconds, "s", bare.seconds)
         imports.add(f"runtime + {venue} (adapter + SDK): peak RSS", full.rss_mb, "MB", bare.rss_mb)
     imports.notes.append(
-        "runtime + venue = bot_runtime.runner, every module of the venue's adapter package and the SDK's top-level "
-        "packages (some adapters import their SDK only when connecting); the venue's own cost is the difference "
-        "to the runtime alone"
+        "runtime + venue = bot_runtime.runner, every module of the venue's adapter package and what the adapter imports "
+        "of its SDK when connecting (the SDK's top-level packages; for paradex only its signing modules: "
+        "bot_runtime.exchanges.paradex.signing.sdk()); the venue's own cost is the difference to the runtime alone"
     )
     imports.notes.append(load_note())
 

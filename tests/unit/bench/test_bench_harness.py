@@ -19,6 +19,7 @@ import bench.__main__ as bench_main
 from bench import (
     baseline_app,
     bot_footprint,
+    decision_latency,
     fs_data,
     funding_service,
     ingest,
@@ -41,7 +42,7 @@ from bench.common import (
     stop_process,
 )
 
-MODULES = (opportunities, bot_footprint, ingest, funding_service, operator_scale)
+MODULES = (opportunities, bot_footprint, decision_latency, ingest, funding_service, operator_scale)
 
 
 # -- argument parsing ---------------------------------------------------------------------------------------------
@@ -344,13 +345,16 @@ def test_opportunity_baseline_counts_every_pair() -> None:
 def test_venue_import_code_loads_the_adapter_package_and_its_sdk() -> None:
     venues = bot_footprint.venue_imports()
     assert {"paper", "lighter", "grvt", "edgex", "paradex", "backpack", "aster"} <= set(venues)
-    module, sdks = venues["paper"]
-    code = bot_footprint.venue_import_code(module, sdks)
+    module, sdk_imports = venues["paper"]
+    code = bot_footprint.venue_import_code(module, sdk_imports)
     namespace: dict[str, object] = {}
     exec(compile(code, "<venue-imports>", "exec"), namespace)
     assert "bot_runtime.exchanges.paper.exchange" in sys.modules
-    module, sdks = venues["paradex"]
-    assert "import paradex_py" in bot_footprint.venue_import_code(module, sdks).splitlines()
+    module, sdk_imports = venues["paradex"]
+    lines = bot_footprint.venue_import_code(module, sdk_imports).splitlines()
+    assert "sdk()" in lines and "import paradex_py" not in lines  # only the signing modules its adapter loads
+    module, sdk_imports = venues["lighter"]
+    assert "import lighter" in bot_footprint.venue_import_code(module, sdk_imports).splitlines()
 
 
 SERVE_OK = """

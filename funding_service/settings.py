@@ -51,7 +51,16 @@ class Settings(BaseSettings):
     default_position_size_usd: Decimal = Field(default=Decimal(1000), gt=0)
     snapshot_top_n: int = Field(default=100, ge=0, description="opportunities stored per ingested cycle")
     latest_cache_seconds: float = Field(
-        default=2.0, ge=0, description="in-process cache of the latest rates (dropped on every ingest here)"
+        default=2.0,
+        ge=0,
+        description="the in-process latest rates are re-checked against the database (a cheap fingerprint) at most "
+        "this often; an ingest through this process drops them at once",
+    )
+    response_cache_entries: int = Field(
+        default=256,
+        ge=0,
+        le=100_000,
+        description="answers of /opportunities and /funding-rates kept per (query, data snapshot); 0 disables",
     )
     paper_maker_fee: Decimal = Decimal("0.0002")
     paper_taker_fee: Decimal = Decimal("0.0005")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -61,8 +62,13 @@ def path_symbol(value: str) -> str:
 
 async def path_dex(state: ServiceState, value: str, parameter: str = "dex") -> str:
     """A dex that identifies the resource: unknown → 404."""
+    return check_path_dex(await state.dexes(), value, parameter)
+
+
+def check_path_dex(known: Mapping[str, bool], value: str, parameter: str = "dex") -> str:
+    """:func:`path_dex` against a given dex index (name → is_active)."""
     name = value.strip().lower()
-    if name not in await state.dexes.get():
+    if name not in known:
         raise not_found(f"unknown dex {value!r}", parameter)
     return name
 
@@ -71,19 +77,32 @@ async def query_dex(state: ServiceState, value: str | None, parameter: str) -> s
     """A dex used as a filter: unknown → 422 naming the parameter."""
     if value is None:
         return None
-    names = await query_dexes(state, value, parameter)
-    if names is None or len(names) != 1:
-        raise invalid(parameter, "give exactly one dex")
-    return next(iter(names))
+    return check_dex(await state.dexes(), value, parameter)
 
 
 async def query_dexes(state: ServiceState, value: str | None, parameter: str) -> frozenset[str] | None:
     if value is None:
         return None
+    return check_dexes(await state.dexes(), value, parameter)
+
+
+def check_dex(known: Mapping[str, bool], value: str | None, parameter: str) -> str | None:
+    """:func:`query_dex` against a given dex index (name → is_active)."""
+    names = check_dexes(known, value, parameter)
+    if names is None:
+        return None
+    if len(names) != 1:
+        raise invalid(parameter, "give exactly one dex")
+    return next(iter(names))
+
+
+def check_dexes(known: Mapping[str, bool], value: str | None, parameter: str) -> frozenset[str] | None:
+    """:func:`query_dexes` against a given dex index (name → is_active)."""
+    if value is None:
+        return None
     items = [v for v in (p.strip().lower() for p in value.split(",")) if v]
     if not items:
         raise invalid(parameter, "give at least one dex")
-    known = await state.dexes.get()
     unknown = sorted({i for i in items if i not in known})
     if unknown:
         bad = ", ".join(repr(u) for u in unknown)

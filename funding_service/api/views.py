@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 import asyncpg
 
+from funding_service.api.encoded import Hole, Path
 from funding_service.core.health import dex_health
 from funding_service.core.opportunities import Opportunity
 from funding_service.core.rates import apr, hourly_rate
@@ -94,13 +97,61 @@ def dex_health_row(r: asyncpg.Record, now: datetime, stale_after: int) -> DexHea
     )
 
 
-def _age(collected_at: datetime, now: datetime) -> float:
+# ---------------------------------------------------------------------------------------------------------------------
+# the values that depend on the instant of the request: the holes of a cached answer (funding_service.api.encoded).
+# The opportunity ones repeat finder.evaluate's arithmetic; a disagreement is caught when an answer is encoded (that
+# answer is then sent as computed and not cached).
+
+
+def data_age(collected_at: datetime, now: datetime) -> float:
     return max((now - collected_at).total_seconds(), 0.0)
+
+
+def stale_at(collected_at: datetime, stale_after: int, now: datetime) -> bool:
+    return data_age(collected_at, now) > stale_after
+
+
+def to_next_funding(long_next: datetime | None, short_next: datetime | None, now: datetime) -> float | None:
+    upcoming = [(t - now).total_seconds() for t in (long_next, short_next) if t is not None and t > now]
+    return min(upcoming) if upcoming else None
+
+
+def instant(now: datetime) -> datetime:
+    return now
+
+
+def rate_detail_holes(prefix: Path, collected_at: datetime, stale_after: int) -> list[Hole]:
+    """The holes of a :func:`rate_detail` at ``prefix``."""
+    return [
+        ((*prefix, "data_age_seconds"), partial(data_age, collected_at)),
+        ((*prefix, "is_stale"), partial(stale_at, collected_at, stale_after)),
+    ]
+
+
+def opportunity_holes(prefix: Path, o: Opportunity, stale_after: int) -> list[Hole]:
+    """The holes of an :func:`opportunity_row` at ``prefix``."""
+    return [
+        (
+            (*prefix, "seconds_to_next_funding"),
+            partial(to_next_funding, o.long.next_funding_time, o.short.next_funding_time),
+        ),
+        ((*prefix, "data_age_seconds"), partial(data_age, o.collected_at)),
+        ((*prefix, "stale"), partial(stale_at, o.collected_at, stale_after)),
+        ((*prefix, "discovered_at"), instant),
+    ]
+
+
+def opportunities_holes(field: str, opps: Sequence[Opportunity], stale_after: int) -> list[Hole]:
+    """``generated_at`` and the holes of every row of the list ``field``."""
+    holes: list[Hole] = [(("generated_at",), instant)]
+    for i, o in enumerate(opps):
+        holes.extend(opportunity_holes((field, i), o, stale_after))
+    return holes
 
 
 def rate_detail(r: asyncpg.Record, now: datetime, stale_after: int) -> RateDetail:
     hourly = hourly_rate(r["rate"], r["interval_hours"])
-    age = _age(r["collected_at"], now)
+    age = data_age(r["collected_at"], now)
     return RateDetail(
         funding_rate=r["rate"],
         interval_hours=r["interval_hours"],

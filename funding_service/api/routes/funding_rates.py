@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
+from funding_service.api.answers import CachedRoute, answer, snapshot
+from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, invalid, not_found
-from funding_service.api.params import path_dex, path_symbol, query_dex, query_symbol
+from funding_service.api.params import check_dex, check_path_dex, path_symbol, query_symbol
 from funding_service.api.state import ServiceState, get_state
-from funding_service.api.views import dex_rate_entry, rate_detail
+from funding_service.api.views import dex_rate_entry, instant, rate_detail, rate_detail_holes
 from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeMode
 from funding_service.core.rates import BPS, ORIGINAL_INTERVAL_HOURS
-from funding_service.db.repositories import dexes as dex_repo
 from funding_service.db.repositories import rates as repo
 from funding_service.models.api import (
     CompareLeg,
@@ -27,7 +28,8 @@ from funding_service.models.api import (
     RateDetail,
 )
 
-router = APIRouter(tags=["Funding rates"], responses=ERROR_RESPONSES)
+# every route reads the in-process latest rates (funding_service.api.state); ``/funding-rates`` caches its answers
+router = APIRouter(tags=["Funding rates"], responses=ERROR_RESPONSES, route_class=CachedRoute)
 State = Annotated[ServiceState, Depends(get_state)]
 DexPath = Annotated[str, Path(description="dex name, e.g. lighter", max_length=64)]
 SymbolPath = Annotated[str, Path(description="symbol: BTC, btc, BTC-PERP, 1000PEPE… (normalised)", max_length=64)]
@@ -35,26 +37,33 @@ SymbolPath = Annotated[str, Path(description="symbol: BTC, btc, BTC-PERP, 1000PE
 
 @router.get("/funding-rates", response_model=LatestRates, summary="Latest rate of every (symbol, dex)")
 async def latest_rates(
+    request: Request,
     state: State,
     dex: Annotated[str | None, Query(description="only this dex", max_length=64)] = None,
     symbol: Annotated[str | None, Query(description="only this symbol", max_length=64)] = None,
     include_metadata: Annotated[bool, Query(description="add dex fees and per-rate interval/APR/freshness")] = False,
-) -> LatestRates:
-    dex_name = await query_dex(state, dex, "dex")
+) -> Response:
+    snap = await snapshot(request, state)
+    dex_name = check_dex(snap.dexes, dex, "dex")
     sym = query_symbol(symbol)
-    rows = await state.db.run(lambda c: repo.latest(c, dex_name, sym))
-    now = datetime.now(UTC)
+    rows = snap.rows
+    if dex_name is not None or sym is not None:
+        rows = [r for r in rows if (dex_name is None or r["dex"] == dex_name) and (sym is None or r["symbol"] == sym)]
+    now = state.clock()
     stale = state.settings.stale_after_seconds
     data: dict[str, dict[str, Decimal]] = {}
     details: dict[str, dict[str, RateDetail]] = {}
+    holes: list[Hole] = []
     for r in rows:
         data.setdefault(r["symbol"], {})[r["dex"]] = r["rate"]
         if include_metadata:
             details.setdefault(r["symbol"], {})[r["dex"]] = rate_detail(r, now, stale)
+            holes.extend(rate_detail_holes(("details", r["symbol"], r["dex"]), r["collected_at"], stale))
+    if not rows:
+        holes.append((("updated_at",), instant))
     updated = max((r["collected_at"] for r in rows), default=now)
     metadata: dict[str, DexMetadata] | None = None
     if include_metadata:
-        dex_rows = await state.db.run(dex_repo.fetch_dexes)
         metadata = {
             d["name"]: DexMetadata(
                 name=d["name"],
@@ -65,21 +74,23 @@ async def latest_rates(
                 taker_fee_percent=d["taker_fee"],
                 funding_interval_hours=d["funding_interval_hours"],
             )
-            for d in dex_rows
+            for d in snap.dex_rows
             if d["is_active"]
         }
-    return LatestRates(
+    model = LatestRates(
         data=data,
         updated_at=updated,
         count=len(rows),
         dex_metadata=metadata,
         details=details if include_metadata else None,
     )
+    return answer(request, state, snap, model, holes=holes, now=now, valid_until=None)
 
 
 @router.get("/funding-rates/compare", response_model=RateComparison, summary="Compare one symbol on two dexes")
 async def compare(
     *,
+    request: Request,
     state: State,
     symbol: Annotated[str, Query(description="symbol to compare, e.g. BTC", max_length=64)],
     dex1: Annotated[str, Query(description="first dex", max_length=64)],
@@ -87,12 +98,13 @@ async def compare(
     hold_hours: Annotated[Decimal | None, Query(gt=0, le=8760, description="fee amortisation horizon")] = None,
     fee_mode: Annotated[FeeMode | None, Query(description="taker (default) or maker fees")] = None,
 ) -> RateComparison:
-    name1 = await path_dex(state, dex1, "dex1")
-    name2 = await path_dex(state, dex2, "dex2")
+    snap = await snapshot(request, state)
+    name1 = check_path_dex(snap.dexes, dex1, "dex1")
+    name2 = check_path_dex(snap.dexes, dex2, "dex2")
     if name1 == name2:
         raise invalid("dex2", "must differ from dex1")
     sym = path_symbol(symbol)
-    rows = {r["dex"]: r for r in await state.db.run(lambda c: repo.latest(c, None, sym)) if r["dex"] in (name1, name2)}
+    rows = {r["dex"]: r for r in snap.rows if r["symbol"] == sym and r["dex"] in (name1, name2)}
     for name, param in ((name1, "dex1"), (name2, "dex2")):
         if name not in rows:
             raise not_found(f"no funding rate for {sym} on {name}", param)
@@ -104,7 +116,7 @@ async def compare(
         fee_mode=fee_mode or s.fee_mode,
         stale_after_seconds=s.stale_after_seconds,
     )
-    now = datetime.now(UTC)
+    now = state.clock()
     opp = finder.evaluate(legs[name1], legs[name2], params, now)
 
     def leg(name: str) -> CompareLeg:
@@ -142,10 +154,11 @@ async def compare(
 
 
 @router.get("/funding-rates/{dex}", response_model=DexRates, summary="Latest rates of one dex")
-async def dex_rates(dex: DexPath, state: State) -> DexRates:
-    name = await path_dex(state, dex)
-    rows = await state.db.run(lambda c: repo.latest(c, name, None))
-    now = datetime.now(UTC)
+async def dex_rates(request: Request, dex: DexPath, state: State) -> DexRates:
+    snap = await snapshot(request, state)
+    name = check_path_dex(snap.dexes, dex)
+    rows = [r for r in snap.rows if r["dex"] == name]
+    now = state.clock()
     stale = state.settings.stale_after_seconds
     return DexRates(
         dex_name=name,
@@ -156,14 +169,15 @@ async def dex_rates(dex: DexPath, state: State) -> DexRates:
 
 
 @router.get("/funding-rates/{dex}/{symbol}", response_model=PairRate, summary="Latest rate of one symbol on one dex")
-async def pair_rate(dex: DexPath, symbol: SymbolPath, state: State) -> PairRate:
-    name = await path_dex(state, dex)
+async def pair_rate(request: Request, dex: DexPath, symbol: SymbolPath, state: State) -> PairRate:
+    snap = await snapshot(request, state)
+    name = check_path_dex(snap.dexes, dex)
     sym = path_symbol(symbol)
-    rows = await state.db.run(lambda c: repo.latest(c, name, sym))
+    rows = [r for r in snap.rows if r["dex"] == name and r["symbol"] == sym]
     if not rows:
         raise not_found(f"no funding rate for {sym} on {name}", "symbol")
     r = rows[0]
-    now = datetime.now(UTC)
+    now = state.clock()
     return PairRate(
         **dex_rate_entry(r, now, state.settings.stale_after_seconds).model_dump(),
         dex_name=name,

@@ -63,6 +63,8 @@ def _statistics(summary: Summary | None) -> Statistics:
 
 async def _require_symbol(state: ServiceState, symbol: str) -> str:
     sym = path_symbol(symbol)
+    if sym in (await state.latest.get()).symbols:  # a latest rate references it (foreign key): it exists
+        return sym
 
     async def exists(conn: asyncpg.Connection) -> bool:
         return await dex_repo.symbol_exists(conn, sym)
@@ -178,11 +180,12 @@ async def stats(
     start_at, end_at = span.start, span.end
     series = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, span.query_end, name))
     by_dex: dict[str, list[Decimal]] = defaultdict(list)
+    for dex_name, rate, interval_hours in series:
+        by_dex[dex_name].append(rate / interval_hours)  # hourly_rate(); interval_hours > 0 is a table constraint
     values: list[Decimal] = []
-    for r in series:
-        hourly = hourly_rate(r["rate"], r["interval_hours"])
-        by_dex[r["dex"]].append(hourly)
-        values.append(hourly)
+    for hourly in by_dex.values():
+        hourly.sort()
+        values.extend(hourly)  # sorted runs: summarize() sorts them in about one pass
     return RateStats(
         symbol=sym,
         dex_name=name,

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
+from funding_service.api.answers import CachedRoute, answer, snapshot
+from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, invalid, not_found
-from funding_service.api.params import path_symbol, query_dex, query_dexes, query_symbol, query_symbols
+from funding_service.api.params import check_dex, check_dexes, path_symbol, query_symbol, query_symbols
 from funding_service.api.state import ServiceState, get_state
-from funding_service.api.views import opportunity_row
+from funding_service.api.views import instant, opportunities_holes, opportunity_holes, opportunity_row
 from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeMode
 from funding_service.core.opportunities import SortField
 from funding_service.db.repositories import dexes as dex_repo
 from funding_service.models.api import BestOpportunity, Opportunities, SymbolOpportunities
 
-router = APIRouter(tags=["Opportunities"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["Opportunities"], responses=ERROR_RESPONSES, route_class=CachedRoute)
 State = Annotated[ServiceState, Depends(get_state)]
 
 LIMIT_HELP = "number of rows (1..100)"
@@ -98,27 +101,27 @@ async def _common(
 Common = Annotated[OpportunityQuery, Depends(_common)]
 
 
-async def _build(
-    state: ServiceState, q: OpportunityQuery, symbols: frozenset[str] | None
+def _build(
+    state: ServiceState, known: Mapping[str, bool], q: OpportunityQuery, symbols: frozenset[str] | None
 ) -> tuple[finder.Filters, finder.Params, dict[str, Any]]:
     r = q.raw
-    pair = await query_dexes(state, r["dex_pair"], "dex_pair")
+    pair = check_dexes(known, r["dex_pair"], "dex_pair")
     if pair is not None and len(pair) != 2:
         raise invalid("dex_pair", "give exactly two different dexes: a,b")
-    whitelist = await query_dexes(state, r["whitelist_dexes"], "whitelist_dexes")
-    include = await query_dexes(state, r["include_dexes"], "include_dexes")
+    whitelist = check_dexes(known, r["whitelist_dexes"], "whitelist_dexes")
+    include = check_dexes(known, r["include_dexes"], "include_dexes")
     if include is not None:
         whitelist = include if whitelist is None else whitelist & include
     filters = finder.Filters(
         symbols=symbols,
-        dex=await query_dex(state, r["dex"], "dex"),
+        dex=check_dex(known, r["dex"], "dex"),
         dex_pair=pair,
-        dexes=await query_dexes(state, r["dexes"], "dexes"),
+        dexes=check_dexes(known, r["dexes"], "dexes"),
         whitelist_dexes=whitelist,
-        exclude_dexes=await query_dexes(state, r["exclude_dexes"], "exclude_dexes") or frozenset(),
-        required_dex=await query_dex(state, r["required_dex"], "required_dex"),
-        long_dex=await query_dex(state, r["long_dex"], "long_dex"),
-        short_dex=await query_dex(state, r["short_dex"], "short_dex"),
+        exclude_dexes=check_dexes(known, r["exclude_dexes"], "exclude_dexes") or frozenset(),
+        required_dex=check_dex(known, r["required_dex"], "required_dex"),
+        long_dex=check_dex(known, r["long_dex"], "long_dex"),
+        short_dex=check_dex(known, r["short_dex"], "short_dex"),
         min_divergence=r["min_divergence"],
         min_profit=r["min_profit"],
         min_net_apr=r["min_net_apr"],
@@ -158,6 +161,7 @@ def _plain(value: Any) -> Any:
 @router.get("/opportunities", response_model=Opportunities, summary="Ranked funding-arbitrage opportunities")
 async def opportunities(
     *,
+    request: Request,
     state: State,
     common: Common,
     symbol: Annotated[str | None, Query(description="one symbol", max_length=64)] = None,
@@ -167,16 +171,17 @@ async def opportunities(
         SortField, Query(description="sort field (rows without a value go last)")
     ] = "net_profit_percent",
     sort_desc: Annotated[bool, Query(description="descending")] = True,
-) -> Opportunities:
+) -> Response:
     wanted = query_symbols(symbols)
     one = query_symbol(symbol)
     if one is not None:
         wanted = frozenset({one}) if wanted is None else wanted & {one}
-    filters, params, applied = await _build(state, common, wanted)
+    snap = await snapshot(request, state)
+    filters, params, applied = _build(state, snap.dexes, common, wanted)
     applied.update(limit=limit, sort_by=sort_by, sort_desc=sort_desc)
-    now = datetime.now(UTC)
-    result = finder.find(await state.legs.get(), params, now, filters, sort_by=sort_by, desc=sort_desc, limit=limit)
-    return Opportunities(
+    now = state.clock()
+    result = finder.find(snap.legs, params, now, filters, sort_by=sort_by, desc=sort_desc, limit=limit)
+    model = Opportunities(
         opportunities=[opportunity_row(o, now) for o in result.opportunities],
         total_count=len(result.opportunities),
         matched_count=result.matched,
@@ -184,34 +189,44 @@ async def opportunities(
         filters_applied=applied,
         generated_at=now,
     )
+    holes = opportunities_holes("opportunities", result.opportunities, params.stale_after_seconds)
+    return answer(request, state, snap, model, holes=holes, now=now, valid_until=snap.next_turn(now))
 
 
 @router.get("/opportunities/best", response_model=BestOpportunity, summary="The single best opportunity")
 async def best(
     *,
+    request: Request,
     state: State,
     common: Common,
     symbol: Annotated[str | None, Query(description="one symbol", max_length=64)] = None,
     symbols: Annotated[str | None, Query(description="several symbols, comma-separated", max_length=4096)] = None,
     sort_by: Annotated[SortField, Query(description="what 'best' means")] = "net_profit_percent",
-) -> BestOpportunity:
+) -> Response:
     wanted = query_symbols(symbols)
     one = query_symbol(symbol)
     if one is not None:
         wanted = frozenset({one}) if wanted is None else wanted & {one}
-    filters, params, _ = await _build(state, common, wanted)
-    now = datetime.now(UTC)
-    result = finder.find(await state.legs.get(), params, now, filters, sort_by=sort_by, desc=True, limit=1)
+    snap = await snapshot(request, state)
+    filters, params, _ = _build(state, snap.dexes, common, wanted)
+    now = state.clock()
+    result = finder.find(snap.legs, params, now, filters, sort_by=sort_by, desc=True, limit=1)
     if not result.opportunities:
-        return BestOpportunity(
+        model = BestOpportunity(
             opportunity=None, rank=None, message="No opportunity matches the filters", generated_at=now
         )
-    return BestOpportunity(opportunity=opportunity_row(result.opportunities[0], now), rank=1, generated_at=now)
+        holes: list[Hole] = [(("generated_at",), instant)]
+    else:
+        top = result.opportunities[0]
+        model = BestOpportunity(opportunity=opportunity_row(top, now), rank=1, generated_at=now)
+        holes = [(("generated_at",), instant), *opportunity_holes(("opportunity",), top, params.stale_after_seconds)]
+    return answer(request, state, snap, model, holes=holes, now=now, valid_until=snap.next_turn(now))
 
 
 @router.get("/opportunities/symbol/{symbol}", response_model=SymbolOpportunities, summary="Opportunities of one symbol")
 async def for_symbol(
     *,
+    request: Request,
     state: State,
     common: Common,
     symbol: Annotated[str, Path(description="symbol (normalised)", max_length=64)],
@@ -220,11 +235,12 @@ async def for_symbol(
     sort_desc: Annotated[bool, Query(description="descending")] = True,
 ) -> SymbolOpportunities:
     sym = path_symbol(symbol)
-    filters, params, _ = await _build(state, common, frozenset({sym}))
-    legs = await state.legs.get()
+    snap = await snapshot(request, state)
+    filters, params, _ = _build(state, snap.dexes, common, frozenset({sym}))
+    legs = snap.legs
     if not any(leg.symbol == sym for leg in legs) and not await state.db.run(lambda c: dex_repo.symbol_exists(c, sym)):
         raise not_found(f"unknown symbol {symbol!r}", "symbol")
-    now = datetime.now(UTC)
+    now = state.clock()
     result = finder.find(legs, params, now, filters, sort_by=sort_by, desc=sort_desc, limit=limit)
     rows = [opportunity_row(o, now) for o in result.opportunities]
     return SymbolOpportunities(symbol=sym, opportunities=rows, count=len(rows), generated_at=now)

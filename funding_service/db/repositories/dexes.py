@@ -42,6 +42,17 @@ async def dex_index(conn: asyncpg.Connection) -> dict[str, bool]:
     return {r["name"]: r["is_active"] for r in await conn.fetch("SELECT name, is_active FROM dexes")}
 
 
+async def dex_table(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every registered dex: name, display name, fees, default interval, active flag (by name)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT name, display_name, maker_fee, taker_fee, funding_interval_hours, is_active
+        FROM dexes ORDER BY name
+        """
+    )
+    return rows
+
+
 async def fetch_dex_symbols(conn: asyncpg.Connection, dex: str) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         """

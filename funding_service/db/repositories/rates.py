@@ -50,6 +50,22 @@ async def latest_legs(conn: asyncpg.Connection) -> list[Leg]:
     return [leg_from_record(r) for r in await latest(conn)]
 
 
+# What the in-process latest-rates snapshot depends on: every row of ``latest_funding_rates`` and ``dexes``. A row's
+# ``xmin`` is the transaction that wrote its current version, so any insert, update or delete (an ingest here or in
+# another replica, a dex deactivated by hand) changes the count or the sum. A full scan of a few thousand rows: far
+# cheaper than reloading and re-parsing them.
+_FINGERPRINT = """
+SELECT (SELECT count(*)::text || ':' || coalesce(sum(xmin::text::bigint), 0)::text FROM latest_funding_rates)
+       || '/' ||
+       (SELECT count(*)::text || ':' || coalesce(sum(xmin::text::bigint), 0)::text FROM dexes)
+"""
+
+
+async def latest_fingerprint(conn: asyncpg.Connection) -> str:
+    """Changes whenever the latest rates or the dex table change (see ``_FINGERPRINT``)."""
+    return str(await conn.fetchval(_FINGERPRINT))
+
+
 async def history_points(
     conn: asyncpg.Connection, *, dex: str, symbol: str, start: datetime, end: datetime, limit: int, desc: bool
 ) -> list[asyncpg.Record]:
@@ -111,14 +127,14 @@ async def history_buckets(
 async def hourly_series(
     conn: asyncpg.Connection, symbol: str, start: datetime, end: datetime, dex: str | None = None
 ) -> list[asyncpg.Record]:
-    """(dex, rate, interval_hours) of every funding period of a symbol in [start, end)."""
+    """(dex, rate, interval_hours) of every funding period of a symbol in [start, end), in no particular order (the
+    statistics sort the values themselves; sorting the rows by dex here cost more than the whole scan)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """
         SELECT f.dex, f.rate, f.interval_hours
         FROM funding_rates f JOIN dexes d ON d.name = f.dex
         WHERE f.symbol = $1 AND f.funding_time >= $2 AND f.funding_time < $3 AND ($4::text IS NULL OR f.dex = $4)
               AND (d.is_active OR $4::text IS NOT NULL)
-        ORDER BY f.dex, f.funding_time
         """,
         symbol,
         start,

@@ -1,0 +1,94 @@
+"""Cached answers of the busiest read routes (``/opportunities``, ``/funding-rates``).
+
+A route declared with ``route_class=CachedRoute`` first looks for an answer computed for the same normalised query
+from the current snapshot (:mod:`funding_service.api.state`); when there is one, it is rendered at the request's
+instant and sent before FastAPI parses a single query parameter. Otherwise the endpoint runs as usual and stores its
+answer with :func:`answer`. Only successful answers are stored: a query that fails validation is never cached.
+
+The OpenAPI document is unchanged: the endpoints keep their parameters and their ``response_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from funding_service.api.encoded import JSON, Hole, TemplateMismatch, encode, model_bytes
+from funding_service.api.state import CachedAnswer, ServiceState, Snapshot, get_state
+
+log = logging.getLogger(__name__)
+
+_SNAPSHOT = "perpdex.snapshot"
+AnswerKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def answer_key(route: str, request: Request) -> AnswerKey:
+    """(route, query pairs sorted by name): the order of different parameters does not matter; a repeated parameter
+    keeps its own order (FastAPI reads its last value)."""
+    raw = request.scope.get("query_string", b"")
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+    return route, tuple(sorted(pairs, key=itemgetter(0)))
+
+
+async def snapshot(request: Request, state: ServiceState) -> Snapshot:
+    """The snapshot this request uses (the one the cache lookup already fetched, if any)."""
+    snap = request.scope.get(_SNAPSHOT)
+    if isinstance(snap, Snapshot):
+        return snap
+    snap = await state.latest.get()
+    request.scope[_SNAPSHOT] = snap
+    return snap
+
+
+class CachedRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        route = self.path_format
+
+        async def cached(request: Request) -> Response:
+            state = get_state(request)
+            if state.responses.max_entries > 0:
+                snap = await snapshot(request, state)
+                now = state.clock()
+                entry = state.responses.get(answer_key(route, request), snap.generation, now)
+                if entry is not None:
+                    return entry.value.response(now)
+            return await handler(request)
+
+        return cached
+
+
+def answer(
+    request: Request,
+    state: ServiceState,
+    snap: Snapshot,
+    model: BaseModel,
+    *,
+    holes: Sequence[Hole],
+    now: datetime,
+    valid_until: datetime | None,
+) -> Response:
+    """The response for ``model`` (computed at ``now`` from ``snap``), stored for the next identical query."""
+    route = request.scope.get("route")
+    path = route.path_format if isinstance(route, APIRoute) else None
+    if path is None or state.responses.max_entries <= 0:
+        return Response(model_bytes(model), media_type=JSON)
+    try:
+        template = encode(model, holes, now)
+    except TemplateMismatch as exc:  # never serve a wrong answer: this one is sent as is and not cached
+        log.warning("answer of %s not cached: %s", path, exc)
+        return Response(model_bytes(model), media_type=JSON)
+    state.responses.put(
+        answer_key(path, request),
+        CachedAnswer(generation=snap.generation, computed_at=now, valid_until=valid_until, value=template),
+    )
+    return template.response(now)

@@ -93,8 +93,12 @@ class Leg:
     def __post_init__(self) -> None:
         hourly = hourly_rate(self.rate, self.interval_hours)
         object.__setattr__(self, "hourly_rate", hourly)
-        object.__setattr__(self, "taker_f", _leg_floats(hourly, self.fees.taker))
-        object.__setattr__(self, "maker_f", _leg_floats(hourly, self.fees.maker))
+        # inline (legs are built by the thousand): a float out of range, infinite or NaN fails the comparison
+        h, taker, maker = float(hourly), 2.0 * float(self.fees.taker), 2.0 * float(self.fees.maker)
+        ah, at, am = abs(h), abs(taker), abs(maker)
+        ok = ah < _MAX_F
+        object.__setattr__(self, "taker_f", (h, ah, taker, at) if ok and at < _MAX_F else None)
+        object.__setattr__(self, "maker_f", (h, ah, maker, am) if ok and am < _MAX_F else None)
         object.__setattr__(self, "spread_bps", spread_bps(self.best_bid, self.best_ask))
         # ``1000PEPE`` quotes 1000 PEPE: divide by the multiplier to compare venues
         base = self.mark_price / self.multiplier if self.mark_price is not None else None
@@ -600,13 +604,6 @@ def _float(value: Decimal, low: float = 0.0, high: float = _MAX_F) -> float | No
     f = float(value)
     magnitude = abs(f)
     return f if magnitude <= high and (magnitude >= low or f == 0.0) else None
-
-
-def _leg_floats(hourly: Decimal, fee: Decimal) -> tuple[float, float, float, float] | None:
-    h, f = _float(hourly), _float(fee)
-    if h is None or f is None:
-        return None
-    return h, abs(h), 2.0 * f, abs(2.0 * f)
 
 
 def _by_dex(leg: Leg) -> str:

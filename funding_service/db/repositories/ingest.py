@@ -30,8 +30,12 @@ from funding_service.settings import Settings
 INGEST_LOCK = int.from_bytes(b"perpdexi", "big", signed=True)
 PAPER_NAME = re.compile(r"^paper(-[a-z0-9]+)*$")
 
+# The batch's rows go to a temporary table with one COPY (numbers as text: PostgreSQL parses them far faster than
+# asyncpg encodes Decimals), deduplicated in Python beforehand exactly as ``DISTINCT ON (...) ORDER BY ...,
+# collected_at DESC, ord DESC`` would: per key the latest observation, the later row on a tie. The rows copied are
+# those kept per (dex, symbol, funding period); ``is_latest`` marks the one kept per (dex, symbol), which is also the
+# one kept for its period. One statement then upserts the three tables from it.
 _COLUMNS = (
-    "ord",
     "dex",
     "symbol",
     "venue_symbol",
@@ -48,63 +52,72 @@ _COLUMNS = (
     "spread_bps",
     "next_funding_time",
     "collected_at",
+    "is_latest",
 )
 
 _TEMP = """
 CREATE TEMP TABLE _ingest_rates (
-    ord integer, dex text, symbol text, venue_symbol text, multiplier numeric, rate numeric, interval_hours numeric,
-    funding_time timestamptz, mark_price numeric, index_price numeric, open_interest_usd numeric,
-    volume_24h_usd numeric, best_bid numeric, best_ask numeric, spread_bps numeric, next_funding_time timestamptz,
-    collected_at timestamptz
+    dex text, symbol text, venue_symbol text, multiplier text, rate text, interval_hours text, funding_time timestamptz,
+    mark_price text, index_price text, open_interest_usd text, volume_24h_usd text, best_bid text, best_ask text,
+    spread_bps text, next_funding_time timestamptz, collected_at timestamptz, is_latest boolean
 ) ON COMMIT DROP
 """
 
-_FUNDING_RATES = """
-INSERT INTO funding_rates AS f (dex, symbol, funding_time, rate, interval_hours, mark_price, index_price,
-                                open_interest_usd, volume_24h_usd, next_funding_time, collected_at, cycle_id)
-SELECT DISTINCT ON (dex, symbol, funding_time)
-       dex, symbol, funding_time, rate, interval_hours, mark_price, index_price, open_interest_usd, volume_24h_usd,
-       next_funding_time, collected_at, $1
-FROM _ingest_rates ORDER BY dex, symbol, funding_time, collected_at DESC, ord DESC
-ON CONFLICT (dex, symbol, funding_time) DO UPDATE SET
-    rate = EXCLUDED.rate, interval_hours = EXCLUDED.interval_hours, mark_price = EXCLUDED.mark_price,
-    index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
-    volume_24h_usd = EXCLUDED.volume_24h_usd, next_funding_time = EXCLUDED.next_funding_time,
-    collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id
-WHERE EXCLUDED.collected_at > f.collected_at
-"""
-
-_LATEST = """
-INSERT INTO latest_funding_rates AS l (dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time,
-                                       mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid, best_ask,
-                                       next_funding_time, collected_at, cycle_id, updated_at)
-SELECT DISTINCT ON (dex, symbol)
-       dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time, mark_price, index_price,
-       open_interest_usd, volume_24h_usd, best_bid, best_ask, next_funding_time, collected_at, $1, now()
-FROM _ingest_rates ORDER BY dex, symbol, collected_at DESC, ord DESC
-ON CONFLICT (dex, symbol) DO UPDATE SET
-    venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, rate = EXCLUDED.rate,
-    interval_hours = EXCLUDED.interval_hours, funding_time = EXCLUDED.funding_time,
-    mark_price = EXCLUDED.mark_price, index_price = EXCLUDED.index_price,
-    open_interest_usd = EXCLUDED.open_interest_usd, volume_24h_usd = EXCLUDED.volume_24h_usd,
-    best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask, next_funding_time = EXCLUDED.next_funding_time,
-    collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id, updated_at = now()
-WHERE EXCLUDED.collected_at > l.collected_at
-"""
-
-_DEX_SYMBOLS = """
-INSERT INTO dex_symbols AS s (dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd,
-                              volume_24h_usd, best_bid, best_ask, spread_bps, is_active, updated_at)
-SELECT DISTINCT ON (dex, symbol)
-       dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid,
-       best_ask, spread_bps, true, collected_at
-FROM _ingest_rates ORDER BY dex, symbol, collected_at DESC, ord DESC
-ON CONFLICT (dex, symbol) DO UPDATE SET
-    venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, mark_price = EXCLUDED.mark_price,
-    index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
-    volume_24h_usd = EXCLUDED.volume_24h_usd, best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask,
-    spread_bps = EXCLUDED.spread_bps, is_active = true, updated_at = EXCLUDED.updated_at
-WHERE EXCLUDED.updated_at > s.updated_at
+_UPSERT = """
+WITH r AS MATERIALIZED (
+    SELECT dex, symbol, venue_symbol, multiplier::numeric AS multiplier, rate::numeric AS rate,
+           interval_hours::numeric AS interval_hours, funding_time, mark_price::numeric AS mark_price,
+           index_price::numeric AS index_price, open_interest_usd::numeric AS open_interest_usd,
+           volume_24h_usd::numeric AS volume_24h_usd, best_bid::numeric AS best_bid, best_ask::numeric AS best_ask,
+           spread_bps::numeric AS spread_bps, next_funding_time, collected_at, is_latest
+    FROM _ingest_rates
+),
+f AS (
+    INSERT INTO funding_rates AS f (dex, symbol, funding_time, rate, interval_hours, mark_price, index_price,
+                                    open_interest_usd, volume_24h_usd, next_funding_time, collected_at, cycle_id)
+    SELECT dex, symbol, funding_time, rate, interval_hours, mark_price, index_price, open_interest_usd,
+           volume_24h_usd, next_funding_time, collected_at, $1
+    FROM r
+    ON CONFLICT (dex, symbol, funding_time) DO UPDATE SET
+        rate = EXCLUDED.rate, interval_hours = EXCLUDED.interval_hours, mark_price = EXCLUDED.mark_price,
+        index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
+        volume_24h_usd = EXCLUDED.volume_24h_usd, next_funding_time = EXCLUDED.next_funding_time,
+        collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id
+    WHERE EXCLUDED.collected_at > f.collected_at
+    RETURNING 1
+),
+l AS (
+    INSERT INTO latest_funding_rates AS l (dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time,
+                                           mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid,
+                                           best_ask, next_funding_time, collected_at, cycle_id, updated_at)
+    SELECT dex, symbol, venue_symbol, multiplier, rate, interval_hours, funding_time, mark_price, index_price,
+           open_interest_usd, volume_24h_usd, best_bid, best_ask, next_funding_time, collected_at, $1, now()
+    FROM r WHERE is_latest
+    ON CONFLICT (dex, symbol) DO UPDATE SET
+        venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, rate = EXCLUDED.rate,
+        interval_hours = EXCLUDED.interval_hours, funding_time = EXCLUDED.funding_time,
+        mark_price = EXCLUDED.mark_price, index_price = EXCLUDED.index_price,
+        open_interest_usd = EXCLUDED.open_interest_usd, volume_24h_usd = EXCLUDED.volume_24h_usd,
+        best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask, next_funding_time = EXCLUDED.next_funding_time,
+        collected_at = EXCLUDED.collected_at, cycle_id = EXCLUDED.cycle_id, updated_at = now()
+    WHERE EXCLUDED.collected_at > l.collected_at
+    RETURNING 1
+),
+s AS (
+    INSERT INTO dex_symbols AS s (dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd,
+                                  volume_24h_usd, best_bid, best_ask, spread_bps, is_active, updated_at)
+    SELECT dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid,
+           best_ask, spread_bps, true, collected_at
+    FROM r WHERE is_latest
+    ON CONFLICT (dex, symbol) DO UPDATE SET
+        venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, mark_price = EXCLUDED.mark_price,
+        index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
+        volume_24h_usd = EXCLUDED.volume_24h_usd, best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask,
+        spread_bps = EXCLUDED.spread_bps, is_active = true, updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.updated_at > s.updated_at
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM f) AS stored, (SELECT count(*) FROM l) AS latest, (SELECT count(*) FROM s) AS symbols
 """
 
 _CYCLE = """
@@ -222,38 +235,59 @@ async def _register_paper(
     return registered
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
+    rates = batch.rates
+    ends = [funding_period_end(r.collected_at, r.interval_hours, r.next_funding_time) for r in rates]
+    # the row kept per key: the latest collected_at, the later row on a tie (rows are visited in order)
+    per_period: dict[tuple[str, str, datetime], int] = {}
+    per_market: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(rates):
+        period = (r.exchange, r.symbol, ends[i])
+        kept = per_period.get(period)
+        if kept is None or r.collected_at >= rates[kept].collected_at:
+            per_period[period] = i
+        market = (r.exchange, r.symbol)
+        kept = per_market.get(market)
+        if kept is None or r.collected_at >= rates[kept].collected_at:
+            per_market[market] = i
+    # in key order, as the DISTINCT ON of one statement per table wrote them (history stays clustered by market)
+    order = sorted(per_period.values(), key=lambda i: (rates[i].exchange, rates[i].symbol, ends[i]))
+    latest_rows = set(per_market.values())
     records = [
         (
-            i,
             r.exchange,
             r.symbol,
             r.venue_symbol,
-            r.multiplier,
-            r.rate,
-            r.interval_hours,
-            funding_period_end(r.collected_at, r.interval_hours, r.next_funding_time),
-            r.mark_price,
-            r.index_price,
-            r.open_interest_usd,
-            r.volume_24h_usd,
-            r.best_bid,
-            r.best_ask,
-            spread_bps(r.best_bid, r.best_ask),
+            str(r.multiplier),
+            str(r.rate),
+            str(r.interval_hours),
+            ends[i],
+            _text(r.mark_price),
+            _text(r.index_price),
+            _text(r.open_interest_usd),
+            _text(r.volume_24h_usd),
+            _text(r.best_bid),
+            _text(r.best_ask),
+            _text(spread_bps(r.best_bid, r.best_ask)),
             r.next_funding_time,
             r.collected_at,
+            i in latest_rows,
         )
-        for i, r in enumerate(batch.rates)
+        for i in order
+        for r in (rates[i],)
     ]
+    await conn.execute(
+        "INSERT INTO symbols (symbol) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        sorted({r.symbol for r in rates}),
+    )
     await conn.execute(_TEMP)
     await conn.copy_records_to_table("_ingest_rates", records=records, columns=_COLUMNS)
-    await conn.execute(
-        "INSERT INTO symbols (symbol) SELECT DISTINCT symbol FROM _ingest_rates ORDER BY 1 ON CONFLICT DO NOTHING"
-    )
-    stored = _count(await conn.execute(_FUNDING_RATES, batch.cycle_id))
-    latest = _count(await conn.execute(_LATEST, batch.cycle_id))
-    await conn.execute(_DEX_SYMBOLS)
-    return _Counts(stored, latest)
+    record = await conn.fetchrow(_UPSERT, batch.cycle_id)
+    return _Counts(int(record["stored"]), int(record["latest"]))
 
 
 async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:

@@ -83,9 +83,17 @@ from bot_runtime.status import (
     RiskHaltCheck,
     RiskHaltRecord,
     StatusReporter,
+    legs_on_start,
     risk_halt_on_start,
 )
-from bot_runtime.strategies.base import OrderResult, Strategy, StrategyPhase, StrategySnapshot, build_strategy
+from bot_runtime.strategies.base import (
+    LegSnapshot,
+    OrderResult,
+    Strategy,
+    StrategyPhase,
+    StrategySnapshot,
+    build_strategy,
+)
 from bot_runtime.trade_log import TradeLog, default_path
 
 log = logging.getLogger("perpdex.bot")
@@ -278,6 +286,19 @@ class ProcessEvents:
 # the process
 
 
+def _leg_snapshot(leg: Leg) -> LegSnapshot:
+    return LegSnapshot(
+        symbol=leg.symbol,
+        long_exchange=leg.long_exchange,
+        short_exchange=leg.short_exchange,
+        size=leg.size,
+        entry_spread_apr=leg.entry_spread_apr,
+        current_net_apr=leg.current_net_apr,
+        funding_pnl=leg.funding_pnl if leg.funding_pnl is not None else Decimal(0),
+        opened_at=leg.opened_at,
+    )
+
+
 class BotProcess:
     def __init__(
         self,
@@ -341,6 +362,9 @@ class BotProcess:
         self._halt_breach: RiskBreach | None = None
         self._halt_generation: int | None = None
         self._halt_generation_read: asyncio.Task[None] | None = None
+        # status.legs of the previous process (read with status.riskHalt at start); None until read: the field is
+        # not written before, so a restart that dies early cannot erase the pairs' history
+        self.previous_legs: tuple[Leg, ...] | None = None if self.kube_target is not None else ()
         self.health = HealthServer(
             host=options.metrics_host,
             port=options.metrics_port,
@@ -392,6 +416,7 @@ class BotProcess:
             "last_error": error,
             "risk_halt": self.risk_halt,
             "risk_halt_checked": self.risk_halt_checked,
+            "legs": self.previous_legs,  # until the strategy reports its own
         }
         if snap is not None:
             fields.update(
@@ -410,6 +435,7 @@ class BotProcess:
                         entry_spread_apr=leg.entry_spread_apr,
                         current_net_apr=leg.current_net_apr,
                         funding_pnl=leg.funding_pnl,
+                        opened_at=leg.opened_at,
                     )
                     for leg in snap.legs
                 ),
@@ -601,6 +627,7 @@ class BotProcess:
                     return await self._finish("RiskHalted", self.halt_notice or "risk halt", apply_on_stop=False)
                 return await self._finish("Stopped", "stopped before connecting", apply_on_stop=False)
             self.strategy = self.build_strategy()
+            self.strategy.remember_legs([_leg_snapshot(leg) for leg in self.previous_legs or ()])
         except (CredentialsError, AuthenticationError) as exc:
             self.events.on_error(exc)
             return await self._finish("Failed", str(exc), apply_on_stop=False, code=EXIT_FAILED)
@@ -676,7 +703,9 @@ class BotProcess:
         failed = False
         while not self.stopping.is_set():
             try:
-                check = risk_halt_on_start(await self._get_tradingbot())
+                obj = await self._get_tradingbot()
+                check = risk_halt_on_start(obj)
+                self.previous_legs = legs_on_start(obj)
             except Exception as exc:  # API down, RBAC, a malformed object: retry, never trade blind
                 failed = True
                 text = self.redactor.redact(f"{type(exc).__name__}: {exc}")[:500]

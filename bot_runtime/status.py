@@ -32,7 +32,7 @@ from decimal import Context, Decimal
 from typing import Any, Literal, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot_runtime.kube import ApiError, Conflict, KubeClient, NotFound, resource_path
 
@@ -98,6 +98,7 @@ class Leg(BaseModel):
     entry_spread_apr: Decimal | None = Field(default=None, alias="entrySpreadApr")
     current_net_apr: Decimal | None = Field(default=None, alias="currentNetApr")
     funding_pnl: Decimal | None = Field(default=None, alias="fundingPnl")
+    opened_at: datetime | None = Field(default=None, alias="openedAt")
 
     def to_status(self) -> dict[str, Any]:
         return {
@@ -108,7 +109,27 @@ class Leg(BaseModel):
             "entrySpreadApr": decimal_str(self.entry_spread_apr),
             "currentNetApr": decimal_str(self.current_net_apr),
             "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),
+            "openedAt": rfc3339(self.opened_at) if self.opened_at is not None else None,
         }
+
+
+def legs_on_start(tradingbot: Mapping[str, Any]) -> tuple[Leg, ...]:
+    """``status.legs`` as the previous process wrote them (fundingArb restores its pairs' entry time and spread from
+    them); an item that cannot be read is skipped with a warning: it only costs that pair its history."""
+    raw = (tradingbot.get("status") or {}).get("legs")
+    if not isinstance(raw, list):
+        return ()
+    legs: list[Leg] = []
+    for item in raw:
+        try:
+            leg = Leg.model_validate(item)
+        except ValidationError as exc:
+            log.warning("status.legs item not readable: %s", exc.errors(include_url=False, include_input=False)[:3])
+            continue
+        if leg.opened_at is not None and leg.opened_at.tzinfo is None:
+            leg = leg.model_copy(update={"opened_at": leg.opened_at.replace(tzinfo=UTC)})
+        legs.append(leg)
+    return tuple(legs)
 
 
 class RiskHaltRecord(BaseModel):
@@ -211,7 +232,8 @@ class BotStatus(BaseModel):
     open_orders: int | None = None
     last_heartbeat: datetime = Field(default_factory=lambda: datetime.now(UTC))
     last_error: str | None = None
-    legs: tuple[Leg, ...] = ()
+    # None: not known yet (a Kubernetes bot before it has read status.legs at start): the field is left alone
+    legs: tuple[Leg, ...] | None = ()
     risk_halt: RiskHaltRecord | None = None
     # True once the process has read status.riskHalt at start (Kubernetes): from then on "no record" is written as
     # null (clearing a stale record); before that, and outside Kubernetes, the field is left alone
@@ -229,8 +251,9 @@ class BotStatus(BaseModel):
             "openOrders": self.open_orders,
             "lastHeartbeat": rfc3339(self.last_heartbeat),
             "lastError": self.last_error[:1000] if self.last_error else None,
-            "legs": [leg.to_status() for leg in self.legs],
         }
+        if self.legs is not None:
+            doc["legs"] = [leg.to_status() for leg in self.legs]
         if self.risk_halt is not None:
             doc["riskHalt"] = self.risk_halt.to_status()
         elif self.risk_halt_checked:

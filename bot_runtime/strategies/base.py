@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -91,6 +91,7 @@ class LegSnapshot(BaseModel):
     entry_spread_apr: Decimal | None = None
     current_net_apr: Decimal | None = None
     funding_pnl: Decimal = ZERO
+    opened_at: datetime | None = Field(None, description="when the pair was opened (wall clock)")
 
 
 class StrategySnapshot(BaseModel):
@@ -282,6 +283,11 @@ class Strategy(ABC):
 
     @abstractmethod
     def snapshot(self) -> StrategySnapshot: ...
+
+    def remember_legs(self, legs: Sequence[LegSnapshot]) -> None:
+        """What the previous process reported in ``status.legs`` (read at start, before :meth:`run`). Strategies
+        without pairs ignore it; fundingArb restores the entry time and spread of the pairs it recovers."""
+        del legs
 
     # helpers for subclasses ---------------------------------------------------------------------------------------
     def report_error(self, exc: BaseException) -> None:

@@ -184,6 +184,7 @@ def test_funding_arb_bot_opens_a_pair_and_shows_its_legs(stack: LocalStack) -> N
     assert leg["symbol"] == "BTC"
     assert {leg["longExchange"], leg["shortExchange"]} == {"paper-a", "paper-b"}
     assert float(leg["size"]) > 0
+    assert leg["openedAt"].endswith("Z")  # what a restarted bot keeps its hold timers from
     as_yaml = stack.kubectl("get", "tb", name, "-n", stack.namespace, "-o", "yaml").stdout
     print(as_yaml[as_yaml.index("legs:") :][:600])
     assert "longExchange:" in as_yaml and "entrySpreadApr:" in as_yaml

@@ -395,6 +395,7 @@ class Executor:
                 opened_at=now,
                 entry_spread_hourly=plan.row.divergence_hourly,
                 entry_net_apr=plan.row.net_apr,
+                opened_wall=self.clock.now(),
             )
         for fill, market in ((long_fill, lm), (short_fill, sm)):
             if fill.order is not None:

@@ -115,10 +115,11 @@ class Pair:
     symbol: str
     long: Leg
     short: Leg
-    opened_at: float  # clock time (a recovered pair: when it was recovered)
-    entry_spread_hourly: Decimal | None  # None for a recovered pair until the first rate reading
+    opened_at: float  # monotonic clock time (a recovered pair: from status.legs' openedAt, else when recovered)
+    entry_spread_hourly: Decimal | None  # None for a recovered pair not in status.legs until the first rate reading
     entry_net_apr: Decimal | None = None
     recovered: bool = False
+    opened_wall: datetime | None = None  # wall-clock opening time, reported as status.legs[].openedAt
     rates: PairRates | None = None
     price_cash: Decimal = ZERO  # signed quote-currency flow of the pair's fills (price PnL once flat)
     order_ids: list[tuple[str, str]] = field(default_factory=list)  # (exchange, order id) of every pair order
@@ -165,6 +166,7 @@ class Pair:
             entry_spread_apr=self.entry_spread_apr,
             current_net_apr=self.rates.net_apr if self.rates is not None else None,
             funding_pnl=self.funding_pnl,
+            opened_at=self.opened_wall,
         )
 
 

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from bot_runtime.clock import Clock
@@ -49,7 +49,7 @@ from bot_runtime.exchanges.base import (
     Side,
 )
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
-from bot_runtime.strategies.base import Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
+from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
 from bot_runtime.strategies.funding_arb.execution import (
     ROLE_REBALANCE,
     ROLE_UNWIND,
@@ -60,7 +60,7 @@ from bot_runtime.strategies.funding_arb.execution import (
 )
 from bot_runtime.strategies.funding_arb.exits import evaluate_exit, imbalance_pct, leg_is_open, needs_rebalance
 from bot_runtime.strategies.funding_arb.ledger import Ledger
-from bot_runtime.strategies.funding_arb.models import ExitDecision, ExitReason, Leg, Pair, Tuning
+from bot_runtime.strategies.funding_arb.models import HOURS_PER_YEAR, ExitDecision, ExitReason, Leg, Pair, Tuning
 from bot_runtime.strategies.funding_arb.recovery import Holding, Match, match_holdings
 from bot_runtime.strategies.funding_arb.selection import (
     OpportunitySource,
@@ -128,6 +128,9 @@ class FundingArbStrategy(Strategy):
         self.source: OpportunitySource = source
         self.ledger = Ledger()
         self.watch = OrderWatch()
+        # status.legs of the previous process, by (symbol, long venue, short venue): recovery restores each pair's
+        # entry time and spread from it; reported as the legs until recovery has run
+        self.remembered: dict[tuple[str, str, str], LegSnapshot] = {}
         self.executor = Executor(self, self.ledger, self.tuning, self.cfg.single_leg_timeout, self.watch)
         # state: rebuilt from the venues on start
         self.pairs: dict[str, Pair] = {}  # one pair per symbol
@@ -170,7 +173,9 @@ class FundingArbStrategy(Strategy):
             funding_pnl=self.ledger.closed_funding + sum((p.funding_pnl for p in pairs), ZERO),
             fees_paid=self.ledger.fees,
             equity=equity,
-            legs=[p.snapshot() for p in sorted(pairs, key=lambda p: p.symbol)],
+            legs=[p.snapshot() for p in sorted(pairs, key=lambda p: p.symbol)]
+            if self.started
+            else sorted(self.remembered.values(), key=lambda leg: leg.symbol),
             last_error=self.last_error,
             risk_breach=self.risk.breach,
             updated_at=self.clock.now(),
@@ -304,19 +309,39 @@ class FundingArbStrategy(Strategy):
             f"; {len(unmatched)} unmatched leg(s)" if unmatched else "",
         )
 
+    def remember_legs(self, legs: Sequence[LegSnapshot]) -> None:
+        self.remembered = {(leg.symbol, leg.long_exchange, leg.short_exchange): leg for leg in legs}
+
     def _adopt(self, match: Match) -> Pair:
+        now, wall = self.clock.monotonic(), self.clock.now()
+        memory = self.remembered.pop((match.symbol, match.long.exchange, match.short.exchange), None)
+        opened_at, opened_wall, entry_spread = now, wall, None  # unknown: the first rate reading stands in for it
+        if memory is not None and memory.opened_at is not None:
+            # the same pair the previous process reported: hold timers (minHoldHours, maxHoldHours) and the spread
+            # erosion exit go on from the original entry, not from this restart
+            opened_wall = min(memory.opened_at, wall)
+            opened_at = now - (wall - opened_wall).total_seconds()
+            if memory.entry_spread_apr is not None:
+                entry_spread = memory.entry_spread_apr / HOURS_PER_YEAR
         pair = Pair(
             symbol=match.symbol,
             long=Leg(match.long.exchange, Side.BUY, match.long.market, abs(match.long.position.size), ZERO),
             short=Leg(match.short.exchange, Side.SELL, match.short.market, abs(match.short.position.size), ZERO),
-            opened_at=self.clock.monotonic(),
-            entry_spread_hourly=None,  # unknown: the first rate reading stands in for it
+            opened_at=opened_at,
+            entry_spread_hourly=entry_spread,
             recovered=True,
+            opened_wall=opened_wall,
         )
         pair.long.position, pair.short.position = match.long.position, match.short.position
         self.pairs[match.symbol] = pair
         self.touched.add(match.symbol)
-        log.info("pair recovered: %s long %s / short %s", match.symbol, match.long.describe(), match.short.describe())
+        log.info(
+            "pair recovered: %s long %s / short %s%s",
+            match.symbol,
+            match.long.describe(),
+            match.short.describe(),
+            f" (opened {opened_wall.isoformat()} per status.legs)" if memory is not None else "",
+        )
         return pair
 
     async def _unmatched(self, holding: Holding) -> None:

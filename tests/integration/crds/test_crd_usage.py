@@ -112,6 +112,7 @@ def test_spec_md_examples_apply(kube, crd_ns: str) -> None:  # type: ignore[no-u
                     "entrySpreadApr": "0.21",
                     "currentNetApr": "0.12",
                     "fundingPnl": "1.25",
+                    "openedAt": "2026-11-24T08:30:15Z",
                 }
             ]
         else:

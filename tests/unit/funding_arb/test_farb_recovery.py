@@ -141,3 +141,49 @@ async def test_shutdown_cancel_orders_keeps_the_pairs_for_the_next_run(make_rig:
         assert again.events.roles() == []
     finally:
         await again.crash()
+
+
+async def test_restart_keeps_the_pairs_entry_time_and_spread_from_status_legs(make_rig: Callable[..., Any]) -> None:
+    """The previous process's status.legs (openedAt, entrySpreadApr) carry a recovered pair's hold timer and entry
+    spread across the restart: maxHoldHours counts from the original entry, not from the restart."""
+    rig = await make_rig(farb_config({"maxHoldHours": 3}), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    [before] = rig.strategy.snapshot().legs
+    assert before.opened_at is not None and before.entry_spread_apr == D("0.00007") * 8760
+    await rig.run_for(2 * 3600)
+    await rig.crash()
+
+    rig.set_rates(paper_a="0.00002", paper_b="0.00008")  # a different spread now: the entry one must win
+    again = await restarted(rig)
+    again.strategy.remember_legs([before])
+    assert again.strategy.snapshot().legs == [before]  # reported as they were until recovery has run
+    try:
+        await again.run_for(30)
+        [pair] = again.strategy.pairs.values()
+        assert pair.recovered and pair.opened_wall == before.opened_at
+        assert pair.entry_spread_hourly == D("0.00007")
+        assert D("2") < pair.held_hours(again.clock.monotonic()) < D("2.1")
+        assert again.strategy.snapshot().legs[0].opened_at == before.opened_at
+        await again.run_for(3600)  # 3 h after the original entry (4 h would be needed counting from the restart)
+        assert again.strategy.pairs == {}
+        assert again.strategy.closed[0].reason is ExitReason.MAX_HOLD
+    finally:
+        await again.crash()
+
+
+async def test_status_legs_of_another_pair_are_not_applied(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    [before] = rig.strategy.snapshot().legs
+    await rig.run_for(3600)
+    await rig.crash()
+    again = await restarted(rig)
+    # the same symbol with the venues the other way round is another pair: its history does not apply
+    again.strategy.remember_legs([before.model_copy(update={"long_exchange": "paper-b", "short_exchange": "paper-a"})])
+    try:
+        await again.run_for(30)
+        [pair] = again.strategy.pairs.values()
+        assert pair.opened_wall is not None and pair.opened_wall > before.opened_at  # type: ignore[operator]
+        assert pair.held_hours(again.clock.monotonic()) < D("0.01")
+    finally:
+        await again.crash()

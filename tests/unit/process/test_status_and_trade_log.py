@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot_runtime.exchanges.base import Fill, Liquidity, Side
-from bot_runtime.status import BotStatus, Leg, StatusReporter, decimal_str
+from bot_runtime.status import BotStatus, Leg, StatusReporter, decimal_str, legs_on_start
 from bot_runtime.trade_log import HEADER, TradeLog
 
 
@@ -61,10 +61,38 @@ def test_status_document_has_only_the_bot_fields() -> None:
                 "entrySpreadApr": None,
                 "currentNetApr": None,
                 "fundingPnl": None,
+                "openedAt": None,
             }
         ],
     }
     assert "conditions" not in status.to_status() and "observedGeneration" not in status.to_status()
+    # legs not known yet (a Kubernetes bot before it read them at start): the field is left alone, not emptied
+    assert "legs" not in status.model_copy(update={"legs": None}).to_status()
+
+
+def test_status_legs_round_trip_through_the_tradingbot() -> None:
+    opened = datetime(2026, 11, 24, 8, 30, 15, 250000, tzinfo=UTC)
+    leg = Leg(
+        symbol="BTC",
+        long_exchange="lighter",
+        short_exchange="aster",
+        size=Decimal("0.0166"),
+        entry_spread_apr=Decimal("0.6132"),
+        current_net_apr=Decimal("0.41"),
+        funding_pnl=Decimal("1.25"),
+        opened_at=opened,
+    )
+    written = BotStatus(phase="Running", legs=(leg,)).to_status()["legs"]
+    assert written[0]["openedAt"] == "2026-11-24T08:30:15Z"  # RFC 3339, whole seconds (what the API server keeps)
+    [read] = legs_on_start({"status": {"legs": written}})
+    assert (read.symbol, read.long_exchange, read.short_exchange, read.size) == ("BTC", "lighter", "aster", leg.size)
+    assert read.entry_spread_apr == leg.entry_spread_apr and read.opened_at == opened.replace(microsecond=0)
+    # unreadable items cost only their own history; no legs, no status, a wrong type: nothing remembered
+    bad = {"symbol": "ETH", "longExchange": "a", "shortExchange": "b", "size": "x", "openedAt": "yesterday"}
+    assert [leg.symbol for leg in legs_on_start({"status": {"legs": [bad, *written]}})] == ["BTC"]
+    assert legs_on_start({}) == () and legs_on_start({"status": {"legs": "oops"}}) == ()
+    naive = legs_on_start({"status": {"legs": [{**written[0], "openedAt": "2026-11-24T08:30:15"}]}})
+    assert naive[0].opened_at == opened.replace(microsecond=0)
 
 
 class RecordingSink:

@@ -89,11 +89,22 @@ class Reconciler:
         if deleted:
             self._owners.pop(key, None)
             return
+        known = self._owners.get(key)
+        if known is not None and _older(meta, known["metadata"]):
+            return  # a watch event still on its way from before the operator's own last write
         slim = {k: v for k, v in meta.items() if k != "managedFields"}
         self._owners[key] = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": slim}
 
     def last_seen(self, spec: KindSpec, namespace: str, name: str) -> dict[str, Any] | None:
         return self._owners.get((spec.plural, namespace, name))
+
+    def freshest(self, spec: KindSpec, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``body`` (kopf's copy), or the operator's own later copy of the same object (e.g. its last status write)."""
+        meta = body.get("metadata") or {}
+        known = self._owners.get((spec.plural, str(meta.get("namespace")), str(meta.get("name"))))
+        if known is not None and known["metadata"].get("uid") == meta.get("uid") and _older(meta, known["metadata"]):
+            return known
+        return body
 
     def forget(self, spec: KindSpec, namespace: str, name: str) -> None:
         self.metrics.forget(spec.kind, namespace, name)
@@ -225,7 +236,6 @@ class Reconciler:
                 problem, workload = await self._sync_children(spec, children, results, new=_never_reconciled(owner))
             else:  # a status-only check did not look at the children: a problem the last full pass found stands
                 problem = standing_problem(owner)
-            await self._announce_children(spec, owner, results)
         workload_created = any(r.kind == spec.workload_kind and r.action == "created" for r in results)
         if workload_created:  # no pod can be older than its workload: the pod watch reports the first one
             obs = Observation(workload=WorkloadView.from_workload(workload))
@@ -241,20 +251,26 @@ class Reconciler:
             problem=problem,
         )
         update = status_update(owner, desired, now=now)
+        # a new CR's first phase (unset -> Pending) is told in the same Event as its created children
+        first = update.phase_change
+        folded = first if first and not first[0] and first[1] != "Failed" and _created(results) else None
+        await self._announce_children(spec, owner, results, first_phase=folded)
         written = False
         if update.patch is not None:
             try:
-                await self.kube.patch(
+                stored = await self.kube.patch(
                     resource_path(spec.api_version, spec.plural, namespace, name, "status"),
                     update.patch,
                     patch_type="merge",
                 )
+                if stored:  # the next optimistic check compares with what was just written, not an older copy
+                    self.seen(spec, stored)
             except NotFound:
                 self.forget(spec, namespace, name)
                 return Outcome(exists=False, children=tuple(results), problem=problem)
             written = True
             self.metrics.status_writes.labels(spec.kind).inc()
-            await self._announce_status(spec, owner, update)
+            await self._announce_status(spec, owner, update, phase=folded is None)
         phase = update.phase_change[1] if update.phase_change else str((owner.get("status") or {}).get("phase") or "")
         self.metrics.set_phase(spec.kind, namespace, name, phase)
         return Outcome(
@@ -303,27 +319,49 @@ class Reconciler:
         await self.events.post(owner, type_, reason, message)
         self.metrics.events.labels(spec.kind, type_).inc()
 
-    async def _announce_children(self, spec: KindSpec, owner: Mapping[str, Any], results: list[ChildResult]) -> None:
+    async def _announce_children(
+        self,
+        spec: KindSpec,
+        owner: Mapping[str, Any],
+        results: list[ChildResult],
+        *,
+        first_phase: tuple[str, str] | None = None,
+    ) -> None:
         created = [f"{r.kind} {r.name}" for r in results if r.action == "created"]
         updated = [f"{r.kind} {r.name}" for r in results if r.action == "updated"]
         repaired = [f"{r.kind} {r.name} ({', '.join(r.drift[:5])})" for r in results if r.action == "repaired"]
         if created:
-            await self._post(spec, owner, "Normal", "Created", "created " + ", ".join(created))
+            phase = f"; phase {first_phase[0] or 'unset'} -> {first_phase[1]}" if first_phase else ""
+            await self._post(spec, owner, "Normal", "Created", "created " + ", ".join(created) + phase)
         if updated:
             await self._post(spec, owner, "Normal", "Updated", "applied the new spec to " + ", ".join(updated))
         if repaired:
             await self._post(spec, owner, "Warning", "DriftRepaired", "restored " + ", ".join(repaired))
 
-    async def _announce_status(self, spec: KindSpec, owner: Mapping[str, Any], update: StatusUpdate) -> None:
+    async def _announce_status(
+        self, spec: KindSpec, owner: Mapping[str, Any], update: StatusUpdate, *, phase: bool = True
+    ) -> None:
         for transition in update.transitions:
             if transition.old_status is None and (transition.healthy or transition.reason in _BENIGN_REASONS):
                 continue  # a condition's first value is news only when it reports trouble
             await self._post(spec, owner, _event_type(transition), transition.reason, transition.describe())
-        if update.phase_change:
+        if update.phase_change and phase:
             old, new = update.phase_change
             await self._post(
                 spec, owner, "Warning" if new == "Failed" else "Normal", new, f"phase {old or 'unset'} -> {new}"
             )
+
+
+def _older(meta: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
+    """``meta``'s resourceVersion is older than ``than``'s (etcd's revisions are integers; anything else: not older)."""
+    try:
+        return meta.get("uid") == than.get("uid") and int(meta["resourceVersion"]) < int(than["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _created(results: list[ChildResult]) -> bool:
+    return any(r.action == "created" for r in results)
 
 
 def _never_reconciled(owner: Mapping[str, Any]) -> bool:

@@ -1,0 +1,169 @@
+"""Child sync and the watch cache at scale: a new child costs one request, a cached current child none, and the
+reconciler shares the runtime's watch cache (issue 12: operator convergence and steady state)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from bot_runtime.kube import Conflict, KubeClient, KubeConfig, NotFound
+from perpdex_operator.cache import WatchCache
+from perpdex_operator.children import ChildConflictError, sync_child
+from perpdex_operator.constants import APPLIED_HASH_ANNOTATION
+from perpdex_operator.events import EventRecorder
+from perpdex_operator.metrics import OperatorMetrics
+from perpdex_operator.reconcile import Reconciler
+from perpdex_operator.settings import OperatorSettings
+
+OWNER_REF = {"apiVersion": "perpdex.io/v1alpha1", "kind": "TradingBot", "name": "b", "uid": "u1", "controller": True}
+MANIFEST: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": "b-config",
+        "namespace": "ns",
+        "labels": {"app.kubernetes.io/instance": "b"},
+        "annotations": {APPLIED_HASH_ANNOTATION: "h1"},
+        "ownerReferences": [OWNER_REF],
+    },
+    "data": {"config.yaml": "x: 1\n"},
+}
+
+
+class FakeKube(KubeClient):
+    """Records requests; ``objects`` by path is the cluster."""
+
+    def __init__(self, objects: Mapping[str, dict[str, Any]] | None = None) -> None:
+        super().__init__(KubeConfig(server="http://127.0.0.1:1"))
+        self.objects = {k: copy.deepcopy(v) for k, v in (objects or {}).items()}
+        self.calls: list[tuple[str, str, Any]] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        self.calls.append((method, path, body))
+        if method == "GET":
+            if path not in self.objects:
+                raise NotFound(404, "NotFound", path)
+            return copy.deepcopy(self.objects[path])
+        if method == "PATCH":
+            version = (body.get("metadata") or {}).get("resourceVersion")
+            if path in self.objects and version is not None:
+                raise Conflict(409, "Conflict", "the object has been modified")
+            stored = {**copy.deepcopy(body), "metadata": {**body["metadata"], "resourceVersion": "7"}}
+            self.objects[path] = stored
+            return copy.deepcopy(stored)
+        if method == "POST":
+            target = f"{path}/{body['metadata']['name']}"
+            if target in self.objects:
+                raise Conflict(409, "AlreadyExists", "exists")
+            self.objects[target] = copy.deepcopy(body)
+            return copy.deepcopy(body)
+        raise AssertionError(f"unexpected {method} {path}")
+
+
+CM_PATH = "/api/v1/namespaces/ns/configmaps/b-config"
+
+
+async def test_a_new_child_is_created_in_one_request_that_cannot_touch_an_existing_object() -> None:
+    kube = FakeKube()
+    result, live = await sync_child(kube, MANIFEST, likely_absent=True)
+    assert result.action == "created" and live["data"] == MANIFEST["data"]
+    assert [(m, p) for m, p, _ in kube.calls] == [("PATCH", CM_PATH)]
+    assert kube.calls[0][2]["metadata"]["resourceVersion"] == "1"  # a create-only precondition
+
+
+async def test_a_likely_absent_child_that_exists_is_read_and_decided_as_usual() -> None:
+    foreign = {"metadata": {"name": "b-config", "namespace": "ns"}, "data": {"mine": "yes"}}
+    kube = FakeKube({CM_PATH: foreign})
+    with pytest.raises(ChildConflictError):
+        await sync_child(kube, MANIFEST, likely_absent=True)
+    assert [m for m, _, _ in kube.calls] == ["PATCH", "GET"]
+    assert kube.objects[CM_PATH] == foreign
+
+
+async def test_a_cached_current_child_costs_no_request_and_a_drifted_one_is_read_then_applied() -> None:
+    cached = {**copy.deepcopy(MANIFEST), "metadata": {**MANIFEST["metadata"], "uid": "c1"}}
+    kube = FakeKube({CM_PATH: cached})
+    result, _ = await sync_child(kube, MANIFEST, cached=cached)
+    assert result.action == "unchanged" and kube.calls == []
+
+    drifted = {**cached, "data": {"config.yaml": "tampered"}}
+    kube = FakeKube({CM_PATH: drifted})
+    result, live = await sync_child(kube, MANIFEST, cached=drifted)
+    assert result.action == "repaired" and live["data"] == MANIFEST["data"]
+    assert [m for m, _, _ in kube.calls] == ["GET", "PATCH"]
+
+
+async def test_a_cached_lease_is_left_to_its_holder() -> None:
+    lease: dict[str, Any] = {"kind": "Lease", "metadata": {"name": "b", "namespace": "ns"}, "spec": {"holder": "p"}}
+    manifest = {
+        **lease,
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {**lease["metadata"], "ownerReferences": [OWNER_REF]},
+    }
+    kube = FakeKube()
+    result, _ = await sync_child(kube, manifest, create_only=True, cached=lease)
+    assert result.action == "unchanged" and kube.calls == []
+
+
+def test_the_cache_keeps_slim_copies() -> None:
+    cache = WatchCache()
+    sts = {
+        "metadata": {"name": "b", "namespace": "ns", "managedFields": [{"manager": "m"}], "labels": {"x": "y"}},
+        "spec": {"replicas": 1},
+    }
+    cache.update("StatefulSet", sts)
+    got = cache.get("StatefulSet", "ns", "b")
+    assert got is not None and "managedFields" not in got["metadata"] and got["spec"] == {"replicas": 1}
+    pod = {
+        "metadata": {
+            "name": "b-0",
+            "namespace": "ns",
+            "labels": {"app.kubernetes.io/name": "tradingbot", "app.kubernetes.io/instance": "b"},
+            "managedFields": [{"manager": "m"}],
+        },
+        "spec": {"containers": [{"name": "bot"}]},
+        "status": {"phase": "Running"},
+    }
+    cache.update("Pod", pod)
+    [slim] = cache.pods("ns", "tradingbot", "b")
+    assert set(slim) == {"metadata", "status"} and "managedFields" not in slim["metadata"]
+
+
+def test_the_reconciler_shares_an_empty_cache() -> None:
+    """An empty WatchCache is falsy: the reconciler must still use the runtime's (fed by the watches), not its own."""
+    cache = WatchCache()
+    kube = FakeKube()
+    settings = OperatorSettings(namespaces=["ns"])
+    reconciler = Reconciler(kube, settings, OperatorMetrics(), EventRecorder(kube), cache=cache)
+    assert reconciler.cache is cache
+
+
+def test_an_older_watch_copy_does_not_replace_the_operators_own_write() -> None:
+    kube = FakeKube()
+    reconciler = Reconciler(kube, OperatorSettings(namespaces=["ns"]), OperatorMetrics(), EventRecorder(kube))
+    from perpdex_operator.kinds import TRADINGBOT
+
+    def cr(version: str, phase: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "b", "namespace": "ns", "uid": "u1", "resourceVersion": version},
+            "status": {"phase": phase},
+        }
+
+    reconciler.seen(TRADINGBOT, cr("10", "Pending"))
+    reconciler.seen(TRADINGBOT, cr("9", ""))
+    assert reconciler.last_seen(TRADINGBOT, "ns", "b") == cr("10", "Pending")
+    assert reconciler.freshest(TRADINGBOT, cr("9", "")) == cr("10", "Pending")
+    assert reconciler.freshest(TRADINGBOT, cr("11", "Running")) == cr("11", "Running")
+    reconciler.seen(TRADINGBOT, cr("11", "Running"), deleted=True)
+    assert reconciler.last_seen(TRADINGBOT, "ns", "b") is None

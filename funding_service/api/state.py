@@ -64,9 +64,11 @@ class Snapshot:
         turns = {leg.collected_at for leg in self.legs} | {leg.collected_at + stale for leg in self.legs}
         object.__setattr__(self, "_turns", sorted(turns))
 
-    def next_turn(self, after: datetime) -> datetime | None:
-        """The first instant strictly after ``after`` at which time alone changes an opportunity answer."""
-        i = bisect.bisect_right(self._turns, after)
+    def next_turn(self, at: datetime) -> datetime | None:
+        """The first turning point at or after ``at``: an opportunity answer computed at ``at`` holds for every
+        instant from ``at`` up to (not including) it. (What changes at a turning point t changes just after t: a
+        leg is stale when its age is strictly above the limit; an age is clamped to 0 up to its collected_at.)"""
+        i = bisect.bisect_left(self._turns, at)
         return self._turns[i] if i < len(self._turns) else None
 
 

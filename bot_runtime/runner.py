@@ -286,19 +286,6 @@ class ProcessEvents:
 # the process
 
 
-def _leg_snapshot(leg: Leg) -> LegSnapshot:
-    return LegSnapshot(
-        symbol=leg.symbol,
-        long_exchange=leg.long_exchange,
-        short_exchange=leg.short_exchange,
-        size=leg.size,
-        entry_spread_apr=leg.entry_spread_apr,
-        current_net_apr=leg.current_net_apr,
-        funding_pnl=leg.funding_pnl if leg.funding_pnl is not None else Decimal(0),
-        opened_at=leg.opened_at,
-    )
-
-
 class BotProcess:
     def __init__(
         self,
@@ -426,19 +413,7 @@ class BotProcess:
                 unrealized_pnl=snap.unrealized_pnl,
                 funding_pnl=snap.funding_pnl,
                 open_orders=snap.open_orders,
-                legs=tuple(
-                    Leg(
-                        symbol=leg.symbol,
-                        long_exchange=leg.long_exchange,
-                        short_exchange=leg.short_exchange,
-                        size=leg.size,
-                        entry_spread_apr=leg.entry_spread_apr,
-                        current_net_apr=leg.current_net_apr,
-                        funding_pnl=leg.funding_pnl,
-                        opened_at=leg.opened_at,
-                    )
-                    for leg in snap.legs
-                ),
+                legs=tuple(Leg.model_validate(leg.model_dump()) for leg in snap.legs),
             )
         fields.update(override)
         if fields.get("last_error"):
@@ -627,7 +602,9 @@ class BotProcess:
                     return await self._finish("RiskHalted", self.halt_notice or "risk halt", apply_on_stop=False)
                 return await self._finish("Stopped", "stopped before connecting", apply_on_stop=False)
             self.strategy = self.build_strategy()
-            self.strategy.remember_legs([_leg_snapshot(leg) for leg in self.previous_legs or ()])
+            self.strategy.remember_legs(
+                [LegSnapshot.model_validate(leg.model_dump(exclude_none=True)) for leg in self.previous_legs or ()]
+            )
         except (CredentialsError, AuthenticationError) as exc:
             self.events.on_error(exc)
             return await self._finish("Failed", str(exc), apply_on_stop=False, code=EXIT_FAILED)

@@ -305,3 +305,49 @@ async def test_a_held_halt_shows_while_the_venue_is_unreachable(tmp_path: Path) 
     assert await stop(bot, task) == EXIT_OK
     assert kube.status["phase"] == "RiskHalted" and kube.status["riskHalt"] == record.to_status()
     assert exchange.placed == []
+
+
+async def test_status_legs_are_read_at_start_handed_to_the_strategy_and_never_erased_before(tmp_path: Path) -> None:
+    """status.legs of the previous process reach the strategy (fundingArb restores its pairs' entry from them); no
+    status write before that read carries legs, so a restart that dies early cannot erase them."""
+    leg = {
+        "symbol": "BTC",
+        "longExchange": "paper-a",
+        "shortExchange": "paper-b",
+        "size": "0.0166",
+        "entrySpreadApr": "0.6132",
+        "openedAt": "2026-11-24T08:30:15Z",
+    }
+    obj = tradingbot_object(2, {}, None)
+    obj["status"]["legs"] = [leg]
+    kube = FakeKube(obj)
+    patches_before_read: list[dict[str, Any]] = []
+    plain_get = kube.get
+
+    async def slow_first_read(path: str, **params: Any) -> dict[str, Any]:
+        if path == BOT_PATH and not patches_before_read:  # the reporter writes "Starting" before the answer comes
+            await until(lambda: kube.status_patches, "a status write before the TradingBot is read")
+            patches_before_read.extend(kube.status_patches)
+        return await plain_get(path, **params)
+
+    kube.get = slow_first_read  # type: ignore[method-assign]
+    bot = make_bot(tmp_path, kube, CountingPaper(), {})
+    remembered: list[Any] = []
+    build = bot.build_strategy
+
+    def spying_build() -> Any:
+        strategy = build()
+        strategy.remember_legs = remembered.extend  # type: ignore[method-assign]
+        return strategy
+
+    bot.build_strategy = spying_build  # type: ignore[method-assign]
+    task = asyncio.create_task(bot.run())
+    await until(lambda: remembered, "the legs handed to the strategy")
+    [snapshot] = remembered
+    assert (snapshot.symbol, snapshot.long_exchange, snapshot.short_exchange) == ("BTC", "paper-a", "paper-b")
+    assert snapshot.entry_spread_apr == Decimal("0.6132") and snapshot.funding_pnl == 0
+    assert snapshot.opened_at == datetime(2026, 11, 24, 8, 30, 15, tzinfo=UTC)
+    assert patches_before_read and all("legs" not in p["status"] for p in patches_before_read)
+    # kept until the strategy reports its own (a grid has none)
+    await until(lambda: kube.status.get("legs") == [], "the strategy's own legs written")
+    assert await stop(bot, task) == EXIT_OK

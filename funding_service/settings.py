@@ -62,6 +62,7 @@ class Settings(BaseSettings):
         le=100_000,
         description="answers of /opportunities and /funding-rates kept per (query, data snapshot); 0 disables",
     )
+    response_cache_megabytes: int = Field(default=32, ge=1, le=4096, description="bound of those answers' bytes")
     paper_maker_fee: Decimal = Decimal("0.0002")
     paper_taker_fee: Decimal = Decimal("0.0005")
 

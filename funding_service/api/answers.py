@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -28,15 +29,28 @@ from funding_service.api.state import CachedAnswer, ServiceState, Snapshot, get_
 log = logging.getLogger(__name__)
 
 _SNAPSHOT = "perpdex.snapshot"
+_KEY = "perpdex.answer_key"
 AnswerKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def answer_key(route: str, request: Request) -> AnswerKey:
-    """(route, query pairs sorted by name): the order of different parameters does not matter; a repeated parameter
-    keeps its own order (FastAPI reads its last value)."""
+def query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route reads (its own and its dependencies')."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(f.alias for f in current.query_params)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def answer_key(request: Request, names: frozenset[str]) -> AnswerKey:
+    """(path, the route's query parameters sorted by name): parameters the route does not read are left out (FastAPI
+    ignores them), the order of different parameters does not matter, and a repeated parameter keeps its own order
+    (FastAPI reads its last value)."""
     raw = request.scope.get("query_string", b"")
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
-    return route, tuple(sorted(pairs, key=itemgetter(0)))
+    pairs = [p for p in parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if p[0] in names] if raw else []
+    return str(request.scope["path"]), tuple(sorted(pairs, key=itemgetter(0)))
 
 
 async def snapshot(request: Request, state: ServiceState) -> Snapshot:
@@ -52,14 +66,15 @@ async def snapshot(request: Request, state: ServiceState) -> Snapshot:
 class CachedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        route = self.path_format
+        names = query_names(self.dependant)
 
         async def cached(request: Request) -> Response:
             state = get_state(request)
             if state.responses.max_entries > 0:
                 snap = await snapshot(request, state)
                 now = state.clock()
-                entry = state.responses.get(answer_key(route, request), snap.generation, now)
+                key = request.scope[_KEY] = answer_key(request, names)
+                entry = state.responses.get(key, snap.generation, now)
                 if entry is not None:
                     return entry.value.response(now)
             return await handler(request)
@@ -77,18 +92,24 @@ def answer(
     now: datetime,
     valid_until: datetime | None,
 ) -> Response:
-    """The response for ``model`` (computed at ``now`` from ``snap``), stored for the next identical query."""
-    route = request.scope.get("route")
-    path = route.path_format if isinstance(route, APIRoute) else None
-    if path is None or state.responses.max_entries <= 0:
+    """The response for ``model`` (computed at ``now`` from ``snap``), stored for the next identical query when the
+    route is a :class:`CachedRoute`."""
+    key = request.scope.get(_KEY)
+    if key is None or state.responses.max_entries <= 0:
         return Response(model_bytes(model), media_type=JSON)
     try:
         template = encode(model, holes, now)
-    except TemplateMismatch as exc:  # never serve a wrong answer: this one is sent as is and not cached
-        log.warning("answer of %s not cached: %s", path, exc)
+    except TemplateMismatch as exc:  # never serve a wrong answer: this one is sent as computed and not cached
+        log.warning("answer of %s not cached: %s", key[0], exc)
         return Response(model_bytes(model), media_type=JSON)
     state.responses.put(
-        answer_key(path, request),
-        CachedAnswer(generation=snap.generation, computed_at=now, valid_until=valid_until, value=template),
+        key,
+        CachedAnswer(
+            generation=snap.generation,
+            computed_at=now,
+            valid_until=valid_until,
+            value=template,
+            size=template.size,
+        ),
     )
     return template.response(now)

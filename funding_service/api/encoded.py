@@ -35,6 +35,11 @@ class Template:
     parts: tuple[bytes, ...]  # len(parts) == len(fills) + 1
     fills: tuple[Callable[[datetime], Any], ...]
 
+    @property
+    def size(self) -> int:
+        """About the bytes it holds (for the cache's budget)."""
+        return sum(len(p) for p in self.parts) + 64 * len(self.fills)
+
     def render(self, now: datetime) -> bytes:
         if not self.fills:
             return self.parts[0]

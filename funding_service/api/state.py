@@ -143,6 +143,7 @@ class CachedAnswer(Generic[T]):
     computed_at: datetime
     valid_until: datetime | None
     value: T
+    size: int = 0  # bytes, for the cache's budget
 
     def valid(self, generation: int, now: datetime) -> bool:
         if generation != self.generation or now < self.computed_at:
@@ -151,10 +152,13 @@ class CachedAnswer(Generic[T]):
 
 
 class ResponseCache(Generic[T]):
-    """A bounded LRU of answers keyed by (route, normalised query); each entry also names its snapshot generation."""
+    """A bounded LRU of answers keyed by (path, normalised query), at most ``max_entries`` entries and about
+    ``max_bytes`` bytes; each entry also names its snapshot generation."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int = 1 << 62) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], CachedAnswer[T]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -168,21 +172,28 @@ class ResponseCache(Generic[T]):
             return None
         if not entry.valid(generation, now):
             if entry.generation != generation:
-                del self._entries[key]
+                self._drop(key)
             return None
         self._entries.move_to_end(key)
         return entry
 
     def put(self, key: tuple[str, tuple[tuple[str, str], ...]], entry: CachedAnswer[T]) -> None:
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or entry.size > self.max_bytes:
             return
+        self._drop(key)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.bytes += entry.size
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry.size
 
     def clear(self) -> None:
         self._entries.clear()
+        self.bytes = 0
 
 
 @dataclass
@@ -198,7 +209,7 @@ class ServiceState:
     def __post_init__(self) -> None:
         s = self.settings
         self.latest = LatestCache(self.db, s.latest_cache_seconds, s.stale_after_seconds)
-        self.responses = ResponseCache(s.response_cache_entries)
+        self.responses = ResponseCache(s.response_cache_entries, s.response_cache_megabytes << 20)
 
     async def dexes(self) -> Mapping[str, bool]:
         """name → is_active of every registered dex (from the current snapshot)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -93,7 +92,7 @@ async def history(
     start_at, end_at = span.start, span.end
     desc = order == "desc"
 
-    async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], dict[str, list[Decimal]]]:
         if bucket is None:
             points = await repo.history_points(
                 conn, dex=name, symbol=sym, start=start_at, end=span.query_end, limit=limit, desc=desc
@@ -143,7 +142,7 @@ async def history(
                     open_interest_usd=p["open_interest_usd"],
                 )
             )
-    summary = summarize([hourly_rate(r["rate"], r["interval_hours"]) for r in series])
+    summary = summarize([v for hourly in series.values() for v in hourly])
     stats = HistoryStats(
         average=summary.mean if summary else None,
         median=summary.median if summary else None,
@@ -178,13 +177,9 @@ async def stats(
     sym = await _require_symbol(state, symbol)
     span = time_range(period, start, end, "30d")
     start_at, end_at = span.start, span.end
-    series = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, span.query_end, name))
-    by_dex: dict[str, list[Decimal]] = defaultdict(list)
-    for dex_name, rate, interval_hours in series:
-        by_dex[dex_name].append(rate / interval_hours)  # hourly_rate(); interval_hours > 0 is a table constraint
+    by_dex = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, span.query_end, name))
     values: list[Decimal] = []
     for hourly in by_dex.values():
-        hourly.sort()
         values.extend(hourly)  # sorted runs: summarize() sorts them in about one pass
     return RateStats(
         symbol=sym,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import asyncpg
 
@@ -126,19 +127,30 @@ async def history_buckets(
 
 async def hourly_series(
     conn: asyncpg.Connection, symbol: str, start: datetime, end: datetime, dex: str | None = None
-) -> list[asyncpg.Record]:
-    """(dex, rate, interval_hours) of every funding period of a symbol in [start, end), in no particular order (the
-    statistics sort the values themselves; sorting the rows by dex here cost more than the whole scan)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+) -> dict[str, list[Decimal]]:
+    """dex → the hourly rate (``rate / interval_hours``, in Python's Decimal context) of every funding period of a
+    symbol in [start, end), each list sorted ascending.
+
+    The rows come grouped by (dex, interval) as arrays sorted by rate (dividing by a positive interval keeps that
+    order, so the sort here only merges groups): decoding a few arrays costs much less than thousands of rows, and
+    there is no ORDER BY on the dex (a collation sort that cost more than the whole scan)."""
+    groups = await conn.fetch(
         """
-        SELECT f.dex, f.rate, f.interval_hours
+        SELECT f.dex, f.interval_hours, array_agg(f.rate ORDER BY f.rate) AS rates
         FROM funding_rates f JOIN dexes d ON d.name = f.dex
         WHERE f.symbol = $1 AND f.funding_time >= $2 AND f.funding_time < $3 AND ($4::text IS NULL OR f.dex = $4)
               AND (d.is_active OR $4::text IS NOT NULL)
+        GROUP BY f.dex, f.interval_hours
         """,
         symbol,
         start,
         end,
         dex,
     )
-    return rows
+    out: dict[str, list[Decimal]] = {}
+    for name, interval_hours, rates in groups:
+        # hourly_rate(r, interval_hours) for each; interval_hours > 0 is a table constraint
+        out.setdefault(name, []).extend([r / interval_hours for r in rates])
+    for values in out.values():
+        values.sort()
+    return out

@@ -108,8 +108,10 @@ def test_strings_in_the_data_never_look_like_holes() -> None:
 # --- the answers LRU ------------------------------------------------------------------------------------------------
 
 
-def entry(generation: int, valid_until: datetime | None = None) -> CachedAnswer[str]:
-    return CachedAnswer(generation=generation, computed_at=T0, valid_until=valid_until, value=f"g{generation}")
+def entry(generation: int, valid_until: datetime | None = None, size: int = 0) -> CachedAnswer[str]:
+    return CachedAnswer(
+        generation=generation, computed_at=T0, valid_until=valid_until, value=f"g{generation}", size=size
+    )
 
 
 def test_cache_serves_only_its_generation_and_window() -> None:
@@ -135,6 +137,20 @@ def test_cache_is_bounded_lru_and_can_be_off() -> None:
     off: ResponseCache[str] = ResponseCache(0)
     off.put(keys[0], entry(1))
     assert len(off) == 0
+
+
+def test_cache_keeps_to_its_byte_budget() -> None:
+    cache: ResponseCache[str] = ResponseCache(100, max_bytes=1000)
+    keys = [("/x", (("n", str(i)),)) for i in range(4)]
+    for key in keys[:3]:
+        cache.put(key, entry(1, size=400))
+    assert len(cache) == 2 and cache.bytes == 800 and cache.get(keys[0], 1, T0) is None
+    cache.put(keys[1], entry(1, size=100))  # replacing an entry releases its bytes
+    assert cache.bytes == 500
+    cache.put(keys[3], entry(1, size=5000))  # larger than the whole budget: not kept
+    assert cache.get(keys[3], 1, T0) is None and cache.bytes == 500
+    cache.clear()
+    assert cache.bytes == 0 and len(cache) == 0
 
 
 def snapshot_of(legs: Sequence[Leg]) -> Snapshot:

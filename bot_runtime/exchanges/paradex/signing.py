@@ -33,6 +33,7 @@ import functools
 import importlib.util
 import json
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator, Mapping
@@ -106,12 +107,16 @@ class _Sdk:
     sign: Any
 
 
+_IMPORT_LOCK = threading.Lock()  # clients of several accounts may connect at once, each in a worker thread
+
+
 @functools.cache
 def sdk() -> _Sdk:
     """Import the SDK modules the adapter signs with (the first call takes the import time, about 1-2 s)."""
-    _sdk_package_without_init(SDK_PACKAGE)
-    with _crypto_cpp_without_sympy():
-        importlib.import_module("crypto_cpp_py.utils")  # the module that would import sympy
+    with _IMPORT_LOCK:
+        _sdk_package_without_init(SDK_PACKAGE)
+        with _crypto_cpp_without_sympy():
+            importlib.import_module("crypto_cpp_py.utils")  # the module that would import sympy
     from paradex_py.common.order import Order, OrderSide, OrderType
     from paradex_py.message.auth import build_auth_message
     from paradex_py.message.onboarding import build_onboarding_message

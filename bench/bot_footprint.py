@@ -10,6 +10,10 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 * **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
   start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
   handshakes with the venue excluded).
+* **live-venue bots against a local replay of the venue, measured** (:data:`REPLAY_BOTS`: paradex): the same grid
+  bot with ``exchange: paradex`` and ``exchangeOptions`` pointing at a replay server (``tests/support/replay.py``,
+  Paradex's wire format, run by this benchmark in a thread): the real connect (system config, Starknet-signed auth,
+  markets, open orders, the JSON-RPC WebSocket), then trading; same figures as the paper bot, which is the baseline.
 
 ``python -m bench.bot_footprint [--quick] [--repeat N]``
 """
@@ -17,10 +21,16 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     PYTHON,
@@ -62,7 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-seconds", type=float, default=None, help="how long the paper bot trades before its RSS is read"
     )
+    p.add_argument(
+        "--replay-venues",
+        type=_replay_venues,
+        default=list(REPLAY_BOTS),
+        help=f"live venues whose bot runs against a local replay ({', '.join(REPLAY_BOTS)}; '' for none)",
+    )
     return p
+
+
+def _replay_venues(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REPLAY_BOTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no replay for {unknown}; known: {', '.join(REPLAY_BOTS)}")
+    return names
 
 
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
@@ -99,14 +123,18 @@ class BotRun:
 
 
 def run_paper_bot(workdir: Path, run_seconds: float) -> BotRun:
-    env = clean_env(TMPDIR=str(workdir), PERPDEX_LOG_FORMAT="json")
-    log = workdir / "bot.log"
+    return run_bot(workdir, PAPER_CONFIG, run_seconds, {})
+
+
+def run_bot(workdir: Path, config: Path, run_seconds: float, extra_env: dict[str, str]) -> BotRun:
+    env = clean_env(TMPDIR=str(workdir), PERPDEX_LOG_FORMAT="json", **extra_env)
+    log = workdir / f"bot-{config.stem}.log"
 
     def argv(port: int) -> list[str]:
         return [
             str(PERPDEX),
             "bot",
-            f"--config={PAPER_CONFIG}",
+            f"--config={config}",
             f"--metrics-port={port}",
             "--metrics-host=127.0.0.1",
             f"--trade-log={workdir / f'trades-{port}.csv'}",
@@ -116,11 +144,131 @@ def run_paper_bot(workdir: Path, run_seconds: float) -> BotRun:
     try:
         time.sleep(run_seconds)
         if proc.poll() is not None:
-            raise BenchError(f"the paper bot exited early: {log.read_text()[-2000:]}")
+            raise BenchError(f"the bot ({config.name}) exited early: {log.read_text()[-2000:]}")
         sample = proc_sample(proc.pid)
     finally:
         stop_process(proc, grace=60)
     return BotRun(ready, sample.rss_mb, sample.peak_rss_mb)
+
+
+# live-venue bots against a replay server ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayBot:
+    """A live venue a bot can run against locally: its replay routes, the bot's credentials env, its exchange
+    options (given the replay server)."""
+
+    setup: Callable[[Any], None]
+    env: dict[str, str]
+    options: Callable[[Any], dict[str, Any]]
+
+
+def _paradex_replay() -> ReplayBot:
+    from tests.support.replay import Reply, load_fixture
+
+    def fx(name: str) -> Any:
+        return load_fixture("paradex", name)
+
+    def rpc(conn: Any, message: Any) -> list[Any]:
+        if not isinstance(message, dict) or "id" not in message:
+            return []
+        return [{"jsonrpc": "2.0", "result": {}, "id": message["id"]}]
+
+    def setup(server: Any) -> None:
+        server.route("GET", "/v1/system/config", fx("system_config"))
+        server.route("POST", "/v1/auth/{public_key}", fx("auth"))
+        server.route("GET", "/v1/markets", fx("markets"))
+        server.route("GET", "/v1/bbo/{market}", fx("bbo"))
+        server.route("GET", "/v1/account", fx("account"))
+        server.route("GET", "/v1/positions", {"results": []})
+        server.route("GET", "/v1/orders", {"results": []})
+        server.route("POST", "/v1/orders", fx("order_new"))
+        server.route("GET", "/v1/orders/{order_id}", fx("order_open"))
+        server.route("GET", "/v1/fills", {"results": []})
+        server.route("DELETE", "/v1/orders/{order_id}", Reply(204))
+        server.route("DELETE", "/v1/orders", Reply(204))
+        server.websocket("/v1/ws", on_message=rpc)
+
+    return ReplayBot(
+        setup=setup,
+        env={
+            "PARADEX_L1_ADDRESS": "0x" + "be" * 20,
+            "PARADEX_L2_PRIVATE_KEY": hex(0x5EED_0000_1234_5678_9ABC_DEF0_1357_9BDF),
+            "PARADEX_ENVIRONMENT": "testnet",
+        },
+        options=lambda server: {"baseUrl": server.url + "/v1", "wsUrl": server.ws_url + "/v1/ws"},
+    )
+
+
+REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {"paradex": _paradex_replay}
+
+
+@contextlib.contextmanager
+def threaded_replay(setup: Callable[[Any], None]) -> Iterator[Any]:
+    """A :class:`tests.support.replay.ReplayServer` on its own event loop in a thread, for the bot process to use."""
+    from tests.support.replay import ReplayServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="bench-replay", daemon=True)
+    thread.start()
+
+    async def start() -> ReplayServer:
+        server = ReplayServer()
+        await server.start()
+        setup(server)
+        return server
+
+    try:
+        server = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+        try:
+            yield server
+        finally:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def replay_bot_config(venue: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The paper example's grid bot on ``venue`` (its exchange options point at the replay server)."""
+    return {
+        "apiVersion": "perpdex.io/v1alpha1",
+        "kind": "TradingBot",
+        "metadata": {"name": f"bench-{venue}"},
+        "spec": {
+            "strategy": "grid",
+            "exchange": venue,
+            "ticker": "BTC",
+            "grid": {
+                "quantity": "0.001",
+                "takeProfit": "0.02",
+                "direction": "buy",
+                "maxOrders": 10,
+                "waitTime": "30s",
+                "gridStep": "-100",
+                "boostMode": False,
+            },
+            "risk": {
+                "maxPositionUsd": "5000",
+                "maxOpenOrders": 50,
+                "maxDailyLossUsd": "200",
+                "maxDrawdownPct": "10",
+                "onBreach": "pause",
+            },
+            "onStop": "cancelOrders",
+            "exchangeOptions": {venue: options},
+        },
+    }
+
+
+def run_replay_bot(workdir: Path, venue: str, run_seconds: float) -> BotRun:
+    replay = REPLAY_BOTS[venue]()
+    with threaded_replay(replay.setup) as server:
+        config = workdir / f"{venue}-bot.yaml"
+        config.write_text(json.dumps(replay_bot_config(venue, replay.options(server))))
+        return run_bot(workdir, config, run_seconds, replay.env)
 
 
 def venue_imports() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -148,8 +296,13 @@ def venue_import_code(module: str, sdk_imports: tuple[str, ...]) -> str:
 def measure(args: argparse.Namespace) -> list[Table]:
     args = resolve(args)
     bare = measure_python("pass", args.repeat)
+    runs: list[BotRun] = []
+    replay_runs: dict[str, list[BotRun]] = {venue: [] for venue in args.replay_venues}
     with tempfile.TemporaryDirectory(prefix="perpdex-bench-bot-") as tmp:
-        runs = [run_paper_bot(Path(tmp), args.run_seconds) for _ in range(args.repeat)]
+        for _ in range(args.repeat):  # interleaved, so the paper bot and the replay bots share the machine's load
+            runs.append(run_paper_bot(Path(tmp), args.run_seconds))
+            for venue, out in replay_runs.items():
+                out.append(run_replay_bot(Path(tmp), venue, args.run_seconds))
     ready = median([r.ready_seconds for r in runs])
     rss = median([r.rss_mb for r in runs])
     peak = median([r.peak_rss_mb for r in runs])
@@ -202,7 +355,30 @@ def measure(args: argparse.Namespace) -> list[Table]:
     estimate.notes.append(
         "excludes the venue's own start-up traffic (markets, login, WebSocket subscribe): those need the venue"
     )
-    return [bot, imports, estimate]
+    tables = [bot, imports, estimate]
+    if replay_runs:
+        measured = Table(
+            f"Single-exchange bots against a local replay of the venue, MEASURED, median of {args.repeat} runs",
+            "the paper bot measured above (same run, interleaved)",
+            command=cmd,
+        )
+        for venue, venue_runs in replay_runs.items():
+            v_ready = median([r.ready_seconds for r in venue_runs])
+            v_rss = median([r.rss_mb for r in venue_runs])
+            v_peak = median([r.peak_rss_mb for r in venue_runs])
+            measured.add(f"{venue} bot: start-up to /readyz 200", v_ready, "s", ready, Target("<", READY_TARGET_S))
+            measured.add(f"{venue} bot: RSS after {args.run_seconds:g} s trading", v_rss, "MB", rss,
+                         Target("<", RSS_TARGET_MB))  # fmt: skip
+            measured.add(f"{venue} bot: peak RSS (VmHWM)", v_peak, "MB", peak, Target("<", RSS_TARGET_MB))
+        measured.notes.append(
+            "the grid bot of examples/paper-grid.yaml with exchange: <venue> and exchangeOptions pointing at a replay "
+            "server on loopback (tests/support/replay.py, the venue's wire format): start-up includes the real "
+            "connect (for paradex: system config, SDK signing imports, Starknet-signed auth, markets, open orders, "
+            "the account WebSocket)"
+        )
+        measured.notes.append(load_note())
+        tables.append(measured)
+    return tables
 
 
 def run(args: argparse.Namespace) -> list[Table]:

@@ -95,20 +95,22 @@ async def measure(args: argparse.Namespace) -> list[Table]:
         await conn.execute(f"CREATE TABLE {RAW_TABLE} (LIKE funding_rates INCLUDING DEFAULTS INCLUDING INDEXES)")
         service = start_service(dsn, workdir)
         try:
-            # three disjoint series of cycles (one per method), each one minute apart, all in the past
+            # three series of cycles (one per method), each cycle one minute after the previous one, all in the past
             batches = [ingest_batch(ms, t0 + timedelta(minutes=i), i) for i in range(3 * cycles)]
-            api_batches, client_batches, raw_batches = (
-                batches[:cycles],
-                batches[cycles : 2 * cycles],
-                batches[2 * cycles :],
-            )
+            api_batches, client_batches, raw_batches = batches[0::3], batches[1::3], batches[2::3]
             rows = len(batches[0].rates)
 
+            # the three methods take turns, cycle after cycle: on a shared machine each sees the same load over time
             api_times: list[float] = []
-            async with httpx.AsyncClient(base_url=service.url, timeout=120) as http:
-                headers = {"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"}
-                for batch in api_batches:
-                    body = batch.model_dump_json().encode()
+            client_times: list[float] = []
+            raw_times: list[float] = []
+            headers = {"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"}
+            async with (
+                httpx.AsyncClient(base_url=service.url, timeout=120) as http,
+                FundingServiceClient(service.url, token=INGEST_TOKEN, timeout=120, retries=0) as client,
+            ):
+                for api_batch, client_batch, raw_batch in zip(api_batches, client_batches, raw_batches, strict=True):
+                    body = api_batch.model_dump_json().encode()
                     start = time.perf_counter()
                     response = await http.post("/api/v1/ingest/funding-rates", content=body, headers=headers)
                     api_times.append(time.perf_counter() - start)
@@ -118,23 +120,18 @@ async def measure(args: argparse.Namespace) -> list[Table]:
                     if result["rates_stored"] != rows or result["latest_updated"] != rows:
                         raise BenchError(f"ingest wrote fewer rows than sent: {result}")
 
-            client_times: list[float] = []
-            async with FundingServiceClient(service.url, token=INGEST_TOKEN, timeout=120, retries=0) as client:
-                for batch in client_batches:
                     start = time.perf_counter()
-                    await client.ingest(batch)
+                    await client.ingest(client_batch)
                     client_times.append(time.perf_counter() - start)
 
-            raw_times: list[float] = []
-            for batch in raw_batches:
-                records = raw_records(batch)
-                await conn.execute(f"TRUNCATE {RAW_TABLE}")  # each cycle's periods again, like the API's upserts
-                start = time.perf_counter()
-                await conn.copy_records_to_table(RAW_TABLE, records=records, columns=RAW_COLUMNS)
-                raw_times.append(time.perf_counter() - start)
-                copied = await conn.fetchval(f"SELECT count(*) FROM {RAW_TABLE}")
-                if copied != rows:
-                    raise BenchError(f"raw COPY wrote {copied} rows, expected {rows}")
+                    records = raw_records(raw_batch)
+                    await conn.execute(f"TRUNCATE {RAW_TABLE}")  # each cycle's periods again, like the API's upserts
+                    start = time.perf_counter()
+                    await conn.copy_records_to_table(RAW_TABLE, records=records, columns=RAW_COLUMNS)
+                    raw_times.append(time.perf_counter() - start)
+                    copied = await conn.fetchval(f"SELECT count(*) FROM {RAW_TABLE}")
+                    if copied != rows:
+                        raise BenchError(f"raw COPY wrote {copied} rows, expected {rows}")
         finally:
             service.stop()
             await conn.close()

@@ -14,17 +14,18 @@ One transaction, serialised with other ingests by a transaction-level advisory l
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
 from funding_service.core import opportunities as finder
+from funding_service.core.fees import FeeSchedule
 from funding_service.core.funding_time import funding_period_end
 from funding_service.core.rates import spread_bps
-from funding_service.db.repositories.rates import latest_legs
-from funding_service.models.ingest import IngestBatch, IngestResult
+from funding_service.db.repositories.rates import latest_legs, leg_from_record
+from funding_service.models.ingest import IngestBatch, IngestRate, IngestResult
 from funding_service.settings import Settings
 
 INGEST_LOCK = int.from_bytes(b"perpdexi", "big", signed=True)
@@ -174,6 +175,8 @@ class UnknownDexes(Exception):
 class _Counts:
     stored: int
     latest: int
+    # the row kept per (dex, symbol) with its funding period, for the snapshot
+    kept: list[tuple[IngestRate, datetime]] = field(default_factory=list)
 
 
 def _count(status: str) -> int:
@@ -196,7 +199,7 @@ async def ingest_batch(conn: asyncpg.Connection, batch: IngestBatch, settings: S
         inserted = await conn.fetchval(_CYCLE, batch.cycle_id, batch.started_at, batch.finished_at, len(batch.rates))
         await _write_logs(conn, batch)
         if inserted:
-            recorded = await _record_opportunities(conn, batch, settings)
+            recorded = await _record_opportunities(conn, batch, settings, counts.kept)
         else:  # a replay: the snapshot of this cycle was taken the first time
             recorded = int(
                 await conn.fetchval("SELECT count(*) FROM opportunities WHERE cycle_id = $1", batch.cycle_id)
@@ -247,12 +250,12 @@ async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
     per_market: dict[tuple[str, str], int] = {}
     for i, r in enumerate(rates):
         period = (r.exchange, r.symbol, ends[i])
-        kept = per_period.get(period)
-        if kept is None or r.collected_at >= rates[kept].collected_at:
+        seen = per_period.get(period)
+        if seen is None or r.collected_at >= rates[seen].collected_at:
             per_period[period] = i
         market = (r.exchange, r.symbol)
-        kept = per_market.get(market)
-        if kept is None or r.collected_at >= rates[kept].collected_at:
+        seen = per_market.get(market)
+        if seen is None or r.collected_at >= rates[seen].collected_at:
             per_market[market] = i
     # in key order, as the DISTINCT ON of one statement per table wrote them (history stays clustered by market)
     order = sorted(per_period.values(), key=lambda i: (rates[i].exchange, rates[i].symbol, ends[i]))
@@ -280,6 +283,7 @@ async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
         for i in order
         for r in (rates[i],)
     ]
+    kept = [(rates[i], ends[i]) for i in order if i in latest_rows]
     await conn.execute(
         "INSERT INTO symbols (symbol) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
         sorted({r.symbol for r in rates}),
@@ -287,7 +291,7 @@ async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
     await conn.execute(_TEMP)
     await conn.copy_records_to_table("_ingest_rates", records=records, columns=_COLUMNS)
     record = await conn.fetchrow(_UPSERT, batch.cycle_id)
-    return _Counts(int(record["stored"]), int(record["latest"]))
+    return _Counts(int(record["stored"]), int(record["latest"]), kept)
 
 
 async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
@@ -307,7 +311,69 @@ async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
     )
 
 
-async def _record_opportunities(conn: asyncpg.Connection, batch: IngestBatch, settings: Settings) -> int:
+_ACTIVE_FEES = "SELECT name, maker_fee, taker_fee FROM dexes WHERE is_active"
+_LATEST_NOT_WRITTEN = """
+SELECT l.dex, l.symbol, l.venue_symbol, l.multiplier, l.rate, l.interval_hours, l.funding_time, l.mark_price,
+       l.index_price, l.open_interest_usd, l.volume_24h_usd, l.best_bid, l.best_ask, l.next_funding_time,
+       l.collected_at, d.maker_fee, d.taker_fee
+FROM latest_funding_rates l JOIN dexes d ON d.name = l.dex
+WHERE d.is_active AND l.cycle_id IS DISTINCT FROM $1
+"""
+_WRITTEN_COUNT = """
+SELECT count(*) FROM latest_funding_rates l JOIN dexes d ON d.name = l.dex WHERE d.is_active AND l.cycle_id = $1
+"""
+
+
+async def _snapshot_legs(
+    conn: asyncpg.Connection, cycle_id: str, kept: list[tuple[IngestRate, datetime]]
+) -> list[finder.Leg]:
+    """The latest rate of every (active dex, symbol) as of this cycle's end: what ``latest_legs`` would read now.
+
+    The rows this cycle wrote (cycle_id = this cycle) are taken from the batch in memory; only the others are read
+    back. The numbers are the same values (``numeric`` stores a Decimal exactly), though not always written the same
+    way: asyncpg reads 5000000 back as ``5.00E+6``, the batch says ``5000000``. Should a row carry this cycle's id
+    without having been written now (a cycle id reused after retention), everything is read back instead.
+    """
+    fees = {r["name"]: FeeSchedule(maker=r["maker_fee"], taker=r["taker_fee"]) for r in await conn.fetch(_ACTIVE_FEES)}
+    others = await conn.fetch(_LATEST_NOT_WRITTEN, cycle_id)
+    legs = [leg_from_record(r) for r in others]
+    not_written = {(r["dex"], r["symbol"]) for r in others}
+    written = 0
+    for rate, funding_time in kept:
+        if rate.exchange not in fees or (rate.exchange, rate.symbol) in not_written:
+            continue  # inactive venue, or older than the row already there
+        written += 1
+        legs.append(
+            finder.Leg(
+                dex=rate.exchange,
+                symbol=rate.symbol,
+                rate=rate.rate,
+                interval_hours=rate.interval_hours,
+                fees=fees[rate.exchange],
+                collected_at=rate.collected_at,
+                venue_symbol=rate.venue_symbol,
+                multiplier=rate.multiplier,
+                mark_price=rate.mark_price,
+                index_price=rate.index_price,
+                open_interest_usd=rate.open_interest_usd,
+                volume_24h_usd=rate.volume_24h_usd,
+                best_bid=rate.best_bid,
+                best_ask=rate.best_ask,
+                # as leg_from_record: the venue's next funding time, else the settlement of the rate's period
+                next_funding_time=rate.next_funding_time or funding_time,
+            )
+        )
+    if written != await conn.fetchval(_WRITTEN_COUNT, cycle_id):
+        return await latest_legs(conn)
+    return legs
+
+
+async def _record_opportunities(
+    conn: asyncpg.Connection,
+    batch: IngestBatch,
+    settings: Settings,
+    kept: list[tuple[IngestRate, datetime]],
+) -> int:
     if settings.snapshot_top_n == 0:
         return 0
     params = finder.Params(
@@ -317,7 +383,7 @@ async def _record_opportunities(conn: asyncpg.Connection, batch: IngestBatch, se
         stale_after_seconds=settings.stale_after_seconds,
     )
     result = finder.find(
-        await latest_legs(conn),
+        await _snapshot_legs(conn, batch.cycle_id, kept),
         params,
         batch.finished_at,
         finder.Filters(min_divergence=None, min_profit=None),

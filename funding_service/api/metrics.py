@@ -57,6 +57,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.prefixes = sorted(prefixes, key=len, reverse=True)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def template(self, scope: Scope) -> str:
         """The route template (``/api/v1/dexes/{dex}``): bounded label values, never the raw path."""
@@ -105,7 +106,15 @@ class MetricsMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
-            template = self.template(scope)
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+            key = (self.template(scope), str(scope.get("method", "")), status)
+            children = self._children.get(key)
+            if children is None:  # labels() locks and builds its key on every call: resolve each series once
+                template, method, _ = key
+                children = (
+                    self.metrics.requests.labels(template, method, str(status)),
+                    self.metrics.latency.labels(template, method),
+                )
+                if len(self._children) < 10_000:  # bounded: templates, methods and statuses are few anyway
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

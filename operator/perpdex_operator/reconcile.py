@@ -27,6 +27,7 @@ from perpdex_operator.status import Problem, StatusUpdate, status_update
 
 log = logging.getLogger(__name__)
 
+MAX_RECONCILES = 64  # above the client's 48 requests in flight: each reconcile has at most one request out
 ObjectKey = tuple[str, str, str]  # (plural or child kind, namespace, name)
 # reasons that describe normal life, not trouble: their transitions are Normal events even when "unhealthy"
 _BENIGN_REASONS = frozenset(
@@ -55,6 +56,7 @@ class Reconciler:
         *,
         cache: WatchCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_reconciles: int = MAX_RECONCILES,
     ) -> None:
         self.kube = kube
         self.cache = cache if cache is not None else WatchCache()  # (an empty cache is falsy)
@@ -63,6 +65,9 @@ class Reconciler:
         self.events = events
         self.clock = clock
         self._locks: dict[ObjectKey, asyncio.Lock] = {}
+        # reconciles that read and write at once; the others wait in FIFO order before building anything, so a burst
+        # of new CRs neither holds every one's manifests in memory at once nor lets checks starve first reconciles
+        self._slots = asyncio.Semaphore(max_reconciles)
         self._desired: dict[ObjectKey, dict[str, Any]] = {}  # child (kind, ns, name) -> last desired manifest
         # (plural, ns, name) -> the custom resource as last seen on kopf's watch (without managedFields): the body of
         # the optimistic check of background reconciles
@@ -167,7 +172,8 @@ class Reconciler:
                     if quiet is not None:
                         result = "ok"
                         return quiet
-                outcome = await self._reconcile(spec, namespace, name, full)
+                async with self._slots:
+                    outcome = await self._reconcile(spec, namespace, name, full)
                 result = "ok" if outcome.problem is None else "error"
                 return outcome
             finally:

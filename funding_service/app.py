@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from funding_service.api import errors
+from funding_service.api.answers import FastAnswers
 from funding_service.api.metrics import MetricsMiddleware
 from funding_service.api.routes import dexes, funding_rates, health, history, ingest, opportunities
 from funding_service.api.state import ServiceState
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    app.add_middleware(FastAnswers, state=state)  # inside the metrics: cached answers are counted too
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, prefixes=(API_PREFIX,))
     if settings.cors_origins:
         app.add_middleware(

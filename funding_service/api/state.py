@@ -101,6 +101,10 @@ class LatestCache:
         self._epoch = 0  # bumped by invalidate(): a check or load begun before it never stores its result
         self._lock = asyncio.Lock()
 
+    def current(self) -> Snapshot | None:
+        """The snapshot when it needs no check now (no I/O), else None."""
+        return self._fresh()
+
     def _fresh(self) -> Snapshot | None:
         snap = self._snapshot
         if snap is not None and time.monotonic() - self._checked_at < self._ttl:
@@ -205,6 +209,8 @@ class ServiceState:
     clock: Callable[[], datetime] = utc_now  # the "now" of every answer (tests freeze it)
     latest: LatestCache = field(init=False)
     responses: ResponseCache[Template] = field(init=False)
+    # path → (its route, the query parameters it reads), for the paths whose answers are cached (FastAnswers)
+    fast_paths: dict[str, tuple[object, frozenset[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -143,6 +143,39 @@ async def test_query_order_and_repeats_share_an_entry(pair: tuple[Service, Servi
     assert two_one.content == fresh_two_one.content
 
 
+async def test_cached_answers_skip_routing_and_are_still_counted(pair: tuple[Service, Service, Clock]) -> None:
+    cached, fresh, clock = pair
+    clock.at = T0
+    state = cached.app.state.service
+    await body(cached, "/opportunities", {"limit": "4"})  # computed: registers the path
+    assert f"{API}/opportunities" in state.fast_paths and f"{API}/funding-rates" in state.fast_paths
+
+    def routed() -> int:
+        return int(state.metrics.requests.labels(f"{API}/opportunities", "GET", "200")._value.get())
+
+    before = routed()
+    handled = 0
+    original = state.latest.get
+
+    async def counting_get() -> Any:  # the routed path asks for the snapshot; the fast path must not need to
+        nonlocal handled
+        handled += 1
+        return await original()
+
+    state.latest.get = counting_get  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            assert await body(cached, "/opportunities", {"limit": "4"}) == await body(
+                fresh, "/opportunities", {"limit": "4"}
+            )
+    finally:
+        del state.latest.get
+    assert handled == 0  # served before routing
+    assert routed() == before + 5  # and counted under the route's template
+    r = await cached.http.head(f"{API}/opportunities", params={"limit": "4"})
+    assert r.status_code == 405  # only GET takes the shortcut: the rest is routed as before
+
+
 async def test_invalid_queries_are_never_cached(pair: tuple[Service, Service, Clock]) -> None:
     cached, _, clock = pair
     clock.at = T0

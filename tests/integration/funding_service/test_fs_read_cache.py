@@ -162,7 +162,7 @@ async def test_cached_answers_skip_routing_and_are_still_counted(pair: tuple[Ser
         handled += 1
         return await original()
 
-    state.latest.get = counting_get  # type: ignore[method-assign]
+    state.latest.get = counting_get
     try:
         for _ in range(5):
             assert await body(cached, "/opportunities", {"limit": "4"}) == await body(

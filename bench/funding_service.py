@@ -5,7 +5,9 @@ funding-service serve`` runs on loopback as its own process. A bounded asyncio l
 clients, a fixed number of requests) drives ``/opportunities`` (default filters) and ``/funding-rates``. The baseline,
 in the same run, is a bare FastAPI app on the same uvicorn settings answering the same paths with the real answers'
 bytes, precomputed. The statistics of one symbol over 30 days (``/stats/funding-rates/{symbol}?period=30d``) and the
-history of one pair are timed from a single client, against the same baseline.
+history of one pair are timed from a single client, against the same baseline. Last, a few 2,400-row cycles are
+ingested through the API and the first ``/opportunities`` answer after each is timed (the service keeps its answers
+until the data changes, so that one reloads the latest rates and recomputes).
 
 ``python -m bench.funding_service [--quick] [--requests N] [--concurrency C] [--rounds R]``
 """

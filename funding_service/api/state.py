@@ -6,7 +6,7 @@ Freshness rules (one invalidation path: :meth:`ServiceState.invalidate`, called 
   process it is dropped at once. Otherwise it is re-checked at most every ``latest_cache_seconds`` with a cheap
   fingerprint query, and reloaded only when the fingerprint changed (an ingest through another replica or worker,
   a dex edited by hand), so several replicas serve data at most ``latest_cache_seconds`` older than their database.
-- Every snapshot has its own ``generation``; :class:`ResponseCache` keeps encoded answers per (route, query,
+- Every snapshot has its own ``generation``; :class:`ResponseCache` keeps encoded answers per (path, query,
   generation), so an answer computed from an older snapshot is never served once a newer one is in use.
 """
 

@@ -9,6 +9,7 @@ wrong write. Drift seen in a watch event triggers a fresh reconcile by itself.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ Key = tuple[str, str, str]  # (kind, namespace, name)
 
 class WatchCache:
     def __init__(self) -> None:
-        self._objects: dict[Key, dict[str, Any]] = {}
+        self._objects: dict[Key, bytes] = {}
         self._pods: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (ns, app, instance) -> name -> pod
 
     def __len__(self) -> int:
@@ -41,12 +42,20 @@ class WatchCache:
             return
         if deleted:
             self._objects.pop((kind, namespace, name), None)
-        else:
-            slim = {k: copy.deepcopy(v) for k, v in body.items() if k != "metadata"}
-            self._objects[(kind, namespace, name)] = {**slim, "metadata": _slim_meta(meta), "kind": kind}
+        else:  # compact JSON: a few KB per child instead of tens of KB of dicts (thousands of children at scale)
+            slim = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": _slim_meta(meta), "kind": kind}
+            self._objects[(kind, namespace, name)] = json.dumps(slim, separators=(",", ":")).encode()
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._objects.get((kind, namespace, name))
+        """A fresh copy (the caller may change it)."""
+        blob = self._objects.get((kind, namespace, name))
+        if blob is None:
+            return None
+        obj: dict[str, Any] = json.loads(blob)
+        return obj
+
+    def has(self, kind: str, namespace: str, name: str) -> bool:
+        return (kind, namespace, name) in self._objects
 
     def pods(self, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
         return list(self._pods.get((namespace, app, instance), {}).values())

@@ -23,6 +23,7 @@ ANNOTATION_PREFIX = "kopf.perpdex.io"
 # the operator's API requests in flight at once (below the client's 64 pooled connections); the others wait in FIFO
 # order in the client (kopf's own watches and patches use kopf's client)
 MAX_IN_FLIGHT = 48
+WORKER_LIMIT = 256  # per watched resource
 # the children (and pods) watched for drift and status, server-side filtered to the operator's own objects
 WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
     ("", "v1", "configmaps"),
@@ -109,6 +110,10 @@ def kopf_settings(settings: OperatorSettings, priority: int) -> Any:
     for group, version, plural in WATCHED_CHILDREN:
         s.watching.label_selectors[(f"{group}/{version}" if group else version, plural)] = MANAGED_SELECTOR
     s.execution.max_workers = 4
+    # per-object workers of kopf's watch streams: a burst of thousands of new objects (CRs and their children) must
+    # not keep thousands of workers, each with its object's events, alive at once; an idle one exits after 1 s
+    s.queueing.worker_limit = WORKER_LIMIT
+    s.queueing.idle_timeout = 1.0
     return s
 
 

@@ -167,3 +167,43 @@ def test_an_older_watch_copy_does_not_replace_the_operators_own_write() -> None:
     assert reconciler.freshest(TRADINGBOT, cr("11", "Running")) == cr("11", "Running")
     reconciler.seen(TRADINGBOT, cr("11", "Running"), deleted=True)
     assert reconciler.last_seen(TRADINGBOT, "ns", "b") is None
+
+
+def test_builds_are_reused_while_their_inputs_stay_and_drive_the_drift_check() -> None:
+    from perpdex_operator.kinds import TRADINGBOT
+
+    kube = FakeKube()
+    reconciler = Reconciler(kube, OperatorSettings(namespaces=["ns"]), OperatorMetrics(), EventRecorder(kube))
+    spec = {
+        "strategy": "grid",
+        "exchange": "paper",
+        "ticker": "BTC",
+        "grid": {"quantity": "0.01", "takeProfit": "0.02"},
+    }
+    owner: dict[str, Any] = {
+        "apiVersion": "perpdex.io/v1alpha1",
+        "kind": "TradingBot",
+        "metadata": {"name": "b", "namespace": "ns", "uid": "u1", "generation": 1, "resourceVersion": "5"},
+        "spec": spec,
+    }
+    calls: list[int] = []
+    real = TRADINGBOT.build
+
+    def counting(o: Any, s: Any) -> Any:
+        calls.append(1)
+        return real(o, s)
+
+    import dataclasses
+
+    kind = dataclasses.replace(TRADINGBOT, build=counting)
+    first = reconciler.build(kind, owner)
+    again = reconciler.build(kind, {**owner, "metadata": {**owner["metadata"], "resourceVersion": "6"}, "status": {}})
+    assert len(calls) == 1 and again == first
+    sts = first.workload
+    assert reconciler.child_is_current({**sts, "kind": "StatefulSet"}) is True
+    scaled = {**sts, "spec": {**sts["spec"], "replicas": 3}}
+    assert reconciler.child_is_current(scaled) is False
+    reconciler.build(kind, {**owner, "spec": {**spec, "paused": True}})
+    assert len(calls) == 2
+    reconciler.forget(kind, "ns", "b")
+    assert reconciler.child_is_current({**sts, "kind": "StatefulSet"}) is None

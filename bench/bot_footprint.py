@@ -15,7 +15,7 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
   Paradex's wire format, run by this benchmark in a thread): the real connect (system config, Starknet-signed auth,
   markets, open orders, the JSON-RPC WebSocket), then trading; same figures as the paper bot, which is the baseline.
 
-``python -m bench.bot_footprint [--quick] [--repeat N]``
+``python -m bench.bot_footprint [--quick] [--repeat N] [--replay-repeat N] [--replay-venues paradex]``
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-seconds", type=float, default=None, help="how long the paper bot trades before its RSS is read"
     )
+    p.add_argument("--replay-repeat", type=int, default=None, help="runs of each replay-venue bot (default 3, quick 1)")
     p.add_argument(
         "--replay-venues",
         type=_replay_venues,
@@ -92,6 +93,8 @@ def _replay_venues(text: str) -> list[str]:
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
     if args.repeat is None:
         args.repeat = 3 if args.quick else 5
+    if args.replay_repeat is None:
+        args.replay_repeat = 1 if args.quick else 3  # each run trades for run_seconds: keeps `make bench` short
     if args.run_seconds is None:
         args.run_seconds = 3.0 if args.quick else 5.0
     return args
@@ -299,10 +302,11 @@ def measure(args: argparse.Namespace) -> list[Table]:
     runs: list[BotRun] = []
     replay_runs: dict[str, list[BotRun]] = {venue: [] for venue in args.replay_venues}
     with tempfile.TemporaryDirectory(prefix="perpdex-bench-bot-") as tmp:
-        for _ in range(args.repeat):  # interleaved, so the paper bot and the replay bots share the machine's load
+        for n in range(args.repeat):  # interleaved, so the paper bot and the replay bots share the machine's load
             runs.append(run_paper_bot(Path(tmp), args.run_seconds))
             for venue, out in replay_runs.items():
-                out.append(run_replay_bot(Path(tmp), venue, args.run_seconds))
+                if n < args.replay_repeat:
+                    out.append(run_replay_bot(Path(tmp), venue, args.run_seconds))
     ready = median([r.ready_seconds for r in runs])
     rss = median([r.rss_mb for r in runs])
     peak = median([r.peak_rss_mb for r in runs])
@@ -358,7 +362,7 @@ def measure(args: argparse.Namespace) -> list[Table]:
     tables = [bot, imports, estimate]
     if replay_runs:
         measured = Table(
-            f"Single-exchange bots against a local replay of the venue, MEASURED, median of {args.repeat} runs",
+            f"Single-exchange bots against a local replay of the venue, MEASURED, median of {args.replay_repeat} runs",
             "the paper bot measured above (same run, interleaved)",
             command=cmd,
         )

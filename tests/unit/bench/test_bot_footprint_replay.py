@@ -18,6 +18,9 @@ def test_replay_venues_default_explicit_and_none() -> None:
     assert p.parse_args(["--replay-venues", ""]).replay_venues == []
     with pytest.raises(SystemExit):
         p.parse_args(["--replay-venues", "paradex,lighter"])
+    assert bot_footprint.resolve(p.parse_args([])).replay_repeat == 3
+    assert bot_footprint.resolve(p.parse_args(["--quick"])).replay_repeat == 1
+    assert bot_footprint.resolve(p.parse_args(["--replay-repeat", "5"])).replay_repeat == 5
 
 
 def test_replay_bot_config_is_a_valid_bot_on_the_venue_pointing_at_the_replay(tmp_path: Path) -> None:

@@ -109,9 +109,16 @@ class ParadexExchange(Exchange):
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
         self._hub.mark_started()
-        config = self.settings.system_config or await self._public("GET", "/system/config")
         if self._signer is None:
-            # importing the signing modules and deriving the address take CPU time: off the event loop
+            # importing the signing modules (~1 s of CPU) and deriving the address: off the event loop, the import
+            # while the system config and the markets are requested
+            imported = asyncio.ensure_future(asyncio.to_thread(signing_sdk))
+            try:
+                config = self.settings.system_config or await self._public("GET", "/system/config")
+                await self.markets()
+            finally:
+                await asyncio.wait([imported])
+            imported.result()
             self._signer = await asyncio.to_thread(self._build_signer, config)
         async with self._auth_lock:
             await self._authenticate()

@@ -537,6 +537,7 @@ def find(
         floats: list[tuple[float, float, float, float] | None] = list(map(floats_of, group))
         if None in floats:
             return find_exact(legs, params, now, filters, sort_by=sort_by, desc=desc, limit=limit)
+        stale: list[bool] | None = None  # per leg, once a pair of the group needs it
         for i in range(n - 1):
             ha, aha, fa, afa = floats[i]  # type: ignore[misc]
             for j in range(i + 1, n):
@@ -567,12 +568,12 @@ def find(
                     opp = evaluate(a, b, params, now)
                     if not filters.liquidity_ok(opp):
                         continue
-                if not include_stale and (
-                    _is_stale(a.collected_at, now, stale_after, stale_at)
-                    or _is_stale(b.collected_at, now, stale_after, stale_at)
-                ):
-                    stale_excluded += 1  # would have matched with fresh data
-                    continue
+                if not include_stale:
+                    if stale is None:
+                        stale = [_is_stale(leg.collected_at, now, stale_after, stale_at) for leg in group]
+                    if stale[i] or stale[j]:
+                        stale_excluded += 1  # would have matched with fresh data
+                        continue
                 accepted.append((net, err, spread, scale, a, b, opp))
 
     matched = len(accepted)
@@ -666,39 +667,20 @@ class _Thresholds:
         return cls(hold, div_lo, div_hi, max(profit_lo, apr_lo), max(profit_hi, apr_hi))
 
 
-def _net_key(factor: float) -> Callable[[_Row, float], tuple[float, float]]:
-    """Sort values that are the net profit x factor / hold (x 1 for the net profit itself)."""
-
-    def key(row: _Row, hold: float) -> tuple[float, float]:
-        k = factor / hold if factor else 1.0
-        return row[0] * k, (_REL * row[1] + _TINY) * k + _TINY
-
-    return key
-
-
-def _spread_key(factor: float) -> Callable[[_Row, float], tuple[float, float]]:
-    """Sort values that are the hourly spread x factor."""
-
-    def key(row: _Row, hold: float) -> tuple[float, float]:
-        return row[2] * factor, (_REL * row[3] + _TINY) * factor + _TINY
-
-    return key
-
-
-# sort fields with a float estimate and a bound on its error: (value, error) of an accepted row
-_FLOAT_KEYS: dict[str, Callable[[_Row, float], tuple[float, float]]] = {
-    "net_profit_percent": _net_key(0.0),
-    "net_apr": _net_key(HOURS_PER_YEAR_F),
-    "annualized_apy": _net_key(HOURS_PER_YEAR_F * 100.0),
-    "divergence_hourly": _spread_key(1.0),
-    "divergence": _spread_key(8.0),
-    "gross_apr": _spread_key(HOURS_PER_YEAR_F),
+# sort fields estimated in floats: (index of the value in a row, index of its error scale, factor, per hold hour?)
+# net_profit_percent is the net profit itself; net_apr and annualized_apy x 8760 (x 100) / hold; the others the
+# hourly spread x a constant
+_FLOAT_KEYS: dict[str, tuple[int, int, float, bool]] = {
+    "net_profit_percent": (0, 1, 1.0, False),
+    "net_apr": (0, 1, HOURS_PER_YEAR_F, True),
+    "annualized_apy": (0, 1, HOURS_PER_YEAR_F * 100.0, True),
+    "divergence_hourly": (2, 3, 1.0, False),
+    "divergence": (2, 3, 8.0, False),
+    "gross_apr": (2, 3, HOURS_PER_YEAR_F, False),
 }
 
 
-def _may_rank(
-    rows: list[_Row], key: Callable[[_Row, float], tuple[float, float]], hold: float, desc: bool, limit: int
-) -> list[_Row]:
+def _may_rank(rows: list[_Row], key: tuple[int, int, float, bool], hold: float, desc: bool, limit: int) -> list[_Row]:
     """The rows that may be among the first ``limit`` once sorted exactly, in their original order.
 
     Each row's exact value lies within [value - error, value + error]. Descending: at least ``limit`` rows are worth
@@ -707,12 +689,14 @@ def _may_rank(
     """
     if limit <= 0:
         return []
-    bounds = [key(row, hold) for row in rows]
+    value, scale, factor, per_hold = key
+    k = factor / hold if per_hold else factor
+    rel, tiny = _REL * k, _TINY * k + _TINY
     if desc:
-        cut = heapq.nlargest(limit, [v - e for v, e in bounds])[-1]
-        return [row for row, (v, e) in zip(rows, bounds, strict=True) if v + e >= cut]
-    cut = heapq.nsmallest(limit, [v + e for v, e in bounds])[-1]
-    return [row for row, (v, e) in zip(rows, bounds, strict=True) if v - e <= cut]
+        cut = heapq.nlargest(limit, [r[value] * k - (rel * r[scale] + tiny) for r in rows])[-1]  # type: ignore[operator]
+        return [r for r in rows if r[value] * k + (rel * r[scale] + tiny) >= cut]  # type: ignore[operator]
+    cut = heapq.nsmallest(limit, [r[value] * k + (rel * r[scale] + tiny) for r in rows])[-1]  # type: ignore[operator]
+    return [r for r in rows if r[value] * k - (rel * r[scale] + tiny) <= cut]  # type: ignore[operator]
 
 
 def find_exact(

@@ -118,7 +118,9 @@ s AS (
     WHERE EXCLUDED.updated_at > s.updated_at
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM f) AS stored, (SELECT count(*) FROM l) AS latest, (SELECT count(*) FROM s) AS symbols
+SELECT (SELECT count(*) FROM f) AS stored, (SELECT count(*) FROM l) AS latest, (SELECT count(*) FROM s) AS symbols,
+       -- rows that already carried this cycle's id (a cycle id reused after retention), seen before this statement
+       (SELECT count(*) FROM latest_funding_rates WHERE cycle_id = $1) AS reused
 """
 
 _CYCLE = """
@@ -177,6 +179,7 @@ class _Counts:
     latest: int
     # the row kept per (dex, symbol) with its funding period, for the snapshot
     kept: list[tuple[IngestRate, datetime]] = field(default_factory=list)
+    reused: bool = False  # some latest rows carried this cycle's id before it was written (read them all back)
 
 
 def _count(status: str) -> int:
@@ -195,11 +198,12 @@ async def ingest_batch(conn: asyncpg.Connection, batch: IngestBatch, settings: S
             raise UnknownDexes(rejected)
         registered = await _register_paper(conn, unknown, batch, settings)
 
-        counts = await _write_rates(conn, batch) if batch.rates else _Counts(0, 0)
+        # (no rates: nothing written now, the snapshot reads every latest rate back)
+        counts = await _write_rates(conn, batch) if batch.rates else _Counts(0, 0, reused=True)
         inserted = await conn.fetchval(_CYCLE, batch.cycle_id, batch.started_at, batch.finished_at, len(batch.rates))
         await _write_logs(conn, batch)
         if inserted:
-            recorded = await _record_opportunities(conn, batch, settings, counts.kept)
+            recorded = await _record_opportunities(conn, batch, settings, counts)
         else:  # a replay: the snapshot of this cycle was taken the first time
             recorded = int(
                 await conn.fetchval("SELECT count(*) FROM opportunities WHERE cycle_id = $1", batch.cycle_id)
@@ -291,7 +295,7 @@ async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
     await conn.execute(_TEMP)
     await conn.copy_records_to_table("_ingest_rates", records=records, columns=_COLUMNS)
     record = await conn.fetchrow(_UPSERT, batch.cycle_id)
-    return _Counts(int(record["stored"]), int(record["latest"]), kept)
+    return _Counts(int(record["stored"]), int(record["latest"]), kept, record["reused"] > 0)
 
 
 async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
@@ -319,30 +323,25 @@ SELECT l.dex, l.symbol, l.venue_symbol, l.multiplier, l.rate, l.interval_hours, 
 FROM latest_funding_rates l JOIN dexes d ON d.name = l.dex
 WHERE d.is_active AND l.cycle_id IS DISTINCT FROM $1
 """
-_WRITTEN_COUNT = """
-SELECT count(*) FROM latest_funding_rates l JOIN dexes d ON d.name = l.dex WHERE d.is_active AND l.cycle_id = $1
-"""
 
 
-async def _snapshot_legs(
-    conn: asyncpg.Connection, cycle_id: str, kept: list[tuple[IngestRate, datetime]]
-) -> list[finder.Leg]:
+async def _snapshot_legs(conn: asyncpg.Connection, cycle_id: str, counts: _Counts) -> list[finder.Leg]:
     """The latest rate of every (active dex, symbol) as of this cycle's end: what ``latest_legs`` would read now.
 
     The rows this cycle wrote (cycle_id = this cycle) are taken from the batch in memory; only the others are read
     back. The numbers are the same values (``numeric`` stores a Decimal exactly), though not always written the same
-    way: asyncpg reads 5000000 back as ``5.00E+6``, the batch says ``5000000``. Should a row carry this cycle's id
-    without having been written now (a cycle id reused after retention), everything is read back instead.
+    way: asyncpg reads 5000000 back as ``5.00E+6``, the batch says ``5000000``. When rows carried this cycle's id
+    before it was written (a cycle id reused after retention), everything is read back instead.
     """
+    if counts.reused:
+        return await latest_legs(conn)
     fees = {r["name"]: FeeSchedule(maker=r["maker_fee"], taker=r["taker_fee"]) for r in await conn.fetch(_ACTIVE_FEES)}
     others = await conn.fetch(_LATEST_NOT_WRITTEN, cycle_id)
     legs = [leg_from_record(r) for r in others]
     not_written = {(r["dex"], r["symbol"]) for r in others}
-    written = 0
-    for rate, funding_time in kept:
+    for rate, funding_time in counts.kept:
         if rate.exchange not in fees or (rate.exchange, rate.symbol) in not_written:
             continue  # inactive venue, or older than the row already there
-        written += 1
         legs.append(
             finder.Leg(
                 dex=rate.exchange,
@@ -363,8 +362,6 @@ async def _snapshot_legs(
                 next_funding_time=rate.next_funding_time or funding_time,
             )
         )
-    if written != await conn.fetchval(_WRITTEN_COUNT, cycle_id):
-        return await latest_legs(conn)
     return legs
 
 
@@ -372,7 +369,7 @@ async def _record_opportunities(
     conn: asyncpg.Connection,
     batch: IngestBatch,
     settings: Settings,
-    kept: list[tuple[IngestRate, datetime]],
+    counts: _Counts,
 ) -> int:
     if settings.snapshot_top_n == 0:
         return 0
@@ -383,7 +380,7 @@ async def _record_opportunities(
         stale_after_seconds=settings.stale_after_seconds,
     )
     result = finder.find(
-        await _snapshot_legs(conn, batch.cycle_id, kept),
+        await _snapshot_legs(conn, batch.cycle_id, counts),
         params,
         batch.finished_at,
         finder.Filters(min_divergence=None, min_profit=None),

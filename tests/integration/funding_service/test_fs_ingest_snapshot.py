@@ -62,18 +62,18 @@ async def conn(fs_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def compared(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every snapshot compares its legs with a full read-back, in the same transaction; returns the leg counts."""
-    counts: list[int] = []
+    sizes: list[int] = []
     original = repo._snapshot_legs
 
-    async def checked(conn: asyncpg.Connection, cycle_id: str, kept: Any) -> list[Leg]:
-        legs = await original(conn, cycle_id, kept)
+    async def checked(conn: asyncpg.Connection, cycle_id: str, written: Any) -> list[Leg]:
+        legs = await original(conn, cycle_id, written)
         expected = await latest_legs(conn)
         assert sorted(map(leg_key, legs)) == sorted(map(leg_key, expected))
-        counts.append(len(legs))
+        sizes.append(len(legs))
         return legs
 
     monkeypatch.setattr(repo, "_snapshot_legs", checked)
-    return counts
+    return sizes
 
 
 async def ingest(conn: asyncpg.Connection, body: dict[str, Any]) -> int:
@@ -123,3 +123,12 @@ async def test_a_cycle_id_reused_after_retention_reads_everything_back(
     assert compared == [2, 2]
     stored = await conn.fetch("SELECT dex, cycle_id FROM latest_funding_rates ORDER BY dex")
     assert [(r["dex"], r["cycle_id"]) for r in stored] == [("aster", "again"), ("lighter", "again")]
+
+
+async def test_a_cycle_without_rates_snapshots_what_is_stored(conn: asyncpg.Connection, compared: list[int]) -> None:
+    await ingest(
+        conn, batch("full", [rate("lighter", "BTC", "0.00001", "1", T0), rate("aster", "BTC", "0.0004", "8", T0)])
+    )
+    empty = batch("empty", [], T0 + timedelta(minutes=1), exchanges=[{"name": "aster", "ok": False, "error": "down"}])
+    assert await ingest(conn, empty) == 1
+    assert compared == [2, 2]

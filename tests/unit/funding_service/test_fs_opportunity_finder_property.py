@@ -304,12 +304,10 @@ def test_the_limit_preselection_keeps_every_row_that_can_make_the_cut(
 ) -> None:
     # exact value x, a float estimate off by at most its error bound e: whatever the estimates, the rows that rank
     # in the first `limit` exactly (ties included) are all pre-selected
-    rows = [(float(i), 0.0, 0.0, 0.0, x, e, noise) for i, (x, e, noise) in enumerate(data)]
-
-    def key(row: tuple[float, ...], hold: float) -> tuple[float, float]:
-        return row[4] + row[5] * row[6], row[5]
-
-    kept = {int(r[0]) for r in _may_rank(rows, key, 1.0, desc, limit)}  # type: ignore[arg-type]
+    # a row: (estimate, error scale, ...) with estimate = x + noise x e and error scale e / 1e-9, so that the finder's
+    # margin (1e-9 x the scale) is e; the row's own index rides in the leg slots
+    rows = [(x + e * noise * 0.999, e / 1e-9, 0.0, 0.0, i, i, None) for i, (x, e, noise) in enumerate(data)]
+    kept: set[object] = {r[4] for r in _may_rank(rows, (0, 1, 1.0, False), 1.0, desc, limit)}  # type: ignore[arg-type]
     exact = sorted(data, key=lambda d: d[0], reverse=desc)
     cut = exact[min(limit, len(exact)) - 1][0]
     must = {i for i, (x, _, _) in enumerate(data) if (x >= cut if desc else x <= cut)}

@@ -537,7 +537,6 @@ def find(
         floats: list[tuple[float, float, float, float] | None] = list(map(floats_of, group))
         if None in floats:
             return find_exact(legs, params, now, filters, sort_by=sort_by, desc=desc, limit=limit)
-        stale: list[bool] | None = None  # per leg, once a pair of the group needs it
         for i in range(n - 1):
             ha, aha, fa, afa = floats[i]  # type: ignore[misc]
             for j in range(i + 1, n):
@@ -569,9 +568,14 @@ def find(
                     if not filters.liquidity_ok(opp):
                         continue
                 if not include_stale:
-                    if stale is None:
-                        stale = [_is_stale(leg.collected_at, now, stale_after, stale_at) for leg in group]
-                    if stale[i] or stale[j]:
+                    # a pair is stale when one of its legs is (evaluate() ages a pair by its older leg)
+                    stale_a = stale_at.get(a.collected_at)
+                    if stale_a is None:
+                        stale_a = _is_stale(a.collected_at, now, stale_after, stale_at)
+                    stale_b = stale_at.get(b.collected_at)
+                    if stale_b is None:
+                        stale_b = _is_stale(b.collected_at, now, stale_after, stale_at)
+                    if stale_a or stale_b:
                         stale_excluded += 1  # would have matched with fresh data
                         continue
                 accepted.append((net, err, spread, scale, a, b, opp))
@@ -615,10 +619,8 @@ def _by_dex(leg: Leg) -> str:
 
 
 def _is_stale(collected_at: datetime, now: datetime, stale_after: int, memo: dict[datetime, bool]) -> bool:
-    """Is one leg stale? A pair is stale when its older leg is (evaluate() ages a pair by its older leg)."""
-    stale = memo.get(collected_at)
-    if stale is None:
-        stale = memo[collected_at] = max((now - collected_at).total_seconds(), 0.0) > stale_after
+    """Is a leg collected at ``collected_at`` stale (as evaluate() ages it)? Remembered per collection time."""
+    stale = memo[collected_at] = max((now - collected_at).total_seconds(), 0.0) > stale_after
     return stale
 
 

@@ -51,6 +51,8 @@ async def _cleanup_loop(state: ServiceState) -> None:
         try:
             deleted = await state.db.run(lambda c: maintenance.apply_retention(c, retention))
             log.info("retention: deleted %s", deleted)
+            if deleted.rates:
+                state.invalidate()  # cached statistics may cover the deleted periods
         except DatabaseUnavailable as exc:
             log.warning("retention skipped: %s", exc.reason)
         except Exception:

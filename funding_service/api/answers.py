@@ -95,11 +95,12 @@ def answer(
     holes: Sequence[Hole],
     now: datetime,
     valid_until: datetime | None,
+    store: bool = True,
 ) -> Response:
     """The response for ``model`` (computed at ``now`` from ``snap``), stored for the next identical query when the
-    route is a :class:`CachedRoute`."""
+    route is a :class:`CachedRoute` (and ``store``)."""
     key = request.scope.get(_KEY)
-    if key is None or state.responses.max_entries <= 0:
+    if key is None or not store or state.responses.max_entries <= 0:
         return Response(model_bytes(model), media_type=JSON)
     try:
         template = encode(model, holes, now)

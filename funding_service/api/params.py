@@ -121,13 +121,19 @@ class TimeRange:
     query_end: datetime  # exclusive bound on funding_time (settlement time)
 
 
-def time_range(period: str | None, start: datetime | None, end: datetime | None, default_period: str) -> TimeRange:
-    """[start, end) from ``start``/``end`` (UTC when naive) or ``period`` back from ``end`` (default now).
+def time_range(
+    period: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    default_period: str,
+    now: datetime | None = None,
+) -> TimeRange:
+    """[start, end) from ``start``/``end`` (UTC when naive) or ``period`` back from ``end`` (default ``now``).
 
     Rates are keyed by the settlement time of their period, so the current period settles in the future: when no
     ``end`` is given it is included.
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     end_at = _aware(end) if end is not None else now
     if start is not None:
         if period is not None:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
+from funding_service.api.answers import CachedRoute, answer, snapshot
+from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, not_found
-from funding_service.api.params import path_dex, path_symbol, query_dex, time_range
+from funding_service.api.params import OPEN_END, check_dex, path_dex, path_symbol, time_range
 from funding_service.api.state import ServiceState, get_state
+from funding_service.api.views import instant
 from funding_service.core.history import BUCKETS, Summary, summarize
 from funding_service.core.rates import HUNDRED, apr, hourly_rate
 from funding_service.db.repositories import dexes as dex_repo
 from funding_service.db.repositories import rates as repo
 from funding_service.models.api import History, HistoryPoint, HistoryStats, RateStats, Statistics
 
-router = APIRouter(tags=["History"], responses=ERROR_RESPONSES)
+# /stats caches its answers (funding_service.api.answers); /history does not
+router = APIRouter(tags=["History"], responses=ERROR_RESPONSES, route_class=CachedRoute)
 State = Annotated[ServiceState, Depends(get_state)]
 PERIOD_HELP = "7d, 30d, 90d (any Nd up to 366d, or Nh); ignored when start is given"
 DAY_SECONDS = Decimal(86400)
@@ -92,7 +98,7 @@ async def history(
     start_at, end_at = span.start, span.end
     desc = order == "desc"
 
-    async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], dict[str, list[Decimal]]]:
+    async def load(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], repo.HourlySeries]:
         if bucket is None:
             points = await repo.history_points(
                 conn, dex=name, symbol=sym, start=start_at, end=span.query_end, limit=limit, desc=desc
@@ -111,7 +117,7 @@ async def history(
         series = await repo.hourly_series(conn, sym, start_at, span.query_end, name)
         return points, series
 
-    points, series = await state.db.run(load)
+    points, hourly_series = await state.db.run(load)
     out: list[HistoryPoint] = []
     for p in points:
         if bucket is None:
@@ -142,7 +148,7 @@ async def history(
                     open_interest_usd=p["open_interest_usd"],
                 )
             )
-    summary = summarize([v for hourly in series.values() for v in hourly])
+    summary = summarize([v for hourly in hourly_series.by_dex.values() for v in hourly])
     stats = HistoryStats(
         average=summary.mean if summary else None,
         median=summary.median if summary else None,
@@ -166,22 +172,32 @@ async def history(
 @router.get("/stats/funding-rates/{symbol}", response_model=RateStats, summary="Statistics of a symbol's rates")
 async def stats(
     *,
+    request: Request,
     state: State,
     symbol: Annotated[str, Path(max_length=64)],
     dex: Annotated[str | None, Query(description="one dex (default: every active dex)", max_length=64)] = None,
     period: Annotated[str | None, Query(description=PERIOD_HELP, max_length=16)] = None,
     start: Annotated[datetime | None, Query(description="range start (ISO 8601)")] = None,
     end: Annotated[datetime | None, Query(description="range end, exclusive (default now)")] = None,
-) -> RateStats:
-    name = await query_dex(state, dex, "dex")
+) -> Response:
+    snap = await snapshot(request, state)
+    name = check_dex(snap.dexes, dex, "dex")
     sym = await _require_symbol(state, symbol)
-    span = time_range(period, start, end, "30d")
+    now = state.clock()
+    span = time_range(period, start, end, "30d", now)
     start_at, end_at = span.start, span.end
-    by_dex = await state.db.run(lambda c: repo.hourly_series(c, sym, start_at, span.query_end, name))
+    moving = end is None  # the window follows the clock: [now − period, now + OPEN_END)
+
+    async def load(conn: asyncpg.Connection) -> tuple[repo.HourlySeries, datetime | None]:
+        series = await repo.hourly_series(conn, sym, start_at, span.query_end, name)
+        upcoming = await repo.first_period_from(conn, sym, span.query_end) if moving else None
+        return series, upcoming
+
+    series, upcoming = await state.db.run(load)
     values: list[Decimal] = []
-    for hourly in by_dex.values():
+    for hourly in series.by_dex.values():
         values.extend(hourly)  # sorted runs: summarize() sorts them in about one pass
-    return RateStats(
+    model = RateStats(
         symbol=sym,
         dex_name=name,
         period_days=_period_days(start_at, end_at),
@@ -189,5 +205,19 @@ async def stats(
         end=end_at,
         statistics=_statistics(summarize(values)),
         sample_size=len(values),
-        per_dex={d: _statistics(summarize(v)) for d, v in sorted(by_dex.items())} if name is None else None,
+        per_dex={d: _statistics(summarize(v)) for d, v in sorted(series.by_dex.items())} if name is None else None,
     )
+    if not moving:  # a fixed window: the answer holds until the data changes
+        return answer(request, state, snap, model, holes=[], now=now, valid_until=None)
+    if start is not None:  # a fixed start and a moving end: not cached (the range also grows towards its limit)
+        return answer(request, state, snap, model, holes=[], now=now, valid_until=None, store=False)
+    # a moving window: the same rows until its start passes the earliest period in it (that one leaves just after)
+    # or its end reaches the next period (that one enters just after)
+    width = end_at - start_at
+    turns = [t for t in (series.first_period and series.first_period + width, upcoming and upcoming - OPEN_END) if t]
+    holes: list[Hole] = [(("start",), partial(_minus, width)), (("end",), instant)]
+    return answer(request, state, snap, model, holes=holes, now=now, valid_until=min(turns, default=None))
+
+
+def _minus(width: timedelta, now: datetime) -> datetime:
+    return now - width

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -125,18 +126,24 @@ async def history_buckets(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class HourlySeries:
+    by_dex: dict[str, list[Decimal]]  # dex → hourly rates, sorted ascending
+    first_period: datetime | None  # the earliest funding_time among the rows
+
+
 async def hourly_series(
     conn: asyncpg.Connection, symbol: str, start: datetime, end: datetime, dex: str | None = None
-) -> dict[str, list[Decimal]]:
-    """dex → the hourly rate (``rate / interval_hours``, in Python's Decimal context) of every funding period of a
-    symbol in [start, end), each list sorted ascending.
+) -> HourlySeries:
+    """The hourly rate (``rate / interval_hours``, in Python's Decimal context) of every funding period of a symbol
+    in [start, end), per dex, each list sorted ascending.
 
     The rows come grouped by (dex, interval) as arrays sorted by rate (dividing by a positive interval keeps that
     order, so the sort here only merges groups): decoding a few arrays costs much less than thousands of rows, and
     there is no ORDER BY on the dex (a collation sort that cost more than the whole scan)."""
     groups = await conn.fetch(
         """
-        SELECT f.dex, f.interval_hours, array_agg(f.rate ORDER BY f.rate) AS rates
+        SELECT f.dex, f.interval_hours, array_agg(f.rate ORDER BY f.rate) AS rates, min(f.funding_time) AS first
         FROM funding_rates f JOIN dexes d ON d.name = f.dex
         WHERE f.symbol = $1 AND f.funding_time >= $2 AND f.funding_time < $3 AND ($4::text IS NULL OR f.dex = $4)
               AND (d.is_active OR $4::text IS NOT NULL)
@@ -148,9 +155,17 @@ async def hourly_series(
         dex,
     )
     out: dict[str, list[Decimal]] = {}
-    for name, interval_hours, rates in groups:
+    for name, interval_hours, rates, _ in groups:
         # hourly_rate(r, interval_hours) for each; interval_hours > 0 is a table constraint
         out.setdefault(name, []).extend([r / interval_hours for r in rates])
     for values in out.values():
         values.sort()
-    return out
+    return HourlySeries(out, min((g["first"] for g in groups), default=None))
+
+
+async def first_period_from(conn: asyncpg.Connection, symbol: str, at: datetime) -> datetime | None:
+    """The earliest funding_time of a symbol (any dex) at or after ``at``."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(funding_time) FROM funding_rates WHERE symbol = $1 AND funding_time >= $2", symbol, at
+    )
+    return value

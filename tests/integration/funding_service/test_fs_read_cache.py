@@ -315,3 +315,49 @@ async def test_stats_equal_a_python_reference(pair: tuple[Service, Service, Cloc
     assert history["stats"] == {
         "average": ref["average"], "median": ref["median"], "min": ref["min"], "max": ref["max"], "volatility": ref["stdev"]
     }  # fmt: skip
+
+
+async def test_cached_stats_equal_fresh_ones_as_the_window_moves(pair: tuple[Service, Service, Clock]) -> None:
+    cached, fresh, clock = pair  # STATX was ingested by the previous test (60 hourly periods per venue)
+    now = datetime.now(UTC)
+    clock.at = now
+    state = cached.app.state.service
+    rows = await cached.fetch(
+        "SELECT DISTINCT funding_time FROM funding_rates WHERE symbol = 'STATX' AND funding_time >= $1 "
+        "ORDER BY funding_time",
+        now - timedelta(hours=48),
+    )
+    first = rows[0]["funding_time"]  # leaves a 48 h window just after first + 48 h
+    queries = [
+        {"period": "48h"},
+        {"period": "48h", "dex": "grvt"},
+        {"period": "30d"},
+        {"start": (now - timedelta(days=3)).isoformat(), "end": (now - timedelta(hours=5)).isoformat()},
+    ]
+
+    async def same() -> None:
+        for params in queries:
+            expected = await body(fresh, "/stats/funding-rates/STATX", params)
+            assert await body(cached, "/stats/funding-rates/STATX", params) == expected, params
+            assert await body(cached, "/stats/funding-rates/STATX", params) == expected, params
+
+    state.responses.clear()
+    await same()
+    assert sum(1 for k in state.responses._entries if k[0].endswith("/STATX")) == len(queries)
+    before = json_of(await body(cached, "/stats/funding-rates/STATX", {"period": "48h"}))["sample_size"]
+    leave = first + timedelta(hours=48)
+    for at in (now + timedelta(seconds=1), leave - timedelta(microseconds=1), leave, leave + timedelta(microseconds=1)):
+        clock.at = at
+        await same()
+    after = json_of(await body(cached, "/stats/funding-rates/STATX", {"period": "48h"}))["sample_size"]
+    assert after < before  # the earliest periods left the window: the cached answer was recomputed
+    # a fixed start with a moving end is answered fresh every time (the range grows towards its 366-day limit)
+    moving_end = {"start": (now - timedelta(days=2)).isoformat()}
+    await body(cached, "/stats/funding-rates/STATX", moving_end)
+    assert not any(
+        dict(k[1]).get("start") == moving_end["start"] and "end" not in dict(k[1]) for k in state.responses._entries
+    )
+
+
+def json_of(raw: bytes) -> Any:
+    return RateStats.model_validate_json(raw).model_dump()

@@ -182,9 +182,18 @@ def test_spec_md_commented_fields_are_in_the_schema() -> None:
             "type", "status", "reason", "message", "lastTransitionTime", "observedGeneration",
         }  # fmt: skip
     legs = node("TradingBot", "status.legs.[]")
-    assert set(legs["properties"]) == {
+    spec_fields = {
         "symbol", "longExchange", "shortExchange", "size", "entrySpreadApr", "currentNetApr", "fundingPnl",
     }  # fmt: skip
+    # one documented addition: when the pair was opened, what a restarted bot keeps its hold timers from
+    # (docs/funding-arb.md, "Restart recovery"); nothing else beyond SPEC
+    assert set(legs["properties"]) == spec_fields | {"openedAt"}
+    assert legs["properties"]["openedAt"] == {
+        "type": "string",
+        "format": "date-time",
+        "description": legs["properties"]["openedAt"]["description"],
+    }
+    assert "openedAt" not in legs["required"]
     assert node("TradingBot", "status.phase")["enum"] == [
         "Pending", "Starting", "Running", "Paused", "Stopping", "Stopped", "RiskHalted", "Failed",
     ]  # fmt: skip

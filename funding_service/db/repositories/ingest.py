@@ -4,17 +4,21 @@ One transaction, serialised with other ingests by a transaction-level advisory l
 
 1. every dex named in the batch must be registered, except ``paper*`` venues, which register themselves with the
    paper fees (anything else unknown rejects the batch, naming the venues, before a row is written);
-2. the rows go to a temporary table with COPY, then into ``funding_rates`` keyed by (dex, symbol, funding period),
-   ``latest_funding_rates`` and ``dex_symbols`` with ``INSERT … ON CONFLICT`` where only a strictly newer
-   observation replaces a row (so replaying a batch, or an older one, changes nothing, not even a timestamp);
-3. the cycle and one collection log per venue are recorded (upserted by cycle id);
-4. the cycle's opportunity snapshot is computed from the latest rates as of the cycle's end, once per cycle.
+2. the cycle is recorded (upserted by cycle id: a replay is known before anything else is written);
+3. the rows, deduplicated, go to a temporary table with one COPY, then into ``funding_rates`` keyed by (dex,
+   symbol, funding period), ``latest_funding_rates`` and ``dex_symbols`` by one statement of ``INSERT … ON
+   CONFLICT`` where only a strictly newer observation replaces a row (so replaying a batch, or an older one, changes
+   nothing, not even a timestamp);
+4. once per cycle (not on a replay) its opportunity snapshot is computed from the latest rates as of the cycle's end,
+   while PostgreSQL runs that statement, and stored;
+5. one collection log per venue is recorded (upserted by cycle id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -118,9 +122,7 @@ s AS (
     WHERE EXCLUDED.updated_at > s.updated_at
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM f) AS stored, (SELECT count(*) FROM l) AS latest, (SELECT count(*) FROM s) AS symbols,
-       -- rows that already carried this cycle's id (a cycle id reused after retention), seen before this statement
-       (SELECT count(*) FROM latest_funding_rates WHERE cycle_id = $1) AS reused
+SELECT (SELECT count(*) FROM f) AS stored, (SELECT count(*) FROM l) AS latest, (SELECT count(*) FROM s) AS symbols
 """
 
 _CYCLE = """
@@ -177,9 +179,6 @@ class UnknownDexes(Exception):
 class _Counts:
     stored: int
     latest: int
-    # the row kept per (dex, symbol) with its funding period, for the snapshot
-    kept: list[tuple[IngestRate, datetime]] = field(default_factory=list)
-    reused: bool = False  # some latest rows carried this cycle's id before it was written (read them all back)
 
 
 def _count(status: str) -> int:
@@ -198,13 +197,20 @@ async def ingest_batch(conn: asyncpg.Connection, batch: IngestBatch, settings: S
             raise UnknownDexes(rejected)
         registered = await _register_paper(conn, unknown, batch, settings)
 
-        # (no rates: nothing written now, the snapshot reads every latest rate back)
-        counts = await _write_rates(conn, batch) if batch.rates else _Counts(0, 0, reused=True)
         inserted = await conn.fetchval(_CYCLE, batch.cycle_id, batch.started_at, batch.finished_at, len(batch.rates))
+        # a replay does not snapshot: the snapshot of this cycle was taken the first time
+        snapshot = settings if inserted and settings.snapshot_top_n > 0 else None
+        if batch.rates:
+            counts, opportunities = await _write_rates(conn, batch, snapshot)
+        else:
+            counts = _Counts(0, 0)
+            opportunities = _snapshot_rows(batch, snapshot, await latest_legs(conn)) if snapshot else []
         await _write_logs(conn, batch)
         if inserted:
-            recorded = await _record_opportunities(conn, batch, settings, counts)
-        else:  # a replay: the snapshot of this cycle was taken the first time
+            if opportunities:
+                await conn.copy_records_to_table("opportunities", records=opportunities, columns=_OPPORTUNITY_COLUMNS)
+            recorded = len(opportunities)
+        else:
             recorded = int(
                 await conn.fetchval("SELECT count(*) FROM opportunities WHERE cycle_id = $1", batch.cycle_id)
             )
@@ -246,7 +252,14 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
+async def _write_rates(
+    conn: asyncpg.Connection, batch: IngestBatch, snapshot: Settings | None
+) -> tuple[_Counts, list[tuple[object, ...]]]:
+    """Write the batch's rows; with ``snapshot`` settings, also compute the cycle's opportunity snapshot rows.
+
+    The snapshot is computed while PostgreSQL runs the upserts: the latest rates as of the cycle's end are the stored
+    rows this batch does not supersede (read just before the upserts, in the same transaction) plus the batch's own.
+    """
     rates = batch.rates
     ends = [funding_period_end(r.collected_at, r.interval_hours, r.next_funding_time) for r in rates]
     # the row kept per key: the latest collected_at, the later row on a tie (rows are visited in order)
@@ -287,15 +300,27 @@ async def _write_rates(conn: asyncpg.Connection, batch: IngestBatch) -> _Counts:
         for i in order
         for r in (rates[i],)
     ]
-    kept = [(rates[i], ends[i]) for i in order if i in latest_rows]
     await conn.execute(
         "INSERT INTO symbols (symbol) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
         sorted({r.symbol for r in rates}),
     )
     await conn.execute(_TEMP)
     await conn.copy_records_to_table("_ingest_rates", records=records, columns=_COLUMNS)
-    record = await conn.fetchrow(_UPSERT, batch.cycle_id)
-    return _Counts(int(record["stored"]), int(record["latest"]), kept, record["reused"] > 0)
+    fees: dict[str, FeeSchedule] = {}
+    others: list[asyncpg.Record] = []
+    if snapshot is not None:
+        fees = {r["name"]: FeeSchedule(r["maker_fee"], r["taker_fee"]) for r in await conn.fetch(_ACTIVE_FEES)}
+        others = await conn.fetch(_NOT_SUPERSEDED)
+    upsert = asyncio.ensure_future(conn.fetchrow(_UPSERT, batch.cycle_id))
+    try:
+        opportunities: list[tuple[object, ...]] = []
+        if snapshot is not None:
+            await asyncio.sleep(0)  # the statement goes out; the snapshot is computed while PostgreSQL runs it
+            kept = [(rates[i], ends[i]) for i in order if i in latest_rows]
+            opportunities = _snapshot_rows(batch, snapshot, _snapshot_legs(others, kept, fees))
+    finally:
+        record = await upsert  # (cancelling this task cancels the statement as well)
+    return _Counts(int(record["stored"]), int(record["latest"])), opportunities
 
 
 async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
@@ -316,31 +341,32 @@ async def _write_logs(conn: asyncpg.Connection, batch: IngestBatch) -> None:
 
 
 _ACTIVE_FEES = "SELECT name, maker_fee, taker_fee FROM dexes WHERE is_active"
-_LATEST_NOT_WRITTEN = """
+# the latest rows of active venues that the batch does not supersede: the upsert below leaves them as they are
+_NOT_SUPERSEDED = """
 SELECT l.dex, l.symbol, l.venue_symbol, l.multiplier, l.rate, l.interval_hours, l.funding_time, l.mark_price,
        l.index_price, l.open_interest_usd, l.volume_24h_usd, l.best_bid, l.best_ask, l.next_funding_time,
        l.collected_at, d.maker_fee, d.taker_fee
 FROM latest_funding_rates l JOIN dexes d ON d.name = l.dex
-WHERE d.is_active AND l.cycle_id IS DISTINCT FROM $1
+WHERE d.is_active AND NOT EXISTS (
+    SELECT 1 FROM _ingest_rates r
+    WHERE r.is_latest AND r.dex = l.dex AND r.symbol = l.symbol AND r.collected_at > l.collected_at
+)
 """
 
 
-async def _snapshot_legs(conn: asyncpg.Connection, cycle_id: str, counts: _Counts) -> list[finder.Leg]:
-    """The latest rate of every (active dex, symbol) as of this cycle's end: what ``latest_legs`` would read now.
+def _snapshot_legs(
+    others: list[asyncpg.Record], kept: list[tuple[IngestRate, datetime]], fees: dict[str, FeeSchedule]
+) -> list[finder.Leg]:
+    """The latest rate of every (active dex, symbol) once the batch is written: what ``latest_legs`` reads then.
 
-    The rows this cycle wrote (cycle_id = this cycle) are taken from the batch in memory; only the others are read
-    back. The numbers are the same values (``numeric`` stores a Decimal exactly), though not always written the same
-    way: asyncpg reads 5000000 back as ``5.00E+6``, the batch says ``5000000``. When rows carried this cycle's id
-    before it was written (a cycle id reused after retention), everything is read back instead.
+    ``others`` are the stored rows the batch does not supersede; every other row kept from the batch (of an active
+    venue) is written by the upsert, exactly as it is in memory. The numbers are the same values (``numeric`` stores
+    a Decimal exactly), though not always written the same way: asyncpg reads 5000000 back as ``5.00E+6``.
     """
-    if counts.reused:
-        return await latest_legs(conn)
-    fees = {r["name"]: FeeSchedule(maker=r["maker_fee"], taker=r["taker_fee"]) for r in await conn.fetch(_ACTIVE_FEES)}
-    others = await conn.fetch(_LATEST_NOT_WRITTEN, cycle_id)
     legs = [leg_from_record(r) for r in others]
-    not_written = {(r["dex"], r["symbol"]) for r in others}
-    for rate, funding_time in counts.kept:
-        if rate.exchange not in fees or (rate.exchange, rate.symbol) in not_written:
+    stored = {(r["dex"], r["symbol"]) for r in others}
+    for rate, funding_time in kept:
+        if rate.exchange not in fees or (rate.exchange, rate.symbol) in stored:
             continue  # inactive venue, or older than the row already there
         legs.append(
             finder.Leg(
@@ -365,14 +391,8 @@ async def _snapshot_legs(conn: asyncpg.Connection, cycle_id: str, counts: _Count
     return legs
 
 
-async def _record_opportunities(
-    conn: asyncpg.Connection,
-    batch: IngestBatch,
-    settings: Settings,
-    counts: _Counts,
-) -> int:
-    if settings.snapshot_top_n == 0:
-        return 0
+def _snapshot_rows(batch: IngestBatch, settings: Settings, legs: list[finder.Leg]) -> list[tuple[object, ...]]:
+    """The cycle's opportunity snapshot: the best pairs by net APR as of the cycle's end (positive spreads only)."""
     params = finder.Params(
         hold_hours=settings.default_hold_hours,
         position_size_usd=settings.default_position_size_usd,
@@ -380,14 +400,14 @@ async def _record_opportunities(
         stale_after_seconds=settings.stale_after_seconds,
     )
     result = finder.find(
-        await _snapshot_legs(conn, batch.cycle_id, counts),
+        legs,
         params,
         batch.finished_at,
         finder.Filters(min_divergence=None, min_profit=None),
         sort_by="net_apr",
         limit=settings.snapshot_top_n,
     )
-    rows = [
+    return [
         (
             batch.cycle_id,
             batch.finished_at,
@@ -413,6 +433,3 @@ async def _record_opportunities(
         for o in result.opportunities
         if o.spread_hourly > 0
     ]
-    if rows:
-        await conn.copy_records_to_table("opportunities", records=rows, columns=_OPPORTUNITY_COLUMNS)
-    return len(rows)

@@ -199,6 +199,8 @@ class Reconciler:
             started = time.monotonic()
             result = "error"
             try:
+                if optimistic:  # the newest copy as of now (the one passed may predate the reconcile just done)
+                    body = self.freshest(spec, body) if body is not None else self.last_seen(spec, namespace, name)
                 if optimistic and body is not None:
                     quiet = self._quiet(spec, namespace, name, body, full)
                     if quiet is not None:

@@ -80,8 +80,7 @@ class OperatorRuntime:
     async def _background(self, key: Key, full: bool) -> None:
         plural, namespace, name = key
         spec = next(k for k in KINDS if k.plural == plural)
-        body = self.reconciler.last_seen(spec, namespace, name)
-        await self.reconciler.reconcile(spec, namespace, name, full=full, body=body, optimistic=body is not None)
+        await self.reconciler.reconcile(spec, namespace, name, full=full, optimistic=True)
 
     async def close(self) -> None:
         await self.coalescer.close()

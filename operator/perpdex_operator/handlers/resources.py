@@ -35,8 +35,7 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
     async def resume(**kwargs: Any) -> None:
         """An operator (re)start: nothing is sent when the watch caches already show the object settled."""
         body, name, namespace = _identity(kwargs)
-        fresh = rt.reconciler.freshest(spec, body)
-        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True, body=fresh, optimistic=True)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True, body=body, optimistic=True)
         if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
             raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
 
@@ -50,14 +49,12 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
             return
         if rt.reconciler.busy(spec, namespace, name):
             return  # a reconcile is under way: it writes the status, this tick would only repeat its reads
-        fresh = rt.reconciler.freshest(spec, body)
-        await rt.reconciler.reconcile(spec, namespace, name, full=False, body=fresh, optimistic=True)
+        await rt.reconciler.reconcile(spec, namespace, name, full=False, body=body, optimistic=True)
 
     async def resync(**kwargs: Any) -> None:
         body, name, namespace = _identity(kwargs)
         if not body.get("metadata", {}).get("deletionTimestamp"):
-            fresh = rt.reconciler.freshest(spec, body)
-            await rt.reconciler.reconcile(spec, namespace, name, full=True, body=fresh, optimistic=True)
+            await rt.reconciler.reconcile(spec, namespace, name, full=True, body=body, optimistic=True)
 
     s = rt.settings
     kopf.timer(

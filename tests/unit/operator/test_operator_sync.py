@@ -207,3 +207,34 @@ def test_builds_are_reused_while_their_inputs_stay_and_drive_the_drift_check() -
     assert len(calls) == 2
     reconciler.forget(kind, "ns", "b")
     assert reconciler.child_is_current({**sts, "kind": "StatefulSet"}) is None
+
+
+async def test_the_client_bounds_requests_in_flight() -> None:
+    """Requests beyond ``max_in_flight`` wait in the client (FIFO), never in httpcore's pool."""
+    import asyncio
+
+    import httpx
+
+    from perpdex_operator.runtime import MAX_IN_FLIGHT, CountingKubeClient
+
+    active = peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.001)
+        active -= 1
+        return httpx.Response(200, json={"ok": True})
+
+    kube = CountingKubeClient(KubeConfig(server="http://127.0.0.1:1"), OperatorMetrics())
+    await kube.close()
+    kube._client = httpx.AsyncClient(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+    try:
+        results = await asyncio.gather(*(kube.get(f"/api/v1/x/{i}") for i in range(4 * MAX_IN_FLIGHT)))
+    finally:
+        await kube.close()
+    assert all(r == {"ok": True} for r in results)
+    assert peak == MAX_IN_FLIGHT
+    with pytest.raises(ValueError):
+        KubeClient(KubeConfig(server="http://127.0.0.1:1"), max_in_flight=0)

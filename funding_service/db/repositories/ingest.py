@@ -60,12 +60,14 @@ _COLUMNS = (
     "is_latest",
 )
 
+# kept for the session (emptied at each commit): created once per connection, not per batch, so the statements
+# reading it keep their plans
 _TEMP = """
-CREATE TEMP TABLE _ingest_rates (
+CREATE TEMP TABLE IF NOT EXISTS _ingest_rates (
     dex text, symbol text, venue_symbol text, multiplier text, rate text, interval_hours text, funding_time timestamptz,
     mark_price text, index_price text, open_interest_usd text, volume_24h_usd text, best_bid text, best_ask text,
     spread_bps text, next_funding_time timestamptz, collected_at timestamptz, is_latest boolean
-) ON COMMIT DROP
+) ON COMMIT DELETE ROWS
 """
 
 _UPSERT = """

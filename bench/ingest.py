@@ -5,7 +5,8 @@ Each cycle is one minute later than the previous one (as a collector every minut
 the API upserts ``funding_rates`` / ``latest_funding_rates`` / ``dex_symbols``, logs the cycle and snapshots its
 opportunities, all in one transaction. The baseline COPYs the same rows into a table shaped and indexed like
 ``funding_rates``. Two API figures: the body serialised beforehand (the server's cost + HTTP), and
-``FundingServiceClient.ingest`` (what a collector pays, model serialisation included).
+``FundingServiceClient.ingest`` (what a collector pays, model serialisation included). The three methods take turns
+cycle after cycle, so that on a shared machine each sees the same load over the run.
 
 ``python -m bench.ingest [--quick] [--cycles N] [--symbols S]``
 """

@@ -5,6 +5,7 @@ times and from any trigger (kopf handlers, timers, child watch events)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import time
@@ -206,8 +207,11 @@ class Reconciler:
                     if quiet is not None:
                         result = "ok"
                         return quiet
+                # a CR never reconciled: kopf's copy (or the operator's own later one) is as good as a fresh read
+                known = self.freshest(spec, body) if body is not None and not optimistic else None
+                hint = known if known is not None and _never_reconciled(known) else None
                 async with self._slots:
-                    outcome = await self._reconcile(spec, namespace, name, full)
+                    outcome = await self._reconcile(spec, namespace, name, full, hint)
                 result = "ok" if outcome.problem is None else "error"
                 return outcome
             finally:
@@ -253,10 +257,13 @@ class Reconciler:
         self.metrics.set_phase(spec.kind, namespace, name, phase)
         return Outcome(exists=True, phase=phase, active=desired.active)
 
-    async def _reconcile(self, spec: KindSpec, namespace: str, name: str, full: bool) -> Outcome:
-        # always the object as stored now (inside the lock): a handler's body may predate the last status write,
-        # and comparing against it would write the same status twice
-        owner = await self.fetch(spec, namespace, name)
+    async def _reconcile(
+        self, spec: KindSpec, namespace: str, name: str, full: bool, hint: Mapping[str, Any] | None = None
+    ) -> Outcome:
+        # the object as stored now (inside the lock): a handler's body may predate the last status write, and
+        # comparing against it would write the same status twice; only a never-reconciled CR's copy (``hint``) has
+        # no status to repeat
+        owner = copy.deepcopy(dict(hint)) if hint is not None else await self.fetch(spec, namespace, name)
         if owner is None:
             self.forget(spec, namespace, name)
             return Outcome(exists=False)

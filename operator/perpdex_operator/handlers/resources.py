@@ -27,8 +27,8 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
     on: dict[str, Any] = {"registry": registry, "backoff": ERROR_BACKOFF}
 
     async def reconcile(**kwargs: Any) -> None:
-        _, name, namespace = _identity(kwargs)
-        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True)
+        body, name, namespace = _identity(kwargs)
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True, body=body)
         if outcome.problem is not None and outcome.problem.reason == "ReconcileError":
             raise kopf.TemporaryError(outcome.problem.message, delay=RETRY_DELAY)
 

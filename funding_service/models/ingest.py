@@ -7,11 +7,12 @@ The batch is validated whole: one bad row rejects the batch and nothing is writt
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -49,7 +50,23 @@ def _no_number(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_no_number)]
+# funding data is recent: an instant outside these years is garbage (and year 1 or 9999 with an offset does not even
+# convert to UTC, which every database write does)
+_FIRST_YEAR, _LAST_YEAR = 2000, 2199
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    message = f"date-time out of range: expected a UTC year within {_FIRST_YEAR}-{_LAST_YEAR}"
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        raise ValueError(message) from None
+    if not _FIRST_YEAR <= year <= _LAST_YEAR:
+        raise ValueError(message)
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_no_number), AfterValidator(_plausible_instant)]
 DexName = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=DEX_NAME_PATTERN)]
 CanonicalSymbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
 # at most 40 significant digits, 30 of them after the point: real data never needs more, and ``numeric`` stays sane

@@ -72,6 +72,9 @@ def test_ingest_rate_from_funding_rate() -> None:
         ("symbol", "BTC/USD"),
         ("venue_symbol", ""),
         ("collected_at", "2026-01-01T12:00:00"),  # naive: refused, never guessed
+        ("collected_at", "0001-01-01T00:01:01+21:00"),  # before year 1 in UTC: no database write could take it
+        ("next_funding_time", "9999-12-31T23:59:59-05:00"),  # after year 9999 in UTC
+        ("collected_at", "2000-01-01T01:00:00+02:00"),  # 1999 in UTC: not funding data
     ],
 )
 def test_ingest_rate_rejects(field: str, value: str) -> None:
@@ -99,6 +102,14 @@ def test_batch_checks() -> None:
         )
     with pytest.raises(ValidationError):
         IngestBatch(cycle_id="has space", started_at=NOW, finished_at=NOW)
+    # an instant that does not exist in UTC is a 422 naming the field, never a database error (a 500)
+    with pytest.raises(ValidationError) as err:
+        IngestBatch.model_validate({"cycle_id": "c", "started_at": "0001-01-01T00:01:01+21:00", "finished_at": NOW})
+    assert err.value.errors()[0]["loc"] == ("started_at",) and "out of range" in str(err.value)
+    edge = IngestBatch.model_validate(
+        {"cycle_id": "c", "started_at": "1999-12-31T23:00:00-02:00", "finished_at": "2199-12-31T23:00:00+02:00"}
+    )  # 2000-01-01 01:00 and 2199-12-31 21:00 in UTC
+    assert edge.started_at.astimezone(UTC).year == 2000
 
 
 def test_batch_dex_names_and_error_truncation() -> None:

@@ -43,7 +43,8 @@ class WatchCache:
         if deleted:
             self._objects.pop((kind, namespace, name), None)
         else:  # compact JSON: a few KB per child instead of tens of KB of dicts (thousands of children at scale)
-            slim = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": _slim_meta(meta), "kind": kind}
+            meta = {k: v for k, v in meta.items() if k != "managedFields"}  # serialised at once: no copy needed
+            slim = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": meta, "kind": kind}
             self._objects[(kind, namespace, name)] = json.dumps(slim, separators=(",", ":")).encode()
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

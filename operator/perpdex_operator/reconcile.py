@@ -336,20 +336,26 @@ class Reconciler:
         problem: Problem | None = None
         workload: dict[str, Any] | None = None
         plan = [(m, False) for m in children.applied] + [(m, True) for m in children.created]
-        for manifest, create_only in plan:
-            meta = manifest["metadata"]
-            cached = self.cache.get(manifest["kind"], meta["namespace"], meta["name"])
-            try:
-                result, live = await sync_child(
-                    self.kube, manifest, create_only=create_only, cached=cached, likely_absent=new
-                )
-            except ChildConflictError as exc:
-                problem = problem or Problem(reason="ChildConflict", message=str(exc))
+        # two waves of concurrent requests instead of one request after the other: what others refer to (Role,
+        # ServiceAccount, ConfigMap) first, then the RoleBinding (RBAC checks its Role) and the workload
+        later = {"RoleBinding", spec.workload_kind}
+        outcomes: list[tuple[ChildResult, dict[str, Any]] | BaseException] = []
+        for wave in ([p for p in plan if p[0]["kind"] not in later], [p for p in plan if p[0]["kind"] in later]):
+            outcomes += await asyncio.gather(*(self._sync_one(m, c, new) for m, c in wave), return_exceptions=True)
+        order = [p for p in plan if p[0]["kind"] not in later] + [p for p in plan if p[0]["kind"] in later]
+        for (manifest, _), outcome in zip(order, outcomes, strict=True):
+            if isinstance(outcome, ChildConflictError):
+                problem = problem or Problem(reason="ChildConflict", message=str(outcome))
                 continue
-            except ApiError as exc:
+            if isinstance(outcome, ApiError):
                 what = f"{manifest['kind']} {manifest['metadata']['name']}"
-                problem = problem or Problem(reason="ReconcileError", message=f"{what}: {exc.status} {exc.message}")
+                problem = problem or Problem(
+                    reason="ReconcileError", message=f"{what}: {outcome.status} {outcome.message}"
+                )
                 continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            result, live = outcome
             results.append(result)
             if result.wrote:
                 self.metrics.child_writes.labels(spec.kind, result.kind, result.action).inc()
@@ -357,6 +363,13 @@ class Reconciler:
             if manifest["kind"] == spec.workload_kind:
                 workload = live
         return problem, workload
+
+    async def _sync_one(
+        self, manifest: dict[str, Any], create_only: bool, new: bool
+    ) -> tuple[ChildResult, dict[str, Any]]:
+        meta = manifest["metadata"]
+        cached = self.cache.get(manifest["kind"], meta["namespace"], meta["name"])
+        return await sync_child(self.kube, manifest, create_only=create_only, cached=cached, likely_absent=new)
 
     # -- events ------------------------------------------------------------------------------------------------------
     async def _post(

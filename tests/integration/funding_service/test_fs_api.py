@@ -294,6 +294,7 @@ async def test_history_start_end_and_buckets(api: httpx.AsyncClient, data: dict[
     # the periods settling within [now − 33 h, now − 7 h): points collected 8, 16, 24 and 32 hours ago
     start, end = now - timedelta(hours=33), now - timedelta(hours=7)
     ends = {h: funding_period_end(now - timedelta(hours=h), D(8)) for h, _ in HISTORY}
+    ends[0] = funding_period_end(now, D(8), now + timedelta(hours=2))  # the current row gives its next funding time
     expected = [D(v) for h, v in HISTORY if start <= ends[h] < end]
     body = await get(api, "/history/funding-rates/aster/BTC", start=start.isoformat(), end=end.isoformat())
     assert [d(p["funding_rate"]) for p in body["data_points"]] == expected

@@ -45,12 +45,11 @@ from bench.common import (
     command_line,
     load_note,
     median,
-    print_tables,
     proc_sample,
     run_measured,
+    run_module,
     start_server,
     stop_process,
-    write_json,
 )
 from bot_runtime.exchanges.registry import VENUES
 
@@ -390,12 +389,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

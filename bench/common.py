@@ -457,5 +457,17 @@ def write_json(path: Path, tables: Sequence[Table]) -> None:
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
+def run_module(
+    parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], list[Table]], argv: list[str] | None
+) -> int:
+    """The ``main`` of one benchmark module: parse, run, print the tables, and write them as JSON if asked."""
+    args = parser.parse_args(argv)
+    tables = run(args)
+    print_tables(tables)
+    if args.json_path:
+        write_json(args.json_path, tables)
+    return 0
+
+
 def command_line(module: str, argv: Sequence[str]) -> str:
     return " ".join([".venv/bin/python", "-m", module, *argv])

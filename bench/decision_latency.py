@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from bench.common import Table, base_parser, command_line, load_note, percentile, print_tables, write_json
+from bench.common import Table, base_parser, command_line, load_note, percentile, run_module
 from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import Exchange, Market, OrderRequest, Quote, Side, TimeInForce
 
@@ -421,12 +421,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -32,11 +32,10 @@ from bench.common import (
     base_parser,
     command_line,
     load_note,
-    print_tables,
     proc_sample,
+    run_module,
     start_server,
     stop_process,
-    write_json,
 )
 from bench.fs_data import INGEST_TOKEN, ingest_batch, load_dataset, markets, migrate, postgres, start_service
 from bench.loadgen import CLIENTS, LoadResult, run_load, sequential
@@ -259,12 +258,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ from bench.common import (
     command_line,
     load_note,
     median,
-    print_tables,
-    write_json,
+    run_module,
 )
 from bench.fs_data import INGEST_TOKEN, ingest_batch, load_dataset, markets, migrate, postgres, start_service
 from funding_service.client import FundingServiceClient
@@ -164,12 +163,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

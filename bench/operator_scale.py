@@ -47,11 +47,10 @@ from bench.common import (
     command_line,
     load_note,
     own_cpu_seconds,
-    print_tables,
     proc_sample,
+    run_module,
     start_server,
     stop_process,
-    write_json,
 )
 from bench.kube_audit import AUDIT_POLICY, BENCH_AGENT, AuditLog, Tally, audit_flags
 from bot_runtime.kube import Gone, KubeClient, KubeConfig, resource_path
@@ -539,12 +538,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
-from bench.common import Table, Target, base_parser, command_line, load_note, median, print_tables, write_json
+from bench.common import (
+    Table,
+    Target,
+    base_parser,
+    command_line,
+    load_note,
+    median,
+    run_module,
+)
 from bench.fs_data import VENUES, ingest_rates, markets
 from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeSchedule
@@ -137,12 +145,7 @@ def run(args: argparse.Namespace) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = run(args)
-    print_tables(tables)
-    if args.json_path:
-        write_json(args.json_path, tables)
-    return 0
+    return run_module(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bot_runtime.clock import Clock
 from bot_runtime.config import OnStop, parse_config
 from bot_runtime.exchanges.base import Exchange
 from bot_runtime.risk import RiskManager
 from bot_runtime.strategies import build_strategy
+from bot_runtime.strategies.base import ClientIds, RecordingEvents
 from bot_runtime.strategies.grid import GridStrategy
 
 T = TypeVar("T")
@@ -38,12 +40,16 @@ async def wait_until(predicate: Callable[[], T | None], within: float = 10.0) ->
 
 
 class GridProcess:
-    """A bot process: ``exchange`` (not yet connected) and a grid strategy on it, run in a task."""
+    """A bot process: ``exchange`` (not yet connected) and a grid strategy on it, run in a task; ``events`` records
+    what the strategy reports, ``ids`` reads the roles of its client order ids."""
 
-    def __init__(self, exchange: Exchange, venue: str) -> None:
+    def __init__(self, exchange: Exchange, venue: str, *, clock: Clock | None = None) -> None:
         self.exchange = exchange
-        config = grid_config(venue)
-        strategy = build_strategy(config, exchange, RiskManager(config.risk))
+        self.config = grid_config(venue)
+        self.events = RecordingEvents()
+        self.ids = ClientIds(self.config.name, self.config.namespace)
+        risk = RiskManager(self.config.risk, clock)
+        strategy = build_strategy(self.config, exchange, risk, self.events, clock=clock)
         assert isinstance(strategy, GridStrategy)
         self.strategy = strategy
         self.stopping = asyncio.Event()
@@ -51,6 +57,10 @@ class GridProcess:
 
     async def start(self) -> None:
         await self.exchange.connect()
+        self.run()
+
+    def run(self) -> None:
+        """Start trading on an already connected client."""
         self.task = asyncio.create_task(self.strategy.run(self.stopping))
 
     async def crash(self) -> None:

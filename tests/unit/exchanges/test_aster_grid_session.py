@@ -8,7 +8,6 @@ the strategy over the venue's WebSocket.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -19,15 +18,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bot_runtime.clock import VirtualClock
-from bot_runtime.config import OnStop
 from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import TimeInForce
-from bot_runtime.risk import RiskManager
-from bot_runtime.strategies import build_strategy
-from bot_runtime.strategies.base import ClientIds, OrderResult, RecordingEvents
-from bot_runtime.strategies.grid import GridStrategy
+from bot_runtime.strategies.base import ClientIds, OrderResult
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsEndpoint, load_fixture
-from tests.unit.exchanges.conftest import grid_config, wait_until
+from tests.unit.exchanges.conftest import GridProcess, wait_until
 
 API_KEY = "aster-grid-api-key-0123456789"
 SECRET = "aster-grid-secret-9876543210"
@@ -209,16 +204,12 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
         venue = AsterVenue(server)
         options = {"baseUrl": server.url, "wsUrl": server.ws_url, "reconnectInitialDelay": 0.01}
         exchange = registry.create_exchange("aster", options, ENV)
-        config = grid_config("aster")
+        bot = GridProcess(exchange, "aster", clock=clock)
+        config, strategy, events, ids = bot.config, bot.strategy, bot.events, bot.ids
         assert config.grid is not None
-        events = RecordingEvents()
-        strategy = build_strategy(config, exchange, RiskManager(config.risk, clock), events, clock=clock)
-        assert isinstance(strategy, GridStrategy)
-        ids = ClientIds(config.name, config.namespace)
-        stopping = asyncio.Event()
         await exchange.connect()
         await venue.stream.wait_for_connections(1)
-        task = asyncio.create_task(strategy.run(stopping))
+        bot.run()
         try:
             opened = await wait_until(lambda: venue.resting("BUY"))
             body = venue.bodies[opened["orderId"]]
@@ -260,10 +251,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             resting = await wait_until(lambda: strategy.close_orders)  # once placement returned
             assert [o.order_id for o in resting] == [str(close["orderId"])]
         finally:
-            stopping.set()
-            await asyncio.wait_for(task, 30)
-            await strategy.shutdown(OnStop.CANCEL_ORDERS)
-            await exchange.close()
+            await bot.stop()
         cancels = [(r.query["symbol"], r.query["orderId"]) for r in server.requests_to("DELETE", "/fapi/v1/order")]
         assert cancels == [(SYMBOL, str(close["orderId"]))]
         assert close["status"] == "CANCELED"

@@ -8,7 +8,6 @@ the strategy over the venue's WebSocket.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import time
@@ -21,16 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from bot_runtime.clock import VirtualClock
-from bot_runtime.config import OnStop
 from bot_runtime.exchanges import registry
 from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
 from bot_runtime.exchanges.base import TimeInForce
-from bot_runtime.risk import RiskManager
-from bot_runtime.strategies import build_strategy
-from bot_runtime.strategies.base import ClientIds, OrderResult, RecordingEvents
-from bot_runtime.strategies.grid import GridStrategy
+from bot_runtime.strategies.base import ClientIds, OrderResult
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsEndpoint, load_fixture
-from tests.unit.exchanges.conftest import grid_config, wait_until
+from tests.unit.exchanges.conftest import GridProcess, wait_until
 
 _KEY = Ed25519PrivateKey.generate()
 SECRET = base64.b64encode(_KEY.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
@@ -205,19 +200,15 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
         venue = BackpackVenue(server)
         options = {"baseUrl": server.url, "wsUrl": server.ws_url + "/", "reconnectInitialDelay": 0.01}
         exchange = registry.create_exchange("backpack", options, ENV)
-        config = grid_config("backpack")
+        bot = GridProcess(exchange, "backpack", clock=clock)
+        config, strategy, events, ids = bot.config, bot.strategy, bot.events, bot.ids
         assert config.grid is not None
-        events = RecordingEvents()
-        strategy = build_strategy(config, exchange, RiskManager(config.risk, clock), events, clock=clock)
-        assert isinstance(strategy, GridStrategy)
-        ids = ClientIds(config.name, config.namespace)
-        stopping = asyncio.Event()
         await exchange.connect()
         subscription = await (await venue.stream.wait_for_connections(1)).wait_for_message(
             lambda m: isinstance(m, dict) and m.get("params") == ["account.orderUpdate"]
         )
         assert subscription["signature"][0] == PUBLIC
-        task = asyncio.create_task(strategy.run(stopping))
+        bot.run()
         try:
             opened = await wait_until(lambda: venue.resting("Bid"))
             body = venue.bodies[opened["id"]]
@@ -254,10 +245,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             resting = await wait_until(lambda: strategy.close_orders)  # once placement returned
             assert [o.order_id for o in resting] == [close["id"]]
         finally:
-            stopping.set()
-            await asyncio.wait_for(task, 30)
-            await strategy.shutdown(OnStop.CANCEL_ORDERS)
-            await exchange.close()
+            await bot.stop()
         cancels = [r.json() for r in server.requests_to("DELETE", "/api/v1/order")]
         assert cancels == [{"symbol": SYMBOL, "orderId": close["id"]}]
         assert close["status"] == "Cancelled"

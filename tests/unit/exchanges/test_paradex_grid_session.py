@@ -17,15 +17,11 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from bot_runtime.clock import VirtualClock
-from bot_runtime.config import OnStop
 from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import TimeInForce
-from bot_runtime.risk import RiskManager
-from bot_runtime.strategies import build_strategy
-from bot_runtime.strategies.base import ClientIds, OrderResult, RecordingEvents
-from bot_runtime.strategies.grid import GridStrategy
+from bot_runtime.strategies.base import ClientIds, OrderResult
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, WsEndpoint, load_fixture
-from tests.unit.exchanges.conftest import grid_config, wait_until
+from tests.unit.exchanges.conftest import GridProcess, wait_until
 
 L2_KEY = hex(random.Random(11).randrange(1, 2**250))
 L1_ADDRESS = "0x" + "cd" * 20
@@ -249,15 +245,11 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             "orderConfirmTimeout": 5,
         }
         exchange = registry.create_exchange("paradex", options, ENV)
-        config = grid_config("paradex")
+        bot = GridProcess(exchange, "paradex", clock=clock)
+        config, strategy, events, ids = bot.config, bot.strategy, bot.events, bot.ids
         assert config.grid is not None
-        events = RecordingEvents()
-        strategy = build_strategy(config, exchange, RiskManager(config.risk, clock), events, clock=clock)
-        assert isinstance(strategy, GridStrategy)
-        ids = ClientIds(config.name, config.namespace)
-        stopping = asyncio.Event()
         await exchange.connect()
-        task = asyncio.create_task(strategy.run(stopping))
+        bot.run()
         try:
             opened = await wait_until(lambda: venue.resting("BUY"))
             body = venue.bodies[opened["id"]]
@@ -295,10 +287,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             resting = await wait_until(lambda: strategy.close_orders)  # once placement returned
             assert [o.order_id for o in resting] == [close["id"]]
         finally:
-            stopping.set()
-            await asyncio.wait_for(task, 30)
-            await strategy.shutdown(OnStop.CANCEL_ORDERS)
-            await exchange.close()
+            await bot.stop()
         cancels = server.requests_to("DELETE", "/v1/orders/{order_id}")
         assert [r.path.rsplit("/", 1)[-1] for r in cancels] == [close["id"]]
         assert close["status"] == "CLOSED" and close["cancel_reason"] == "USER_CANCELED"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
@@ -27,16 +27,8 @@ from funding_service.core.opportunities import (
     find_exact,
     sort_opportunities,
 )
+from tests.unit.funding_service.test_fs_opportunity_math import FEES, NOW  # the seeded fee table
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-FEES = {
-    "lighter": FeeSchedule(D("0"), D("0")),
-    "grvt": FeeSchedule(D("-0.0001"), D("0.00055")),
-    "edgex": FeeSchedule(D("0.00015"), D("0.00038")),
-    "paradex": FeeSchedule(D("0.00003"), D("0.0002")),
-    "backpack": FeeSchedule(D("0.0002"), D("0.0005")),
-    "aster": FeeSchedule(D("0.00005"), D("0.0004")),
-}
 VENUES = sorted(FEES)
 SYMBOLS = ["BTC", "ETH", "SOL", "PEPE"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.common import PYTHON, BenchError, clean_env, start_server, stop_process
-from funding_service.models.ingest import ExchangeReport, IngestBatch, IngestRate
+from bot_runtime.funding_api.ingest import ExchangeReport, IngestBatch, IngestRate
 from perpdex_dev.postgres import PostgresCluster
 
 # the venues seeded by migration 002, with their default funding interval (hours)

@@ -32,9 +32,9 @@ from bench.common import (
     run_module,
 )
 from bench.fs_data import INGEST_TOKEN, ingest_batch, load_dataset, markets, migrate, postgres, start_service
-from funding_service.client import FundingServiceClient
+from bot_runtime.funding_api.client import FundingServiceClient
+from bot_runtime.funding_api.ingest import IngestBatch
 from funding_service.core.funding_time import funding_period_end
-from funding_service.models.ingest import IngestBatch
 
 MODULE = "bench.ingest"
 RAW_TABLE = "bench_raw_rates"

@@ -19,6 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot_runtime.funding_api.ingest import IngestBatch
+from bot_runtime.funding_api.models import ServiceInfo
 from funding_service.api import errors
 from funding_service.api.answers import FastAnswers
 from funding_service.api.metrics import MetricsMiddleware
@@ -27,8 +29,6 @@ from funding_service.api.state import ServiceState
 from funding_service.db.migrator import migrate
 from funding_service.db.pool import Database, DatabaseUnavailable
 from funding_service.db.repositories import maintenance
-from funding_service.models.api import ServiceInfo
-from funding_service.models.ingest import IngestBatch
 from funding_service.settings import Settings
 
 log = logging.getLogger(__name__)

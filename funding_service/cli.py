@@ -1,4 +1,4 @@
-"""``perpdex funding-service serve|migrate|status``.
+"""``perpdex funding-service serve|migrate|status``: the funding-rate API (FastAPI) and its database schema.
 
 - ``serve``: uvicorn on ``PERPDEX_FS_HOST``/``PERPDEX_FS_PORT`` (or ``--host``/``--port``).
 - ``migrate``: apply pending migrations (waits up to ``--wait`` seconds for the database, e.g. as a Helm hook or an

@@ -1,4 +1,4 @@
-"""Every error is JSON :class:`~funding_service.models.api.ErrorBody`: a bad query is a 422 naming the parameter,
+"""Every error is JSON :class:`~bot_runtime.funding_api.models.ErrorBody`: a bad query is a 422 naming the parameter,
 an unknown dex/symbol a 404, an unreachable database a 503 with ``Retry-After``; never a stack trace."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot_runtime.funding_api.models import ErrorBody
 from funding_service.db.pool import DatabaseUnavailable
 from funding_service.db.repositories.ingest import UnknownDexes
-from funding_service.models.api import ErrorBody
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot_runtime.exchanges.symbols import normalize
+from bot_runtime.funding_api.ingest import SYMBOL_PATTERN
 from funding_service.api.errors import invalid, not_found
 from funding_service.api.state import ServiceState
 from funding_service.core.history import parse_period
-from funding_service.models.ingest import SYMBOL_PATTERN
 
 _SYMBOL = re.compile(SYMBOL_PATTERN)
 _DEX = re.compile(r"^[a-z][a-z0-9-]{0,62}$")

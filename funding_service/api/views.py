@@ -9,11 +9,7 @@ from functools import partial
 
 import asyncpg
 
-from funding_service.api.encoded import Hole, Path
-from funding_service.core.health import dex_health
-from funding_service.core.opportunities import Opportunity
-from funding_service.core.rates import apr, hourly_rate
-from funding_service.models.api import (
+from bot_runtime.funding_api.models import (
     DexDetail,
     DexHealth,
     DexHealthRow,
@@ -23,6 +19,10 @@ from funding_service.models.api import (
     OpportunityRow,
     RateDetail,
 )
+from funding_service.api.encoded import Hole, Path
+from funding_service.core.health import dex_health
+from funding_service.core.opportunities import Opportunity
+from funding_service.core.rates import apr, hourly_rate
 
 
 def fee_structure(r: asyncpg.Record) -> FeeStructure:

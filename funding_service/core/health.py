@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+
+from bot_runtime.funding_api.models import HealthStatus
 
 UNHEALTHY_AFTER_ERRORS = 3
-HealthStatus = Literal["healthy", "degraded", "unhealthy", "no_data", "inactive"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,11 +46,11 @@ from bot_runtime.exchanges.base import (
     Side,
     TimeInForce,
 )
+from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.base import Strategy
 from bot_runtime.strategies.funding_arb.ledger import Ledger
 from bot_runtime.strategies.funding_arb.models import Leg, Pair, Tuning
 from bot_runtime.strategies.funding_arb.sizing import LegSizes, contracts, round_down, tradable_base
-from funding_service.models.api import OpportunityRow
 
 log = logging.getLogger(__name__)
 

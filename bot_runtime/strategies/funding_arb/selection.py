@@ -22,14 +22,14 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from bot_runtime.config import FundingArbConfig
+from bot_runtime.funding_api.models import DexList, Opportunities, OpportunityRow
 from bot_runtime.strategies.funding_arb.models import HOURS_PER_YEAR, Pair, PairRates
-from funding_service.models.api import DexList, Opportunities, OpportunityRow
 
 ZERO = Decimal(0)
 
 
 class OpportunitySource(Protocol):
-    """What the strategy needs of the funding service (:class:`funding_service.client.FundingServiceClient`)."""
+    """What the strategy needs of the funding service (:class:`bot_runtime.funding_api.client.FundingServiceClient`)."""
 
     async def opportunities(self, **filters: Any) -> Opportunities: ...
 

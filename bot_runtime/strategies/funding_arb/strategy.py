@@ -48,6 +48,8 @@ from bot_runtime.exchanges.base import (
     Quote,
     Side,
 )
+from bot_runtime.funding_api.client import FundingServiceError
+from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
 from bot_runtime.strategies.funding_arb.execution import (
@@ -71,8 +73,6 @@ from bot_runtime.strategies.funding_arb.selection import (
     pair_rates,
 )
 from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, contracts, plan_sizes
-from funding_service.client import FundingServiceError
-from funding_service.models.api import OpportunityRow
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class FundingArbStrategy(Strategy):
         if source is None:
             if not config.funding_service_url:
                 raise ValueError("fundingArb needs fundingServiceUrl (the funding service's base URL)")
-            from funding_service.client import FundingServiceClient
+            from bot_runtime.funding_api.client import FundingServiceClient
 
             source = FundingServiceClient(config.funding_service_url)
         self.source: OpportunitySource = source

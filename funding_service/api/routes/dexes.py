@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from bot_runtime.funding_api.models import DexDetail, DexList, DexSymbol, DexSymbols
 from funding_service.api.errors import ERROR_RESPONSES, not_found
 from funding_service.api.params import path_dex
 from funding_service.api.state import ServiceState, get_state
 from funding_service.api.views import dex_detail, dex_summary
 from funding_service.db.repositories import dexes as repo
-from funding_service.models.api import DexDetail, DexList, DexSymbol, DexSymbols
 
 router = APIRouter(tags=["DEXes"], responses=ERROR_RESPONSES)
 State = Annotated[ServiceState, Depends(get_state)]

@@ -8,6 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from bot_runtime.funding_api.models import (
+    CompareLeg,
+    DexMetadata,
+    DexRates,
+    LatestRates,
+    PairRate,
+    RateComparison,
+    RateDetail,
+)
 from funding_service.api.answers import CachedRoute, answer, snapshot
 from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, invalid, not_found
@@ -18,15 +27,6 @@ from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeMode
 from funding_service.core.rates import BPS, ORIGINAL_INTERVAL_HOURS
 from funding_service.db.repositories import rates as repo
-from funding_service.models.api import (
-    CompareLeg,
-    DexMetadata,
-    DexRates,
-    LatestRates,
-    PairRate,
-    RateComparison,
-    RateDetail,
-)
 
 # every route reads the in-process latest rates (funding_service.api.state); ``/funding-rates`` caches its answers
 router = APIRouter(tags=["Funding rates"], responses=ERROR_RESPONSES, route_class=CachedRoute)

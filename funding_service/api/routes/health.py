@@ -11,15 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
-from funding_service.api.errors import ERROR_RESPONSES, SCHEMA_MISSING, not_found
-from funding_service.api.params import path_dex
-from funding_service.api.state import ServiceState, get_state
-from funding_service.api.views import dex_health_row
-from funding_service.db.migrator import MigrationStatus, migration_status
-from funding_service.db.pool import DatabaseUnavailable
-from funding_service.db.repositories import dexes as dex_repo
-from funding_service.db.repositories import maintenance
-from funding_service.models.api import (
+from bot_runtime.funding_api.models import (
     DatabaseHealth,
     DatabaseState,
     DatabaseStatistics,
@@ -31,6 +23,14 @@ from funding_service.models.api import (
     ServiceHealth,
     SimpleHealth,
 )
+from funding_service.api.errors import ERROR_RESPONSES, SCHEMA_MISSING, not_found
+from funding_service.api.params import path_dex
+from funding_service.api.state import ServiceState, get_state
+from funding_service.api.views import dex_health_row
+from funding_service.db.migrator import MigrationStatus, migration_status
+from funding_service.db.pool import DatabaseUnavailable
+from funding_service.db.repositories import dexes as dex_repo
+from funding_service.db.repositories import maintenance
 
 router = APIRouter(tags=["Health"])
 State = Annotated[ServiceState, Depends(get_state)]

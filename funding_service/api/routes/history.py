@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from bot_runtime.funding_api.models import History, HistoryPoint, HistoryStats, RateStats, Statistics
 from funding_service.api.answers import CachedRoute, answer, snapshot
 from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, not_found
@@ -21,7 +22,6 @@ from funding_service.core.history import BUCKETS, Summary, summarize
 from funding_service.core.rates import HUNDRED, apr, hourly_rate
 from funding_service.db.repositories import dexes as dex_repo
 from funding_service.db.repositories import rates as repo
-from funding_service.models.api import History, HistoryPoint, HistoryStats, RateStats, Statistics
 
 # /stats caches its answers (funding_service.api.answers); /history does not
 router = APIRouter(tags=["History"], responses=ERROR_RESPONSES, route_class=CachedRoute)

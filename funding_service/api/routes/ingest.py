@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from bot_runtime.funding_api.ingest import IngestBatch, IngestResult
+from bot_runtime.funding_api.models import ErrorBody
 from funding_service.api.errors import ERROR_RESPONSES, ApiError
 from funding_service.api.state import ServiceState, get_state
 from funding_service.db.pool import DatabaseUnavailable
 from funding_service.db.repositories.ingest import UnknownDexes, ingest_batch
-from funding_service.models.api import ErrorBody
-from funding_service.models.ingest import IngestBatch, IngestResult
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from bot_runtime.funding_api.models import BestOpportunity, Opportunities, SymbolOpportunities
 from funding_service.api.answers import CachedRoute, answer, snapshot
 from funding_service.api.encoded import Hole
 from funding_service.api.errors import ERROR_RESPONSES, invalid, not_found
@@ -20,7 +21,6 @@ from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeMode
 from funding_service.core.opportunities import SortField
 from funding_service.db.repositories import dexes as dex_repo
-from funding_service.models.api import BestOpportunity, Opportunities, SymbolOpportunities
 
 router = APIRouter(tags=["Opportunities"], responses=ERROR_RESPONSES, route_class=CachedRoute)
 State = Annotated[ServiceState, Depends(get_state)]

@@ -24,12 +24,12 @@ from decimal import Decimal
 
 import asyncpg
 
+from bot_runtime.funding_api.ingest import IngestBatch, IngestRate, IngestResult
 from funding_service.core import opportunities as finder
 from funding_service.core.fees import FeeSchedule
 from funding_service.core.funding_time import funding_period_end
 from funding_service.core.rates import spread_bps
 from funding_service.db.repositories.rates import latest_legs, leg_from_record
-from funding_service.models.ingest import IngestBatch, IngestRate, IngestResult
 from funding_service.settings import Settings
 
 INGEST_LOCK = int.from_bytes(b"perpdexi", "big", signed=True)

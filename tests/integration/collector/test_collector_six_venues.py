@@ -12,9 +12,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from bot_runtime.collector.collector import Collector
 from bot_runtime.exchanges import registry
-from funding_service.client import FundingServiceClient
-from funding_service.collection.collector import Collector
+from bot_runtime.funding_api.client import FundingServiceClient
 from tests.integration.collector.six_venues import NOT_JSON, SERVER_ERROR, VENUES, Venue, hanging
 from tests.integration.funding_service.fs_helpers import TOKEN, Service
 from tests.support.replay import ReplayServer, Reply

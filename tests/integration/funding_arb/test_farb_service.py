@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from bot_runtime.clock import VirtualClock
+from bot_runtime.collector.collector import Collector
 from bot_runtime.config import BotConfig, OnStop, parse_config
 from bot_runtime.exchanges.paper import PaperExchange, PaperFundingSource, PaperOptions
+from bot_runtime.funding_api.client import FundingServiceClient
 from bot_runtime.risk import RiskManager
 from bot_runtime.strategies.base import RecordingEvents
 from bot_runtime.strategies.funding_arb import ExitReason, FundingArbStrategy, Tuning
-from funding_service.client import FundingServiceClient
-from funding_service.collection.collector import Collector
 from tests.integration.funding_service.fs_helpers import TOKEN, Service
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bot_runtime.funding_api.ingest import IngestBatch
 from funding_service.core.opportunities import Leg
 from funding_service.db.repositories import ingest as repo
 from funding_service.db.repositories.rates import latest_legs
-from funding_service.models.ingest import IngestBatch
 from funding_service.settings import Settings
 from tests.integration.funding_service.fs_helpers import DATA_TABLES, batch, make_settings, rate
 

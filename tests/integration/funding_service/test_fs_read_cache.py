@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from bot_runtime.funding_api.models import BestOpportunity, LatestRates, Opportunities, RateStats
 from funding_service.core.history import percentile
-from funding_service.models.api import BestOpportunity, LatestRates, Opportunities, RateStats
 from tests.integration.funding_service.fs_helpers import Service, batch, close_service, open_service, rate
 
 pytestmark = pytest.mark.integration

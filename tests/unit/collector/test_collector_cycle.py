@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from bot_runtime.collector.collector import Collector
+from bot_runtime.collector.cycle import run_cycle
+from bot_runtime.collector.outbox import Outbox
 from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError
-from funding_service.collection.collector import Collector
-from funding_service.collection.cycle import run_cycle
-from funding_service.collection.outbox import Outbox
-from funding_service.models.ingest import IngestBatch
+from bot_runtime.funding_api.ingest import IngestBatch
 
 
 def rate(exchange: str, symbol: str, value: str = "0.0001") -> FundingRate:

@@ -26,12 +26,12 @@ from bot_runtime.exchanges.base import (
     TransientNetworkError,
 )
 from bot_runtime.exchanges.paper import PaperExchange
+from bot_runtime.funding_api.client import FundingServiceError
+from bot_runtime.funding_api.models import DexList, Opportunities
 from bot_runtime.risk import RiskBreach, RiskManager
 from bot_runtime.strategies.base import OrderResult, RecordingEvents
 from bot_runtime.strategies.funding_arb import FundingArbStrategy, Tuning
-from bot_runtime.strategies.funding_arb.simulate import PaperOpportunitySource
-from funding_service.client import FundingServiceError
-from funding_service.models.api import DexList, Opportunities
+from perpdex_dev.funding_arb_simulation import PaperOpportunitySource
 
 D = Decimal
 

@@ -187,7 +187,7 @@ async def test_a_funding_time_that_pays_the_pair_does_not_block() -> None:
 
 
 async def test_stale_rates_and_a_failing_service_open_nothing(make_rig: Callable[..., Any]) -> None:
-    from funding_service.client import FundingServiceError
+    from bot_runtime.funding_api.client import FundingServiceError
 
     rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
     rig.source.stale = True

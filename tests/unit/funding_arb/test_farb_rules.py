@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot_runtime.exchanges.base import Market, Order, OrderStatus, Position, Quote, Side
+from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.funding_arb.exits import evaluate_exit, imbalance_pct
 from bot_runtime.strategies.funding_arb.ledger import Ledger, cash_flow
 from bot_runtime.strategies.funding_arb.models import ExitReason, Leg, Pair, PairRates
@@ -28,7 +29,6 @@ from bot_runtime.strategies.funding_arb.sizing import (
     plan_sizes,
     tradable_base,
 )
-from funding_service.models.api import OpportunityRow
 from tests.unit.funding_arb.farb_helpers import farb_config
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

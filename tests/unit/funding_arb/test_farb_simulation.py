@@ -4,7 +4,7 @@ PnL exactly."""
 
 from __future__ import annotations
 
-from bot_runtime.strategies.funding_arb.simulate import main, simulate
+from perpdex_dev.funding_arb_simulation import main, simulate
 
 
 async def test_short_simulation_books_agree() -> None:

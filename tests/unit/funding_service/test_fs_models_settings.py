@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -14,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from bot_runtime.exchanges.base import FundingRate
-from funding_service.models.api import plain_decimal
-from funding_service.models.ingest import ExchangeReport, IngestBatch, IngestRate
+from bot_runtime.funding_api.ingest import ExchangeReport, IngestBatch, IngestRate
+from bot_runtime.funding_api.models import plain_decimal
 from funding_service.settings import Settings, redact_dsn
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -183,13 +181,3 @@ def test_migration_loader_rejects_bad_names(tmp_path: Path) -> None:
     (tmp_path / "two.sql").write_text("SELECT 1")
     with pytest.raises(MigrationError, match="NNN_"):
         load_migrations(tmp_path)
-
-
-def test_client_and_models_import_without_fastapi_or_asyncpg() -> None:
-    code = (
-        "import sys; import funding_service.client, funding_service.models, funding_service.models.api; "
-        "bad = [m for m in ('fastapi', 'asyncpg', 'starlette', 'uvicorn') if m in sys.modules]; "
-        "print(bad); raise SystemExit(1 if bad else 0)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from bot_runtime.funding_api.models import LatestRates, Opportunities
 from funding_service.api.encoded import Hole, TemplateMismatch, encode, model_bytes
 from funding_service.api.state import CachedAnswer, ResponseCache, Snapshot
 from funding_service.api.views import opportunities_holes, opportunity_row
@@ -22,7 +23,6 @@ from funding_service.core.fees import FeeSchedule
 from funding_service.core.history import Summary, percentile, sample_stdev, sqrt_of_fraction, summarize
 from funding_service.core.opportunities import Filters, Leg, Params, find
 from funding_service.core.rates import apr
-from funding_service.models.api import LatestRates, Opportunities
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 FEES = FeeSchedule(D("0.0002"), D("0.0005"))

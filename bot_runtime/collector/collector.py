@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from bot_runtime.collector.cycle import run_cycle
+from bot_runtime.collector.outbox import Outbox
 from bot_runtime.exchanges.base import FundingSource
-from funding_service.collection.cycle import run_cycle
-from funding_service.collection.outbox import Outbox
-from funding_service.models.ingest import IngestBatch
+from bot_runtime.funding_api.ingest import IngestBatch
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from funding_service.models.api import (
+from bot_runtime.funding_api.ingest import IngestBatch, IngestResult
+from bot_runtime.funding_api.models import (
     BestOpportunity,
     DexList,
     LatestRates,
@@ -35,7 +36,6 @@ from funding_service.models.api import (
     Readiness,
     SymbolOpportunities,
 )
-from funding_service.models.ingest import IngestBatch, IngestResult
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from funding_service.models.ingest import IngestBatch
+from bot_runtime.funding_api.ingest import IngestBatch
 
 log = logging.getLogger(__name__)
 

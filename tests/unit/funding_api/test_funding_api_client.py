@@ -4,14 +4,16 @@ mapping, bearer token, query encoding."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import httpx
 import pytest
 
-from funding_service.client import FundingServiceClient, FundingServiceError, query
-from funding_service.models.ingest import IngestBatch
+from bot_runtime.funding_api.client import FundingServiceClient, FundingServiceError, query
+from bot_runtime.funding_api.ingest import IngestBatch
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 EMPTY_OPPS = {
@@ -146,3 +148,13 @@ async def test_ready_returns_not_ready_body() -> None:
 )
 def test_query_encoding(value: object, expected: str | None) -> None:
     assert query({"k": value}).get("k") == expected
+
+
+def test_client_and_models_import_without_fastapi_or_asyncpg() -> None:
+    code = (
+        "import sys; import bot_runtime.funding_api.client, bot_runtime.funding_api.ingest, bot_runtime.funding_api.models; "
+        "bad = [m for m in ('fastapi', 'asyncpg', 'starlette', 'uvicorn') if m in sys.modules]; "
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,6 +1,6 @@
 """A multi-day funding-arb run on paper venues in virtual time (minutes of CPU for a week of trading)::
 
-    python -m bot_runtime.strategies.funding_arb.simulate --days 7 [--seed 42] [--json]
+    python -m perpdex_dev.funding_arb_simulation --days 7 [--seed 42] [--json]
 
 The venues are ``paper-a``, ``paper-b``, ``paper-c`` (BTC, ETH, SOL on one shared seeded price path per symbol, each
 venue with its own seed-derived funding rates: hourly on a and c, every 8 h on b; 2 bp maker / 5 bp taker fees).
@@ -26,11 +26,11 @@ from typing import Any
 from bot_runtime.clock import VirtualClock
 from bot_runtime.config import BotConfig, OnStop, parse_config
 from bot_runtime.exchanges.paper import PaperExchange
+from bot_runtime.funding_api.models import DexList, Opportunities
 from bot_runtime.risk import RiskManager
 from bot_runtime.strategies.base import RecordingEvents
 from bot_runtime.strategies.funding_arb.models import Tuning
 from bot_runtime.strategies.funding_arb.strategy import FundingArbStrategy
-from funding_service.models.api import DexList, Opportunities
 
 ZERO = Decimal(0)
 VENUES = ("paper-a", "paper-b", "paper-c")

@@ -11,16 +11,16 @@ import signal
 import sys
 import time
 
+from bot_runtime.collector.collector import Collector
+from bot_runtime.collector.config import CollectorConfig, load_collector_config
+from bot_runtime.collector.metrics import CollectorMetrics
+from bot_runtime.collector.status import KubeCollectorStatusSink, collector_status, phase_of
 from bot_runtime.config import ConfigError
 from bot_runtime.exchanges.registry import create_funding_source
 from bot_runtime.http import Check, HealthServer
 from bot_runtime.kube import KubeClient, KubeConfig
 from bot_runtime.logs import setup_logging
 from bot_runtime.status import StatusReporter
-from funding_service.collection.collector import Collector
-from funding_service.collection.config import CollectorConfig, load_collector_config
-from funding_service.collection.metrics import CollectorMetrics
-from funding_service.collection.status import KubeCollectorStatusSink, collector_status, phase_of
 
 log = logging.getLogger("perpdex.collect")
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 
 
 async def _run(config: CollectorConfig, url: str, args: argparse.Namespace) -> int:
-    from funding_service.client import FundingServiceClient
+    from bot_runtime.funding_api.client import FundingServiceClient
 
     sources = {name: create_funding_source(name, config.exchange_options.get(name, {})) for name in config.exchanges}
     metrics = CollectorMetrics()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from bot_runtime.exchanges.base import FundingRate, FundingSource
-from funding_service.models.ingest import ExchangeReport, IngestBatch, IngestRate
+from bot_runtime.funding_api.ingest import ExchangeReport, IngestBatch, IngestRate
 
 
 async def _collect_one(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from funding_service.collection.collector import Collector
+from bot_runtime.collector.collector import Collector
 
 
 class CollectorMetrics:

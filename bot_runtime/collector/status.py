@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot_runtime.collector.collector import Collector, utc
 from bot_runtime.kube import KubeClient, resource_path
-from funding_service.collection.collector import Collector, utc
 
 
 class CollectorStatus(BaseModel):

@@ -1,4 +1,5 @@
-"""Response bodies of the read API (pure pydantic: the client parses them without FastAPI).
+"""Response bodies of the funding service's read API: the contract the service writes and the bots' client reads
+(pure pydantic, so a bot pod parses them without FastAPI or asyncpg).
 
 Units: rates and fees are fractions (``0.0001`` = 1 bp = 0.01 %); ``*_apr`` are simple annualised fractions
 (``0.10`` = 10 %/year); ``annualized_apy`` is the original service's percent figure (net APR × 100). Decimals are
@@ -13,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from funding_service.core.health import HealthStatus
+#: a venue's health as ``/health`` and ``/dexes`` report it (computed by ``funding_service.core.health``)
+HealthStatus = Literal["healthy", "degraded", "unhealthy", "no_data", "inactive"]
 
 
 def plain_decimal(value: Decimal) -> str:

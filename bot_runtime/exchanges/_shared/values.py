@@ -1,5 +1,5 @@
 """Wire values → exact Python values: numbers as :class:`~decimal.Decimal` (never through a binary float) and
-epoch timestamps (seconds, milliseconds, nanoseconds) as aware UTC datetimes."""
+epoch timestamps (seconds, milliseconds, microseconds, nanoseconds) as aware UTC datetimes."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def from_seconds(value: Any) -> datetime:
 
 def from_ms(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def from_us(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
 
 
 def from_ns(value: Any) -> datetime:

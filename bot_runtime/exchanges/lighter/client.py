@@ -9,7 +9,8 @@
   verdict - from the WebSocket stream or ``accountOrders`` by client index - and raises
   :class:`PostOnlyWouldCross` / :class:`InsufficientMargin` accordingly.
 * Streams: our own asyncio WebSocket (``account_all_orders`` + ``account_all_trades`` with the auth token,
-  ``order_book`` per price stream), reconnecting with backoff; after a reconnect the fills of the gap are fetched
+  ``order_book`` per price stream, resubscribed when an update does not continue the book: see
+  :mod:`~bot_runtime.exchanges.lighter.book`), reconnecting with backoff; after a reconnect the fills of the gap are fetched
   from ``/api/v1/trades`` and open orders from ``accountActiveOrders``.
 """
 
@@ -53,6 +54,7 @@ from bot_runtime.exchanges.base import (
     Side,
     TimeInForce,
 )
+from bot_runtime.exchanges.lighter.book import LocalBook
 from bot_runtime.exchanges.lighter.config import LighterConfig
 from bot_runtime.exchanges.lighter.errors import (
     classify_message,
@@ -235,35 +237,29 @@ class LighterExchange(Exchange):
         market = await self.market(symbol)
         market_id = int(market.contract_id)
         quotes: LatestQueue[Quote] = LatestQueue()
-        book: dict[str, dict[Decimal, Decimal]] = {"asks": {}, "bids": {}}
+        book = LocalBook()
+        channel = f"order_book/{market_id}"
 
         async def subscribe(ws: ReconnectingWebSocket) -> None:
-            book["asks"].clear()
-            book["bids"].clear()
-            await ws.send_json({"type": "subscribe", "channel": f"order_book/{market_id}"})
+            book.reset()
+            await ws.send_json({"type": "subscribe", "channel": channel})
 
         async def on_message(message: Any) -> None:
             kind = message.get("type") if isinstance(message, dict) else None
             if kind not in ("subscribed/order_book", "update/order_book"):
                 return
-            data = message.get("order_book") or {}
-            if kind == "subscribed/order_book":
-                book["asks"].clear()
-                book["bids"].clear()
-            for side in ("asks", "bids"):
-                for level in data.get(side) or []:
-                    price, size = Decimal(level["price"]), Decimal(level["size"])
-                    if size == 0:
-                        book[side].pop(price, None)
-                    else:
-                        book[side][price] = size
-            if book["asks"] and book["bids"]:
-                ask, bid = min(book["asks"]), max(book["bids"])
-                quotes.put(
-                    Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
-                )
+            if not book.apply(kind, message.get("order_book") or {}):
+                log.warning("%s: order book of %s skipped updates: resubscribing", self.name, symbol)
+                await socket.send_json({"type": "unsubscribe", "channel": channel})
+                await socket.send_json({"type": "subscribe", "channel": channel})
+                return
+            best = book.best()
+            if best is not None:
+                (bid, bid_size), (ask, ask_size) = best
+                quotes.put(Quote(symbol=symbol, bid=bid, ask=ask, bid_size=bid_size, ask_size=ask_size))
 
-        async for quote in relay(self._socket(f"book:{symbol}", on_message, subscribe), quotes):
+        socket = self._socket(f"book:{symbol}", on_message, subscribe)
+        async for quote in relay(socket, quotes):
             yield quote
 
     # orders -----------------------------------------------------------------------------------------------------

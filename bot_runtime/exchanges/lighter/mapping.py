@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot_runtime.exchanges._shared.client_ids import IntegerClientIds
-from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_seconds
+from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_ns, from_seconds, from_us
 from bot_runtime.exchanges.base import (
     ZERO,
     CancelReason,
@@ -55,9 +55,15 @@ _CANCEL_REASONS: dict[str, CancelReason] = {
 
 
 def timestamp(value: Any) -> datetime:
-    """Lighter mixes seconds and milliseconds across endpoints; tell them apart by magnitude."""
+    """Lighter mixes seconds, milliseconds and microseconds across endpoints (an order's ``transaction_time`` is in
+    µs, its ``created_at``/``updated_at`` in s or ms, a trade's ``timestamp`` in ms); tell them apart by magnitude:
+    any instant between 1973 and 5138 has 10-11 digits in s, 13-14 in ms, 16-17 in µs."""
     number = int(value)
-    return from_ms(number) if number > 10**11 else from_seconds(number)
+    if number >= 10**17:
+        return from_ns(number)
+    if number >= 10**14:
+        return from_us(number)
+    return from_ms(number) if number >= 10**11 else from_seconds(number)
 
 
 def parse_market(book: dict[str, Any]) -> Market:

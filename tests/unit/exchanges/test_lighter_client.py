@@ -512,14 +512,62 @@ async def test_price_stream_from_order_book_channel(client: LighterExchange, ven
             "type": "update/order_book",
             "channel": "order_book:1",
             "order_book": {
+                "code": 0,
                 "asks": [{"price": "97350.5", "size": "0"}, {"price": "97351.0", "size": "1.2"}],
                 "bids": [],
+                "offset": 2,
+                "nonce": 101,
+                "begin_nonce": 100,
             },
         }
     )
     quote = await asyncio.wait_for(anext(stream), 5)
     assert quote.ask == Decimal("97351.0")
     await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_order_book_gap_resubscribes_and_quotes_resume_from_the_new_snapshot(
+    client: LighterExchange, venue: LighterVenue
+) -> None:
+    """An update whose ``begin_nonce`` is not the previous ``nonce`` means updates were lost: the book is dropped,
+    the channel resubscribed, and the next quote comes from the fresh snapshot, not from the broken book."""
+    stream = client.price_stream("BTC")
+    await asyncio.wait_for(anext(stream), 5)
+    book_conn = next(c for c in venue.ws.connections if any(m.get("channel") == "order_book/1" for m in c.received))
+    venue.best_bid, venue.best_ask = Decimal("97300.0"), Decimal("97300.4")  # what the new snapshot will say
+    await book_conn.send_json(
+        {
+            "type": "update/order_book",
+            "channel": "order_book:1",
+            "order_book": {
+                "code": 0,
+                "asks": [{"price": "97340.0", "size": "9"}],
+                "bids": [],
+                "offset": 5,
+                "nonce": 140,
+                "begin_nonce": 130,  # the snapshot ended at nonce 100: 100..130 never arrived
+            },
+        }
+    )
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert (quote.bid, quote.ask) == (Decimal("97300.0"), Decimal("97300.4"))
+    sent = [m for m in book_conn.received if m.get("channel") == "order_book/1"]
+    assert [m["type"] for m in sent] == ["subscribe", "unsubscribe", "subscribe"]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+def test_order_timestamps_in_microseconds_are_read_as_such() -> None:
+    """An order without ``updated_at`` falls back to ``transaction_time`` (µs): no 'year out of range'."""
+    from datetime import UTC, datetime
+
+    from bot_runtime.exchanges.lighter.mapping import parse_order, timestamp
+
+    raw = load_fixture("lighter", "order")
+    raw["updated_at"] = 0
+    order = parse_order(raw, "BTC", IntegerClientIds(LIGHTER))
+    assert order.updated_at == datetime(2024, 11, 25, 10, 20, 1, 234567, tzinfo=UTC)
+    assert timestamp(1732530001) == timestamp(1732530001000) == timestamp(1732530001000000)
+    assert timestamp(1732530001234567) == timestamp(1732530001234567000)
 
 
 async def test_bad_auth_is_an_authentication_error(venue: LighterVenue, api_key: str) -> None:

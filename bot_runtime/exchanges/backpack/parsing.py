@@ -71,7 +71,24 @@ def funding_interval_hours(info: MarketInfo, default: Decimal) -> Decimal:
     return default
 
 
-def _status(raw: str, filled: Decimal, post_only: bool) -> tuple[OrderStatus, CancelReason | None]:
+# OpenAPI ``OrderExpiryReason`` (REST ``expiryReason``, stream ``R``): why the engine expired an order. Only
+# ``PostOnlyTaker`` is a post-only order that would have crossed (worth retrying at a new price); an expired post-only
+# order without a reason is just expired.
+_EXPIRY_REASONS: dict[str, CancelReason] = {
+    "PostOnlyTaker": CancelReason.POST_ONLY_VIOLATION,
+    "ImmediateOrCancel": CancelReason.EXPIRED,
+    "FillOrKill": CancelReason.EXPIRED,
+    "InsufficientFunds": CancelReason.INSUFFICIENT_BALANCE,
+    "InsufficientMargin": CancelReason.INSUFFICIENT_BALANCE,
+    "InsufficientBorrowableQuantity": CancelReason.INSUFFICIENT_BALANCE,
+    "NegativeEquity": CancelReason.INSUFFICIENT_BALANCE,
+    "ReduceOnlyNotReduced": CancelReason.REDUCE_ONLY_VIOLATION,
+    "Liquidation": CancelReason.LIQUIDATION,
+    "Unknown": CancelReason.EXPIRED,
+}
+
+
+def _status(raw: str, filled: Decimal, expiry_reason: str | None) -> tuple[OrderStatus, CancelReason | None]:
     status = _STATUS.get(raw, OrderStatus.OPEN)
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
@@ -79,7 +96,8 @@ def _status(raw: str, filled: Decimal, post_only: bool) -> tuple[OrderStatus, Ca
     if status is OrderStatus.CANCELED:
         reason = CancelReason.USER_CANCELED
     elif status is OrderStatus.EXPIRED:
-        reason = CancelReason.POST_ONLY_VIOLATION if post_only and filled == 0 else CancelReason.EXPIRED
+        # other documented reasons (self-trade prevention, price bands, position limits, ...) are refusals
+        reason = _EXPIRY_REASONS.get(expiry_reason, CancelReason.REJECTED) if expiry_reason else CancelReason.EXPIRED
     elif status is OrderStatus.REJECTED:
         reason = CancelReason.REJECTED
     return status, reason
@@ -92,7 +110,7 @@ def _tif(time_in_force: str | None, post_only: bool | None) -> TimeInForce:
 
 
 def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -> Order:
-    status, reason = _status(resp.status, resp.executed_quantity, bool(resp.post_only))
+    status, reason = _status(resp.status, resp.executed_quantity, resp.expiry_reason)
     created = parse_time(resp.created_at) or utcnow()
     avg = resp.executed_quote_quantity / resp.executed_quantity if resp.executed_quantity > 0 else None
     return Order(
@@ -115,7 +133,7 @@ def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -
 
 
 def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None, post_only: bool) -> Order:
-    status, reason = _status(event.status, event.executed_quantity, post_only)
+    status, reason = _status(event.status, event.executed_quantity, event.expiry_reason)
     avg = event.executed_quote_quantity / event.executed_quantity if event.executed_quantity > 0 else None
     return Order(
         order_id=event.order_id,

@@ -69,6 +69,7 @@ class OrderResp(_Wire):
     executed_quantity: Decimal = Field(default=Decimal(0), alias="executedQuantity")
     executed_quote_quantity: Decimal = Field(default=Decimal(0), alias="executedQuoteQuantity")
     status: str
+    expiry_reason: str | None = Field(default=None, alias="expiryReason")  # OpenAPI Order.expiryReason
     created_at: Any = Field(default=None, alias="createdAt")
 
     @field_validator("id", mode="before")
@@ -153,6 +154,7 @@ class OrderEvent(_Wire):
     quantity: Decimal | None = Field(default=None, alias="q")
     price: Decimal | None = Field(default=None, alias="p")
     status: str = Field(alias="X")
+    expiry_reason: str | None = Field(default=None, alias="R")  # only on orderExpired
     order_id: str = Field(alias="i")
     executed_quantity: Decimal = Field(default=Decimal(0), alias="z")
     executed_quote_quantity: Decimal = Field(default=Decimal(0), alias="Z")

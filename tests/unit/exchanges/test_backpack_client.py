@@ -18,6 +18,7 @@ from bot_runtime.exchanges import registry
 from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
 from bot_runtime.exchanges.base import (
     AuthenticationError,
+    CancelReason,
     CredentialsError,
     Exchange,
     InsufficientMargin,
@@ -298,6 +299,41 @@ async def test_fill_over_websocket(backpack: Exchange, venue: ReplayServer) -> N
         update.fill.fee,
         update.fill.liquidity.value,
     ) == ("BTC_USDC_PERP:9748827", Decimal("0.0100"), Decimal("97010.4"), Decimal("0.194021"), "maker")
+
+
+@pytest.mark.parametrize(
+    ("expiry_reason", "expected"),
+    [
+        ("PostOnlyTaker", CancelReason.POST_ONLY_VIOLATION),  # the only retryable one
+        (None, CancelReason.EXPIRED),  # an expired post-only order is not a post-only violation by itself
+        ("InsufficientMargin", CancelReason.INSUFFICIENT_BALANCE),
+        ("SelfTradePrevention", CancelReason.REJECTED),
+    ],
+)
+async def test_expired_post_only_order_is_labelled_by_its_expiry_reason(
+    backpack: Exchange, venue: ReplayServer, expiry_reason: str | None, expected: CancelReason
+) -> None:
+    """``orderExpired`` carries the engine's reason in ``R`` (OpenAPI ``OrderExpiryReason``)."""
+    venue.route("POST", "/api/v1/order", fx("order_new_post_only"))
+    await backpack.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.BUY,
+            size=Decimal("0.01"),
+            price=Decimal("97010.4"),
+            time_in_force=TimeInForce.POST_ONLY,
+            client_order_id="1001",
+        )
+    )
+    updates = backpack.order_updates()
+    message = fx("ws_order_fill")
+    data = {k: v for k, v in message["data"].items() if k not in ("l", "L", "m", "n", "N", "t")}
+    data.update(e="orderExpired", X="Expired", z="0", Z="0")
+    if expiry_reason is not None:
+        data["R"] = expiry_reason
+    await order_stream(venue).broadcast({"stream": message["stream"], "data": data})
+    update = await asyncio.wait_for(anext(updates), 5)
+    assert (update.order.status, update.order.cancel_reason) == (OrderStatus.EXPIRED, expected)
 
 
 async def test_dropped_stream_reconnects_resubscribes_and_recovers_the_fill(

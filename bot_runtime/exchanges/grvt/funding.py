@@ -4,9 +4,13 @@
 * ``full/v1/ticker`` per instrument: ``funding_rate_8h_curr`` is in **percentage points** over an 8-hour window
   (divided by 100 here), mark/index price, ``open_interest`` in base units (x mark price = USD) and the 24 h taker
   volumes in quote units (``buy_volume_24h_q + sell_volume_24h_q``).
-* Interval: 8 h (GRVT's documented cycle; an instrument or ticker carrying ``funding_interval_hours`` wins, and the
-  8-hour rate is then scaled to that interval). Next funding time: the ticker's ``next_funding_time`` when present,
-  else the next 8-hour UTC boundary.
+* Interval: the instrument's ``funding_interval_hours`` (GRVT's API spec, ``InstrumentDisplay``; not yet in
+  grvt-pysdk 0.2.1's types, so it may be absent), else GRVT's 8-hour cycle; the 8-hour rate is scaled to that
+  interval (the spec calls ``funding_rate_8h_curr`` deprecated in favour of ``funding_rate``, "the rate applied over
+  ``funding_interval_hours``", whose unit it gives as centibeeps while its example and the history endpoint use
+  percentage points: until the unit is settled the deprecated field, documented in both, is the one read). Next
+  funding time: the ticker's ``next_funding_time`` (API spec ``Ticker``, unix ns; also not in the SDK's types) when
+  present, else the next interval boundary in UTC. The ticker carries no interval of its own.
 """
 
 from __future__ import annotations
@@ -73,9 +77,7 @@ class GrvtFundingSource(FundingSource):
             rate_8h_pct = dec_or_none(tick.get("funding_rate_8h_curr"))
             if rate_8h_pct is None:
                 continue
-            hours = int(
-                tick.get("funding_interval_hours") or instrument.get("funding_interval_hours") or DEFAULT_FUNDING_HOURS
-            )
+            hours = int(instrument.get("funding_interval_hours") or DEFAULT_FUNDING_HOURS)
             mark = dec_or_none(tick.get("mark_price"))
             oi = dec_or_none(tick.get("open_interest"))
             buy_q, sell_q = dec_or_none(tick.get("buy_volume_24h_q")), dec_or_none(tick.get("sell_volume_24h_q"))

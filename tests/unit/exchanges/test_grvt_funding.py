@@ -41,6 +41,31 @@ async def test_every_perpetual_parsed() -> None:
     assert tickers.count("ETH_USDT_Perp") == 2
 
 
+async def test_interval_and_next_funding_time_from_the_api_spec_fields() -> None:
+    """GRVT's API spec (newer than grvt-pysdk 0.2.1's types) gives the instrument a ``funding_interval_hours`` and
+    the ticker a ``next_funding_time`` (unix ns): both win over the 8-hour default; the ticker has no interval."""
+    instruments = load_fixture("grvt", "instruments")
+    for instrument in instruments["result"]:
+        if instrument["instrument"] == "BTC_USDT_Perp":
+            instrument["funding_interval_hours"] = 1
+    tickers = load_fixture("grvt", "tickers")
+    tickers["BTC_USDT_Perp"]["result"]["next_funding_time"] = "1764064800000000000"
+    tickers["ETH_USDT_Perp"]["result"]["funding_interval_hours"] = 1  # not a ticker field: ignored
+
+    async with ReplayServer() as server:
+        server.route("POST", "/full/v1/instruments", instruments)
+        server.route("POST", "/full/v1/ticker", lambda r: tickers[r.json()["instrument"]])
+        source = create_funding_source("grvt", {"baseUrl": server.url, "environment": "testnet"})
+        try:
+            rates = {r.symbol: r for r in await source.funding_rates(["BTC", "ETH"])}
+        finally:
+            await source.close()
+    btc, eth = rates["BTC"], rates["ETH"]
+    assert (btc.interval_hours, btc.rate) == (1, Decimal("0.0000125"))  # the 8-hour 0.01 % over 1 h
+    assert btc.next_funding_time is not None and int(btc.next_funding_time.timestamp()) == 1764064800
+    assert (eth.interval_hours, eth.rate) == (8, Decimal("-0.000045"))
+
+
 async def test_rate_limit_while_collecting() -> None:
     def limited(request: RecordedRequest) -> Reply:
         return Reply(429, load_fixture("grvt", "error_rate_limited"))

@@ -61,9 +61,9 @@ async def test_interval_and_next_funding_time_from_the_api_spec_fields() -> None
         finally:
             await source.close()
     btc, eth = rates["BTC"], rates["ETH"]
-    assert (btc.interval_hours, btc.rate) == (1, Decimal("0.0000125"))  # the 8-hour 0.01 % over 1 h
+    assert (btc.interval_hours, btc.rate) == (Decimal(1), Decimal("0.0000125"))  # the 8-hour 0.01 % over 1 h
     assert btc.next_funding_time is not None and int(btc.next_funding_time.timestamp()) == 1764064800
-    assert (eth.interval_hours, eth.rate) == (8, Decimal("-0.000045"))
+    assert (eth.interval_hours, eth.rate) == (Decimal(8), Decimal("-0.000045"))
 
 
 async def test_rate_limit_while_collecting() -> None:

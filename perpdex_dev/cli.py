@@ -127,7 +127,7 @@ def _pod_runner_argv(argv: list[str]) -> list[str] | None:
 def main(argv: list[str]) -> int:
     pod_runner = _pod_runner_argv(argv)
     if pod_runner is not None:
-        return _delegate("perpdex_dev.pod_runner")(argparse.Namespace(rest=pod_runner))
+        return _delegate("perpdex_dev.pod_runner.runner")(argparse.Namespace(rest=pod_runner))
     parser = argparse.ArgumentParser(
         prog="perpdex dev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     for name, module, help_ in (
         (
             "pod-runner",
-            "perpdex_dev.pod_runner",
+            "perpdex_dev.pod_runner.runner",
             "run the operator's pod templates as local processes (test/demo harness)",
         ),
         ("demo", "perpdex_dev.demo", "the whole product locally on paper venues: `up` or `down`"),

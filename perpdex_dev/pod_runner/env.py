@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from perpdex_dev.pod_runner_models import Container, ObjectFieldSelector, ResourceFieldSelector
+from perpdex_dev.pod_runner.models import Container, ObjectFieldSelector, ResourceFieldSelector
 
 # (kind "ConfigMap"|"Secret", name) -> the object, or None when it does not exist
 ObjectGetter = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]

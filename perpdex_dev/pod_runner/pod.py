@@ -26,20 +26,20 @@ from typing import Any
 import httpx
 
 from bot_runtime.kube import ApiError, Conflict, NotFound, resource_path
-from perpdex_dev.pod_runner_env import ContainerConfigError, EnvResolver, PodFacts
-from perpdex_dev.pod_runner_kube import cancel_all, delete_quietly, now_rfc3339, request_token
-from perpdex_dev.pod_runner_models import Container, PodTemplateSpec, Workload, effective_security
-from perpdex_dev.pod_runner_net import HostNetwork, IsolatedNetwork, PodNetwork, host_listeners, rewrite_port_args
-from perpdex_dev.pod_runner_probe import ExecContext, Prober, probe_once
-from perpdex_dev.pod_runner_process import ContainerProcess, StartError
-from perpdex_dev.pod_runner_sandbox import MountSpec, SandboxSpec
-from perpdex_dev.pod_runner_settings import (
+from perpdex_dev.pod_runner.env import ContainerConfigError, EnvResolver, PodFacts
+from perpdex_dev.pod_runner.kube import cancel_all, delete_quietly, now_rfc3339, request_token
+from perpdex_dev.pod_runner.models import Container, PodTemplateSpec, Workload, effective_security
+from perpdex_dev.pod_runner.net import HostNetwork, IsolatedNetwork, PodNetwork, host_listeners, rewrite_port_args
+from perpdex_dev.pod_runner.probe import ExecContext, Prober, probe_once
+from perpdex_dev.pod_runner.process import ContainerProcess, StartError
+from perpdex_dev.pod_runner.sandbox import MountSpec, SandboxSpec
+from perpdex_dev.pod_runner.settings import (
     ISOLATION_ANNOTATION,
     LOG_ANNOTATION,
     PORTS_ANNOTATION,
     RunnerContext,
 )
-from perpdex_dev.pod_runner_volumes import (
+from perpdex_dev.pod_runner.volumes import (
     SERVICEACCOUNT_DIR,
     Mount,
     VolumeBuilder,

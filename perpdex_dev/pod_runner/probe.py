@@ -11,8 +11,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from perpdex_dev.pod_runner_models import Container, Probe
-from perpdex_dev.pod_runner_net import PodNetwork
+from perpdex_dev.pod_runner.models import Container, Probe
+from perpdex_dev.pod_runner.net import PodNetwork
 
 USER_AGENT = "kube-probe/1.34 (perpdex-pod-runner)"
 

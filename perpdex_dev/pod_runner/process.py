@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from perpdex_dev.pod_runner_sandbox import SandboxSpec
+from perpdex_dev.pod_runner.sandbox import SandboxSpec
 
 SETUP_TIMEOUT = 30.0
 
@@ -60,7 +60,7 @@ class ContainerProcess:
                 "-E",
                 "-s",
                 "-m",
-                "perpdex_dev.pod_runner_sandbox",
+                "perpdex_dev.pod_runner.sandbox",
                 str(spec_r),
                 str(status_w),
                 str(go_r),

@@ -32,10 +32,10 @@ import httpx
 from pydantic import ValidationError
 
 from bot_runtime.kube import ApiError, ConfigError, KubeClient, KubeConfig, resource_path
-from perpdex_dev.pod_runner_kube import EventRecorder, cancel_all, delete_quietly, informer
-from perpdex_dev.pod_runner_net import NamespaceSockets, host_listeners
-from perpdex_dev.pod_runner_pod import LocalPod, ensure_state_dir
-from perpdex_dev.pod_runner_settings import (
+from perpdex_dev.pod_runner.kube import EventRecorder, cancel_all, delete_quietly, informer
+from perpdex_dev.pod_runner.net import NamespaceSockets, host_listeners
+from perpdex_dev.pod_runner.pod import LocalPod, ensure_state_dir
+from perpdex_dev.pod_runner.settings import (
     DEFAULT_NODE,
     DEFAULT_SELECTOR,
     ApiEndpoint,
@@ -44,7 +44,7 @@ from perpdex_dev.pod_runner_settings import (
     RunnerSettings,
     default_state_dir,
 )
-from perpdex_dev.pod_runner_workload import PLURALS, WorkloadController
+from perpdex_dev.pod_runner.workload import PLURALS, WorkloadController
 
 log = logging.getLogger("perpdex.pod_runner")
 
@@ -60,7 +60,7 @@ def detect_isolation(settings: RunnerSettings, api: ApiEndpoint) -> Isolating:
     if settings.isolation == "none":
         return Isolating(mount_ns=False, net_ns=False, switch_user=False, reason="--isolation=none")
     probe = subprocess.run(
-        [sys.executable, "-E", "-s", "-m", "perpdex_dev.pod_runner_sandbox", "--probe"],
+        [sys.executable, "-E", "-s", "-m", "perpdex_dev.pod_runner.sandbox", "--probe"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,6 +1,6 @@
 """The first process of every local pod: sets up the pod's private namespaces, then ``exec``s the container's command.
 
-Run by the pod runner as ``python -m perpdex_dev.pod_runner_sandbox SPEC_FD STATUS_FD GO_FD``:
+Run by the pod runner as ``python -m perpdex_dev.pod_runner.sandbox SPEC_FD STATUS_FD GO_FD``:
 
 1. read the :class:`SandboxSpec` (JSON) from ``SPEC_FD``;
 2. ``unshare`` a mount namespace (propagation private), a network namespace (loopback only: the runner forwards the
@@ -364,7 +364,7 @@ def main(argv: list[str]) -> int:
     if argv == ["--probe"]:
         return probe()
     if len(argv) != 3:
-        print("usage: python -m perpdex_dev.pod_runner_sandbox SPEC_FD STATUS_FD GO_FD | --probe", file=sys.stderr)
+        print("usage: python -m perpdex_dev.pod_runner.sandbox SPEC_FD STATUS_FD GO_FD | --probe", file=sys.stderr)
         return 2
     spec_fd, status_fd, go_fd = (int(a) for a in argv)
     with contextlib.suppress(BrokenPipeError):

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot_runtime.kube import KubeClient
-from perpdex_dev.pod_runner_kube import EventRecorder
-from perpdex_dev.pod_runner_net import NamespaceSockets
+from perpdex_dev.pod_runner.kube import EventRecorder
+from perpdex_dev.pod_runner.net import NamespaceSockets
 
 DEFAULT_SELECTOR = "app.kubernetes.io/managed-by=perpdex-operator"
 DEFAULT_NODE = "perpdex-pod-runner"

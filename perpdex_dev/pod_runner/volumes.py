@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perpdex_dev.pod_runner_env import ContainerConfigError, ObjectGetter, PodFacts, field_value, resource_value
-from perpdex_dev.pod_runner_models import Container, KeyToPath, PodSpec, Volume
-from perpdex_dev.pod_runner_sandbox import ExposeSpec
+from perpdex_dev.pod_runner.env import ContainerConfigError, ObjectGetter, PodFacts, field_value, resource_value
+from perpdex_dev.pod_runner.models import Container, KeyToPath, PodSpec, Volume
+from perpdex_dev.pod_runner.sandbox import ExposeSpec
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 log = logging.getLogger("perpdex.pod_runner.volumes")

@@ -29,10 +29,10 @@ import httpx
 from pydantic import ValidationError
 
 from bot_runtime.kube import ApiError, NotFound, resource_path
-from perpdex_dev.pod_runner_kube import now_rfc3339
-from perpdex_dev.pod_runner_models import Workload
-from perpdex_dev.pod_runner_pod import LocalPod
-from perpdex_dev.pod_runner_settings import RunnerContext
+from perpdex_dev.pod_runner.kube import now_rfc3339
+from perpdex_dev.pod_runner.models import Workload
+from perpdex_dev.pod_runner.pod import LocalPod
+from perpdex_dev.pod_runner.settings import RunnerContext
 
 log = logging.getLogger("perpdex.pod_runner.workload")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot_runtime.kube import KubeClient, NotFound, resource_path
-from perpdex_dev.pod_runner import READY_LINE
+from perpdex_dev.pod_runner.runner import READY_LINE
 
 APP = Path(__file__).with_name("pod_runner_app.py")
 BIN = Path(sys.executable).parent

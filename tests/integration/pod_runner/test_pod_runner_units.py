@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from perpdex_dev.pod_runner_env import expand, parse_quantity
-from perpdex_dev.pod_runner_net import host_listeners, rewrite_port_args
-from perpdex_dev.pod_runner_pod import _rewrite_path
-from perpdex_dev.pod_runner_sandbox import SandboxError, SandboxSpec
-from perpdex_dev.pod_runner_volumes import plan_exposures
-from perpdex_dev.pod_runner_workload import template_hash
+from perpdex_dev.pod_runner.env import expand, parse_quantity
+from perpdex_dev.pod_runner.net import host_listeners, rewrite_port_args
+from perpdex_dev.pod_runner.pod import _rewrite_path
+from perpdex_dev.pod_runner.sandbox import SandboxError, SandboxSpec
+from perpdex_dev.pod_runner.volumes import plan_exposures
+from perpdex_dev.pod_runner.workload import template_hash
 
 CTX = {"VAR_A": "A", "VAR_B": "B", "VAR_EMPTY": ""}
 

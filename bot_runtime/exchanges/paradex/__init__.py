@@ -6,7 +6,7 @@ here, so reconnects, resubscription and REST reconciliation are under our contro
 asynchronously (or given in options). The funding adapter uses public endpoints over httpx and never imports the SDK.
 
 Credentials: ``PARADEX_L1_ADDRESS``, ``PARADEX_L2_PRIVATE_KEY`` (``PARADEX_L2_ADDRESS`` optional, checked against the
-derived address). ``PARADEX_ENVIRONMENT``: prod | testnet (default, as the original) | nightly. Options/env:
+derived address). ``PARADEX_ENVIRONMENT``: prod (default, as the original) | testnet | nightly. Options/env:
 ``baseUrl``/``PARADEX_BASE_URL`` (default ``https://api.<env>.paradex.trade/v1``), ``wsUrl``/``PARADEX_WS_URL``
 (default ``wss://ws.api.<env>.paradex.trade/v1``).
 """

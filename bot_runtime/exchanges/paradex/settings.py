@@ -1,4 +1,9 @@
-"""Paradex connection settings (options and env, see :mod:`bot_runtime.exchanges._shared.settings`)."""
+"""Paradex connection settings (options and env, see :mod:`bot_runtime.exchanges._shared.settings`).
+
+The environment is ``prod`` unless asked otherwise (option ``environment``, else ``PARADEX_ENVIRONMENT``): the
+original perp-dex-tools client defaults to prod too (``os.getenv('PARADEX_ENVIRONMENT', 'prod')``; only its first
+versions defaulted to testnet). ``testnet`` and ``nightly`` are used only when named.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ Environment = Literal["prod", "testnet", "nightly"]
 
 
 class ParadexSettings(VenueSettings):
-    environment: Environment = "testnet"
+    environment: Environment = "prod"
     system_config: dict[str, Any] | None = Field(
         default=None, description="GET /system/config as JSON; fetched from baseUrl when not given"
     )
@@ -25,7 +30,7 @@ class ParadexSettings(VenueSettings):
 
     @classmethod
     def load(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> Self:
-        environment = str(options.get("environment") or env.get("PARADEX_ENVIRONMENT") or "testnet").strip().lower()
+        environment = str(options.get("environment") or env.get("PARADEX_ENVIRONMENT") or "prod").strip().lower()
         if environment not in {"prod", "testnet", "nightly"}:
             raise ValueError(f"paradex: PARADEX_ENVIRONMENT must be prod, testnet or nightly, not {environment!r}")
         fields = settings_fields(

@@ -393,3 +393,30 @@ def test_bad_credentials_name_the_key(env: dict[str, str], key: str) -> None:
         registry.create_exchange("paradex", {}, env)
     assert key in caught.value.keys
     assert L2_KEY not in str(caught.value) and "not-hex-at-all" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "environment"),
+    [
+        ({}, {}, "prod"),  # the original's default: a bot without PARADEX_ENVIRONMENT trades on prod
+        ({}, {"PARADEX_ENVIRONMENT": "testnet"}, "testnet"),
+        ({"environment": "testnet"}, {}, "testnet"),  # a FundingCollector's venue option
+        ({"environment": "prod"}, {"PARADEX_ENVIRONMENT": "testnet"}, "prod"),  # options first
+    ],
+)
+def test_environment_is_prod_unless_asked(options: dict[str, str], env: dict[str, str], environment: str) -> None:
+    from bot_runtime.exchanges.paradex.settings import ParadexSettings
+
+    settings = ParadexSettings.load(options, env)
+    assert settings.environment == environment
+    assert settings.base_url == f"https://api.{environment}.paradex.trade/v1"
+    assert settings.ws_url == f"wss://ws.api.{environment}.paradex.trade/v1"
+
+
+def test_collector_funding_source_defaults_to_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARADEX_ENVIRONMENT", raising=False)
+    from bot_runtime.exchanges.paradex.funding import ParadexFundingSource
+
+    source = registry.create_funding_source("paradex", {})
+    assert isinstance(source, ParadexFundingSource)
+    assert source.settings.base_url == "https://api.prod.paradex.trade/v1"

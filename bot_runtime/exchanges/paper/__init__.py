@@ -1,6 +1,7 @@
 """The paper venue (``paper``, ``paper-a``, ``paper-b``, ...): a simulated perpetual market with the same interface,
 lifecycle, fees and funding as a real venue. See :mod:`.exchange` for the simulation rules, :mod:`.funding` for the
-funding model shared with the collector side, :mod:`.prices` for the price paths."""
+funding model shared with the collector side, :mod:`.prices` for the price paths, :mod:`.markets` for the market set
+and paths both sides build from the :mod:`.options`."""
 
 from __future__ import annotations
 

@@ -56,45 +56,16 @@ from bot_runtime.exchanges.base import (
     TimeInForce,
 )
 from bot_runtime.exchanges.paper.accounting import Account
+from bot_runtime.exchanges.paper.funding import FundingModel
+from bot_runtime.exchanges.paper.markets import build_markets, build_paths
 from bot_runtime.exchanges.paper.options import PaperOptions
-from bot_runtime.exchanges.paper.prices import PricePath, shared_gbm, shared_replay
+from bot_runtime.exchanges.paper.prices import PricePath
 from bot_runtime.exchanges.paper.streams import Hub, Subscription
 from bot_runtime.exchanges.symbols import venue_family
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CLOCK: Clock = SystemClock()
-
-
-def build_markets(options: PaperOptions) -> dict[str, Market]:
-    markets: dict[str, Market] = {}
-    for symbol, start in options.start_prices().items():
-        step = options.size_step(start, symbol)
-        markets[symbol] = Market(
-            symbol=symbol,
-            venue_symbol=f"{symbol}-PERP",
-            contract_id=symbol,
-            tick_size=options.tick_size(start, symbol),
-            size_step=step,
-            min_size=step,
-            maker_fee=options.config.maker_fee,
-            taker_fee=options.config.taker_fee,
-            max_leverage=options.config.leverage,
-        )
-    return markets
-
-
-def build_paths(options: PaperOptions, clock: Clock) -> dict[str, PricePath]:
-    paths: dict[str, PricePath] = {}
-    cfg = options.config
-    for symbol, start in options.start_prices().items():
-        if symbol == options.primary and cfg.price_file:
-            paths[symbol] = shared_replay(clock, path=cfg.price_file, step=cfg.step)
-        else:
-            paths[symbol] = shared_gbm(
-                clock, start_price=start, volatility=cfg.volatility, step=cfg.step, seed=cfg.seed, symbol=symbol
-            )
-    return paths
 
 
 class PaperExchange(Exchange):
@@ -117,7 +88,7 @@ class PaperExchange(Exchange):
             if symbol not in self._markets:
                 raise ValueError(f"{name}: no market {symbol!r} for a scripted price path")
             self._paths[symbol] = path
-        self.funding = self.options.funding_model(name)
+        self.funding = FundingModel.for_venue(name, self.options)
         self.account = Account(self.options.config.starting_balance_usd, self.options.config.leverage)
         now = self.clock.time()
         self._k = {symbol: path.index_at(now) for symbol, path in self._paths.items()}

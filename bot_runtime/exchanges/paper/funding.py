@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from bot_runtime.clock import Clock, SystemClock
 from bot_runtime.exchanges.base import FundingRate, FundingSource
+from bot_runtime.exchanges.paper.markets import build_markets, build_paths
 from bot_runtime.exchanges.paper.options import DEFAULT_SEED, PaperOptions
 from bot_runtime.exchanges.paper.prices import PricePath, stable_seed
 
@@ -53,6 +54,17 @@ class FundingModel:
         self.interval_hours = interval_hours if interval_hours is not None else default_interval_hours(venue)
         self.interval_seconds = float(self.interval_hours) * 3600.0
 
+    @classmethod
+    def for_venue(cls, venue: str, options: PaperOptions) -> FundingModel:
+        """The model of ``venue`` as its options configure it (``seed``, ``fundingRateHourly``,
+        ``fundingIntervalHours``)."""
+        return cls(
+            venue,
+            seed=options.config.seed,
+            hourly_rate=options.config.funding_rate_hourly,
+            interval_hours=options.config.funding_interval_hours,
+        )
+
     def period(self, t: float) -> int:
         """The funding period that contains time ``t``."""
         return int(t // self.interval_seconds)
@@ -74,12 +86,10 @@ class PaperFundingSource(FundingSource):
     """Deterministic simulated funding data for one paper venue (what a collector of ``paper-a`` reports)."""
 
     def __init__(self, name: str, options: PaperOptions, clock: Clock | None = None) -> None:
-        from bot_runtime.exchanges.paper.exchange import build_markets, build_paths
-
         self.name = name
         self.options = options
         self.clock = clock or options.clock or SystemClock()
-        self.model = options.funding_model(name)
+        self.model = FundingModel.for_venue(name, options)
         self._markets = build_markets(options)
         self._paths: dict[str, PricePath] = build_paths(options, self.clock)
 

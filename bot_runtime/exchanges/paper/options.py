@@ -14,15 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from bot_runtime.clock import Clock
 from bot_runtime.config import PaperConfig
-
-if TYPE_CHECKING:
-    from bot_runtime.exchanges.paper.funding import FundingModel
 
 DEFAULT_SEED = 42
 DEFAULT_MARKETS: dict[str, Decimal] = {"BTC": Decimal(60000), "ETH": Decimal(3000), "SOL": Decimal(150)}
@@ -98,16 +95,6 @@ class PaperOptions:
     @property
     def spread_ticks(self) -> int:
         return self.config.spread_ticks
-
-    def funding_model(self, venue: str) -> FundingModel:
-        from bot_runtime.exchanges.paper.funding import FundingModel
-
-        return FundingModel(
-            venue,
-            seed=self.config.seed,
-            hourly_rate=self.config.funding_rate_hourly,
-            interval_hours=self.config.funding_interval_hours,
-        )
 
 
 def _power_of_ten(value: Decimal) -> Decimal:

@@ -92,8 +92,8 @@ from bot_runtime.strategies.base import (
     Strategy,
     StrategyPhase,
     StrategySnapshot,
-    build_strategy,
 )
+from bot_runtime.strategies.registry import build_strategy
 from bot_runtime.trade_log import TradeLog, default_path
 
 log = logging.getLogger("perpdex.bot")

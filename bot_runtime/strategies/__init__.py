@@ -1,4 +1,5 @@
-"""Trading strategies: :mod:`.base` (the contract and shared helpers), :mod:`.grid`, :mod:`.funding_arb`."""
+"""Trading strategies: :mod:`.base` (the contract and shared helpers), :mod:`.grid`, :mod:`.funding_arb`, and
+:mod:`.registry` (which config names which strategy)."""
 
 from bot_runtime.strategies.base import (
     NullEvents,
@@ -7,8 +8,8 @@ from bot_runtime.strategies.base import (
     StrategyEvents,
     StrategyPhase,
     StrategySnapshot,
-    build_strategy,
 )
+from bot_runtime.strategies.registry import build_strategy
 
 __all__ = [
     "NullEvents",

@@ -1,6 +1,7 @@
 """What every strategy offers the bot process, and the helpers strategies share.
 
-The process layer (runner) builds a strategy with :func:`build_strategy`, then::
+The process layer (:mod:`bot_runtime.process`) builds a strategy with
+:func:`bot_runtime.strategies.registry.build_strategy`, then::
 
     stopping = asyncio.Event()
     await strategy.run(stopping)          # trades until ``stopping`` is set (or a stopPrice ends it)
@@ -24,7 +25,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot_runtime.clock import Clock, SystemClock
-from bot_runtime.config import BotConfig, OnStop, StrategyKind
+from bot_runtime.config import BotConfig, OnStop
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CredentialsError,
@@ -428,35 +429,3 @@ class Strategy(ABC):
 def position_close_side(position: Position) -> Side:
     """The side that reduces ``position`` (sell a long, buy a short)."""
     return Side.SELL if position.size > 0 else Side.BUY
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# factory
-
-
-def build_strategy(
-    config: BotConfig,
-    exchange: Exchange | Mapping[str, Exchange],
-    risk: RiskManager,
-    events: StrategyEvents | None = None,
-    *,
-    clock: Clock | None = None,
-) -> Strategy:
-    """The strategy ``config.strategy`` names. Grid takes one exchange; fundingArb a mapping name → exchange.
-
-    Each strategy module exports ``create_strategy(config, exchange(s), risk, events, clock) -> Strategy``.
-    """
-    if config.strategy is StrategyKind.GRID:
-        from bot_runtime.strategies import grid
-
-        if isinstance(exchange, Mapping):
-            if config.exchange is None or config.exchange not in exchange:
-                raise ValueError(f"no exchange client for {config.exchange!r}")
-            exchange = exchange[config.exchange]
-        return grid.create_strategy(config, exchange, risk, events, clock)
-    import importlib
-
-    module = importlib.import_module("bot_runtime.strategies.funding_arb")
-    exchanges = exchange if isinstance(exchange, Mapping) else {exchange.name: exchange}
-    strategy: Strategy = module.create_strategy(config, exchanges, risk, events, clock)
-    return strategy

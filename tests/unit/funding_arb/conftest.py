@@ -38,4 +38,8 @@ async def make_rig(clock: VirtualClock) -> AsyncIterator[Callable[..., Any]]:
         await rig.strategy.stop_updates()
         for venue in rig.venues.values():
             venue.down = False
+            if venue.hang is not None:
+                venue.hang.set()
+            for task in venue.late:
+                task.cancel()
             await venue.close()

@@ -1,12 +1,20 @@
 """Helpers of the funding-arb tests: an in-test opportunity source computed from live paper venues by the funding
-service's own finder, a paper venue with injectable faults, a strategy rig on virtual time."""
+service's own finder, a paper venue with injectable faults, a strategy rig on virtual time.
+
+The faults are the ways real venues misbehave (issue 21): one leg rejected again and again (margin, price band),
+quotes that lag the book, replies lost after the order landed, orders that land long after the send timed out,
+lookups that only see open orders, a venue that hangs or is down. :class:`ExposureLog` follows the venues' books fill
+by fill, so a test can say how long the account was naked, whether an order was doubled (a venue's position beyond
+one leg) and whether it ended flat or hedged."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +22,12 @@ from bot_runtime.clock import VirtualClock
 from bot_runtime.config import BotConfig, OnStop, parse_config
 from bot_runtime.exchanges.base import (
     Balance,
+    Exchange,
     Fill,
     InsufficientMargin,
+    Liquidity,
     Order,
+    OrderRejected,
     OrderRequest,
     OrderStatus,
     Position,
@@ -109,20 +120,62 @@ class FaultyVenue(PaperExchange):
         self.blink_positions = 0  # the next N positions() calls report nothing (a transient 0 position)
         self.position_errors = 0  # the next N position() calls raise RuntimeError
         self.entry_attempts = 0
+        self.rejection: OrderRejected | None = None  # what reject_entries raises (default: insufficient margin)
+        self.lose_replies = 0  # the next N entries land (and fill), but their reply is lost (a timeout)
+        self.lookup_open_only = False  # lookups by client id see open orders only (the Exchange default)
+        self.land_after: float | None = None  # entries land this long after the send, which times out meanwhile
+        self.hang: asyncio.Event | None = None  # every call waits for this event (never set: the venue hangs)
+        self.stale_quotes: float | None = None  # quotes this many seconds old and 1 % off the book (IOCs miss)
+        self.on_fill: Callable[[], None] | None = None  # told after every fill (the rig's exposure log)
+        self.late: list[asyncio.Task[None]] = []
+        self._pending_landings: set[str] = set()  # client ids sent under land_after, not landed yet
 
     def _check(self) -> None:
         if self.down:
             raise TransientNetworkError(f"{self.name}: connection refused", exchange=self.name)
 
-    async def place_order(self, request: OrderRequest) -> Order:
+    async def _gate(self) -> None:
+        if self.hang is not None:
+            await self.hang.wait()
         self._check()
+
+    def _fill(self, order_id: str, size: Decimal, price: Decimal, liquidity: Liquidity, when: datetime) -> Decimal:
+        filled = super()._fill(order_id, size, price, liquidity, when)
+        if self.on_fill is not None:
+            self.on_fill()
+        return filled
+
+    async def _land_later(self, request: OrderRequest, delay: float) -> None:
+        await self.clock.sleep(delay)
+        self._pending_landings.discard(request.client_order_id)
+        with contextlib.suppress(Exception):
+            await super().place_order(request)
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        await self._gate()
         if request.reduce_only:
             return await super().place_order(request)
+        if self.land_after is not None:
+            if request.client_order_id not in self._pending_landings and request.client_order_id not in (
+                self._by_client_id
+            ):
+                self.entry_attempts += 1
+                self._pending_landings.add(request.client_order_id)
+                self.late.append(asyncio.create_task(self._land_later(request, self.land_after)))
+            if request.client_order_id in self._pending_landings:
+                raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
+            return await super().place_order(request)  # landed meanwhile: the venue says duplicate
+        if request.client_order_id in self._by_client_id:
+            return await super().place_order(request)  # a resend of a lost reply: the venue says duplicate
         self.entry_attempts += 1
         if self.hang_entries is not None:
             await self.hang_entries.wait()
         if self.reject_entries:
-            raise InsufficientMargin(f"{self.name}: insufficient margin", exchange=self.name)
+            raise self.rejection or InsufficientMargin(f"{self.name}: insufficient margin", exchange=self.name)
+        if self.lose_replies > 0:
+            self.lose_replies -= 1
+            await super().place_order(request)
+            raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
         if self.rest_entries:
             market = self._markets[request.symbol]
             bid, ask = self._quote_at(request.symbol)
@@ -152,26 +205,39 @@ class FaultyVenue(PaperExchange):
         return order
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
-        self._check()
+        await self._gate()
         if self.exploding is not None:
             raise self.exploding
+        if self.lookup_open_only:
+            return await Exchange.find_order_by_client_id(self, symbol, client_order_id)
         return await super().find_order_by_client_id(symbol, client_order_id)
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
-        self._check()
+        await self._gate()
         return await super().get_order(symbol, order_id)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
-        self._check()
+        await self._gate()
         await super().cancel_order(symbol, order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        self._check()
+        await self._gate()
         return await super().open_orders(symbol)
 
     async def best_bid_ask(self, symbol: str) -> Quote:
-        self._check()
-        return await super().best_bid_ask(symbol)
+        await self._gate()
+        quote = await super().best_bid_ask(symbol)
+        if self.stale_quotes is None:
+            return quote
+        off = D("0.99")
+        market = self._markets[symbol]
+        return quote.model_copy(
+            update={
+                "bid": market.round_price(quote.bid * off),
+                "ask": market.round_price(quote.ask * off),
+                "timestamp": self.clock.now() - timedelta(seconds=self.stale_quotes),
+            }
+        )
 
     def _liquidation(self, position: Position) -> Position:
         if self.liquidation_pct is None or position.size == 0 or position.mark_price is None:
@@ -181,7 +247,7 @@ class FaultyVenue(PaperExchange):
         return position.model_copy(update={"liquidation_price": liq})
 
     async def position(self, symbol: str) -> Position:
-        self._check()
+        await self._gate()
         if self.position_errors > 0:
             self.position_errors -= 1
             raise RuntimeError(f"{self.name}: unexpected answer")
@@ -190,14 +256,14 @@ class FaultyVenue(PaperExchange):
         return self._liquidation(await super().position(symbol))
 
     async def positions(self) -> list[Position]:
-        self._check()
+        await self._gate()
         if self.blink_positions > 0:
             self.blink_positions -= 1
             return []
         return [self._liquidation(p) for p in await super().positions()]
 
     async def balance(self) -> Balance:
-        self._check()
+        await self._gate()
         return await super().balance()
 
 
@@ -233,6 +299,44 @@ class TimedEvents(RecordingEvents):
         return [str(e) for e in self.errors if type(e).__name__ == "LoneLegError"]
 
 
+class ExposureLog:
+    """The venues' net base-asset exposure in one symbol after every fill, on the rig's clock: how long the account
+    was naked (non-zero net exposure), and the largest position each venue held (more than one leg = an order
+    doubled)."""
+
+    def __init__(self, clock: VirtualClock, venues: Mapping[str, PaperExchange], symbol: str = "BTC") -> None:
+        self.clock = clock
+        self.venues = venues
+        self.symbol = symbol
+        self.changes: list[tuple[float, Decimal]] = [(clock.time(), D(0))]
+        self.largest: dict[str, Decimal] = dict.fromkeys(venues, D(0))
+
+    def record(self) -> None:
+        total = D(0)
+        for name, venue in self.venues.items():
+            size = venue.account.book(self.symbol).size
+            self.largest[name] = max(self.largest[name], abs(size))
+            total += venue._markets[self.symbol].to_base_size(size)
+        if total != self.changes[-1][1]:
+            self.changes.append((self.clock.time(), total))
+
+    def naked_spans(self) -> list[tuple[float, float, Decimal]]:
+        """(start, end, exposure) of every stretch with a non-zero exposure (the last one ends now)."""
+        spans: list[tuple[float, float, Decimal]] = []
+        points = [*self.changes, (self.clock.time(), D(0))]
+        for (start, value), (end, _) in itertools.pairwise(points):
+            if value != 0:
+                if spans and spans[-1][1] == start:
+                    spans[-1] = (spans[-1][0], end, value)
+                else:
+                    spans.append((start, end, value))
+        return spans
+
+    def longest_naked(self) -> float:
+        return max((end - start for start, end, _ in self.naked_spans()), default=0.0)
+
+
+LEG = D("0.0166")  # one leg of the default config: 1000 USD at 60000 on the 0.0001 step
 TEST_TUNING = Tuning(poll_interval=60.0, risk_interval=5.0, unwind_backoff=1.0, entry_cooldown=600.0)
 
 
@@ -245,8 +349,20 @@ class Rig:
     events: TimedEvents
     source: PaperOpportunities
     strategy: FundingArbStrategy
+    exposure_log: ExposureLog
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    def check_invariants(self, *, leg: Decimal = LEG, timeout: float = 30.0) -> None:
+        """What every fault scenario must keep (issue 21): the longest naked exposure <= singleLegTimeout + one poll,
+        no order doubled (no venue ever held more than one leg), no risk breach, flat or hedged now."""
+        poll = self.strategy.tuning.poll_interval
+        assert self.exposure_log.longest_naked() <= timeout + poll, self.exposure_log.naked_spans()
+        for name, largest in self.exposure_log.largest.items():
+            assert largest <= leg, f"{name} held {largest} > one leg {leg}: an order was doubled"
+        assert self.risk.breach is None, self.risk.breach
+        self.exposure_log.record()
+        assert self.exposure_log.changes[-1][1] == 0, "neither flat nor hedged"
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.strategy.run(self.stopping))
@@ -338,7 +454,10 @@ async def build_rig(
     events = TimedEvents(clock)
     source = source or PaperOpportunities(venues, clock)
     strategy = FundingArbStrategy(config, venues, risk, events, clock=clock, source=source, tuning=tuning)
-    return Rig(clock, venues, config, risk, events, source, strategy)
+    log = ExposureLog(clock, venues)
+    for venue in venues.values():
+        venue.on_fill = log.record
+    return Rig(clock, venues, config, risk, events, source, strategy, log)
 
 
 def names(pairs: Sequence[Any]) -> list[str]:

@@ -12,7 +12,11 @@ the field only once it has read it at start (``risk_halt_checked``), so a status
 process has not seen.
 
 :class:`StatusReporter` never blocks trading: :meth:`StatusReporter.publish` stores the latest value and returns; a
-separate task writes it at most every ``min_interval`` seconds (phase changes at once), retrying with backoff.
+separate task writes it at most every ``min_interval`` seconds (a change of :meth:`ReportedStatus.urgent_fields`, e.g.
+the phase, at once), retrying with backoff. It is generic over what it reports (:class:`ReportedStatus`: the bot's
+:class:`BotStatus`, the collector's ``CollectorStatus``) and its sink must take that same type, so mypy rejects a
+collector status handed to a bot's sink or reporter. A writer task that dies of an unexpected error is logged with its
+traceback, counted (``crashes``, ``on_result("crash")``) and restarted: the status never freezes silently.
 
 :class:`LeaseElector` holds a ``coordination.k8s.io/v1`` Lease named after the bot, the way client-go's leader
 election does: every update is guarded by ``resourceVersion``; another holder's lease is taken over only once it has
@@ -29,10 +33,11 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Context, Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypeVar  # PEP 696 defaults (typing has them from 3.13)
 
 from bot_runtime.kube import ApiError, Conflict, KubeClient, NotFound, resource_path
 
@@ -239,6 +244,10 @@ class BotStatus(BaseModel):
     # null (clearing a stale record); before that, and outside Kubernetes, the field is left alone
     risk_halt_checked: bool = False
 
+    def urgent_fields(self) -> tuple[Any, ...]:
+        """A change of these is written at once (not held back by ``min_interval``)."""
+        return self.phase, self.risk_halt, self.risk_halt_checked
+
     def to_status(self) -> dict[str, Any]:
         """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
         doc: dict[str, Any] = {
@@ -265,8 +274,25 @@ class BotStatus(BaseModel):
 # sinks
 
 
-class StatusSink(Protocol):
-    async def write(self, status: BotStatus, *, final: bool = False) -> None: ...
+class ReportedStatus(Protocol):
+    """What a :class:`StatusReporter` publishes: a frozen value that renders its ``status`` fields."""
+
+    def to_status(self) -> dict[str, Any]:
+        """The status fields this process owns, as the CRD stores them (``None`` clears a field)."""
+        ...
+
+    def urgent_fields(self) -> tuple[Any, ...]:
+        """A change of these is written at once, not held back by the reporter's ``min_interval``."""
+        ...
+
+
+# a bare ``StatusReporter`` is the bot's (``StatusReporter[BotStatus]``); the collector says ``[CollectorStatus]``
+S = TypeVar("S", bound=ReportedStatus, default=BotStatus)
+S_contra = TypeVar("S_contra", bound=ReportedStatus, contravariant=True)
+
+
+class StatusSink(Protocol[S_contra]):
+    async def write(self, status: S_contra, *, final: bool = False) -> None: ...
 
 
 class LogStatusSink:
@@ -275,7 +301,7 @@ class LogStatusSink:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("perpdex.status")
 
-    async def write(self, status: BotStatus, *, final: bool = False) -> None:
+    async def write(self, status: ReportedStatus, *, final: bool = False) -> None:
         fields = {k: v for k, v in status.to_status().items() if v not in (None, [])}
         self._log.info("final status" if final else "status", extra={"status": fields, "final": final})
 
@@ -295,12 +321,12 @@ class KubeStatusSink:
 # the reporter
 
 
-class StatusReporter:
-    """Latest-value, rate-limited, retried status publishing on its own task."""
+class StatusReporter(Generic[S]):
+    """Latest-value, rate-limited, retried status publishing on its own (supervised) task."""
 
     def __init__(
         self,
-        sink: StatusSink,
+        sink: StatusSink[S],
         *,
         min_interval: float = 5.0,
         max_backoff: float = 30.0,
@@ -310,25 +336,26 @@ class StatusReporter:
         self.min_interval = min_interval
         self.max_backoff = max_backoff
         self._on_result = on_result
-        self._latest: BotStatus | None = None
-        self._written: BotStatus | None = None
+        self._latest: S | None = None
+        self._written: S | None = None
         self._last_write = float("-inf")
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.crashes = 0  # times the writer task died of an unexpected error (and was restarted)
 
     @property
-    def last_written(self) -> BotStatus | None:
+    def last_written(self) -> S | None:
         return self._written
 
-    def publish(self, status: BotStatus) -> None:
+    def publish(self, status: S) -> None:
         """Store the newest status; never blocks, never raises."""
         self._latest = status
         self._changed.set()
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="status-reporter")
+            self._task = asyncio.create_task(self._supervise(), name="status-reporter")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -337,7 +364,7 @@ class StatusReporter:
                 await self._task
             self._task = None
 
-    async def flush(self, status: BotStatus, *, within_s: float = 10.0) -> bool:
+    async def flush(self, status: S, *, within_s: float = 10.0) -> bool:
         """Write ``status`` now (the final status), retrying for ``within_s`` seconds; returns whether it landed."""
         await self.stop()
         self._latest = status
@@ -351,7 +378,7 @@ class StatusReporter:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
 
-    async def _write(self, status: BotStatus, *, final: bool = False) -> bool:
+    async def _write(self, status: S, *, final: bool = False) -> bool:
         try:
             await self.sink.write(status, final=final)
         except (ApiError, httpx.HTTPError, OSError) as exc:
@@ -371,6 +398,23 @@ class StatusReporter:
             with contextlib.suppress(Exception):
                 self._on_result(result)
 
+    async def _supervise(self) -> None:
+        """Run the writer; if it dies of anything but a cancellation (a bug: a status that cannot be rendered, a sink
+        raising an unexpected error), log it with its traceback, count it and start it again after a growing pause."""
+        pause = min(1.0, self.max_backoff)
+        while True:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.crashes += 1
+                self._result("crash")
+                log.exception("status reporter crashed; restarting", extra={"crashes": self.crashes, "in_s": pause})
+                self._changed.set()  # the latest value is still to be written
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.max_backoff)
+
     async def _run(self) -> None:
         backoff = 1.0
         while True:
@@ -379,7 +423,7 @@ class StatusReporter:
             if latest is None:
                 self._changed.clear()
                 continue
-            urgent = self._written is None or _urgent_fields(latest) != _urgent_fields(self._written)
+            urgent = self._written is None or latest.urgent_fields() != self._written.urgent_fields()
             wait = 0.0 if urgent else self._last_write + self.min_interval - time.monotonic()
             if wait > 0:
                 # sleep out the interval, but wake for a newer value: it may be urgent (a phase or halt change)
@@ -397,11 +441,6 @@ class StatusReporter:
                 self._changed.set()  # still to be written
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
-
-
-def _urgent_fields(status: BotStatus) -> tuple[Any, ...]:
-    """A change of these is written at once (not held back by ``min_interval``)."""
-    return status.phase, status.risk_halt, status.risk_halt_checked
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from bot_runtime.collector.collector import Collector
 from bot_runtime.collector.config import CollectorConfig, load_collector_config
 from bot_runtime.collector.metrics import CollectorMetrics
-from bot_runtime.collector.status import KubeCollectorStatusSink, collector_status, phase_of
+from bot_runtime.collector.status import CollectorStatus, KubeCollectorStatusSink, report_status
 from bot_runtime.config import ConfigError
 from bot_runtime.exchanges.registry import create_funding_source
 from bot_runtime.http import Check, HealthServer
@@ -76,12 +76,11 @@ async def _run(config: CollectorConfig, url: str, args: argparse.Namespace) -> i
         timeout=config.timeout,
         symbols=config.symbols,
         buffer_cycles=config.buffer_cycles,
-        on_cycle=metrics.observe,
     )
-    kube, reporter = await _status_reporter(config)
+    metrics.attach(collector)
+    kube, reporter = await _status_reporter(config, metrics)
     if reporter is not None:
-        status_reporter = reporter
-        collector.listeners.append(lambda c: status_reporter.publish(collector_status(c, phase_of(c))))  # type: ignore[arg-type]
+        report_status(collector, reporter)
         reporter.start()
 
     started = time.monotonic()
@@ -113,7 +112,10 @@ async def _run(config: CollectorConfig, url: str, args: argparse.Namespace) -> i
         else:
             task = asyncio.create_task(collector.run(stopping))
             await stopping.wait()
-            log.info("stopping: finishing the cycle in progress", extra={"grace_s": args.grace_seconds})
+            log.info(
+                "stopping: finishing the cycle in progress and delivering what is pending",
+                extra={"grace_s": args.grace_seconds, "pending": len(collector.outbox)},
+            )
             try:
                 await asyncio.wait_for(asyncio.shield(task), args.grace_seconds)
             except TimeoutError:
@@ -123,7 +125,7 @@ async def _run(config: CollectorConfig, url: str, args: argparse.Namespace) -> i
                     await task
     finally:
         if reporter is not None:
-            await reporter.flush(collector_status(collector, "Stopped"), within_s=5)  # type: ignore[arg-type]
+            await reporter.flush(CollectorStatus.of(collector, "Stopped"), within_s=5)
         if kube is not None:
             await kube.close()
         await server.stop()
@@ -134,11 +136,14 @@ async def _run(config: CollectorConfig, url: str, args: argparse.Namespace) -> i
     return rc
 
 
-async def _status_reporter(config: CollectorConfig) -> tuple[KubeClient | None, StatusReporter | None]:
+async def _status_reporter(
+    config: CollectorConfig, metrics: CollectorMetrics
+) -> tuple[KubeClient | None, StatusReporter[CollectorStatus] | None]:
     name = os.environ.get("PERPDEX_COLLECTOR_NAME")
     incluster = KubeConfig.in_cluster_or_none()
     if not name or incluster is None:
         return None, None
     namespace = os.environ.get("PERPDEX_NAMESPACE") or config.namespace or incluster.namespace
     kube = KubeClient(incluster)
-    return kube, StatusReporter(KubeCollectorStatusSink(kube, namespace, name), min_interval=5.0)  # type: ignore[arg-type]
+    sink = KubeCollectorStatusSink(kube, namespace, name)
+    return kube, StatusReporter(sink, min_interval=5.0, on_result=metrics.status_write)

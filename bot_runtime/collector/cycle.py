@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -56,16 +56,25 @@ def _validated(rates: list[FundingRate]) -> tuple[list[IngestRate], list[str]]:
     return rows, dropped
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def run_cycle(
-    sources: Mapping[str, FundingSource], *, venue_timeout: float, symbols: Sequence[str] | None = None
+    sources: Mapping[str, FundingSource],
+    *,
+    venue_timeout: float,
+    symbols: Sequence[str] | None = None,
+    now: Callable[[], datetime] = _utc_now,
 ) -> IngestBatch:
-    started_at = datetime.now(UTC)
+    """``now`` stamps the cycle (the collector's clock: virtual in tests)."""
+    started_at = now()
     results = await asyncio.gather(*(_collect_one(src, symbols, venue_timeout) for src in sources.values()))
     rates = [row for rows, _ in results for row in rows]
     return IngestBatch(
         cycle_id=f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
         started_at=started_at,
-        finished_at=datetime.now(UTC),
+        finished_at=now(),
         rates=rates,
         exchanges=[report for _, report in results],
     )

@@ -113,5 +113,5 @@ def test_sigterm_mid_cycle_finishes_the_cycle_within_the_grace_period(tmp_path: 
     assert proc.wait(timeout=30) == 0, "".join(lines)
     done = json.loads(wait_line(lines, '"cycle done"'))
     assert done["failed"] == ["aster"] and done["rates"] > 0, done  # paper-a landed; the silent venue timed out
-    wait_line(lines, "funding service unreachable; cycle kept for later")
+    wait_line(lines, "funding service unreachable; cycles kept for later")
     wait_line(lines, "exiting with undelivered cycles")

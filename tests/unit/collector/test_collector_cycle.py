@@ -92,7 +92,7 @@ async def test_cycles_survive_a_funding_service_outage_in_order() -> None:
     assert len(collector.outbox) == 3 and not collector.service_reachable
     service.down = False
     summary = await collector.cycle()
-    assert summary.rates_ingested == 4 * 2  # the three held cycles and this one
+    assert summary.rates_ingested == 2  # this cycle's rows (the three held cycles went first)
     assert len(service.delivered) == 5 and len(collector.outbox) == 0
     starts = [b.started_at for b in service.delivered]
     assert starts == sorted(starts)
@@ -110,7 +110,7 @@ async def test_full_outbox_drops_the_oldest_with_a_warning(caplog: pytest.LogCap
         await collector.cycle()
     assert collector.outbox.dropped == 2 and len(collector.outbox) == 2
     assert any("dropped the oldest" in r.getMessage() for r in caplog.records)
-    kept = [b.cycle_id for b in collector.outbox._queue]
+    kept = [b.cycle_id for b in collector.outbox.pending()]
     service.down = False
     await collector.cycle()  # the newest cycle joins the (full) outbox, pushing out one more, then all flush
     assert collector.outbox.dropped == 3
@@ -144,8 +144,9 @@ async def test_run_stops_between_cycles_when_asked() -> None:
 
 
 def test_outbox_capacity_must_hold_at_least_one() -> None:
-    box = Outbox(1)
-    assert len(box) == 0
+    assert len(Outbox(1)) == 0
+    with pytest.raises(ValueError, match="at least one"):
+        Outbox(0)
 
 
 class PartlyBad(Source):

@@ -108,7 +108,7 @@ def test_printer_columns() -> None:
         ("Age", ".metadata.creationTimestamp", "date"),
     ]
     coll = crd("FundingCollector")["spec"]["versions"][0]["additionalPrinterColumns"]
-    assert [(c["name"], c["jsonPath"]) for c in coll] == [
+    assert [(c["name"], c["jsonPath"]) for c in coll if not c.get("priority")] == [
         ("Exchanges", ".spec.exchanges"),
         ("Interval", ".spec.interval"),
         ("Phase", ".status.phase"),
@@ -116,6 +116,7 @@ def test_printer_columns() -> None:
         ("Rates", ".status.lastCycle.ratesIngested"),
         ("Age", ".metadata.creationTimestamp"),
     ]
+    assert [(c["name"], c["jsonPath"]) for c in coll if c.get("priority")] == [("Pending", ".status.outbox.pending")]
 
 
 @pytest.mark.parametrize("kind", list(CRDS))

@@ -3,9 +3,10 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
 
 * **paper bot**: ``perpdex bot --config examples/paper-grid.yaml`` (outside Kubernetes); start-up = spawn until
   ``/readyz`` answers 200; RSS (``VmRSS``) and peak RSS (``VmHWM``) after it has traded for a few seconds.
-* **imports, fresh process each**: ``bot_runtime.runner`` alone, and with one venue: every module of its adapter
-  package and what connecting imports of its SDK (what a single-exchange bot loads, nothing of the other venues):
-  the SDK's top-level packages, or for paradex the signing modules its adapter imports (:data:`CONNECT_IMPORTS`);
+* **imports, fresh process each**: ``bot_runtime.process.cli`` (what ``perpdex bot`` imports) alone, and with one
+  venue: every module of its adapter package and what connecting imports of its SDK (what a single-exchange bot loads,
+  nothing of the other venues): the SDK's top-level packages, or for paradex the signing modules its adapter imports
+  (:data:`CONNECT_IMPORTS`);
   wall time to exit, and the peak RSS (``VmHWM``) the process prints about itself as it ends.
 * **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
   start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
@@ -286,7 +287,7 @@ def venue_import_code(module: str, sdk_imports: tuple[str, ...]) -> str:
     and what its adapter imports of the SDK when it connects."""
     lines = [
         "import importlib, pkgutil",
-        "import bot_runtime.runner",
+        "import bot_runtime.process.cli",
         f"m = importlib.import_module({module!r})",
         "for info in pkgutil.walk_packages(getattr(m, '__path__', []), m.__name__ + '.'):",
         "    importlib.import_module(info.name)",
@@ -326,9 +327,9 @@ def measure(args: argparse.Namespace) -> list[Table]:
         "a bare `python -c pass` interpreter (same run)",
         command=cmd,
     )
-    runtime = measure_python("import bot_runtime.runner", args.repeat)
-    imports.add("bot runtime alone (bot_runtime.runner): time", runtime.seconds, "s", bare.seconds)
-    imports.add("bot runtime alone (bot_runtime.runner): peak RSS", runtime.rss_mb, "MB", bare.rss_mb)
+    runtime = measure_python("import bot_runtime.process.cli", args.repeat)
+    imports.add("bot runtime alone (bot_runtime.process.cli): time", runtime.seconds, "s", bare.seconds)
+    imports.add("bot runtime alone (bot_runtime.process.cli): peak RSS", runtime.rss_mb, "MB", bare.rss_mb)
     per_venue: dict[str, Figures] = {}
     for venue, (module, sdk_imports) in venue_imports().items():
         full = measure_python(venue_import_code(module, sdk_imports), args.repeat)
@@ -336,8 +337,8 @@ def measure(args: argparse.Namespace) -> list[Table]:
         imports.add(f"runtime + {venue} (adapter + SDK): time", full.seconds, "s", bare.seconds)
         imports.add(f"runtime + {venue} (adapter + SDK): peak RSS", full.rss_mb, "MB", bare.rss_mb)
     imports.notes.append(
-        "runtime + venue = bot_runtime.runner, every module of the venue's adapter package and what the adapter imports "
-        "of its SDK when connecting (the SDK's top-level packages; for paradex only its signing modules: "
+        "runtime + venue = bot_runtime.process.cli, every module of the venue's adapter package and what the adapter "
+        "imports of its SDK when connecting (the SDK's top-level packages; for paradex only its signing modules: "
         "bot_runtime.exchanges.paradex.signing.sdk()); the venue's own cost is the difference to the runtime alone"
     )
     imports.notes.append(load_note())

@@ -16,7 +16,8 @@ reduce-only exit to flat; ``closeWorst`` → reduce-only exit of ``symbols``. Th
 Baselines (starting equity, peak equity, the UTC day's opening equity) are taken from the first balance observed
 after start; a restarted bot starts new baselines (documented limitation: a pod restart forgets the loss before it).
 The halt itself is not forgotten in Kubernetes: the process records it in ``status.riskHalt`` and a restarted bot
-stays halted until the spec changes (bot_runtime.runner, docs/status-ownership.md); this class only holds it in memory.
+stays halted until the spec changes (bot_runtime.process.risk_halt, docs/status-ownership.md); this class only holds
+it in memory.
 """
 
 from __future__ import annotations

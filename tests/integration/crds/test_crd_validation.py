@@ -255,6 +255,24 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
         "spec.fundingService.url",
         "should match",
     ),
+    (
+        "collector-options-of-an-unknown-exchange",
+        edit(collector, spec__exchangeOptions={"ftx": {"baseUrl": "http://x"}}),
+        "spec.exchangeOptions",
+        "keys must be exchange names",
+    ),
+    (
+        "collector-paradex-environment-unknown",
+        edit(collector, spec__exchangeOptions={"paradex": {"environment": "mainnet"}}),
+        "spec.exchangeOptions",
+        "must be prod, testnet or nightly",
+    ),
+    (
+        "collector-option-value-not-scalar",
+        edit(collector, spec__exchangeOptions={"paradex": {"environment": ["prod"]}}),
+        "spec.exchangeOptions.paradex.environment",
+        "must be of type string",
+    ),
 ]
 
 
@@ -319,7 +337,13 @@ def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
         },
     }
     coll = collector("edges-coll")
-    coll["spec"] |= {"interval": "1s", "timeout": "999ms", "exchanges": ["paper-a"], "symbols": ["1000PEPE"]}
+    coll["spec"] |= {
+        "interval": "1s",
+        "timeout": "999ms",
+        "exchanges": ["paper-a", "paradex"],
+        "symbols": ["1000PEPE"],
+        "exchangeOptions": {"paradex": {"environment": "testnet", "requestTimeout": "5"}, "paper-a": {}},
+    }
     for doc in (grid, sell, farb, paper, coll):
         kube.kubectl("create", "-n", crd_ns, "-f", "-", input=as_json(doc))
 
@@ -402,6 +426,7 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "timeout": "20s",
         "symbols": [],
         "fundingService": {},
+        "exchangeOptions": {},
     }
 
 

@@ -386,3 +386,31 @@ def test_collector_children_are_exact() -> None:
     assert own.config_hash != children.config_hash
     body["metadata"]["deletionTimestamp"] = "2026-11-25T10:00:00Z"
     assert build_collector_children(body, SETTINGS).workload["spec"]["replicas"] == 0
+
+
+def test_collector_exchange_options_reach_the_funding_sources(tmp_path: Path) -> None:
+    """spec.exchangeOptions is rendered into the collector's config as is, and the collector hands each venue its
+    own options: a FundingCollector can collect Paradex's testnet (prod without the option)."""
+    from bot_runtime.collector.config import load_collector_config
+    from bot_runtime.exchanges.paradex.funding import ParadexFundingSource
+    from bot_runtime.exchanges.registry import create_funding_source
+
+    body = {
+        "apiVersion": "perpdex.io/v1alpha1",
+        "kind": "FundingCollector",
+        "metadata": {"name": "dexes", "namespace": "trading", "uid": UID, "generation": 1},
+        "spec": {
+            "exchanges": ["paradex", "lighter"],
+            "exchangeOptions": {"paradex": {"environment": "testnet"}},
+        },
+    }
+    rendered = by_kind(build_collector_children(body, SETTINGS))["ConfigMap"]["data"]["config.yaml"]
+    assert yaml.safe_load(rendered)["exchangeOptions"] == {"paradex": {"environment": "testnet"}}
+    path = tmp_path / "config.yaml"
+    path.write_text(rendered)
+    config = load_collector_config(path)
+    testnet = create_funding_source("paradex", config.exchange_options.get("paradex", {}))
+    prod = create_funding_source("paradex", {})
+    assert isinstance(testnet, ParadexFundingSource) and isinstance(prod, ParadexFundingSource)
+    assert testnet.settings.base_url == "https://api.testnet.paradex.trade/v1"
+    assert prod.settings.base_url == "https://api.prod.paradex.trade/v1"

@@ -12,7 +12,7 @@ import pytest
 
 from bot_runtime.config import ConfigError, parse_config
 from bot_runtime.legacy_flags import config_from_legacy, load_env_file, parse_env_file
-from bot_runtime.runner import build_parser, resolve_config
+from bot_runtime.process.cli import build_parser, resolve_config
 
 COMMAND = [
     "--exchange",

@@ -20,7 +20,8 @@ from bot_runtime.exchanges.base import ExchangeError, Order, OrderRequest, Side,
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.kube import NotFound, resource_path
 from bot_runtime.logs import SecretRedactor
-from bot_runtime.runner import EXIT_OK, BotProcess, RunOptions
+from bot_runtime.process.bot import BotProcess, RunOptions
+from bot_runtime.process.lifecycle import EXIT_OK
 from bot_runtime.status import RiskHaltRecord
 from bot_runtime.strategies.base import ClientIds
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot_runtime.runner import KubeTarget, halt_notice
+from bot_runtime.process.lease import KubeTarget
+from bot_runtime.process.risk_halt import halt_notice
 from bot_runtime.status import BotStatus, RiskHaltRecord, StatusReporter, risk_halt_on_start
 
 REPO = Path(__file__).resolve().parents[3]

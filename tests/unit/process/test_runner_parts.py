@@ -6,7 +6,8 @@ import os
 import socket
 
 from bot_runtime.config import OnStop
-from bot_runtime.runner import Budget, KubeTarget, grace_seconds
+from bot_runtime.process.lease import KubeTarget
+from bot_runtime.process.lifecycle import Budget, grace_seconds
 
 
 def test_kube_target_from_env() -> None:
@@ -38,7 +39,7 @@ def test_budget_keeps_the_reserve_of_later_steps() -> None:
 def paper_process(env: dict[str, str]):  # type: ignore[no-untyped-def]
     from bot_runtime.config import parse_config
     from bot_runtime.logs import SecretRedactor
-    from bot_runtime.runner import BotProcess, RunOptions
+    from bot_runtime.process.bot import BotProcess, RunOptions
 
     config = parse_config(
         {"name": "b", "strategy": "grid", "exchange": "paper", "ticker": "BTC", "grid": {"quantity": "0.01"}}

@@ -125,10 +125,15 @@ def test_paper_bot_and_collector_lifecycle(stack: LocalStack) -> None:
         conditions = {c["type"]: c for c in (get(stack, "tradingbot", BOT) or {})["status"].get("conditions", [])}
         assert conditions.get("Ready", {}).get("status") == "True"
 
-        # the collector's paper rates reach the funding service
+        # the collector's paper rates reach the funding service (delivery runs apart from collection: wait for it)
         fc = wait(
-            "collector cycle",
-            lambda: (s := (get(stack, "fundingcollector", COLLECTOR) or {}).get("status", {})).get("lastCycle") and s,
+            "collector cycle delivered",
+            lambda: (
+                (s := (get(stack, "fundingcollector", COLLECTOR) or {}).get("status", {}))
+                .get("lastCycle", {})
+                .get("ratesIngested")
+                and s
+            ),
         )
         assert {e["name"] for e in fc["exchanges"]} == {"paper-a", "paper-b", "paper-c"}
         with urllib.request.urlopen(f"{stack.funding_url}/api/v1/funding-rates", timeout=10) as resp:

@@ -6,12 +6,20 @@ Perps V2 → SDK Signer" dialog: the **signer private key** (EIP-712, an Ethereu
 passphrase and secret** (HMAC-SHA256 on every private REST call and on the private WebSocket). The signer key keeps
 the original's env name EDGEX_STARK_PRIVATE_KEY (so an existing Secret key name still fits; the *value* must be the
 V2 signer key); the HMAC triple is EDGEX_API_KEY / EDGEX_API_PASSPHRASE / EDGEX_API_SECRET.
+
+URLs (EdgeX's V2 docs, "Production Access Domains"; the SDK's README): REST ``https://edgex-prod-v2.edgex.exchange``,
+WebSocket ``wss://edgex-quote-prod-v2.edgex.exchange``; no other environment is published. An original ``.env`` names
+the V1 hosts (``EDGEX_BASE_URL=https://pro.edgex.exchange``, ``EDGEX_WS_URL=wss://quote.edgex.exchange``, or their
+``testnet``/``quote-testnet`` twins): V2 paths sent there fail obscurely, so a V1 URL fails at start, naming the key
+and the V2 URL. The WebSocket URL is the table's entry for the REST host unless set (``wsUrl`` / ``EDGEX_WS_URL``);
+a REST host outside the table (a local replay server) needs it set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -22,14 +30,42 @@ NAME = "edgex"
 MAINNET_URL = "https://edgex-prod-v2.edgex.exchange"
 MAINNET_WS_URL = "wss://edgex-quote-prod-v2.edgex.exchange"
 HMAC_KEYS = ("EDGEX_API_KEY", "EDGEX_API_PASSPHRASE", "EDGEX_API_SECRET")
+OFFICIAL_WS_URLS = {MAINNET_URL: MAINNET_WS_URL}  # REST host → its WebSocket host, as EdgeX publishes them
+V1_HOSTS = {
+    "pro.edgex.exchange": ("EDGEX_BASE_URL", MAINNET_URL),
+    "testnet.edgex.exchange": ("EDGEX_BASE_URL", MAINNET_URL),
+    "quote.edgex.exchange": ("EDGEX_WS_URL", MAINNET_WS_URL),
+    "quote-testnet.edgex.exchange": ("EDGEX_WS_URL", MAINNET_WS_URL),
+}
 
 
-def ws_from_http(url: str) -> str:
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :].rstrip("/")
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :].rstrip("/")
+def refuse_v1(url: str) -> str:
+    """``url`` (without a trailing slash), or a :class:`CredentialsError` naming the key and the V2 URL when it is
+    one of the V1 hosts of the original's ``.env``."""
+    host = urlsplit(url).hostname or ""
+    if host in V1_HOSTS:
+        key, v2 = V1_HOSTS[host]
+        raise CredentialsError(
+            NAME,
+            [key],
+            f"is {url}, EdgeX's V1 API; this client speaks V2: set {key}={v2} (or remove it) and use V2 API "
+            "credentials (docs/exchanges/edgex.md, 'From V1 to V2')",
+        )
     return url.rstrip("/")
+
+
+def ws_url_for(base_url: str, explicit: str | None) -> str:
+    if explicit:
+        return refuse_v1(explicit)
+    official = OFFICIAL_WS_URLS.get(base_url)
+    if official is None:
+        raise CredentialsError(
+            NAME,
+            ["EDGEX_WS_URL"],
+            f"must be set: EDGEX_BASE_URL {base_url} is not in EdgeX's published URL table, so its WebSocket host "
+            "is unknown",
+        )
+    return official
 
 
 class EdgexPublicConfig(BaseModel):
@@ -42,7 +78,7 @@ class EdgexPublicConfig(BaseModel):
     @classmethod
     def from_options(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> EdgexPublicConfig:
         return cls(
-            base_url=str(options.get("baseUrl") or env.get("EDGEX_BASE_URL") or MAINNET_URL).rstrip("/"),
+            base_url=refuse_v1(str(options.get("baseUrl") or env.get("EDGEX_BASE_URL") or MAINNET_URL)),
             request_timeout=float(options.get("requestTimeout", 10.0)),
             concurrency=int(options.get("concurrency", 8)),
         )
@@ -64,6 +100,8 @@ class EdgexConfig(BaseModel):
 
     @classmethod
     def from_env(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> EdgexConfig:
+        base_url = refuse_v1(str(options.get("baseUrl") or env.get("EDGEX_BASE_URL") or MAINNET_URL))
+        ws_url = ws_url_for(base_url, str(options.get("wsUrl") or env.get("EDGEX_WS_URL") or "") or None)
         creds = require_credentials(NAME, env)
         missing = [key for key in HMAC_KEYS if is_placeholder(env.get(key, ""))]
         if missing:
@@ -79,11 +117,9 @@ class EdgexConfig(BaseModel):
             raise CredentialsError(
                 NAME, ["EDGEX_STARK_PRIVATE_KEY"], "is not a 32-byte hex signer key (the V2 SDK Signer private key)"
             ) from None
-        base_url = str(options.get("baseUrl") or env.get("EDGEX_BASE_URL") or MAINNET_URL).rstrip("/")
-        default_ws = MAINNET_WS_URL if base_url == MAINNET_URL else ws_from_http(base_url)
         return cls(
             base_url=base_url,
-            ws_url=str(options.get("wsUrl") or env.get("EDGEX_WS_URL") or default_ws).rstrip("/"),
+            ws_url=ws_url,
             account_id=int(account),
             signer_key=SecretStr(key),
             api_key=SecretStr(env["EDGEX_API_KEY"].strip()),

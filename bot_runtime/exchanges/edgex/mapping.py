@@ -24,15 +24,28 @@ from bot_runtime.exchanges.symbols import normalize
 
 NAME = "edgex"
 
+# The order's ``cancelReason`` enum as EdgeX's V2 API docs list it (Order schema, "Enum Values"): USER_CANCELED,
+# EXPIRE_CANCELED, COULD_NOT_FILL, REDUCE_ONLY_CANCELED, LIQUIDATE_CANCELED, MARGIN_NOT_ENOUGH, SYSTEM_LIMIT_EVICTED,
+# ADMIN_CANCELED, INTERNAL_FAILED (plus UNKNOWN_ORDER_CANCEL_REASON / UNRECOGNIZED). COULD_NOT_FILL is the engine
+# refusing what it cannot do as asked: a post-only order that would take (the retryable case) or an IOC/FOK that did
+# not fill; see :func:`_cancel_reason`.
 _CANCEL_REASONS: dict[str, CancelReason] = {
     "USER_CANCELED": CancelReason.USER_CANCELED,
     "EXPIRE_CANCELED": CancelReason.EXPIRED,
     "REDUCE_ONLY_CANCELED": CancelReason.REDUCE_ONLY_VIOLATION,
     "LIQUIDATE_CANCELED": CancelReason.LIQUIDATION,
     "MARGIN_NOT_ENOUGH": CancelReason.INSUFFICIENT_BALANCE,
-    "COULD_NOT_FILL": CancelReason.POST_ONLY_VIOLATION,
-    "POST_ONLY_WOULD_TRADE": CancelReason.POST_ONLY_VIOLATION,
+    "SYSTEM_LIMIT_EVICTED": CancelReason.REJECTED,
+    "ADMIN_CANCELED": CancelReason.REJECTED,
+    "INTERNAL_FAILED": CancelReason.REJECTED,
 }
+
+
+def _cancel_reason(raw: str, tif: TimeInForce) -> CancelReason:
+    if raw == "COULD_NOT_FILL":
+        return CancelReason.POST_ONLY_VIOLATION if tif is TimeInForce.POST_ONLY else CancelReason.EXPIRED
+    # no reason (or UNKNOWN_ORDER_CANCEL_REASON): a cancel, never guessed to be a post-only refusal
+    return _CANCEL_REASONS.get(raw, CancelReason.USER_CANCELED)
 
 
 def parse_market(contract: dict[str, Any]) -> Market:
@@ -76,14 +89,7 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
     elif status_raw in ("OPEN", "CANCELING", "UNTRIGGERED"):
         status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
     elif status_raw == "CANCELED":
-        reason = _CANCEL_REASONS.get(reason_raw)
-        if reason is None:
-            # a post-only order the engine refused to rest carries no specific reason in the documented enum
-            reason = (
-                CancelReason.POST_ONLY_VIOLATION
-                if tif is TimeInForce.POST_ONLY and filled == 0
-                else CancelReason.USER_CANCELED
-            )
+        reason = _cancel_reason(reason_raw, tif)
         if reason is CancelReason.EXPIRED:
             status = OrderStatus.EXPIRED
         elif filled == 0 and reason in (

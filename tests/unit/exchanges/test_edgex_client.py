@@ -23,6 +23,7 @@ from eth_account.messages import encode_typed_data
 
 from bot_runtime.exchanges.base import (
     AuthenticationError,
+    CancelReason,
     InsufficientMargin,
     OrderNotFound,
     OrderRequest,
@@ -164,7 +165,7 @@ class EdgexVenue:
         crosses = price >= self.best_ask if body["side"] == "BUY" else price <= self.best_bid
         status, reason = "OPEN", "UNKNOWN_ORDER_CANCEL_REASON"
         if body["timeInForce"] == "POST_ONLY" and crosses:
-            status = "CANCELED"
+            status, reason = "CANCELED", "COULD_NOT_FILL"  # the documented enum has no post-only-specific value
         if body["type"] == "MARKET":
             status = "FILLED"
             order.update(cumFillSize=body["size"], cumFillValue=str(Decimal(body["size"]) * self.best_ask))
@@ -556,3 +557,25 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: EdgexExcha
         await strategy.shutdown(OnStop.CANCEL_ORDERS)
     assert resting("SELL") is None and resting("BUY") is None
     assert venue.bad_signatures == 0
+
+
+@pytest.mark.parametrize(
+    ("tif", "reason", "status", "expected"),
+    [
+        ("POST_ONLY", "COULD_NOT_FILL", OrderStatus.REJECTED, CancelReason.POST_ONLY_VIOLATION),
+        ("IMMEDIATE_OR_CANCEL", "COULD_NOT_FILL", OrderStatus.EXPIRED, CancelReason.EXPIRED),
+        # a post-only order cancelled without a reason is not a post-only refusal
+        ("POST_ONLY", "UNKNOWN_ORDER_CANCEL_REASON", OrderStatus.CANCELED, CancelReason.USER_CANCELED),
+        ("POST_ONLY", "ADMIN_CANCELED", OrderStatus.CANCELED, CancelReason.REJECTED),
+        ("GOOD_TIL_CANCEL", "MARGIN_NOT_ENOUGH", OrderStatus.REJECTED, CancelReason.INSUFFICIENT_BALANCE),
+    ],
+)
+def test_cancel_reasons_of_the_documented_enum(
+    tif: str, reason: str, status: OrderStatus, expected: CancelReason
+) -> None:
+    from bot_runtime.exchanges.edgex.mapping import parse_order
+
+    raw = load_fixture("edgex", "order")
+    raw.update(status="CANCELED", cancelReason=reason, timeInForce=tif, cumFillSize="0", cumFillValue="0")
+    order = parse_order(raw, "BTC")
+    assert (order.status, order.cancel_reason) == (status, expected)

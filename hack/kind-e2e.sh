@@ -28,6 +28,8 @@ docker build -t "$IMAGE" .
 kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --wait 120s
 kind load docker-image "$IMAGE" --name "$CLUSTER"
 
+# Helm never upgrades crds/: apply them first (docs/operations.md, Upgrade); a no-op on a fresh cluster
+helm show crds charts/perp-dex-operator | kubectl apply --server-side --force-conflicts -f -
 helm upgrade --install perpdex charts/perp-dex-operator -n "$NS" --create-namespace --wait --timeout 10m \
   --set image.repository=perp-dex-operator --set image.tag=e2e --set image.pullPolicy=Never \
   --set postgresql.persistence.size=1Gi

@@ -16,3 +16,14 @@
 - name: TMPDIR
   value: /tmp
 {{- end -}}
+
+{{/* the migration initContainer: the database only (never the ingest token) */}}
+{{- define "perpdex.migrateEnv" -}}
+- name: PERPDEX_FS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "perpdex.databaseSecretName" . }}
+      key: {{ include "perpdex.databaseURLKey" . }}
+- name: TMPDIR
+  value: /tmp
+{{- end -}}

@@ -5,16 +5,32 @@ bounded slippage (buy at ask x (1 + s), sell at bid x (1 - s), ``Tuning.entry_sl
 post-only-then-taker: a resting maker leg is exactly the lone-leg window the strategy must keep short, and a taker
 fill at a bounded price is what the funding service's fee model (taker fees) assumed when it ranked the pair.
 
-Each leg is then *confirmed*: its order is followed (update stream + REST) until it is final or ``singleLegTimeout``
-has passed since the orders went out; an order still working then is cancelled and read back. What filled decides:
+``singleLegTimeout`` is a wall-clock deadline (:mod:`.deadline`) set when the orders go out, and everything of the
+entry runs under it: the sends, the following of each order (update stream + reads), the lookups, the cancel of an
+order still working and its read-back (the last ``Tuning.final_read_reserve`` seconds are kept for those). A venue
+that hangs or answers after ten seconds cannot stretch it.
+
+Unknown means look it up: a send that ends without a clear answer (a timeout, a lost reply, the deadline, and any
+rejection: a venue refuses the resend of an order that did land as a duplicate client id) is looked up by client id
+and the position read, with retries until the deadline. An order not found counts as absent only once the venue
+said so (and the position did not move); a leg whose venue never answered stays unknown.
+
+What filled decides, at the deadline at the latest:
 
 - both legs filled fully → the pair is open;
-- one leg filled less (partial, rejected, timed out, venue unreachable, an exception) → the hedged part is
+- one leg filled less (partial, rejected, not filled in time, absent, unknown) → the hedged part is
   ``min(long, short)`` rounded down to the pair's common step; if that is tradable on both venues the pair is kept at
-  that size, else it is 0; every leg's excess over the hedged part is unwound AT ONCE with reduce-only market
-  orders. A lone leg never waits for anything.
-- a leg whose outcome cannot be established (the venue stopped answering) counts as unfilled: the other leg is
-  unwound now, and the cycle's reconciliation keeps reading that venue and unwinds whatever turns out to be there.
+  that size, else it is 0; every leg's excess over the hedged part is unwound AT ONCE (reduce-only, bounded
+  slippage). A lone leg never waits for anything.
+- a leg whose venue cannot be reached counts as what the venue last showed for sure (flat before the entry), so the
+  other leg is unwound: the hedged choice by the last known state. Whatever turns up on that venue later (an order
+  that landed late, a fill behind a lost reply) is a lone leg the cycle's reconciliation finds and unwinds: every
+  symbol with a non-zero position stays watched.
+
+Unwinds, trims and closes (:meth:`Executor.reduce`) are reduce-only IOC limits at the touch less a slippage that
+widens after an attempt that filled nothing (``unwind_slippage_pct`` up to ``max_unwind_slippage_pct``); a market
+order is the fallback when no quote can be read in time. They aim at a target position read first, so a lost reply
+never reduces twice, and they run within ``singleLegTimeout`` too.
 
 Anything unexpected after the orders went out (an exception, a cancellation) flattens both venues back to where they
 were before the entry, shielded from the cancellation.
@@ -48,6 +64,7 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.base import Strategy
+from bot_runtime.strategies.funding_arb.deadline import Deadline, DeadlinePassed
 from bot_runtime.strategies.funding_arb.ledger import Ledger
 from bot_runtime.strategies.funding_arb.models import Leg, Pair, Tuning
 from bot_runtime.strategies.funding_arb.sizing import LegSizes, contracts, round_down, tradable_base
@@ -178,15 +195,20 @@ class Executor:
     # -----------------------------------------------------------------------------------------------------------------
     # one order
 
-    async def confirm(self, exchange: Exchange, order: Order, deadline: float) -> Order:
-        """Follow ``order`` until it is final or the clock reaches ``deadline``."""
+    def reserve(self) -> float:
+        """Time kept at the end of ``singleLegTimeout`` for cancelling a working order and reading it back."""
+        return min(self.tuning.final_read_reserve, self.timeout / 3)
+
+    async def confirm(self, exchange: Exchange, order: Order, deadline: Deadline, reserve: float = 0.0) -> Order:
+        """Follow ``order`` (update stream + reads) until it is final or ``deadline`` less ``reserve`` has come. A read
+        that fails or hangs is given up at the deadline; it never raises for a venue error."""
         if order.status.is_final:
             return order
         symbol, order_id = order.symbol, order.order_id
         event = self.watch.follow(exchange.name, order_id)
         try:
             while not order.status.is_final:
-                remaining = deadline - self.clock.monotonic()
+                remaining = deadline.remaining(reserve)
                 if remaining <= 0:
                     break
                 event.clear()
@@ -195,41 +217,169 @@ class Executor:
                 if streamed is not None and streamed.status.is_final:
                     order = streamed
                     break
-                fresh = await self.strategy.retry(
-                    lambda: exchange.get_order(symbol, order_id), what=f"{exchange.name} order read"
-                )
+                try:
+                    fresh = await deadline.run(
+                        exchange.get_order(symbol, order_id), reserve=reserve, what=f"{exchange.name} order read"
+                    )
+                except DeadlinePassed:
+                    break
+                except (CredentialsError, AuthenticationError):
+                    raise
+                except Exception as exc:  # unreadable this time: the stream or the next read may tell
+                    log.info("%s: reading order %s failed (%s)", exchange.name, order_id, exc)
+                    continue
                 if fresh is not None:
                     order = fresh
         finally:
             self.watch.forget(exchange.name, order_id)
         return order
 
-    async def cancel_and_read(self, exchange: Exchange, order: Order) -> Order:
-        """Cancel a working order and return its final state (it may have filled meanwhile)."""
+    async def cancel_and_read(self, exchange: Exchange, order: Order, deadline: Deadline) -> Order:
+        """Cancel a working order and return its final state (it may have filled meanwhile), all before
+        ``deadline``; the order is returned as last seen when the venue does not answer in time."""
         symbol, order_id = order.symbol, order.order_id
-        with contextlib.suppress(OrderNotFound):
-            await self.strategy.retry(lambda: exchange.cancel_order(symbol, order_id), what=f"{exchange.name} cancel")
-        for attempt in range(5):
-            latest = await self.strategy.retry(lambda: exchange.get_order(symbol, order_id))
-            if latest is not None and latest.status.is_final:
-                return latest
+        with contextlib.suppress(OrderNotFound, DeadlinePassed, ExchangeError):
+            await deadline.run(exchange.cancel_order(symbol, order_id), what=f"{exchange.name} cancel")
+        delay = 0.2
+        while not deadline.passed():
+            try:
+                latest = await deadline.run(exchange.get_order(symbol, order_id), what=f"{exchange.name} order read")
+            except (CredentialsError, AuthenticationError):
+                raise
+            except Exception:  # unreadable this time; the deadline bounds the attempts
+                latest = None
             if latest is not None:
                 order = latest
-            await self.clock.sleep(0.2 * (attempt + 1))
+                if latest.status.is_final:
+                    return latest
+            await deadline.sleep(delay)
+            delay = min(delay * 2, 2.0)
         return order
 
-    async def execute(self, exchange: Exchange, request: OrderRequest, market: Market, pair: Pair | None) -> Order:
-        """Send one order, follow it to a final state (cancelling it after ``singleLegTimeout``), book its fills."""
-        deadline = self.clock.monotonic() + self.timeout
-        order = await self.strategy.send_order(exchange, request)
-        order = await self.confirm(exchange, order, deadline)
+    async def look_up(
+        self, exchange: Exchange, request: OrderRequest, before: Position, deadline: Deadline, *, rejected: bool
+    ) -> Order | LegFill:
+        """An order whose send did not say what happened (a timeout, a lost reply, a rejection that may be the venue
+        refusing a duplicate client id): look it up by client id, and read the position, until the venue answers
+        or the deadline comes. Never assumes: an order not found counts as absent only once the venue said so
+        (``Tuning.absent_confirmations`` answers; one after a rejection) and the position did not move."""
+        need = 1 if rejected else self.tuning.absent_confirmations
+        absent = 0
+        delay = self.tuning.confirm_poll
+        last_error: BaseException | None = None
+        symbol, client_id = request.symbol, request.client_order_id
+        while not deadline.passed():
+            try:
+                found = await deadline.run(
+                    exchange.find_order_by_client_id(symbol, client_id), what=f"{exchange.name} lookup"
+                )
+                if found is not None:
+                    return found
+                now = await deadline.run(exchange.position(symbol), what=f"{exchange.name} position")
+            except (CredentialsError, AuthenticationError):
+                raise
+            except Exception as exc:  # unreachable this time: look again within the deadline
+                last_error = exc
+            else:
+                moved = (now.size - before.size) * request.side.sign
+                if moved > 0:  # not found (a lookup that sees open orders only) but the position says it filled
+                    return LegFill(exchange.name, request.size, min(moved, request.size), None, known=True)
+                absent += 1
+                if absent >= need:
+                    return LegFill(exchange.name, request.size, ZERO, None, known=True)
+            await deadline.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        return LegFill(exchange.name, request.size, ZERO, None, known=False, error=last_error)
+
+    async def execute(
+        self, exchange: Exchange, request: OrderRequest, market: Market, pair: Pair | None, deadline: Deadline
+    ) -> Order | None:
+        """Send one order, follow it to a final state (cancelling it before ``deadline``), book its fills. An unknown
+        outcome is looked up by client id; None when the order is not on the venue (or could not be found)."""
+        reserve = self.reserve()
+        before = Position(symbol=request.symbol, size=ZERO)
+        try:
+            order: Order | LegFill = await deadline.run(
+                self.strategy.send_order(exchange, request), reserve=reserve, what=f"{exchange.name} send"
+            )
+        except (CredentialsError, AuthenticationError):
+            raise
+        except OrderRejected as exc:
+            if exc.reason is CancelReason.REDUCE_ONLY_VIOLATION:
+                raise
+            order = await self.look_up(exchange, request, before, deadline, rejected=True)
+            if isinstance(order, LegFill):
+                raise
+        except Exception as exc:
+            self.strategy.report_error(exc)
+            order = await self.look_up(exchange, request, before, deadline, rejected=False)
+        if isinstance(order, LegFill):
+            return None
+        order = await self.confirm(exchange, order, deadline, reserve)
         if not order.status.is_final:
-            order = await self.cancel_and_read(exchange, order)
+            order = await self.cancel_and_read(exchange, order, deadline)
         self.ledger.book(exchange.name, order, market, pair)
         return order
 
     # -----------------------------------------------------------------------------------------------------------------
     # reducing positions
+
+    async def _reduce_request(
+        self,
+        exchange: Exchange,
+        market: Market,
+        side: Side,
+        size: Decimal,
+        *,
+        role: str,
+        slippage: Decimal,
+        deadline: Deadline,
+    ) -> OrderRequest:
+        """A reduce-only IOC limit at the touch less ``slippage`` percent; a market order when no quote can be read
+        in time (the documented fallback: an unwind never waits for a quote)."""
+        client_id = self.strategy.client_ids.new(role)
+        try:
+            quote = await deadline.run(
+                exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
+            )
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
+            log.info("%s %s: no quote for a bounded unwind (%s): market order", exchange.name, market.symbol, exc)
+            return OrderRequest(
+                symbol=market.symbol,
+                side=side,
+                size=size,
+                order_type=OrderType.MARKET,
+                time_in_force=TimeInForce.IOC,
+                reduce_only=True,
+                client_order_id=client_id,
+            )
+        if side is Side.BUY:
+            price = max(market.round_price(quote.ask * (1 + slippage / HUNDRED), Side.SELL), quote.ask)
+        else:
+            price = min(market.round_price(quote.bid * (1 - slippage / HUNDRED), Side.BUY), quote.bid)
+        return OrderRequest(
+            symbol=market.symbol,
+            side=side,
+            size=size,
+            price=price,
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+            client_order_id=client_id,
+        )
+
+    async def _read_size(self, exchange: Exchange, market: Market, side: Side, deadline: Deadline) -> Decimal | None:
+        """The position's size on ``side`` (0 when flat or on the other side); None when unreadable in time."""
+        try:
+            position = await deadline.run(exchange.position(market.symbol), what=f"{exchange.name} position")
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
+            self.strategy.report_error(exc)
+            return None
+        signed = position.size * side.sign
+        return signed if signed > 0 else ZERO
 
     async def reduce(
         self,
@@ -241,67 +391,90 @@ class Executor:
         role: str,
         pair: Pair | None,
         attempts: int | None = None,
+        deadline: Deadline | None = None,
     ) -> Decimal:
-        """Reduce a position on ``position_side`` by ``size`` contracts with reduce-only market orders; returns how much
-        was reduced. Stops early when the venue says there is nothing left to reduce."""
-        remaining = round_down(size, market.size_step)
+        """Reduce a position on ``position_side`` by ``size`` contracts with reduce-only bounded-slippage IOC orders,
+        within ``singleLegTimeout`` (or ``deadline`` when earlier); returns how much was reduced.
+
+        Idempotent: the position is read first and every attempt aims at the same target (start - ``size``), read
+        anew, so an order whose reply was lost is never repeated on top of itself. The slippage starts at
+        ``Tuning.unwind_slippage_pct`` and doubles after an attempt that filled nothing, up to
+        ``Tuning.max_unwind_slippage_pct``."""
+        limit = Deadline.after(self.clock, self.timeout).earlier(deadline)
+        start = await self._read_size(exchange, market, position_side, limit)
+        target = max((start if start is not None else size) - size, ZERO)
         reduced = ZERO
+        slippage = self.tuning.unwind_slippage_pct
         delay = self.tuning.unwind_backoff
         for _ in range(attempts or self.tuning.unwind_attempts):
+            current = await self._read_size(exchange, market, position_side, limit)
+            if current is None:
+                if start is not None or limit.passed():
+                    break  # the venue stopped answering: the next cycle's reconciliation goes on
+                current = size - reduced + target
+            remaining = round_down(min(current - target, size - reduced), market.size_step)
             if remaining <= 0 or remaining < market.min_size:
                 break
-            request = OrderRequest(
-                symbol=market.symbol,
-                side=position_side.opposite,
-                size=remaining,
-                order_type=OrderType.MARKET,
-                time_in_force=TimeInForce.IOC,
-                reduce_only=True,
-                client_order_id=self.strategy.client_ids.new(role),
+            request = await self._reduce_request(
+                exchange, market, position_side.opposite, remaining, role=role, slippage=slippage, deadline=limit
             )
             try:
-                order = await self.execute(exchange, request, market, pair)
+                order = await self.execute(exchange, request, market, pair, limit)
             except OrderRejected as exc:
                 if exc.reason is CancelReason.REDUCE_ONLY_VIOLATION:
                     log.info("%s %s: nothing left to reduce (%s)", exchange.name, market.symbol, exc)
                     break
                 self.strategy.report_error(exc)
+                order = None
             except (CredentialsError, AuthenticationError) as exc:
                 self.strategy.report_error(exc)
                 break
-            except Exception as exc:  # down, or a client bug: the order may or may not have landed
+            except Exception as exc:  # a client bug: the position read of the next attempt tells what happened
                 self.strategy.report_error(exc)
-            else:
+                order = None
+            if order is not None and order.filled_size > 0:
                 reduced += order.filled_size
-                remaining = round_down(remaining - order.filled_size, market.size_step)
-                if order.filled_size > 0:
-                    continue
-            await self.clock.sleep(delay)
+                continue
+            if limit.passed():
+                break
+            slippage = min(slippage * 2, self.tuning.max_unwind_slippage_pct)
+            await limit.sleep(delay)
             delay = min(delay * 2, 10.0)
+        if start is not None:
+            final = await self._read_size(exchange, market, position_side, Deadline.after(self.clock, self.reserve()))
+            if final is not None:
+                return max(start - final, ZERO)
         return reduced
 
     async def flatten(
-        self, exchange: Exchange, market: Market, *, pair: Pair | None, role: str = ROLE_EXIT
+        self,
+        exchange: Exchange,
+        market: Market,
+        *,
+        pair: Pair | None,
+        role: str = ROLE_EXIT,
+        deadline: Deadline | None = None,
     ) -> Position | None:
-        """Close the whole position of ``market`` on ``exchange`` and verify it by reading it back. Returns the
-        final position (None when it could not be read)."""
+        """Close the whole position of ``market`` on ``exchange`` within ``singleLegTimeout`` (or ``deadline``) and
+        verify it by reading it back. Returns the final position (None when it could not be read)."""
+        limit = Deadline.after(self.clock, self.timeout).earlier(deadline)
         position: Position | None = None
         for _ in range(self.tuning.unwind_attempts):
             try:
-                position = await self.strategy.retry(
-                    lambda: exchange.position(market.symbol), what=f"{exchange.name} position"
-                )
+                position = await limit.run(exchange.position(market.symbol), what=f"{exchange.name} position")
             except (CredentialsError, AuthenticationError):
                 raise
-            except Exception as exc:  # unreadable (down, or a client bug): try again shortly
+            except Exception as exc:  # unreadable (down, hanging, or a client bug): the next cycle goes on
                 self.strategy.report_error(exc)
-                await self.clock.sleep(self.tuning.unwind_backoff)
+                if limit.passed():
+                    return position
+                await limit.sleep(self.tuning.unwind_backoff)
                 continue
             size = round_down(abs(position.size), market.size_step)
-            if position.size == 0 or size < market.min_size or size <= 0:
+            if position.size == 0 or size < market.min_size or size <= 0 or limit.passed():
                 return position
             side = Side.BUY if position.size > 0 else Side.SELL
-            await self.reduce(exchange, market, side, size, role=role, pair=pair, attempts=1)
+            await self.reduce(exchange, market, side, size, role=role, pair=pair, deadline=limit)
         return position
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -311,7 +484,7 @@ class Executor:
         ids = self.strategy.client_ids
         long_req = plan.long_request(ids.new(ROLE_ENTRY), self.tuning.entry_slippage_pct)
         short_req = plan.short_request(ids.new(ROLE_ENTRY), self.tuning.entry_slippage_pct)
-        deadline = self.clock.monotonic() + self.timeout
+        deadline = Deadline.after(self.clock, self.timeout)
         log.info(
             "opening %s: long %s %s @ <= %s, short %s %s @ >= %s",
             plan.symbol,
@@ -323,14 +496,9 @@ class Executor:
             short_req.price,
         )
         try:
-            sent = await asyncio.gather(
-                self.strategy.send_order(plan.long, long_req),
-                self.strategy.send_order(plan.short, short_req),
-                return_exceptions=True,
-            )
             long_fill, short_fill = await asyncio.gather(
-                self._settle(plan.long, long_req, sent[0], deadline, long_before),
-                self._settle(plan.short, short_req, sent[1], deadline, short_before),
+                self._leg(plan.long, long_req, long_before, deadline),
+                self._leg(plan.short, short_req, short_before, deadline),
             )
             return await self._resolve(plan, long_fill, short_fill, long_before, short_before)
         except BaseException as exc:
@@ -342,41 +510,37 @@ class Executor:
                 return EntryResult(None, fill, fill, f"entry interrupted: {type(exc).__name__}: {exc}", True)
             raise
 
-    async def _settle(
-        self,
-        exchange: Exchange,
-        request: OrderRequest,
-        sent: Order | BaseException,
-        deadline: float,
-        before: Position,
-    ) -> LegFill:
-        """What one entry leg really filled (contracts, >= 0); never raises for an Exception."""
-        order = sent if isinstance(sent, Order) else None
-        error = sent if isinstance(sent, BaseException) else None
-        if error is not None and not isinstance(error, Exception):
-            raise error
+    async def _leg(self, exchange: Exchange, request: OrderRequest, before: Position, deadline: Deadline) -> LegFill:
+        """What one entry leg really filled (contracts, >= 0), established before ``deadline``; never raises for an
+        Exception. A send without a clear answer (timeout, lost reply, a rejection: it may be the venue refusing the
+        resend of an order that did land) is looked up by client id, never assumed."""
+        reserve = self.reserve()
+        error: BaseException | None = None
+        sent: Order | LegFill | None = None
         try:
-            if order is None:
-                if isinstance(error, OrderRejected):
-                    return LegFill(exchange.name, request.size, ZERO, None, known=True, error=error)
-                # unknown outcome (timeout, reset, 5xx, a bug): the order may have landed
-                order = await self.strategy.retry(
-                    lambda: exchange.find_order_by_client_id(request.symbol, request.client_order_id),
-                    what=f"{exchange.name} lookup",
+            sent = await deadline.run(
+                self.strategy.send_order(exchange, request), reserve=reserve, what=f"{exchange.name} send"
+            )
+        except Exception as exc:
+            error = exc
+        try:
+            if sent is None:
+                sent = await self.look_up(
+                    exchange, request, before, deadline, rejected=isinstance(error, OrderRejected)
                 )
-                if order is None:  # not among open orders: final or never placed; the position tells
-                    now = await self.strategy.retry(lambda: exchange.position(request.symbol))
-                    delta = (now.size - before.size) * request.side.sign
-                    return LegFill(exchange.name, request.size, max(delta, ZERO), None, known=True, error=error)
-            order = await self.confirm(exchange, order, deadline)
+            if isinstance(sent, LegFill):
+                sent.error = sent.error or error
+                return sent
+            order = await self.confirm(exchange, sent, deadline, reserve)
             if not order.status.is_final:
-                order = await self.cancel_and_read(exchange, order)
+                order = await self.cancel_and_read(exchange, order, deadline)
             return LegFill(
                 exchange.name, request.size, order.filled_size, order, known=order.status.is_final, error=error
             )
         except Exception as exc:
-            filled = order.filled_size if order is not None else ZERO
-            return LegFill(exchange.name, request.size, filled, order, known=False, error=exc)
+            order_seen = sent if isinstance(sent, Order) else None
+            filled = order_seen.filled_size if order_seen is not None else ZERO
+            return LegFill(exchange.name, request.size, filled, order_seen, known=False, error=exc)
 
     async def _resolve(
         self, plan: EntryPlan, long_fill: LegFill, short_fill: LegFill, long_before: Position, short_before: Position

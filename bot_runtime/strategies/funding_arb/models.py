@@ -43,7 +43,11 @@ class Tuning:
     poll_interval: float = 30.0  # seconds between cycles (rates, exits, entries)
     risk_interval: float = 5.0  # seconds between risk-manager timer checks
     entry_slippage_pct: Decimal = Decimal("0.1")  # limit price of an entry leg: touch +/- this percent
-    confirm_poll: float = 0.5  # seconds between order-state reads while confirming a fill
+    confirm_poll: float = 0.5  # seconds between order-state reads while confirming a fill (and between lookups)
+    final_read_reserve: float = 5.0  # seconds of singleLegTimeout kept for cancelling and reading back (<= 1/3 of it)
+    absent_confirmations: int = 2  # answers "no such order, position unchanged" before an order counts as absent
+    unwind_slippage_pct: Decimal = Decimal("0.2")  # first limit of an unwind/trim/close IOC: touch -/+ this percent
+    max_unwind_slippage_pct: Decimal = Decimal("2")  # the limit widens (doubling) up to this after a miss
     unwind_attempts: int = 6  # reduce-only orders tried before a leg is left to the next cycle
     unwind_backoff: float = 1.0  # seconds before the second unwind attempt (doubles, capped at 10 s)
     entry_cooldown: float = 600.0  # no new entry on a symbol this long after a failed one

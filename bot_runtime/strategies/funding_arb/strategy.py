@@ -9,8 +9,9 @@ Each cycle (every ``Tuning.poll_interval`` seconds, at once after a risk breach)
 1. read positions and balances of every venue (a venue that fails is "down": no entry uses it, its legs keep their
    last reading);
 2. ask the funding service for the current rates of each held pair (:mod:`.selection`);
-3. reconcile the symbols the bot has touched: each leg follows the venue's size; a position no pair explains is an
-   unmatched leg (unwound / reported); two opposite ones are adopted as a pair;
+3. reconcile the symbols the bot has touched and every symbol with a non-zero position on its venues: each leg
+   follows the venue's size; a position no pair explains is an unmatched leg (unwound within ``singleLegTimeout`` /
+   reported); two opposite ones are adopted as a pair;
 4. apply a risk breach (closeAll / closeWorst close pairs; pause stops entries and cancels resting orders);
 5. exits (:mod:`.exits`), then rebalancing of pairs whose legs differ by more than ``maxLegImbalancePct``
    (the larger leg is trimmed, reduce-only);
@@ -454,8 +455,15 @@ class FundingArbStrategy(Strategy):
                 pair.entry_net_apr = rates.net_apr
 
     # reconciliation ----------------------------------------------------------------------------------------------------
+    def watched(self) -> set[str]:
+        """The symbols the reconciliation looks at: those the bot touched or holds, and every symbol (of
+        ``fundingArb.symbols``) with a non-zero position on one of its venues, whatever the opportunities say: an
+        order that landed late or a fill behind a lost reply is found on the next reading."""
+        held = {h.symbol for h in self._holdings() if self._allowed(h.symbol)}
+        return self.touched | set(self.pairs) | held
+
     async def _reconcile(self) -> None:
-        for symbol in sorted(self.touched | set(self.pairs)):
+        for symbol in sorted(self.watched()):
             pair = self.pairs.get(symbol)
             if pair is not None:
                 for leg in pair.legs:

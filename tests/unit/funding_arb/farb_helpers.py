@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,6 +126,9 @@ class FaultyVenue(PaperExchange):
         self.lookup_open_only = False  # lookups by client id see open orders only (the Exchange default)
         self.land_after: float | None = None  # entries land this long after the send, which times out meanwhile
         self.hang: asyncio.Event | None = None  # every call waits for this event (never set: the venue hangs)
+        self.stall_from_entry: float | None = None  # from the next entry on, every call waits this long, then times
+        # out (math.inf: the venue hangs); the entry itself does not land
+        self._stalled = False
         self.stale_quotes: float | None = None  # quotes this many seconds old and 1 % off the book (IOCs miss)
         self.on_fill: Callable[[], None] | None = None  # told after every fill (the rig's exposure log)
         self.late: list[asyncio.Task[None]] = []
@@ -137,6 +141,11 @@ class FaultyVenue(PaperExchange):
     async def _gate(self) -> None:
         if self.hang is not None:
             await self.hang.wait()
+        if self._stalled and self.stall_from_entry is not None:
+            if self.stall_from_entry == math.inf:
+                await asyncio.Event().wait()
+            await self.clock.sleep(self.stall_from_entry)
+            raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
         self._check()
 
     def _fill(self, order_id: str, size: Decimal, price: Decimal, liquidity: Liquidity, when: datetime) -> Decimal:
@@ -168,6 +177,9 @@ class FaultyVenue(PaperExchange):
         if request.client_order_id in self._by_client_id:
             return await super().place_order(request)  # a resend of a lost reply: the venue says duplicate
         self.entry_attempts += 1
+        if self.stall_from_entry is not None:
+            self._stalled = True
+            await self._gate()
         if self.hang_entries is not None:
             await self.hang_entries.wait()
         if self.reject_entries:

@@ -3,8 +3,11 @@
 - JSON lines when stdout is not a TTY (in a pod), a human format on a TTY.
 - :class:`SecretRedactor` masks every credential value it knows (the venue env vars of
   :data:`bot_runtime.exchanges.registry.VENUES`, the notification env vars) wherever it appears: in the message, its
-  arguments, exception tracebacks and ``extra`` fields. It also masks token-shaped substrings of URLs (a Telegram
-  ``/bot<token>/`` path, a Lark ``/hook/<token>``) even when the token did not come from the environment.
+  arguments, exception tracebacks and ``extra`` fields; the funding service's ingest token too
+  (:data:`SERVICE_TOKEN_ENV`). It also masks token-shaped substrings even when the token did not come from the
+  environment: a Telegram ``/bot<token>/`` path, a Lark ``/hook/<token>``, any JWT (Paradex's, obtained at run time)
+  and whatever follows ``Bearer`` or a ``bearer`` key.
+- Notifications (title and body) go through the same redactor (:class:`bot_runtime.notify.NotificationDispatcher`).
 
 Every handler :func:`setup_logging` installs carries the redaction filter, so a secret cannot leave the process
 through the log even when a library logs it.
@@ -36,7 +39,14 @@ _URL_TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}"), MASK),
     # Lark / Feishu custom-bot webhook: .../open-apis/bot/v2/hook/<token>
     (re.compile(r"(/hook/)[^/\s\"'?]+"), r"\1" + MASK),
+    # a JWT (header.payload.signature; the header is base64url JSON, so it starts with "eyJ"): Paradex's auth token
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
+    # a bearer credential: "Authorization: Bearer <token>", {"bearer": "<token>"} (Paradex's websocket auth)
+    (re.compile(r"(\b[Bb]earer[\"']?\s*[:=]?\s*[\"']?)[A-Za-z0-9._~+/-]{6,}=*"), r"\1" + MASK),
 )
+
+# the shared secrets of our own services: the collector's (and the funding service's) ingest token
+SERVICE_TOKEN_ENV = ("PERPDEX_INGEST_TOKEN", "PERPDEX_FS_INGEST_TOKEN")
 
 # LogRecord attributes that are not ``extra`` fields
 _RESERVED = frozenset(
@@ -45,8 +55,9 @@ _RESERVED = frozenset(
 
 
 def credential_env_names() -> tuple[str, ...]:
-    """Every env var name that may hold a credential: each venue's required and optional env, the notification env."""
-    names: list[str] = []
+    """Every env var name that may hold a credential: each venue's required and optional env, the notification env,
+    the services' ingest token."""
+    names: list[str] = list(SERVICE_TOKEN_ENV)
     for spec in VENUES.values():
         names += spec.required_env + spec.optional_env
     for keys in NOTIFICATION_ENV.values():
@@ -185,6 +196,17 @@ class HumanFormatter(logging.Formatter):
         return self.redactor.redact(text) if self.redactor is not None else text
 
 
+class RedactingHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`setup_logging` installs on the root logger (and replaces when called again): every record
+    redacted by ``redactor`` (:class:`RedactionFilter`), then formatted as JSON or for a terminal."""
+
+    def __init__(self, stream: TextIO, redactor: SecretRedactor, *, json_lines: bool) -> None:
+        super().__init__(stream)
+        self.redactor = redactor
+        self.addFilter(RedactionFilter(redactor))
+        self.setFormatter(JsonFormatter(redactor) if json_lines else HumanFormatter(redactor))
+
+
 def setup_logging(
     *,
     level: str | int = "INFO",
@@ -200,14 +222,11 @@ def setup_logging(
     if json_lines is None:
         json_lines = not (hasattr(stream, "isatty") and stream.isatty())
     redactor = SecretRedactor.from_env() if redactor is None else redactor
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactionFilter(redactor))
-    handler.setFormatter(JsonFormatter(redactor) if json_lines else HumanFormatter(redactor))
+    handler = RedactingHandler(stream, redactor, json_lines=json_lines)
     root = logging.getLogger()
     for old in list(root.handlers):
-        if getattr(old, "_perpdex", False):
+        if isinstance(old, RedactingHandler):
             root.removeHandler(old)
-    handler._perpdex = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     # chatty libraries: their request lines would carry URLs (redacted anyway) at INFO

@@ -16,9 +16,12 @@ import time
 
 import asyncpg
 
+from bot_runtime.logs import RedactionFilter, SecretRedactor
 from funding_service.settings import Settings
 
 log = logging.getLogger("funding_service")
+# besides the ingest token (bot_runtime.logs.SERVICE_TOKEN_ENV): the database's credentials
+SECRET_ENV = ("PERPDEX_FS_DB_PASSWORD", "PERPDEX_FS_DATABASE_URL")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,14 +44,24 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # pydantic ValidationError: name the variables, never echo secret values
         print(f"perpdex funding-service: invalid configuration: {_config_error(exc)}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(settings.log_level)
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.migrate)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings, args.wait))
     return asyncio.run(_status(settings))
+
+
+def setup_logging(level: str) -> None:
+    """Plain lines on stderr, redacted: the ingest token, the database password and URL, JWTs and bearer tokens never
+    reach the log."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    redaction = RedactionFilter(SecretRedactor.from_env(extra_names=SECRET_ENV))
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactionFilter) for f in handler.filters):
+            handler.addFilter(redaction)
 
 
 def _config_error(exc: Exception) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import httpx
 
 from bot_runtime.exchanges.registry import is_placeholder
+from bot_runtime.logs import SecretRedactor
 from bot_runtime.notify.base import ALL_EVENTS, Channel, Notification, NotificationError, NotifyEvent
 from bot_runtime.notify.daily import DailySummary, seconds_until_next_midnight_utc
 from bot_runtime.notify.dispatcher import NotificationDispatcher, ResultHook
@@ -109,7 +110,9 @@ def build_dispatcher(
     on_result: ResultHook | None = None,
     rate_per_minute: float = 20.0,
     burst: int = 5,
+    redactor: SecretRedactor | None = None,
 ) -> NotificationDispatcher:
+    """The bot's dispatcher; ``redactor`` (default: the environment's credentials) masks titles and bodies."""
     channels = build_channels(
         bot,
         env,
@@ -124,4 +127,5 @@ def build_dispatcher(
         on_result=on_result,
         rate_per_minute=rate_per_minute,
         burst=burst,
+        redactor=redactor,
     )

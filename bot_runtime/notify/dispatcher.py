@@ -4,6 +4,9 @@
 (dropping the oldest when full, and saying so in the next message) and returns. One worker task per channel waits for
 a token of that channel's bucket, sends, retries briefly on retryable errors (honouring Telegram's ``retry_after``),
 and logs failures. Nothing a channel raises reaches the caller.
+
+Title and body are redacted when queued (:class:`~bot_runtime.logs.SecretRedactor`: every credential of the
+environment, JWTs, bearer tokens, webhook tokens), so a secret in an error message never reaches a chat.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from bot_runtime.logs import SecretRedactor
 from bot_runtime.notify.base import ALL_EVENTS, Channel, Notification, NotificationError, NotifyEvent
 from bot_runtime.notify.ratelimit import TokenBucket
 
@@ -48,8 +52,10 @@ class NotificationDispatcher:
         max_retry_after: float = 30.0,
         on_result: ResultHook | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: SecretRedactor | None = None,
     ) -> None:
         self.events = frozenset(NotifyEvent(e) for e in events)
+        self.redactor = SecretRedactor.from_env() if redactor is None else redactor
         self.attempts = max(1, attempts)
         self.retry_delay = retry_delay
         self.max_retry_after = max_retry_after
@@ -80,7 +86,7 @@ class NotificationDispatcher:
         try:
             if not self.enabled(event):
                 return False
-            message = Notification(NotifyEvent(event), title, body)
+            message = Notification(NotifyEvent(event), self.redactor.redact(title), self.redactor.redact(body))
             for lane in self._lanes:
                 if lane.queue.full():
                     lane.queue.get_nowait()

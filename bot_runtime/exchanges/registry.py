@@ -31,6 +31,8 @@ class VenueSpec:
     extra: str | None = None  # the pyproject extra that installs its SDK
     notes: str = ""
     sdk_modules: tuple[str, ...] = field(default=())
+    # alternative complete credential sets (all optional for the operator), the first one the env holds is used
+    credential_sets: tuple[tuple[str, ...], ...] = ()
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -87,8 +89,22 @@ VENUES: dict[str, VenueSpec] = {
         VenueSpec(
             "aster",
             "bot_runtime.exchanges.aster",
-            required_env=("ASTER_API_KEY", "ASTER_SECRET_KEY"),
-            optional_env=("ASTER_BASE_URL", "ASTER_WS_URL"),
+            # V3 (EIP-712 API wallet: new keys) or V1 (HMAC: keys created before V1 closed); the Secret decides
+            optional_env=(
+                "ASTER_USER",
+                "ASTER_SIGNER",
+                "ASTER_SIGNER_PRIVATE_KEY",
+                "ASTER_API_KEY",
+                "ASTER_SECRET_KEY",
+                "ASTER_BASE_URL",
+                "ASTER_WS_URL",
+            ),
+            credential_sets=(
+                ("ASTER_USER", "ASTER_SIGNER", "ASTER_SIGNER_PRIVATE_KEY"),
+                ("ASTER_API_KEY", "ASTER_SECRET_KEY"),
+            ),
+            extra="aster",
+            sdk_modules=("eth_account",),
             notes="no official Python SDK: httpx + websockets on the documented Binance-USDⓈ-M-shaped API",
         ),
         VenueSpec(
@@ -125,7 +141,24 @@ def require_credentials(exchange: str, env: Mapping[str, str] | None = None) -> 
     missing = [key for key in spec.required_env if is_placeholder(env.get(key, ""))]
     if missing:
         raise CredentialsError(exchange, missing, "missing, empty or a placeholder")
+    if spec.credential_sets:
+        credential_set(exchange, spec.credential_sets, env)
     return {key: env[key] for key in spec.required_env + spec.optional_env if key in env and env[key].strip()}
+
+
+def credential_set(exchange: str, sets: tuple[tuple[str, ...], ...], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The first of ``sets`` whose every key the env holds (non-placeholder). Otherwise a :class:`CredentialsError`
+    naming the missing keys of the set the env holds most of, or every key of every set when it holds none."""
+    present = [[key for key in keys if not is_placeholder(env.get(key, ""))] for keys in sets]
+    for keys, found in zip(sets, present, strict=True):
+        if len(found) == len(keys):
+            return keys
+    best = max(range(len(sets)), key=lambda i: (len(present[i]), -i))
+    if not present[best]:
+        alternatives = " or ".join("(" + ", ".join(keys) + ")" for keys in sets)
+        raise CredentialsError(exchange, [k for keys in sets for k in keys], f"missing: set one of {alternatives}")
+    missing = [key for key in sets[best] if key not in present[best]]
+    raise CredentialsError(exchange, missing, "missing, empty or a placeholder (the rest of that key set is given)")
 
 
 class VenueModule(Protocol):

@@ -1,10 +1,12 @@
-"""Aster (asterdex.com) perpetuals: Binance-USDⓈ-M-shaped REST + WebSocket API, HMAC-SHA256 signed.
+"""Aster (asterdex.com) perpetuals: Binance-USDⓈ-M-shaped REST + WebSocket API, V3 (EIP-712) or V1 (HMAC) signed.
 
 Aster publishes no official Python SDK on PyPI (``aster-sdk`` 0.0.1 is an unrelated "utility library" placeholder;
 ``aster-trading-bot`` is a third-party bot framework), so this client is written on ``httpx`` + ``websockets``
-against the venue's documented v1 futures API (github.com/asterdex/api-docs, ``V1(Legacy)/EN``).
+against the venue's documented futures API (github.com/asterdex/api-docs, ``V3(Recommended)/EN`` and
+``V1(Legacy)/EN``; see :mod:`.signing`).
 
-Credentials: ``ASTER_API_KEY``, ``ASTER_SECRET_KEY``. Options/env: ``baseUrl``/``ASTER_BASE_URL`` (default
+Credentials: V3 ``ASTER_USER``, ``ASTER_SIGNER``, ``ASTER_SIGNER_PRIVATE_KEY`` (an API wallet), or V1 ``ASTER_API_KEY``,
+``ASTER_SECRET_KEY`` (keys created before V1 closed); V3 when its three keys are set. Options/env: ``baseUrl``/``ASTER_BASE_URL`` (default
 ``https://fapi.asterdex.com``), ``wsUrl``/``ASTER_WS_URL`` (default ``wss://fstream.asterdex.com``).
 """
 

@@ -1,7 +1,10 @@
 """The Aster trading client (:class:`~bot_runtime.exchanges.base.Exchange`) on httpx + websockets.
 
-REST: HMAC-SHA256 signed ``/fapi/v1`` endpoints with the ``X-MBX-APIKEY`` header. Order updates: the user-data
-stream (``POST /fapi/v1/listenKey`` → ``<wsUrl>/ws/<listenKey>``, kept alive with ``PUT``), reconnected with backoff;
+REST: the signed endpoints of the API generation the Secret's keys select (:func:`signer_from_env`): V3
+(``/fapi/v3``, EIP-712 signed by the API wallet) or V1 (``/fapi/v1``, HMAC-SHA256 with ``X-MBX-APIKEY``); see
+:mod:`~bot_runtime.exchanges.aster.signing`. Public market data is read from ``/fapi/v1`` either way. Order updates:
+the user-data stream (``POST <listenKey path>`` → ``<wsUrl>/ws/<listenKey>``, kept alive with ``PUT``), reconnected
+with backoff;
 after every reconnect the client reconciles over REST (``userTrades`` since the last fill, open orders, the final
 state of orders that left the book) so no fill is lost. Post-only orders use ``timeInForce=GTX`` with
 ``newOrderRespType=RESULT``: a GTX order that would cross comes back ``EXPIRED`` and raises
@@ -28,7 +31,7 @@ from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket,
 from bot_runtime.exchanges.aster import parsing
 from bot_runtime.exchanges.aster.errors import map_error
 from bot_runtime.exchanges.aster.settings import AsterSettings
-from bot_runtime.exchanges.aster.signing import HmacSigner
+from bot_runtime.exchanges.aster.signing import Eip712Signer, HmacSigner, RequestSigner, is_address
 from bot_runtime.exchanges.aster.wire import (
     Account,
     BookTicker,
@@ -40,6 +43,7 @@ from bot_runtime.exchanges.aster.wire import (
 )
 from bot_runtime.exchanges.base import (
     Balance,
+    CredentialsError,
     Exchange,
     ExchangeError,
     Fill,
@@ -57,7 +61,7 @@ from bot_runtime.exchanges.base import (
     Side,
     TimeInForce,
 )
-from bot_runtime.exchanges.registry import require_credentials
+from bot_runtime.exchanges.registry import VENUES, credential_set
 from bot_runtime.exchanges.symbols import normalize
 
 log = logging.getLogger(__name__)
@@ -65,12 +69,35 @@ log = logging.getLogger(__name__)
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
+def signer_from_env(name: str, env: Mapping[str, str], recv_window: int) -> RequestSigner:
+    """V3 when the env holds ``ASTER_USER``, ``ASTER_SIGNER``, ``ASTER_SIGNER_PRIVATE_KEY`` (an API wallet), else V1
+    with ``ASTER_API_KEY``, ``ASTER_SECRET_KEY``; a :class:`CredentialsError` naming keys (never values) otherwise."""
+    keys = credential_set(name, VENUES["aster"].credential_sets, env)
+    if keys[0] != "ASTER_USER":
+        return HmacSigner(env["ASTER_API_KEY"].strip(), env["ASTER_SECRET_KEY"].strip(), recv_window)
+    user, signer, private_key = (env[k].strip() for k in keys)
+    for key, value in (("ASTER_USER", user), ("ASTER_SIGNER", signer)):
+        if not is_address(value):
+            raise CredentialsError(name, [key], "is not an address (0x + 40 hex digits)")
+    try:
+        v3 = Eip712Signer(user, signer, private_key)
+    except ImportError:
+        raise
+    except Exception:  # the key library's message may quote the key: never pass it on
+        raise CredentialsError(name, ["ASTER_SIGNER_PRIVATE_KEY"], "is not a 32-byte hex private key") from None
+    if v3.address.lower() != signer.lower():
+        raise CredentialsError(
+            name, ["ASTER_SIGNER", "ASTER_SIGNER_PRIVATE_KEY"], "do not match: the key signs for another address"
+        )
+    return v3
+
+
 class AsterExchange(Exchange):
     def __init__(self, name: str, settings: AsterSettings, env: Mapping[str, str]) -> None:
-        credentials = require_credentials(name, env)
         self.name = name
         self.settings = settings
-        self._signer = HmacSigner(credentials["ASTER_API_KEY"], credentials["ASTER_SECRET_KEY"], settings.recv_window)
+        self._signer = signer_from_env(name, env, settings.recv_window)
+        self._paths = self._signer.paths
         self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
         self._markets: dict[str, Market] | None = None
         self._by_venue: dict[str, Market] = {}
@@ -222,7 +249,7 @@ class AsterExchange(Exchange):
             params["reduceOnly"] = True
         params["newClientOrderId"] = self._venue_client_id(request.client_order_id)
         params["newOrderRespType"] = "RESULT"
-        resp = OrderResp.model_validate(await self._signed("POST", "/fapi/v1/order", params))
+        resp = OrderResp.model_validate(await self._signed("POST", self._paths.order, params))
         order = self._order(resp).model_copy(update={"client_order_id": request.client_order_id})
         self._hub.track(order)
         if request.time_in_force is TimeInForce.POST_ONLY and order.status is OrderStatus.EXPIRED:
@@ -236,7 +263,7 @@ class AsterExchange(Exchange):
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)
         resp = OrderResp.model_validate(
-            await self._signed("DELETE", "/fapi/v1/order", {"symbol": market.venue_symbol, "orderId": order_id})
+            await self._signed("DELETE", self._paths.order, {"symbol": market.venue_symbol, "orderId": order_id})
         )
         self._hub.publish(OrderUpdate(order=self._order(resp)))
 
@@ -247,20 +274,20 @@ class AsterExchange(Exchange):
             by_symbol[order.symbol] += 1
         for canonical in by_symbol:
             market = await self.market(canonical)
-            await self._signed("DELETE", "/fapi/v1/allOpenOrders", {"symbol": market.venue_symbol})
+            await self._signed("DELETE", self._paths.all_open_orders, {"symbol": market.venue_symbol})
         return len(open_orders)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         params: dict[str, object] = {}
         if symbol is not None:
             params["symbol"] = (await self.market(symbol)).venue_symbol
-        rows = await self._signed("GET", "/fapi/v1/openOrders", params)
+        rows = await self._signed("GET", self._paths.open_orders, params)
         return [self._order(OrderResp.model_validate(row)) for row in rows]
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         market = await self.market(symbol)
         try:
-            data = await self._signed("GET", "/fapi/v1/order", {"symbol": market.venue_symbol, "orderId": order_id})
+            data = await self._signed("GET", self._paths.order, {"symbol": market.venue_symbol, "orderId": order_id})
         except OrderNotFound:
             return None
         return self._order(OrderResp.model_validate(data))
@@ -269,7 +296,7 @@ class AsterExchange(Exchange):
         market = await self.market(symbol)
         params = {"symbol": market.venue_symbol, "origClientOrderId": self._venue_client_id(client_order_id)}
         try:
-            data = await self._signed("GET", "/fapi/v1/order", params)
+            data = await self._signed("GET", self._paths.order, params)
         except OrderNotFound:
             return None
         return self._order(OrderResp.model_validate(data))
@@ -280,11 +307,11 @@ class AsterExchange(Exchange):
     # account ------------------------------------------------------------------------------------------------------
     async def position(self, symbol: str) -> Position:
         market = await self.market(symbol)
-        rows = await self._signed("GET", "/fapi/v2/positionRisk", {"symbol": market.venue_symbol})
+        rows = await self._signed("GET", self._paths.position_risk, {"symbol": market.venue_symbol})
         return parsing.position_from_risk([PositionRisk.model_validate(r) for r in rows], symbol)
 
     async def positions(self) -> list[Position]:
-        rows = [PositionRisk.model_validate(r) for r in await self._signed("GET", "/fapi/v2/positionRisk", {})]
+        rows = [PositionRisk.model_validate(r) for r in await self._signed("GET", self._paths.position_risk, {})]
         grouped: dict[str, list[PositionRisk]] = defaultdict(list)
         for row in rows:
             grouped[row.symbol].append(row)
@@ -296,7 +323,7 @@ class AsterExchange(Exchange):
         return result
 
     async def balance(self) -> Balance:
-        account = Account.model_validate(await self._signed("GET", "/fapi/v4/account", {}))
+        account = Account.model_validate(await self._signed("GET", self._paths.account, {}))
         return Balance(
             asset="USDT",
             equity=account.total_margin_balance,
@@ -306,15 +333,20 @@ class AsterExchange(Exchange):
         )
 
     # user data stream ---------------------------------------------------------------------------------------------
-    async def _listen_url(self) -> str:
-        data = await request_json(
+    async def _listen_key_call(self, method: str) -> Any:
+        if self._paths.listen_key_signed:  # V3: USER_STREAM endpoints take signer + signature like the others
+            return await self._signed(method, self._paths.listen_key, {})
+        return await request_json(
             self._http,
-            "POST",
-            "/fapi/v1/listenKey",
+            method,
+            self._paths.listen_key,
             exchange=self.name,
             error_mapper=self._map,
             headers=self._signer.headers,
         )
+
+    async def _listen_url(self) -> str:
+        data = await self._listen_key_call("POST")
         self._listen_key = str(data["listenKey"])
         return f"{self.settings.ws_url}/ws/{self._listen_key}"
 
@@ -324,14 +356,7 @@ class AsterExchange(Exchange):
             if self._listen_key is None:
                 continue
             try:
-                await request_json(
-                    self._http,
-                    "PUT",
-                    "/fapi/v1/listenKey",
-                    exchange=self.name,
-                    error_mapper=self._map,
-                    headers=self._signer.headers,
-                )
+                await self._listen_key_call("PUT")
             except ExchangeError as exc:
                 log.warning("%s: listenKey keepalive failed (%s); renewing the stream", self.name, exc)
                 if self._user_ws is not None:
@@ -360,7 +385,7 @@ class AsterExchange(Exchange):
         for venue_symbol in sorted(venue_symbols):
             rows = await self._signed(
                 "GET",
-                "/fapi/v1/userTrades",
+                self._paths.user_trades,
                 {"symbol": venue_symbol, "startTime": int(since.timestamp() * 1000), "limit": 1000},
             )
             for row in rows:

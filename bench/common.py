@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from perpdex_dev.exit_cleanup import stop_at_exit, unwind_on_sigterm
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -361,10 +363,13 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
 
 
 def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A server in its own process group, stopped at exit if nobody stopped it before (:func:`stop_process`)."""
     with log_path.open("ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             list(argv), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True
         )
+    stop_at_exit(lambda: stop_process(proc))
+    return proc
 
 
 class ProcessExited(BenchError):
@@ -460,7 +465,9 @@ def write_json(path: Path, tables: Sequence[Table]) -> None:
 def run_module(
     parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], list[Table]], argv: list[str] | None
 ) -> int:
-    """The ``main`` of one benchmark module: parse, run, print the tables, and write them as JSON if asked."""
+    """The ``main`` of one benchmark module: parse, run, print the tables, and write them as JSON if asked. Killed
+    with SIGTERM (a timeout), it unwinds like Ctrl-C and stops the servers, PostgreSQL and control plane it started."""
+    unwind_on_sigterm()
     args = parser.parse_args(argv)
     tables = run(args)
     print_tables(tables)

@@ -24,6 +24,7 @@ import asyncpg
 
 from bench.common import PYTHON, BenchError, clean_env, start_server, stop_process
 from bot_runtime.funding_api.ingest import ExchangeReport, IngestBatch, IngestRate
+from perpdex_dev.exit_cleanup import stop_at_exit
 from perpdex_dev.postgres import PostgresCluster
 
 # the venues seeded by migration 002, with their default funding interval (hours)
@@ -269,9 +270,11 @@ async def postgres(prefix: str) -> AsyncIterator[tuple[PostgresCluster, Path]]:
     """A throwaway PostgreSQL cluster and a scratch directory, both removed at the end."""
     workdir = Path(tempfile.mkdtemp(prefix=f"perpdex-bench-{prefix}-"))
     cluster = PostgresCluster()
-    cluster.start()
+    done = stop_at_exit(cluster.destroy)
     try:
+        cluster.start()
         yield cluster, workdir
     finally:
         cluster.destroy()
+        done()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -55,6 +55,7 @@ from bench.common import (
 from bench.kube_audit import AUDIT_POLICY, BENCH_AGENT, AuditLog, Tally, audit_flags
 from bot_runtime.kube import Gone, KubeClient, KubeConfig, resource_path
 from perpdex_dev.control_plane import ADMIN_USER, ControlPlane, assets_dir
+from perpdex_dev.exit_cleanup import stop_at_exit
 
 MODULE = "bench.operator_scale"
 API = "perpdex.io/v1alpha1"
@@ -190,8 +191,9 @@ def cluster() -> Any:
     policy, log = workdir / "audit-policy.yaml", workdir / "audit.log"
     policy.write_text(AUDIT_POLICY)
     cp = ControlPlane.create(assets=assets_dir(), extra_args=audit_flags(policy, log))
-    cp.start()
+    done = stop_at_exit(cp.stop)
     try:
+        cp.start()
         c = Cluster(cp, AuditLog(log), KubeConfig.load(cp.kubeconfig), workdir)
         crds = sorted(str(p) for p in (REPO_ROOT / "crds").glob("*.yaml"))
         for crd in crds:
@@ -200,6 +202,7 @@ def cluster() -> Any:
         yield c
     finally:
         cp.stop()
+        done()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -29,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+
+from perpdex_dev.exit_cleanup import terminate_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-k8s-binaries.sh"
@@ -303,7 +304,7 @@ class ControlPlane:
         for name in ("kube-apiserver", "etcd"):
             pid = self.pids.pop(name, None)
             if pid is not None:
-                _terminate_group(pid, grace)
+                terminate_group(pid, grace)
         for proc in getattr(self, "_procs", {}).values():
             proc.poll()
         if self.own_workdir:
@@ -320,28 +321,3 @@ class ControlPlane:
         state = json.loads(path.read_text())
         state["workdir"], state["assets"] = Path(state["workdir"]), Path(state["assets"])
         return cls(**state)
-
-
-def _terminate_group(pid: int, grace: float) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child (detached `up`): poll for existence
-            waited = 0
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-        if waited == pid:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass

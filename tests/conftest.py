@@ -8,6 +8,9 @@
   which has no namespace controller to finalize them).
 
 Nothing here is a mock: if a binary cannot be built or found, the session fails with what to install.
+
+A session killed with SIGTERM or SIGHUP (a CI timeout, ``kill``) unwinds like Ctrl-C and stops what it started:
+no etcd, kube-apiserver, PostgreSQL or service process outlives it (``perpdex_dev/exit_cleanup.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 
 from bot_runtime.kube import KubeClient, KubeConfig
 from perpdex_dev.control_plane import ControlPlane, assets_dir
+from perpdex_dev.exit_cleanup import stop_at_exit, unwind_on_sigterm
 from perpdex_dev.postgres import PostgresCluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +73,10 @@ class Kube:
         return KubeClient(self.config())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    unwind_on_sigterm()
+
+
 @pytest.fixture(scope="session")
 def kube() -> Iterator[Kube]:
     existing = os.environ.get("KUBECONFIG")
@@ -81,11 +89,13 @@ def kube() -> Iterator[Kube]:
         yield Kube(kubeconfig=Path(existing), server=cfg.server, env=env, _config=cfg)
         return
     cp = ControlPlane.create(assets=assets_dir())
-    cp.start()
+    done = stop_at_exit(cp.stop)  # from here: a signal while it starts still stops it
     try:
+        cp.start()
         yield Kube(kubeconfig=cp.kubeconfig, server=cp.server, env=cp.env(), control_plane=cp)
     finally:
         cp.stop()
+        done()
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +124,10 @@ async def kube_client(kube: Kube) -> AsyncIterator[KubeClient]:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster()
-    cluster.start()
+    done = stop_at_exit(cluster.destroy)
     try:
+        cluster.start()
         yield cluster
     finally:
         cluster.destroy()
+        done()

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 
 from perpdex_dev.control_plane import REPO_ROOT
+from perpdex_dev.exit_cleanup import stop_at_exit
+from perpdex_dev.postgres import PostgresCluster
 from perpdex_dev.stack import LocalStack
+from tests.conftest import Kube
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -30,9 +33,10 @@ SENTINEL = "SENTINELhook0123456789abcdefSECRET"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, kube, postgres) -> Iterator[LocalStack]:  # type: ignore[no-untyped-def]
+def stack(tmp_path_factory: pytest.TempPathFactory, kube: Kube, postgres: PostgresCluster) -> Iterator[LocalStack]:
     run_dir = tmp_path_factory.mktemp("stack")
     s = LocalStack(run_dir=run_dir, namespace=f"e2e-{int(time.time()) % 100000}")
+    done = stop_at_exit(s.stop)  # its service processes, even if the session is killed while they start
     s.kubeconfig, s.assets = str(kube.kubeconfig), str(kube.env["PATH"].split(":")[0])
     s.database = "perpdex_e2e"
     postgres.create_database(s.database)
@@ -48,6 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kube, postgres) -> Iterator[
         s.pg_dir = ""  # owned by the session fixture
         s.control_plane_dir = ""
         s.stop()
+        done()
 
 
 def get(stack: LocalStack, kind: str, name: str) -> dict[str, Any] | None:
@@ -55,7 +60,7 @@ def get(stack: LocalStack, kind: str, name: str) -> dict[str, Any] | None:
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
-def wait(what: str, predicate, timeout: float = 180.0, every: float = 1.0) -> Any:  # type: ignore[no-untyped-def]
+def wait(what: str, predicate: Callable[[], Any], timeout: float = 180.0, every: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

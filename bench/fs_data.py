@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -26,6 +27,9 @@ from bench.common import PYTHON, BenchError, clean_env, start_server, stop_proce
 from bot_runtime.funding_api.ingest import ExchangeReport, IngestBatch, IngestRate
 from perpdex_dev.exit_cleanup import stop_at_exit
 from perpdex_dev.postgres import PostgresCluster
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # the venues seeded by migration 002, with their default funding interval (hours)
 VENUES: dict[str, int] = {"lighter": 1, "grvt": 8, "edgex": 4, "paradex": 8, "backpack": 1, "aster": 8}
@@ -150,14 +154,15 @@ class _ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         while not self._pending:
             try:
                 self._pending = next(self._chunks)
             except StopIteration:
                 return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
 

@@ -30,11 +30,13 @@ Schema = dict[str, Any]
 
 
 def crd(kind: str) -> Schema:
-    return yaml.safe_load(CRDS[kind].read_text())  # type: ignore[no-any-return]
+    doc: Schema = yaml.safe_load(CRDS[kind].read_text())
+    return doc
 
 
 def root(kind: str) -> Schema:
-    return crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+    schema: Schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def node(kind: str, path: str) -> Schema:
@@ -143,9 +145,9 @@ def test_strings_and_lists_are_bounded_for_cel(kind: str) -> None:
 def spec_example(kind: str) -> Schema:
     assert SPEC_MD.exists(), f"{SPEC_MD} not found: the shared folder (SPEC.md) must sit beside the repository"
     for block in re.findall(r"```yaml\n(.*?)```", SPEC_MD.read_text(encoding="utf-8"), flags=re.S):
-        doc = yaml.safe_load(block)
+        doc: object = yaml.safe_load(block)
         if isinstance(doc, dict) and doc.get("kind") == kind:
-            return doc  # type: ignore[no-any-return]
+            return doc
     raise AssertionError(f"no {kind} example in SPEC.md")
 
 

@@ -1,5 +1,6 @@
 """The paper venue (``paper``, ``paper-a``, ``paper-b``, ...): a simulated perpetual market with the same interface,
-lifecycle, fees and funding as a real venue. See :mod:`.exchange` for the simulation rules, :mod:`.funding` for the
+lifecycle, fees and funding as a real venue. See :mod:`.exchange` for the in-process simulator (its rules are
+the engine's, :mod:`bot_runtime.paper_exchange.engine`), :mod:`.funding` for the
 funding model shared with the collector side, :mod:`.prices` for the price paths, :mod:`.markets` for the market set
 and paths both sides build from the :mod:`.options`."""
 

@@ -1,30 +1,22 @@
-"""The paper venue: the whole :class:`~bot_runtime.exchanges.base.Exchange` contract on a simulated market.
+"""The in-process paper venue: the whole :class:`~bot_runtime.exchanges.base.Exchange` contract on a simulated
+market, in the bot's own process (unit tests, and ``perpdex bot`` without a paper exchange URL). Its state dies with
+the process; a deployed bot trades on the paper exchange service instead (:mod:`.client`).
 
-Simulation, advanced on the injected clock (lazily on every call, and by a ticker task every ``step`` so the
-streams move on their own):
+The matching and accounting rules are the engine's (:mod:`bot_runtime.paper_exchange.engine.matching`), the very
+code the service runs. This module only drives it on the injected clock (lazily on every call, and by a ticker task
+every ``step`` so the streams move on their own):
 
 - each market's mid price follows its :mod:`~bot_runtime.exchanges.paper.prices` path, one move per step;
   top of book: ``spreadTicks`` ticks around the mid (bid rounded down to the tick);
-- a post-only order that would cross is rejected with :class:`PostOnlyWouldCross`; a crossing GTC/IOC limit or a
-  market order takes liquidity at once at the touch (taker fee); a non-crossing IOC expires;
-- resting limit orders fill at their price (maker fee) when the step's traded range goes through them (a buy when
-  the mid trades below it, a sell above), in price-time priority, up to ``volumePerStepUsd`` per side per step,
-  so big orders fill in parts;
-- reduce-only orders can only reduce: rejected when there is nothing to reduce, trimmed to the position at fill
-  time (the rest is cancelled);
-- margin: initial margin = notional / ``leverage``; an order whose added exposure needs more than the available
-  margin (equity - used margin - margin reserved by resting orders) is rejected with :class:`InsufficientMargin`;
-- funding at every interval boundary on the position notional at mark (longs pay when the rate is positive);
-- balance = starting balance + realized PnL + funding - fees; equity adds unrealized PnL at mark.
-
-No liquidation engine: a paper account can go below maintenance margin (the risk manager's limits act first).
+- each step's traded range (previous mid to current mid) trades through resting orders, up to
+  ``volumePerStepUsd`` per side per step;
+- funding at every interval boundary on the position notional at mark.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,35 +25,26 @@ from typing import Any
 
 from bot_runtime.clock import Clock, SystemClock
 from bot_runtime.exchanges.base import (
-    ZERO,
     Balance,
-    CancelReason,
     Exchange,
     ExchangeError,
     Fill,
-    InsufficientMargin,
-    Liquidity,
     Market,
     Order,
-    OrderNotFound,
-    OrderRejected,
     OrderRequest,
-    OrderStatus,
-    OrderType,
     OrderUpdate,
     Position,
-    PostOnlyWouldCross,
     Quote,
     Side,
-    TimeInForce,
 )
-from bot_runtime.exchanges.paper.accounting import Account
 from bot_runtime.exchanges.paper.funding import FundingModel
 from bot_runtime.exchanges.paper.markets import build_markets, build_paths
 from bot_runtime.exchanges.paper.options import PaperOptions
 from bot_runtime.exchanges.paper.prices import PricePath
 from bot_runtime.exchanges.paper.streams import Hub, Subscription
 from bot_runtime.exchanges.symbols import venue_family
+from bot_runtime.paper_exchange.engine.accounting import Account
+from bot_runtime.paper_exchange.engine.matching import AccountEngine, Sequencer, TopOfBook
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +72,37 @@ class PaperExchange(Exchange):
                 raise ValueError(f"{name}: no market {symbol!r} for a scripted price path")
             self._paths[symbol] = path
         self.funding = FundingModel.for_venue(name, self.options)
-        self.account = Account(self.options.config.starting_balance_usd, self.options.config.leverage)
+        self.engine = AccountEngine(
+            name,
+            self._markets,
+            starting_balance=self.options.config.starting_balance_usd,
+            leverage=self.options.config.leverage,
+            ids=Sequencer(name),
+        )
         now = self.clock.time()
         self._k = {symbol: path.index_at(now) for symbol, path in self._paths.items()}
         self._funding_period = self.funding.period(now)
-        self._orders: dict[str, Order] = {}
-        self._open: dict[str, list[str]] = {symbol: [] for symbol in self._markets}
-        self._by_client_id: dict[str, str] = {}
-        self._order_seq = itertools.count(1)
-        self._trade_seq = itertools.count(1)
-        self.fills: list[Fill] = []
-        self.funding_payments: list[tuple[datetime, str, Decimal]] = []
         self._updates: Hub[OrderUpdate] = Hub()
         self._quotes: dict[str, Hub[Quote]] = {symbol: Hub() for symbol in self._markets}
         self._connected = False
         self._ticker: asyncio.Task[None] | None = None
+
+    # the engine's state, for tests ----------------------------------------------------------------------------------
+    @property
+    def account(self) -> Account:
+        return self.engine.account
+
+    @property
+    def fills(self) -> list[Fill]:
+        return self.engine.fills
+
+    @property
+    def funding_payments(self) -> list[tuple[datetime, str, Decimal]]:
+        return [(p.paid_at, p.symbol, p.amount) for p in self.engine.funding_payments]
+
+    @property
+    def _orders(self) -> dict[str, Order]:
+        return self.engine.orders
 
     # lifecycle ------------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -142,6 +141,10 @@ class PaperExchange(Exchange):
         except KeyError:
             raise ExchangeError(f"{self.name}: no perpetual market for {symbol!r}", exchange=self.name) from None
 
+    def _publish(self, events: list[OrderUpdate]) -> None:
+        for event in events:
+            self._updates.publish(event)
+
     # simulation -----------------------------------------------------------------------------------------------------
     def _sync(self) -> None:
         """Advance the simulation to the clock's now: price steps, fills, funding boundaries in time order."""
@@ -169,145 +172,50 @@ class PaperExchange(Exchange):
     def _mid(self, symbol: str, k: int | None = None) -> Decimal:
         return self._paths[symbol].price(self._k[symbol] if k is None else k)
 
-    def _quote_at(self, symbol: str, k: int | None = None) -> tuple[Decimal, Decimal]:
+    def _touch(self, symbol: str, k: int | None = None) -> TopOfBook:
         market = self._markets[symbol]
         spread = market.tick_size * self.options.spread_ticks
         bid = market.round_price(self._mid(symbol, k) - spread / 2)
         bid = max(bid, market.tick_size)
-        return bid, bid + spread
+        return TopOfBook(bid, bid + spread)
 
     def _quote(self, symbol: str) -> Quote:
-        bid, ask = self._quote_at(symbol)
+        touch = self._touch(symbol)
         k = self._k[symbol]
-        size = self.options.config.volume_per_step_usd / self._mid(symbol)
+        size = self._markets[symbol].round_size(self.options.config.volume_per_step_usd / self._mid(symbol))
         return Quote(
             symbol=symbol,
-            bid=bid,
-            ask=ask,
-            bid_size=self._markets[symbol].round_size(size),
-            ask_size=self._markets[symbol].round_size(size),
+            bid=touch.bid,
+            ask=touch.ask,
+            bid_size=size,
+            ask_size=size,
             timestamp=self._time_of(symbol, k),
         )
 
-    def _mark(self, symbol: str) -> Decimal:
-        bid, ask = self._quote_at(symbol)
-        return (bid + ask) / 2
-
     def _marks(self) -> dict[str, Decimal]:
-        return {symbol: self._mark(symbol) for symbol in self._markets}
+        return {symbol: self._touch(symbol).mid for symbol in self._markets}
 
     def _time_of(self, symbol: str, k: int) -> datetime:
         return datetime.fromtimestamp(max(self._paths[symbol].time_of(k), 0.0), UTC)
 
     def _match(self, symbol: str, k: int) -> None:
-        """Fill resting orders the step's traded range went through."""
-        ids = self._open[symbol]
-        if not ids:
-            return
+        """The step's traded range (previous mid to this one) trades through resting orders."""
         previous, current = self._mid(symbol, max(k - 1, 0)), self._mid(symbol, k)
-        low, high = min(previous, current), max(previous, current)
-        when = self._time_of(symbol, k)
-        budget = {
-            Side.BUY: self.options.config.volume_per_step_usd / current,
-            Side.SELL: self.options.config.volume_per_step_usd / current,
-        }
-        orders = [self._orders[i] for i in ids]
-        buys = sorted(
-            (o for o in orders if o.side is Side.BUY and o.price is not None and o.price > low),
-            key=lambda o: -(o.price or ZERO),
+        volume = self.options.config.volume_per_step_usd / current
+        self._publish(
+            self.engine.trade_through(
+                symbol,
+                min(previous, current),
+                max(previous, current),
+                {Side.BUY: volume, Side.SELL: volume},
+                self._time_of(symbol, k),
+            )
         )
-        sells = sorted(
-            (o for o in orders if o.side is Side.SELL and o.price is not None and o.price < high),
-            key=lambda o: o.price or ZERO,
-        )
-        market = self._markets[symbol]
-        for order in [*buys, *sells]:
-            available = market.round_size(budget[order.side])
-            if available <= 0:
-                continue
-            size = min(order.remaining, available)
-            assert order.price is not None
-            filled = self._fill(order.order_id, size, order.price, Liquidity.MAKER, when)
-            budget[order.side] -= filled
-
-    def _fill(self, order_id: str, size: Decimal, price: Decimal, liquidity: Liquidity, when: datetime) -> Decimal:
-        """Book a fill of up to ``size``; returns the size actually filled (reduce-only may trim it)."""
-        order = self._orders[order_id]
-        book = self.account.book(order.symbol)
-        if order.reduce_only:
-            reducible = abs(book.size) if book.size != 0 and (book.size > 0) != (order.side is Side.BUY) else ZERO
-            size = min(size, reducible)
-            if size <= 0:
-                self._finish(order_id, OrderStatus.CANCELED, CancelReason.REDUCE_ONLY_VIOLATION, when)
-                return ZERO
-        rate = self.options.config.maker_fee if liquidity is Liquidity.MAKER else self.options.config.taker_fee
-        fee = size * price * rate
-        book.apply_fill(order.side, size, price, fee)
-        filled = order.filled_size + size
-        avg = (
-            price
-            if order.avg_fill_price is None
-            else (order.avg_fill_price * order.filled_size + price * size) / filled
-        )
-        status = OrderStatus.FILLED if filled >= order.size else OrderStatus.PARTIALLY_FILLED
-        order = order.model_copy(
-            update={"filled_size": filled, "avg_fill_price": avg, "status": status, "updated_at": when}
-        )
-        self._orders[order_id] = order
-        if status.is_final:
-            self._unrest(order)
-        fill = Fill(
-            trade_id=f"{self.name}-t{next(self._trade_seq)}",
-            order_id=order_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            price=price,
-            size=size,
-            fee=fee,
-            liquidity=liquidity,
-            timestamp=when,
-        )
-        self.fills.append(fill)
-        self._updates.publish(OrderUpdate(order=order, fill=fill))
-        return size
-
-    def _finish(self, order_id: str, status: OrderStatus, reason: CancelReason | None, when: datetime) -> Order:
-        order = self._orders[order_id].model_copy(
-            update={"status": status, "cancel_reason": reason, "updated_at": when}
-        )
-        self._orders[order_id] = order
-        self._unrest(order)
-        self._updates.publish(OrderUpdate(order=order))
-        return order
-
-    def _unrest(self, order: Order) -> None:
-        ids = self._open[order.symbol]
-        if order.order_id in ids:
-            ids.remove(order.order_id)
 
     def _pay_funding(self, boundary: float, period: int) -> None:
         when = datetime.fromtimestamp(boundary, UTC)
-        for symbol, book in self.account.books.items():
-            if book.size == 0:
-                continue
-            mark = self._mark(symbol)
-            payment = book.apply_funding(mark, self.funding.rate(symbol, period))
-            self.funding_payments.append((when, symbol, payment))
-
-    # margin ---------------------------------------------------------------------------------------------------------
-    def _reserved_margin(self) -> Decimal:
-        """Margin held by resting orders that would add exposure."""
-        reserved = ZERO
-        for ids in self._open.values():
-            for order_id in ids:
-                order = self._orders[order_id]
-                if not order.reduce_only and order.price is not None:
-                    reserved += order.remaining * order.price / self.account.leverage
-        return reserved
-
-    def _available(self, marks: dict[str, Decimal]) -> Decimal:
-        return self.account.equity(marks) - self.account.margin_used(marks) - self._reserved_margin()
+        for symbol in self._markets:
+            self.engine.pay_funding(symbol, self._touch(symbol).mid, self.funding.rate(symbol, period), when)
 
     # market data ----------------------------------------------------------------------------------------------------
     async def markets(self) -> dict[str, Market]:
@@ -326,160 +234,59 @@ class PaperExchange(Exchange):
     # orders ---------------------------------------------------------------------------------------------------------
     async def place_order(self, request: OrderRequest) -> Order:
         self._require()
-        market = self._market(request.symbol)
+        self._market(request.symbol)
         self._sync()
-        if request.client_order_id in self._by_client_id:
-            raise OrderRejected(f"duplicate client order id {request.client_order_id}", exchange=self.name)
-        if request.size < market.min_size or market.round_size(request.size) != request.size:
-            raise OrderRejected(
-                f"size {request.size} is not a multiple of {market.size_step} >= {market.min_size}", exchange=self.name
-            )
-        is_market = request.order_type is OrderType.MARKET
-        if not is_market:
-            if request.price is None:
-                raise OrderRejected("a limit order needs a price", exchange=self.name)
-            if (request.price / market.tick_size) % 1 != 0:
-                raise OrderRejected(
-                    f"price {request.price} is not a multiple of {market.tick_size}", exchange=self.name
-                )
-        elif request.post_only:
-            raise OrderRejected("a market order cannot be post-only", exchange=self.name)
-        book = self.account.book(request.symbol)
-        if request.reduce_only and (book.size == 0 or (book.size > 0) == (request.side is Side.BUY)):
-            raise OrderRejected(
-                f"reduce-only {request.side} would not reduce position {book.size}",
-                reason=CancelReason.REDUCE_ONLY_VIOLATION,
-                exchange=self.name,
-            )
-        bid, ask = self._quote_at(request.symbol)
-        touch = ask if request.side is Side.BUY else bid
-        crosses = is_market or (
-            request.price is not None and (request.price >= ask if request.side is Side.BUY else request.price <= bid)
-        )
-        if crosses and request.post_only:
-            raise PostOnlyWouldCross(
-                f"post-only {request.side} at {request.price} would cross the book ({bid} / {ask})", exchange=self.name
-            )
-        if not request.reduce_only:
-            exec_price = touch if crosses else (request.price or touch)
-            current = book.size
-            added = max(ZERO, abs(current + request.side.sign * request.size) - abs(current))
-            required = added * exec_price / self.account.leverage
-            if crosses:
-                required += request.size * exec_price * self.options.config.taker_fee
-            available = self._available(self._marks())
-            if required > available:
-                raise InsufficientMargin(
-                    f"order needs {required:.2f} margin, {max(available, ZERO):.2f} available", exchange=self.name
-                )
-        now = self.clock.now()
-        order_id = f"{self.name}-{next(self._order_seq)}"
-        order = Order(
-            order_id=order_id,
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            order_type=request.order_type,
-            time_in_force=request.time_in_force,
-            price=request.price,
-            size=request.size,
-            status=OrderStatus.OPEN,
-            reduce_only=request.reduce_only,
-            created_at=now,
-            updated_at=now,
-        )
-        self._orders[order_id] = order
-        self._by_client_id[request.client_order_id] = order_id
-        self._updates.publish(OrderUpdate(order=order))
-        if crosses:
-            self._fill(order_id, request.size, touch, Liquidity.TAKER, now)
-            final = self._orders[order_id]
-            if not final.status.is_final:  # a reduce-only trimmed to the position: the rest cannot execute
-                self._finish(order_id, OrderStatus.CANCELED, CancelReason.REDUCE_ONLY_VIOLATION, now)
-        elif is_market or request.time_in_force is TimeInForce.IOC:
-            self._finish(order_id, OrderStatus.EXPIRED, CancelReason.EXPIRED, now)
-        else:
-            self._open[request.symbol].append(order_id)
-        return self._orders[order_id]
+        events = self.engine.place(request, self._touch(request.symbol), self._marks(), self.clock.now())
+        self._publish(events)
+        return events[-1].order
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         self._require()
         self._sync()
-        order = self._orders.get(order_id)
-        if order is None or order.symbol != symbol or order.status.is_final:
-            raise OrderNotFound(f"{self.name}: no open order {order_id} on {symbol}", exchange=self.name)
-        self._finish(order_id, OrderStatus.CANCELED, CancelReason.USER_CANCELED, self.clock.now())
+        self._publish([self.engine.cancel(symbol, order_id, self.clock.now())])
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         self._require()
         self._sync()
-        count = 0
-        for sym in [symbol] if symbol else list(self._open):
-            self._market(sym)
-            for order_id in list(self._open[sym]):
-                self._finish(order_id, OrderStatus.CANCELED, CancelReason.USER_CANCELED, self.clock.now())
-                count += 1
-        return count
+        if symbol is not None:
+            self._market(symbol)
+        events = self.engine.cancel_all(symbol, self.clock.now())
+        self._publish(events)
+        return len(events)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         self._require()
         self._sync()
-        symbols = [symbol] if symbol else list(self._open)
-        return [self._orders[i] for sym in symbols for i in self._open.get(sym, [])]
+        return self.engine.open_orders(symbol)
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         self._require()
         self._sync()
-        order = self._orders.get(order_id)
+        order = self.engine.orders.get(order_id)
         return order if order is not None and order.symbol == symbol else None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         self._require()
         self._sync()
-        order_id = self._by_client_id.get(client_order_id)
-        order = self._orders.get(order_id) if order_id else None
+        order = self.engine.find_by_client_id(client_order_id)
         return order if order is not None and order.symbol == symbol else None
 
     def order_updates(self) -> Subscription[OrderUpdate]:
         return self._updates.subscribe()
 
     # account --------------------------------------------------------------------------------------------------------
-    def _position(self, symbol: str) -> Position:
-        book = self.account.book(symbol)
-        mark = self._mark(symbol)
-        return Position(
-            symbol=symbol,
-            size=book.size,
-            avg_entry_price=book.avg_entry,
-            mark_price=mark,
-            unrealized_pnl=book.unrealized(mark),
-            realized_pnl=book.realized_pnl,
-            funding_pnl=book.funding_pnl,
-            margin=abs(book.size) * mark / self.account.leverage,
-            leverage=self.account.leverage,
-        )
-
     async def position(self, symbol: str) -> Position:
         self._require()
         self._market(symbol)
         self._sync()
-        return self._position(symbol)
+        return self.engine.position(symbol, self._touch(symbol).mid)
 
     async def positions(self) -> list[Position]:
         self._require()
         self._sync()
-        return [self._position(s) for s, b in self.account.books.items() if b.size != 0]
+        return self.engine.positions(self._marks())
 
     async def balance(self) -> Balance:
         self._require()
         self._sync()
-        marks = self._marks()
-        equity = self.account.equity(marks)
-        used = self.account.margin_used(marks)
-        return Balance(
-            asset="USD",
-            equity=equity,
-            available=equity - used - self._reserved_margin(),
-            margin_used=used,
-            unrealized_pnl=self.account.unrealized(marks),
-        )
+        return self.engine.balance(self._marks())

@@ -19,7 +19,7 @@ from bot_runtime.exchanges.base import (
     TimeInForce,
 )
 from bot_runtime.exchanges.paper import PaperExchange, ScriptedPath
-from bot_runtime.exchanges.paper.accounting import PositionBook
+from bot_runtime.paper_exchange.engine.accounting import PositionBook
 
 D = Decimal
 TOLERANCE = D("1e-15")

@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +26,11 @@ from bot_runtime.exchanges.base import (
     Exchange,
     Fill,
     InsufficientMargin,
-    Liquidity,
     Order,
     OrderRejected,
     OrderRequest,
     OrderStatus,
+    OrderUpdate,
     Position,
     Quote,
     Side,
@@ -148,11 +148,11 @@ class FaultyVenue(PaperExchange):
             raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
         self._check()
 
-    def _fill(self, order_id: str, size: Decimal, price: Decimal, liquidity: Liquidity, when: datetime) -> Decimal:
-        filled = super()._fill(order_id, size, price, liquidity, when)
-        if self.on_fill is not None:
-            self.on_fill()
-        return filled
+    def _publish(self, events: list[OrderUpdate]) -> None:
+        for event in events:
+            super()._publish([event])
+            if event.fill is not None and self.on_fill is not None:
+                self.on_fill()
 
     async def _land_later(self, request: OrderRequest, delay: float) -> None:
         await self.clock.sleep(delay)
@@ -166,7 +166,7 @@ class FaultyVenue(PaperExchange):
             return await super().place_order(request)
         if self.land_after is not None:
             if request.client_order_id not in self._pending_landings and request.client_order_id not in (
-                self._by_client_id
+                self.engine.by_client_id
             ):
                 self.entry_attempts += 1
                 self._pending_landings.add(request.client_order_id)
@@ -174,7 +174,7 @@ class FaultyVenue(PaperExchange):
             if request.client_order_id in self._pending_landings:
                 raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
             return await super().place_order(request)  # landed meanwhile: the venue says duplicate
-        if request.client_order_id in self._by_client_id:
+        if request.client_order_id in self.engine.by_client_id:
             return await super().place_order(request)  # a resend of a lost reply: the venue says duplicate
         self.entry_attempts += 1
         if self.stall_from_entry is not None:
@@ -190,7 +190,8 @@ class FaultyVenue(PaperExchange):
             raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
         if self.rest_entries:
             market = self._markets[request.symbol]
-            bid, ask = self._quote_at(request.symbol)
+            touch = self._touch(request.symbol)
+            bid, ask = touch.bid, touch.ask
             away = market.tick_size * 100
             price = bid - away if request.side is Side.BUY else ask + away
             resting = request.model_copy(update={"price": price, "time_in_force": TimeInForce.GTC})
@@ -199,7 +200,8 @@ class FaultyVenue(PaperExchange):
             market = self._markets[request.symbol]
             part = market.round_size(request.size * self.fill_fraction)
             if part <= 0:  # nothing fills: an IOC away from the book expires
-                bid, ask = self._quote_at(request.symbol)
+                touch = self._touch(request.symbol)
+                bid, ask = touch.bid, touch.ask
                 away = market.tick_size * 100
                 price = bid - away if request.side is Side.BUY else ask + away
                 return await super().place_order(request.model_copy(update={"price": price}))

@@ -1,0 +1,155 @@
+"""``kubectl perpdex <verb>``: day-to-day control of perp-dex TradingBots and FundingCollectors (console script
+``kubectl-perpdex``; kubectl finds it on PATH as the ``perpdex`` plugin).
+
+Every verb runs kubectl with the user's kubeconfig (``--kubeconfig``, ``--context``) and RBAC; errors say what is
+missing (the CRDs, a right, the bot) and exit 1. ``kubectl perpdex <verb> --help`` documents each verb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from perpdex_operator.kubectl import control, logs, views
+from perpdex_operator.kubectl.kube import Kubectl, KubectlError
+
+PROG = "kubectl perpdex"
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The kubectl-style flags, accepted before or after the verb."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--kubeconfig", default=default, help="path of the kubeconfig (default: kubectl's)")
+    parser.add_argument("--context", default=default, help="kubeconfig context (default: the current one)")
+    parser.add_argument(
+        "-n", "--namespace", default=default, help="namespace (default: the context's; `list`: every namespace)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Control perp-dex TradingBots and FundingCollectors with your own kubeconfig and RBAC.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="`kubectl perpdex <verb> --help` shows each verb's options.",
+    )
+    _common(parser, top=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
+
+    def verb(name: str, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(
+            name, help=help_, description=description or help_, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        _common(sub, top=False)
+        return sub
+
+    p = verb(
+        "list",
+        "every bot (strategy, venues, phase, position, PnL, heartbeat, halt) and every collector's venue health",
+        "List TradingBots in every namespace (or -n NS): strategy, venue(s), phase, position (a funding-arb bot's\n"
+        "net exposure; its legs are in `describe`), realized / unrealized / funding PnL in USD, heartbeat age,\n"
+        "halt reason; then each FundingCollector's venues with their health. Figures are rounded for display;\n"
+        "-o json|yaml prints the same rows at full precision.",
+    )
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (the default without -n)")
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format")
+
+    p = verb("describe", "one bot on one screen: figures, conditions, legs, last error, pod, recent events")
+    p.add_argument("bot", metavar="BOT", help="TradingBot name")
+
+    for name, text in (
+        ("pause", "set spec.paused: the bot applies its onStop, stops, and its pod goes away (phase Paused)"),
+        ("resume", "clear spec.paused: the operator starts the bot's pod again"),
+    ):
+        p = verb(name, text)
+        p.add_argument("bot", metavar="BOT", help="TradingBot name")
+
+    p = verb(
+        "flatten", "close the bot's positions, then pause it (waits until flat, or says what is left)", control.__doc__
+    )
+    p.add_argument("bot", metavar="BOT", help="TradingBot name")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the bot to be flat (default 300)")
+
+    p = verb(
+        "preflight",
+        "the bot's preflight checks (credentials, market, size, margin)",
+        "Show the bot's preflight result (its Preflight condition). The preflight itself (`perpdex preflight`,\n"
+        "issue #19) is not part of this version yet: until it is, this verb says so.",
+    )
+    p.add_argument("bot", metavar="BOT", help="TradingBot name")
+
+    p = verb("logs", "the bot pod's log", logs.__doc__)
+    p.add_argument("bot", metavar="BOT", help="TradingBot name")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    kubectl = Kubectl(kubeconfig=args.kubeconfig, context=args.context)
+    try:
+        kubectl.check()
+        return _run(kubectl, args)
+    except KubectlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _namespace(kubectl: Kubectl, args: argparse.Namespace) -> str:
+    return str(args.namespace) if args.namespace else kubectl.current_namespace()
+
+
+def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
+    if args.verb == "list":
+        scope = views.Scope(None if args.all_namespaces or not args.namespace else args.namespace)
+        bots = views.load_bots(kubectl, scope)
+        collectors = views.load_collectors(kubectl, scope)
+        print(views.render_list(bots, collectors, args.output))
+        return 0
+    namespace = _namespace(kubectl, args)
+    if args.verb == "describe":
+        print(views.render_describe(kubectl, views.load_bot(kubectl, namespace, args.bot)))
+        return 0
+    if args.verb in {"pause", "resume"}:
+        paused = args.verb == "pause"
+        bot, changed = control.set_paused(kubectl, namespace, args.bot, paused)
+        state = "paused" if paused else "resumed"
+        if not changed:
+            print(f"tradingbot {namespace}/{args.bot} was already {state}")
+        elif paused:
+            print(
+                f"tradingbot {namespace}/{args.bot} paused (it applies onStop {bot.spec.on_stop or 'default'} and stops)"
+            )
+        else:
+            print(f"tradingbot {namespace}/{args.bot} resumed")
+        return 0
+    if args.verb == "flatten":
+        control.Flatten(kubectl, namespace, args.bot, args.timeout, say=lambda m: print(m, flush=True)).run()
+        return 0
+    if args.verb == "preflight":
+        return _preflight(kubectl, namespace, args.bot)
+    if args.verb == "logs":
+        logs.print_lines(logs.lines(kubectl, namespace, args.bot, follow=args.follow, tail=args.tail))
+        return 0
+    raise KubectlError(f"unknown verb {args.verb}")  # pragma: no cover - argparse allows only the verbs above
+
+
+def _preflight(kubectl: Kubectl, namespace: str, name: str) -> int:
+    bot = views.load_bot(kubectl, namespace, name)
+    condition = bot.condition("Preflight")
+    if condition is None:
+        print(
+            f"{name}: no preflight result. The bot's preflight (`perpdex preflight`, issue #19) is not available in "
+            "this version yet; `kubectl perpdex describe` shows the bot's conditions and last error meanwhile."
+        )
+        return 2
+    print(f"{name}: Preflight {condition.status} ({condition.reason or '-'}): {condition.message or ''}".rstrip(": "))
+    return 0 if condition.status == "True" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

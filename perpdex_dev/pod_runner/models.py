@@ -258,7 +258,8 @@ class UpdateStrategy(K8sModel):
 
 
 class WorkloadSpec(K8sModel):
-    """The fields StatefulSets and Deployments share, plus each kind's own (defaults applied by the API server)."""
+    """The fields StatefulSets, Deployments and Jobs share, plus each kind's own (defaults applied by the API
+    server)."""
 
     replicas: int = 1
     selector: LabelSelector = Field(default_factory=LabelSelector)
@@ -268,16 +269,23 @@ class WorkloadSpec(K8sModel):
     update_strategy: UpdateStrategy = Field(default_factory=UpdateStrategy)  # StatefulSet
     strategy: UpdateStrategy = Field(default_factory=UpdateStrategy)  # Deployment
     min_ready_seconds: int = 0
+    completions: int | None = 1  # Job (None: any one success completes it)
+    backoff_limit: int = 6  # Job: failed pods (or container restarts under OnFailure) before the Job fails
 
 
-WorkloadKind = Literal["StatefulSet", "Deployment"]
+WorkloadKind = Literal["StatefulSet", "Deployment", "Job"]
+API_VERSIONS: dict[str, str] = {"StatefulSet": "apps/v1", "Deployment": "apps/v1", "Job": "batch/v1"}
+PLURALS: dict[str, str] = {"StatefulSet": "statefulsets", "Deployment": "deployments", "Job": "jobs"}
 
 
 class Workload(K8sModel):
     kind: WorkloadKind
-    api_version: str = "apps/v1"
     metadata: ObjectMeta
     spec: WorkloadSpec
+
+    @property
+    def api_version(self) -> str:
+        return API_VERSIONS[self.kind]
 
     @property
     def key(self) -> tuple[str, str, str]:

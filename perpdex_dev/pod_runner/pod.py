@@ -2,10 +2,12 @@
 
 Creates the Pod object (spec = the workload's template, ``nodeName`` = the runner), resolves volumes and env (a
 missing required key → ``CreateContainerConfigError``, a missing volume source → ``FailedMount``; both retried),
-starts the container process in its sandbox, probes it, restarts it with CrashLoopBackOff when it exits
-(``restartPolicy: Always``), keeps the Pod's status and Events current, rotates the service-account token, and on
-stop: marks the Pod terminating, SIGTERM, waits ``terminationGracePeriodSeconds``, SIGKILLs the process group,
-deletes the Pod object and the pod's files.
+runs the init containers one after the other to completion (a failing one is restarted with back-off, or fails
+the pod under ``restartPolicy: Never``), then starts the container process in its sandbox, probes it, restarts it
+with CrashLoopBackOff when it exits (``restartPolicy: Always``; ``OnFailure`` only after a non-zero exit; a Job's pod
+that ends stays ``Succeeded``/``Failed`` until its Job goes), keeps the Pod's status and Events current, rotates the
+service-account token, and on stop: marks the Pod terminating, SIGTERM, waits ``terminationGracePeriodSeconds``,
+SIGKILLs the process group, deletes the Pod object and the pod's files.
 """
 
 from __future__ import annotations
@@ -97,6 +99,15 @@ class LocalPod:
         self._extra_labels = dict(extra_labels)
         self._on_change = on_change
         self.container: Container = self.template.spec.containers[0]
+        self.init_containers: list[Container] = list(self.template.spec.init_containers)
+        self._init_done = 0  # init containers that completed, in order
+        self._init_states: list[dict[str, Any]] = [
+            {"waiting": {"reason": "PodInitializing"}} for _ in self.init_containers
+        ]
+        self._init_last: list[dict[str, Any]] = [{} for _ in self.init_containers]
+        self._init_restarts = [0 for _ in self.init_containers]
+        self.restart_policy = self.template.spec.restart_policy
+        self.failures = 0  # non-zero exits (a Job counts them against its backoffLimit)
         self.uid = ""
         self.created = time.monotonic()
         # status
@@ -104,7 +115,9 @@ class LocalPod:
         self.ready = False
         self.started = False
         self.restart_count = 0
-        self.state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
+        self.state: dict[str, Any] = {
+            "waiting": {"reason": "PodInitializing" if self.init_containers else "ContainerCreating"}
+        }
         self.last_state: dict[str, Any] = {}
         self.start_time = now_rfc3339()
         self.ready_since: float | None = None
@@ -176,6 +189,15 @@ class LocalPod:
     @property
     def running(self) -> bool:
         return "running" in self.state
+
+    @property
+    def initialized(self) -> bool:
+        return self._init_done >= len(self.init_containers)
+
+    @property
+    def finished(self) -> bool:
+        """Succeeded or Failed: the pod's containers will not run again (never under ``restartPolicy: Always``)."""
+        return self.phase in {"Succeeded", "Failed"}
 
     def labels(self) -> dict[str, str]:
         return {**self.template.metadata.labels, **self._extra_labels}
@@ -261,7 +283,20 @@ class LocalPod:
         }
         if self.pid is not None and self.running:
             container_status["containerID"] = f"local://{self.pid}"
-        return {
+        init_statuses = [
+            {
+                "name": c.name,
+                "image": c.image,
+                "imageID": "",
+                "ready": i < self._init_done,
+                "started": "running" in self._init_states[i],
+                "restartCount": self._init_restarts[i],
+                "state": self._init_states[i],
+                "lastState": self._init_last[i],
+            }
+            for i, c in enumerate(self.init_containers)
+        ]
+        doc: dict[str, Any] = {
             "phase": self.phase,
             "hostIP": "127.0.0.1",
             "hostIPs": [{"ip": "127.0.0.1"}],
@@ -270,12 +305,15 @@ class LocalPod:
             "startTime": self.start_time,
             "conditions": [
                 cond("PodScheduled", True),
-                cond("Initialized", True),
+                cond("Initialized", self.initialized),
                 cond("ContainersReady", ready),
                 cond("Ready", ready),
             ],
             "containerStatuses": [container_status],
         }
+        if init_statuses:
+            doc["initContainerStatuses"] = init_statuses
+        return doc
 
     def _comparable(self, doc: dict[str, Any]) -> str:
         return json.dumps(
@@ -366,20 +404,25 @@ class LocalPod:
             if not await self._create_object():
                 return
             await self.push_status()
-            while not self._stop.is_set():
-                launch = await self._prepare_or_wait()
+            while not self._stop.is_set() and not self.initialized and not self.finished:
+                await self._run_init_container(self._init_done)
+            while not self._stop.is_set() and not self.finished:
+                launch = await self._prepare_or_wait(self.container)
                 if launch is None:
                     continue
                 await self._run_container(launch)
+            if self.finished:
+                self._changed()
+                await self._stop.wait()  # a Job's pod stays (Succeeded/Failed) until the Job is deleted
         except Exception:
             log.exception("pod %s/%s: runner error", self.namespace, self.name)
             raise
         finally:
             await self._cleanup()
 
-    async def _prepare_or_wait(self) -> Launch | None:
+    async def _prepare_or_wait(self, container: Container) -> Launch | None:
         try:
-            return await self._prepare()
+            return await self._prepare(container)
         except ContainerConfigError as exc:
             message = str(exc)
             await self._set_waiting("CreateContainerConfigError", message)
@@ -433,15 +476,15 @@ class LocalPod:
             )
         return self._token
 
-    def _identity(self) -> tuple[int | None, int | None, list[int]]:
+    def _identity(self, container: Container) -> tuple[int | None, int | None, list[int]]:
         spec = self.template.spec
-        uid, gid, non_root = effective_security(spec.security_context, self.container.security_context)
+        uid, gid, non_root = effective_security(spec.security_context, container.security_context)
         if uid is None:
             uid = self.ctx.settings.image_uid if self.ctx.settings.image_uid is not None else os.geteuid()
         if non_root and uid == 0:
             raise ContainerConfigError(
                 f"container has runAsNonRoot and image will run as root (pod: {self.name}_{self.namespace}, "
-                f"container: {self.container.name})"
+                f"container: {container.name})"
             )
         if gid is None:
             gid = self.ctx.settings.image_gid if self.ctx.settings.image_gid is not None else 0
@@ -450,10 +493,9 @@ class LocalPod:
             groups.append(spec.security_context.fs_group)
         return uid, gid, groups
 
-    async def _prepare(self) -> Launch:
+    async def _prepare(self, container: Container) -> Launch:
         spec = self.template.spec
-        container = self.container
-        uid, gid, groups = self._identity()
+        uid, gid, groups = self._identity(container)
         facts = self._facts()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700 if self.ctx.isolating.mount_ns else 0o711)
         token = await self._service_account_token()
@@ -590,7 +632,93 @@ class LocalPod:
             await self.push_status()
             return
         log.info("pod %s/%s: container exited with %s (%s)", self.namespace, self.name, code, reason)
+        if code != 0:
+            self.failures += 1
+        if self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and code == 0):
+            self.phase = "Succeeded" if code == 0 else "Failed"
+            self.state = {"terminated": dict(self.last_state["terminated"])}
+            await self.push_status()
+            return
         await self._back_off(time.monotonic() - t0)
+
+    async def _run_init_container(self, index: int) -> None:
+        """One init container to completion: exit 0 → the next one; else back-off and again (``Never``: Failed)."""
+        container = self.init_containers[index]
+        launch = await self._prepare_or_wait(container)
+        if launch is None:
+            return
+        started_at = now_rfc3339()
+        t0 = time.monotonic()
+        try:
+            proc = await ContainerProcess.start(launch.spec, self.log_path, self._wire)
+        except StartError as exc:
+            await self.network.detach()
+            code, reason, pid = 128, "StartError", None
+            self.event("Warning", "Failed", f"Error: {exc}")
+        else:
+            pid = proc.pid
+            self._proc = proc
+            self._init_states[index] = {"running": {"startedAt": started_at}}
+            self.event("Normal", "Started", f"Started container {container.name}")
+            await self.push_status()
+            exited = asyncio.ensure_future(proc.wait())
+            stop = asyncio.ensure_future(self._stop.wait())
+            try:
+                done, _ = await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+            if exited in done:
+                code = exited.result()
+                proc.reap_group()
+            else:
+                self.event("Normal", "Killing", f"Stopping container {container.name}")
+                await self._mark_terminating()
+                code = await proc.terminate(self._grace)
+                exited.cancel()
+            self._proc = None
+            await self.network.detach()
+            reason = "Completed" if code == 0 else "Error"
+        terminated: dict[str, Any] = {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": started_at,
+            "finishedAt": now_rfc3339(),
+        }
+        if pid is not None:
+            terminated["containerID"] = f"local://{pid}"
+        self._init_states[index] = {"terminated": terminated}
+        if self._stop.is_set():
+            await self.push_status()
+            return
+        log.info("pod %s/%s: init container %s exited with %s", self.namespace, self.name, container.name, code)
+        if code == 0:
+            self._init_done = index + 1
+            if self.initialized:
+                self.state = {"waiting": {"reason": "ContainerCreating"}}
+            await self.push_status()
+            return
+        self.failures += 1
+        self._init_last[index] = {"terminated": terminated}
+        if self.restart_policy == "Never":
+            self.phase = "Failed"
+            await self.push_status()
+            return
+        self._init_restarts[index] += 1
+        delay = self._backoff_delay(time.monotonic() - t0)
+        self._init_states[index] = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {delay:g}s restarting failed container={container.name} "
+                f"pod={self.name}_{self.namespace}({self.uid})",
+            }
+        }
+        await self.push_status()
+        self.event(
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {container.name} in pod {self.name}_{self.namespace}({self.uid})",
+        )
+        await self._sleep(delay)
 
     async def _back_off(self, ran_for: float) -> None:
         delay = self._backoff_delay(ran_for)

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from bot_runtime.kube import ApiError, ConfigError, KubeClient, KubeConfig, resource_path
 from perpdex_dev.pod_runner.kube import EventRecorder, cancel_all, delete_quietly, informer
+from perpdex_dev.pod_runner.models import API_VERSIONS, PLURALS
 from perpdex_dev.pod_runner.net import NamespaceSockets, host_listeners
 from perpdex_dev.pod_runner.pod import LocalPod, ensure_state_dir
 from perpdex_dev.pod_runner.settings import (
@@ -44,7 +45,7 @@ from perpdex_dev.pod_runner.settings import (
     RunnerSettings,
     default_state_dir,
 )
-from perpdex_dev.pod_runner.workload import PLURALS, WorkloadController
+from perpdex_dev.pod_runner.workload import WorkloadController
 
 log = logging.getLogger("perpdex.pod_runner")
 
@@ -95,7 +96,7 @@ class PodRunner:
 
     # lookups -----------------------------------------------------------------------------------------------------
     def _workload_path(self, kind: str) -> str:
-        return resource_path("apps/v1", PLURALS[kind], self.settings.namespace)
+        return resource_path(API_VERSIONS[kind], PLURALS[kind], self.settings.namespace)
 
     def find_pod(self, namespace: str, name: str) -> LocalPod | None:
         for controller in self.controllers.values():

@@ -10,7 +10,16 @@ Revisions are ``<name>-<hash of the pod template>`` (``controller-revision-hash`
 Deployment: pods ``<name>-<pod-template-hash>-<random>``; a template change stops every old pod first and starts the
 new ones only when all old ones are gone (the ``Recreate`` strategy; ``RollingUpdate`` is handled the same way,
 which is stricter). The status carries replicas, updated/ready/available/unavailable counts and the ``Available`` and
-``Progressing`` conditions.
+``Progressing`` conditions. As the Deployment controller does, it keeps a ReplicaSet ``<name>-<pod-template-hash>``
+owned by the Deployment (the template with the hash label, its status current; older ones and, once the Deployment
+is gone, all of them deleted): ``helm install --wait`` and ``kubectl rollout status`` read a Deployment's readiness
+from its newest ReplicaSet.
+
+Job: one pod ``<name>-<random>`` at a time until one succeeds (``completions`` 1) or the failures (failed pods under
+``restartPolicy: Never``, container restarts under ``OnFailure``) exceed ``backoffLimit``; then the conditions
+``SuccessCriteriaMet`` + ``Complete`` (or ``FailureTarget`` + ``Failed``, reason ``BackoffLimitExceeded``) with
+``startTime``/``completionTime``, as Helm's hook wait and ``kubectl wait --for=condition=complete`` expect. The
+finished pod stays (``Succeeded``/``Failed``) until the Job is deleted.
 """
 
 from __future__ import annotations
@@ -28,16 +37,15 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from bot_runtime.kube import ApiError, NotFound, resource_path
-from perpdex_dev.pod_runner.kube import now_rfc3339
-from perpdex_dev.pod_runner.models import Workload
+from bot_runtime.kube import ApiError, Conflict, NotFound, resource_path
+from perpdex_dev.pod_runner.kube import delete_quietly, now_rfc3339
+from perpdex_dev.pod_runner.models import PLURALS, Workload
 from perpdex_dev.pod_runner.pod import LocalPod
 from perpdex_dev.pod_runner.settings import RunnerContext
 
 log = logging.getLogger("perpdex.pod_runner.workload")
 
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of Kubernetes' rand.SafeEncodeString
-PLURALS = {"StatefulSet": "statefulsets", "Deployment": "deployments"}
 RESYNC_SECONDS = 30.0
 
 
@@ -63,6 +71,13 @@ class WorkloadController:
         self.raw: dict[str, Any] = dict(raw)
         self.workload = Workload.model_validate(raw)
         self._current_revision: str | None = (raw.get("status") or {}).get("currentRevision")
+        self._replicaset: dict[str, Any] | None = None  # Deployment: the newest ReplicaSet (name, generation, status)
+        self._job_start: str | None = (raw.get("status") or {}).get("startTime")
+        self._job_end: str | None = None
+        self._job_finished = any(  # finished before this runner started: never run again
+            c.get("type") in {"Complete", "Failed"} and c.get("status") == "True"
+            for c in (raw.get("status") or {}).get("conditions") or []
+        )
 
     # identity --------------------------------------------------------------------------------------------------------
     @property
@@ -126,6 +141,12 @@ class WorkloadController:
         if update_status:
             with contextlib.suppress(ApiError, httpx.HTTPError):
                 await self._push_status()
+                if self.kind == "Deployment":
+                    await self._sync_replicaset()
+        elif self.kind == "Deployment":
+            # no garbage collector here: the Deployment is gone, so are its ReplicaSets
+            with contextlib.suppress(ApiError, httpx.HTTPError):
+                await self._delete_replicasets(keep=None)
 
     # the loop --------------------------------------------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -138,6 +159,8 @@ class WorkloadController:
             try:
                 self._reconcile()
                 await self._push_status()
+                if self.kind == "Deployment":
+                    await self._sync_replicaset()
                 for pod in list(self.pods.values()):
                     await pod.push_status()
             except (ApiError, httpx.HTTPError) as exc:
@@ -169,10 +192,10 @@ class WorkloadController:
         spec = self.workload.spec.template.spec
         if len(spec.containers) > 1:
             self._warn_once("containers", "only the first container of the pod template is run by the local pod runner")
-        if spec.init_containers:
-            self._warn_once("init", "init containers are not run by the local pod runner")
         if self.kind == "StatefulSet":
             self._reconcile_statefulset()
+        elif self.kind == "Job":
+            self._reconcile_job()
         else:
             self._reconcile_deployment()
 
@@ -254,6 +277,133 @@ class WorkloadController:
         for _ in range(replicas - len(current)):
             self._new_pod(f"{self.name}-{revision}-{random_suffix()}", revision, {"pod-template-hash": revision})
 
+    async def _sync_replicaset(self) -> None:
+        revision = self.update_revision
+        name = f"{self.name}-{revision}"
+        path = resource_path("apps/v1", "replicasets", self.namespace, name)
+        replicas = max(self.workload.spec.replicas, 0)
+        rs = self._replicaset
+        if rs is None or rs["name"] != name:
+            template = json.loads(json.dumps(self.raw_template))
+            template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = revision
+            selector = json.loads(json.dumps((self.raw.get("spec") or {}).get("selector") or {}))
+            selector.setdefault("matchLabels", {})["pod-template-hash"] = revision
+            owner = {k: v for k, v in self._ref().items() if k != "namespace"}
+            body: dict[str, Any] = {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": name,
+                    "namespace": self.namespace,
+                    "labels": dict(template["metadata"]["labels"]),
+                    "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+                },
+                "spec": {"replicas": replicas, "selector": selector, "template": template},
+            }
+            try:
+                created = await self.ctx.client.create(resource_path("apps/v1", "replicasets", self.namespace), body)
+            except Conflict:
+                created = await self.ctx.client.get(path)
+            rs = {"name": name, "generation": created["metadata"].get("generation", 1), "replicas": replicas}
+            rs["status"] = None
+            self._replicaset = rs
+            await self._delete_replicasets(keep=name)
+        if rs["replicas"] != replicas:
+            patched = await self.ctx.client.patch(path, {"spec": {"replicas": replicas}})
+            rs["replicas"], rs["generation"] = replicas, patched["metadata"].get("generation", rs["generation"])
+        own = self.status()
+        status = {
+            "replicas": own["replicas"],
+            "fullyLabeledReplicas": own["replicas"],
+            "readyReplicas": own["readyReplicas"],
+            "availableReplicas": own["availableReplicas"],
+            "observedGeneration": rs["generation"],
+        }
+        if status != rs["status"]:
+            try:
+                await self.ctx.client.patch(path + "/status", {"status": status})
+            except NotFound:
+                self._replicaset = None  # deleted by someone: created again on the next pass
+                self.mark()
+                return
+            rs["status"] = status
+
+    async def _delete_replicasets(self, keep: str | None) -> None:
+        listed = await self.ctx.client.list(resource_path("apps/v1", "replicasets", self.namespace))
+        for item in listed.get("items") or []:
+            meta = item.get("metadata") or {}
+            owned = any(o.get("uid") == self.workload.metadata.uid for o in meta.get("ownerReferences") or [])
+            if owned and meta.get("name") != keep:
+                await delete_quietly(
+                    self.ctx.client, resource_path("apps/v1", "replicasets", self.namespace, meta["name"])
+                )
+
+    # Job ---------------------------------------------------------------------------------------------------------
+    def _job_counts(self) -> tuple[int, int]:
+        succeeded = sum(1 for p in self.pods.values() if p.phase == "Succeeded")
+        failed = sum(p.failures for p in self.pods.values())
+        return succeeded, failed
+
+    def _job_outcome(self) -> str | None:
+        spec = self.workload.spec
+        succeeded, failed = self._job_counts()
+        if succeeded >= (spec.completions or 1):
+            return "Complete"
+        if failed > spec.backoff_limit:
+            return "Failed"
+        return None
+
+    def _reconcile_job(self) -> None:
+        if self._job_finished:
+            return
+        if self._job_start is None:
+            self._job_start = now_rfc3339()
+        active = [p for p in self.pods.values() if not p.finished and not p.stopping]
+        outcome = self._job_outcome()
+        if outcome is not None:
+            for pod in active:
+                pod.request_stop()  # a failed Job's running pod is terminated
+            if self._job_end is None and not active:
+                self._job_end = now_rfc3339()
+            return
+        if not active:
+            self._new_pod(f"{self.name}-{random_suffix()}", self.update_revision, {})
+
+    def _job_status(self) -> dict[str, Any]:
+        active = [p for p in self.pods.values() if not p.finished]
+        succeeded, failed = self._job_counts()
+        status: dict[str, Any] = {
+            "startTime": self._job_start,
+            "active": len(active),
+            "ready": sum(1 for p in active if p.ready and p.running),
+            "succeeded": succeeded,
+            "failed": failed,
+            "terminating": 0,
+        }
+        outcome = self._job_outcome()
+        if outcome is not None and self._job_end is not None and not active:
+            status["active"] = 0
+            stamp = self._job_end
+            if outcome == "Complete":
+                status["completionTime"] = stamp
+                pairs = [("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")]
+                message = "Reached expected number of succeeded pods"
+            else:
+                pairs = [("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")]
+                message = "Job has reached the specified backoff limit"
+            status["conditions"] = [
+                {
+                    "type": t,
+                    "status": "True",
+                    "reason": r,
+                    "message": message,
+                    "lastProbeTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+                for t, r in pairs
+            ]
+        return status
+
     # status ------------------------------------------------------------------------------------------------------
     def _available(self, pod: LocalPod) -> bool:
         if not (pod.ready and pod.running and not pod.stopping) or pod.ready_since is None:
@@ -261,6 +411,8 @@ class WorkloadController:
         return time.monotonic() - pod.ready_since >= self.workload.spec.min_ready_seconds
 
     def status(self) -> dict[str, Any]:
+        if self.kind == "Job":
+            return self._job_status()
         spec = self.workload.spec
         pods = [p for p in self.pods.values() if not p.done.is_set()]
         ready = sum(1 for p in pods if p.ready and p.running and not p.stopping)
@@ -315,11 +467,13 @@ class WorkloadController:
         }
 
     async def _push_status(self) -> None:
+        if self._job_finished:
+            return  # its status is final
         status = self.status()
         if status == self._last_status:
             return
         body: dict[str, Any] = {"status": dict(status)}
-        if "conditions" in status:
+        if "conditions" in status and self.kind != "Job":
             stamp = now_rfc3339()
             conditions = []
             for c in status["conditions"]:
@@ -327,7 +481,7 @@ class WorkloadController:
                 since = prev["lastTransitionTime"] if prev is not None and prev["status"] == c["status"] else stamp
                 conditions.append({**c, "lastUpdateTime": stamp, "lastTransitionTime": since})
             body["status"]["conditions"] = conditions
-        path = resource_path("apps/v1", PLURALS[self.kind], self.namespace, self.name, "status")
+        path = resource_path(self.workload.api_version, PLURALS[self.kind], self.namespace, self.name, "status")
         try:
             await self.ctx.client.patch(path, body)
         except NotFound:

@@ -1,0 +1,137 @@
+"""One replay venue per live exchange for the preflight tests, built from each client test's own stateful replay
+(same wire format, same signature checks): what a preflight needs to connect, read the balance and open orders,
+list markets and read the top of book, plus one lever that makes the venue refuse the credentials."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from tests.support.replay import ReplayServer, Reply, load_fixture
+
+VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster"]
+
+
+@dataclass
+class Rig:
+    name: str
+    server: ReplayServer
+    options: dict[str, Any]
+    env: dict[str, str]
+    refuse: Callable[[Rig], None] = field(default=lambda rig: None)  # make the venue refuse the credentials
+
+    def refuse_credentials(self) -> None:
+        self.refuse(self)
+
+
+def _reroute(server: ReplayServer, method: str, path: str, reply: Any) -> None:
+    server.clear_routes(method, path)
+    server.route(method, path, reply)
+
+
+def _lighter(server: ReplayServer) -> Rig:
+    from lighter.signer_client import create_api_key
+
+    from tests.unit.exchanges.test_lighter_client import LighterVenue, make_env
+
+    make_key = cast(Callable[[], tuple[Any, Any, Any]], create_api_key)  # the SDK leaves it unannotated
+    private, _public, err = make_key()
+    assert err is None
+    LighterVenue(server)
+
+    def refuse(rig: Rig) -> None:  # the venue knows key 3 for this account, not 4: the auth token is refused
+        rig.env["LIGHTER_API_KEY_INDEX"] = "4"
+
+    return Rig("lighter", server, {"chainId": 300, "stream": False}, make_env(server, str(private)), refuse)
+
+
+def _grvt(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_grvt_client import ENV, GrvtVenue
+
+    GrvtVenue(server)
+
+    def refuse(rig: Rig) -> None:
+        rig.env["GRVT_API_KEY"] = "another-key-123"
+
+    return Rig("grvt", server, {"stream": False}, {**ENV, "GRVT_BASE_URL": server.url}, refuse)
+
+
+def _edgex(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_edgex_client import ENV, EdgexVenue
+
+    EdgexVenue(server)
+
+    def refuse(rig: Rig) -> None:  # the replay recomputes every HMAC
+        rig.env["EDGEX_API_SECRET"] = "not-the-secret-the-venue-holds"
+
+    env = {**ENV, "EDGEX_BASE_URL": server.url, "EDGEX_WS_URL": server.ws_url}
+    return Rig("edgex", server, {"stream": False}, env, refuse)
+
+
+def _paradex(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_paradex_client import ENV, rpc
+
+    fx = lambda name: load_fixture("paradex", name)  # noqa: E731
+    server.route("GET", "/v1/system/config", fx("system_config"))
+    server.route("POST", "/v1/auth/{public_key}", fx("auth"))
+    server.route("GET", "/v1/markets", fx("markets"))
+    server.route("GET", "/v1/orders", {"results": []})
+    server.route("GET", "/v1/account", fx("account"))
+    server.route("GET", "/v1/bbo/{market}", fx("bbo"))
+    server.websocket("/v1/ws", on_message=rpc)
+
+    def refuse(rig: Rig) -> None:
+        _reroute(rig.server, "POST", "/v1/auth/{public_key}", Reply(401, fx("error_invalid_token")))
+
+    options = {"baseUrl": server.url + "/v1", "wsUrl": server.ws_url + "/v1/ws"}
+    return Rig("paradex", server, options, dict(ENV), refuse)
+
+
+def _backpack(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_backpack_client import ENV, BackpackVenue
+
+    BackpackVenue(server)
+
+    def refuse(rig: Rig) -> None:
+        reply = Reply(401, load_fixture("backpack", "error_signature"))
+        _reroute(rig.server, "GET", "/api/v1/capital/collateral", reply)
+
+    return Rig("backpack", server, {"baseUrl": server.url, "wsUrl": server.ws_url + "/"}, dict(ENV), refuse)
+
+
+def _aster(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_aster_client import ENV, LISTEN_KEY
+
+    fx = lambda name: load_fixture("aster", name)  # noqa: E731
+    server.route("GET", "/fapi/v1/exchangeInfo", fx("exchange_info"))
+    server.route("GET", "/fapi/v4/account", fx("account_v4"))
+    server.route("GET", "/fapi/v1/openOrders", [])
+    server.route("POST", "/fapi/v1/listenKey", fx("listen_key"))
+    server.route("PUT", "/fapi/v1/listenKey", {})
+    books = {row["symbol"]: row for row in fx("book_ticker")}
+    server.route("GET", "/fapi/v1/ticker/bookTicker", lambda r: books[r.query["symbol"]])
+    server.websocket(f"/ws/{LISTEN_KEY}")
+
+    def refuse(rig: Rig) -> None:
+        reply = Reply(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+        _reroute(rig.server, "GET", "/fapi/v4/account", reply)
+
+    return Rig("aster", server, {"baseUrl": server.url, "wsUrl": server.ws_url}, dict(ENV), refuse)
+
+
+BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
+    "lighter": _lighter,
+    "grvt": _grvt,
+    "edgex": _edgex,
+    "paradex": _paradex,
+    "backpack": _backpack,
+    "aster": _aster,
+}
+
+
+@asynccontextmanager
+async def venue_rig(name: str) -> AsyncIterator[Rig]:
+    async with ReplayServer() as server:
+        yield BUILDERS[name](server)

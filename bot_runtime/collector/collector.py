@@ -173,9 +173,12 @@ class Collector:
             if delivered:
                 pause = self.retry_min
                 continue
-            if stopping is not None and stopping.is_set():
+            if stopping is None:
+                await self.clock.sleep(pause)
+            elif stopping.is_set():
                 return
-            await self.clock.sleep(pause)
+            elif await self.clock.wait_event(stopping, pause):
+                continue  # stopping cut the pause short: one last attempt, right away
             pause = min(pause * 2, self.retry_max)
 
     def _record_health(self, batch: IngestBatch) -> None:

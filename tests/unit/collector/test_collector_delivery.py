@@ -161,8 +161,9 @@ async def test_stopping_delivers_what_is_pending_then_returns() -> None:
     service.mode = "stopped"
     stopping = asyncio.Event()
     task = asyncio.create_task(collector.run(stopping))
-    await clock.advance(3 * INTERVAL)
+    await clock.advance(3 * INTERVAL)  # the delivery task is in a 30 s pause between attempts
     service.back()
     stopping.set()
     await clock.drive(task)
     assert len(service.delivered) == collector.cycles == 4 and not collector.outbox
+    assert clock.time() == START.timestamp() + 3 * INTERVAL  # the pause was cut short, not slept out

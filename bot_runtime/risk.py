@@ -5,13 +5,20 @@
 - :meth:`RiskManager.check_periodic` runs on a timer with the account's balance and positions.
 - The original's rules are always on: emergency close-all once equity has lost >= 15 % of its starting value;
   after >= 15 consecutive insufficient-margin failures spanning >= 600 s with a loss >= 10 %, close the worst 20 %
-  of the losing positions; a successful order resets the failure counters (:meth:`record_order_result`).
+  of the losing positions; a successful order resets the failure counters (:meth:`record_order_result`). The
+  counters are kept per venue: a multi-venue bot's success on one venue says nothing about another that keeps
+  refusing for margin (funding-arb's other leg used to reset them).
 
 A breach is a typed :class:`RiskBreach` (limit, value, threshold, action). The first breach halts the manager
 (``halted``); a later breach is returned again only when its action is stronger (pause < closeWorst < closeAll), so
 an emergency still escalates a paused bot to a full exit. The strategy reports a returned breach through its events
 hook and acts on it: ``pause`` → no new orders, cancel the bot's resting orders; ``closeAll`` → cancel, then
 reduce-only exit to flat; ``closeWorst`` → reduce-only exit of ``symbols``. The process layer sets phase RiskHalted.
+
+Equity the caller cannot value (a multi-venue bot with a venue unreachable: its last balance is stale, and read next
+to a fresh one a hedged move looks like a loss) is *unknown*, not a loss: the caller reports it with
+:meth:`RiskManager.equity_unknown_because` instead of calling :meth:`check_periodic`, the equity-based limits are not
+checked until a full reading comes back, and :attr:`RiskManager.equity_unknown` says why.
 
 Baselines (starting equity, peak equity, the UTC day's opening equity) are taken from the first balance observed
 after start; a restarted bot starts new baselines (documented limitation: a pod restart forgets the loss before it).
@@ -87,8 +94,9 @@ class RiskManager:
         self.day: date | None = None
         self.day_start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
-        self.margin_failures = 0
-        self.first_margin_failure_at: float | None = None
+        self.equity_unknown: str | None = None  # why the last check could not value the account (None: it could)
+        # venue ("" when the caller names none) → (consecutive insufficient-margin failures, clock time of the first)
+        self.venue_margin_failures: dict[str, tuple[int, float]] = {}
 
     # state --------------------------------------------------------------------------------------------------------
     @property
@@ -114,6 +122,11 @@ class RiskManager:
             self.day = today
             self.day_start_equity = equity
         self.last_equity = equity
+
+    def equity_unknown_because(self, why: str) -> None:
+        """The account cannot be valued now (e.g. a venue is unreachable): no equity-based limit is checked and no
+        baseline moves until :meth:`check_periodic` gets a full balance again."""
+        self.equity_unknown = why
 
     def loss_pct(self) -> Decimal:
         """Percent of the starting equity lost so far (0 when up)."""
@@ -211,6 +224,7 @@ class RiskManager:
         self, balance: Balance, positions: Sequence[Position], open_orders: int = 0
     ) -> RiskBreach | None:
         """The timer check: equity limits, position size, resting orders, margin ratio, the original's rules."""
+        self.equity_unknown = None
         self.observe_equity(balance.equity)
         found = self._equity_breach(positions)
         if found is None and self.config.max_position_usd is not None:
@@ -280,21 +294,31 @@ class RiskManager:
         return None
 
     # the original's repeated-margin-failure rule -------------------------------------------------------------------
-    def record_order_result(self, *, ok: bool, insufficient_margin: bool = False) -> None:
-        """Feed every order outcome: a success resets the counters; an insufficient-margin rejection counts."""
+    def record_order_result(self, *, ok: bool, insufficient_margin: bool = False, venue: str | None = None) -> None:
+        """Feed every order outcome of ``venue``: a success resets that venue's counters; an insufficient-margin
+        rejection counts."""
+        key = venue or ""
         if ok:
-            self.margin_failures = 0
-            self.first_margin_failure_at = None
+            self.venue_margin_failures.pop(key, None)
         elif insufficient_margin:
-            self.margin_failures += 1
-            if self.first_margin_failure_at is None:
-                self.first_margin_failure_at = self.clock.monotonic()
+            count, first = self.venue_margin_failures.get(key, (0, self.clock.monotonic()))
+            self.venue_margin_failures[key] = (count + 1, first)
+
+    @property
+    def margin_failures(self) -> int:
+        """The most consecutive insufficient-margin failures of one venue."""
+        return max((count for count, _ in self.venue_margin_failures.values()), default=0)
 
     def _margin_failure_breach(self, positions: Sequence[Position]) -> RiskBreach | None:
-        if self.margin_failures < self.MARGIN_FAILURE_COUNT or self.first_margin_failure_at is None:
+        now = self.clock.monotonic()
+        firing = [
+            (count, first)
+            for count, first in self.venue_margin_failures.values()
+            if count >= self.MARGIN_FAILURE_COUNT and now - first >= self.MARGIN_FAILURE_SECONDS
+        ]
+        if not firing:
             return None
-        if self.clock.monotonic() - self.first_margin_failure_at < self.MARGIN_FAILURE_SECONDS:
-            return None
+        count, first = max(firing)
         loss = self.loss_pct()
         if loss < self.MARGIN_FAILURE_LOSS_PCT:
             return None
@@ -304,10 +328,10 @@ class RiskManager:
         worst = losing[: max(1, math.ceil(len(losing) * self.WORST_FRACTION))]
         return self._breach(
             RiskLimit.MARGIN_FAILURES,
-            Decimal(self.margin_failures),
+            Decimal(count),
             Decimal(self.MARGIN_FAILURE_COUNT),
-            f"{self.margin_failures} consecutive insufficient-margin failures over "
-            f"{self.clock.monotonic() - self.first_margin_failure_at:.0f}s with a {loss:.2f}% loss:"
+            f"{count} consecutive insufficient-margin failures over "
+            f"{now - first:.0f}s with a {loss:.2f}% loss:"
             f" closing the worst {len(worst)} losing position(s)",
             action=RiskAction.CLOSE_WORST,
             symbols=[p.symbol for p in worst],

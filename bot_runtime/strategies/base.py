@@ -337,7 +337,7 @@ class Strategy(ABC):
             self._order_event(request, OrderResult.POST_ONLY_REJECTED, started, wall)
             raise
         except InsufficientMargin:
-            self.risk.record_order_result(ok=False, insufficient_margin=True)
+            self.risk.record_order_result(ok=False, insufficient_margin=True, venue=exchange.name)
             self._order_event(request, OrderResult.INSUFFICIENT_MARGIN, started, wall)
             raise
         except OrderRejected:
@@ -346,7 +346,7 @@ class Strategy(ABC):
         except ExchangeError:
             self._order_event(request, OrderResult.ERROR, started, wall)
             raise
-        self.risk.record_order_result(ok=True)
+        self.risk.record_order_result(ok=True, venue=exchange.name)
         result = OrderResult.FILLED if order.status is OrderStatus.FILLED else OrderResult.ACCEPTED
         self._order_event(request, result, started, wall)
         return order

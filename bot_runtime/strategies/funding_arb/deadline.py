@@ -9,7 +9,7 @@ its outcome is unknown (an order may have landed): the caller looks it up instea
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -46,25 +46,33 @@ class Deadline:
 
     async def run(self, call: Awaitable[T], *, reserve: float = 0.0, what: str = "call") -> T:
         """``call``'s result, or :class:`DeadlinePassed` once ``at - reserve`` is reached first (``call`` is
-        cancelled; it may still have had its effect on the venue)."""
-        task = asyncio.ensure_future(call)
+        cancelled; it may still have had its effect on the venue).
+
+        ``call`` runs in the caller's task (as ``asyncio.timeout`` does it, on this clock): a timer task cancels the
+        caller when the deadline comes, and the cancellation is turned into :class:`DeadlinePassed` (a cancellation
+        from outside stays a cancellation)."""
         remaining = self.remaining(reserve)
-        if remaining > 0:
-            timer = asyncio.ensure_future(self.clock.sleep(remaining))
-            try:
-                await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                timer.cancel()
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-        else:
+        if remaining <= 0:
+            if inspect.iscoroutine(call):
+                call.close()
+            raise DeadlinePassed(f"{what}: no time left before the deadline (singleLegTimeout)")
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadline.run needs a running task")
+        fired = False
+
+        async def expire() -> None:
+            nonlocal fired
+            await self.clock.sleep(remaining)
+            fired = True
             task.cancel()
-        if task.done() and not task.cancelled():
-            return task.result()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if task.done() and not task.cancelled():  # it finished while being cancelled
-            return task.result()
-        raise DeadlinePassed(f"{what}: no answer before the deadline (singleLegTimeout)")
+
+        timer = asyncio.ensure_future(expire())
+        try:
+            return await call
+        except asyncio.CancelledError:
+            if fired and task.uncancel() == 0:
+                raise DeadlinePassed(f"{what}: no answer before the deadline (singleLegTimeout)") from None
+            raise
+        finally:
+            timer.cancel()

@@ -50,8 +50,14 @@ class Tuning:
     max_unwind_slippage_pct: Decimal = Decimal("2")  # the limit widens (doubling) up to this after a miss
     unwind_attempts: int = 6  # reduce-only orders tried before a leg is left to the next cycle
     unwind_backoff: float = 1.0  # seconds before the second unwind attempt (doubles, capped at 10 s)
-    entry_cooldown: float = 600.0  # no new entry on a symbol this long after a failed one
+    entry_cooldown: float = 600.0  # no new entry on a symbol this long after an exit, nor after a failed entry (the
+    # first back-off step of the symbol's venue pair; it doubles with every further consecutive failure)
+    max_entry_backoff: float = 6 * 3600.0  # the longest back-off between two entries of one key
+    max_failed_entries: int = 5  # consecutive failed entries after which a (symbol, venue pair) is stopped
+    max_quote_age: float = 15.0  # seconds: an entry needs quotes this fresh on both venues
     error_backoff: tuple[float, ...] = (5.0, 10.0, 30.0, 60.0)  # after a failed cycle
+    shutdown_close_wait: float = 30.0  # onStop closePositions: how long a pair with an unreachable venue is retried
+    shutdown_retry_interval: float = 5.0
     candidate_limit: int = 100  # opportunities asked from the funding service per cycle
 
 

@@ -53,6 +53,8 @@ from bot_runtime.funding_api.client import FundingServiceError
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
+from bot_runtime.strategies.funding_arb.backoff import EntriesStopped, EntryBackoff, describe, entry_key
+from bot_runtime.strategies.funding_arb.deadline import Deadline
 from bot_runtime.strategies.funding_arb.execution import (
     ROLE_REBALANCE,
     ROLE_UNWIND,
@@ -136,8 +138,11 @@ class FundingArbStrategy(Strategy):
         # state: rebuilt from the venues on start
         self.pairs: dict[str, Pair] = {}  # one pair per symbol
         self.touched: set[str] = set()  # symbols whose positions the reconciliation watches
-        self.left_alone: set[str] = set()  # unmatched legs reported and left (onStop: leave)
-        self.cooldown: dict[str, float] = {}  # symbol → clock time until which no entry is tried
+        self._waiting: dict[str, str] = {}  # pair key → the report of a close waiting for an unreachable venue
+        self.cooldown: dict[str, float] = {}  # symbol → clock time until which no entry is tried (after an exit)
+        self.backoff = EntryBackoff(
+            self.tuning.entry_cooldown, self.tuning.max_entry_backoff, self.tuning.max_failed_entries
+        )
         self.markets: dict[str, dict[str, Market]] = {}
         self.positions: dict[str, dict[str, Position]] = {}  # venue → symbol → last non-zero position
         self.balances: dict[str, Balance] = {}
@@ -163,7 +168,8 @@ class FundingArbStrategy(Strategy):
         pairs = list(self.pairs.values())
         symbols = {p.symbol for p in pairs}
         single = next(iter(symbols)) if len(symbols) == 1 else None
-        equity = sum((b.equity for b in self.balances.values()), ZERO) if self.balances else None
+        total = self.total_balance()
+        equity = total.equity if total is not None else None
         return StrategySnapshot(
             phase=self.phase,
             reason=self.reason,
@@ -223,7 +229,11 @@ class FundingArbStrategy(Strategy):
                 if on_stop is not OnStop.LEAVE:
                     await self._cancel_resting_orders()
                 if on_stop is OnStop.CLOSE_POSITIONS:
-                    await self._close_everything(ExitDecision(ExitReason.SHUTDOWN, "onStop closePositions"))
+                    await self._close_on_shutdown(ExitDecision(ExitReason.SHUTDOWN, "onStop closePositions"))
+                elif self.started:
+                    # pairs are kept (cancelOrders, leave), a lone leg never is: it is unwound before the process ends
+                    await self.refresh_accounts()
+                    await self._unwind_lone_legs()
         finally:
             await self.stop_updates()
             if self._owns_source:
@@ -350,11 +360,7 @@ class FundingArbStrategy(Strategy):
         if market.round_size(abs(holding.position.size)) < market.min_size:
             log.info("dust below the minimum size left on %s", holding.describe())
             return
-        if self.config.on_stop is OnStop.LEAVE:
-            if holding.symbol not in self.left_alone:
-                self.left_alone.add(holding.symbol)
-                self.report_error(LoneLegError(f"unmatched leg {holding.describe()}: left alone (onStop: leave)"))
-            return
+        # whatever onStop says: leave keeps pairs, never a lone leg (it is naked)
         self.report_error(LoneLegError(f"unmatched leg {holding.describe()}: unwinding it (reduce-only)"))
         exchange = self.exchanges[holding.exchange]
         final = await self.executor.flatten(exchange, market, pair=None, role=ROLE_UNWIND)
@@ -407,7 +413,9 @@ class FundingArbStrategy(Strategy):
             by_symbol[position.symbol] = position
 
     def total_balance(self) -> Balance | None:
-        if not self.balances:
+        """The bot's venues as one account; None when it cannot be valued (a venue unreachable or never read: its
+        last balance is stale, and next to a fresh one a hedged move would read as a loss)."""
+        if self.down or any(name not in self.balances for name in self.exchanges):
             return None
         values = list(self.balances.values())
         return Balance(
@@ -484,12 +492,16 @@ class FundingArbStrategy(Strategy):
             still = self._holdings([symbol])
             if symbol not in self.pairs and not still and not (self.down & set(self.exchanges)):
                 self.touched.discard(symbol)
-                self.left_alone.discard(symbol)
 
     # risk --------------------------------------------------------------------------------------------------------------
     def _check_risk(self) -> None:
         total = self.total_balance()
         if total is None:
+            unreachable = ", ".join(sorted(self.down)) or "a venue"
+            why = f"equity unknown: {unreachable} unreachable (its last balance is not taken for a loss)"
+            if self.risk.equity_unknown != why:
+                log.warning("%s: %s", self.config.name, why)
+            self.risk.equity_unknown_because(why)
             return
         breach = self.risk.check_periodic(total, self.all_positions(), 0)
         if breach is not None:
@@ -576,7 +588,22 @@ class FundingArbStrategy(Strategy):
         return await self.retry(lambda: exchange.position(symbol), what=f"{exchange.name} position")
 
     async def _close_pair(self, pair: Pair, decision: ExitDecision) -> bool:
-        """Close both legs at once (reduce-only, verified flat); True when the pair is gone."""
+        """Close both legs at once (reduce-only, verified flat); True when the pair is gone.
+
+        Only when both venues can act: with one unreachable (down at the last reading, or not answering now),
+        closing the other leg would leave the unreachable one naked, so the pair is kept hedged, reported, and
+        tried again on the next cycle (risk) or the next round (shutdown)."""
+        unreachable = await self._unreachable(pair)
+        if unreachable:
+            message = (
+                f"closing {pair.key} ({decision.reason}) waits: {', '.join(unreachable)} unreachable; the pair stays"
+                " hedged and is closed once both venues answer"
+            )
+            if self._waiting.get(pair.key) != message:
+                self._waiting[pair.key] = message
+                self.report_error(LoneLegError(message))
+            return False
+        self._waiting.pop(pair.key, None)
         log.info("closing %s: %s (%s)", pair.key, decision.reason, decision.detail)
         funding = pair.funding_pnl  # from the last readings while open
         finals = await asyncio.gather(
@@ -621,23 +648,65 @@ class FundingArbStrategy(Strategy):
             self.reason = f"closed {pair.key}: {decision.reason} ({decision.detail})"
         return True
 
+    async def _unreachable(self, pair: Pair) -> list[str]:
+        """The pair's venues that cannot act now: down at the last reading, or not answering a position read within
+        ``Tuning.final_read_reserve`` seconds (the reading is stored for the others)."""
+        down = [leg.exchange for leg in pair.legs if leg.exchange in self.down]
+        if down:
+            return down
+        deadline = Deadline.after(self.clock, self.tuning.final_read_reserve)
+        readings = await asyncio.gather(
+            *(
+                deadline.run(self.exchanges[leg.exchange].position(pair.symbol), what=f"{leg.exchange} position")
+                for leg in pair.legs
+            ),
+            return_exceptions=True,
+        )
+        out: list[str] = []
+        for leg, reading in zip(pair.legs, readings, strict=True):
+            if isinstance(reading, BaseException):
+                if not isinstance(reading, Exception):
+                    raise reading
+                out.append(leg.exchange)
+            else:
+                self._store_position(leg.exchange, reading)
+        return out
+
     async def _close_everything(self, decision: ExitDecision) -> None:
-        """Every pair, and every leftover leg of a touched symbol, closed concurrently per symbol."""
+        """Every pair whose venues can both act, and every lone leg of a watched symbol, closed."""
         if not self.markets:
             with contextlib.suppress(ExchangeError):
                 await self._load_markets()
         await self.refresh_accounts()
         for pair in list(self.pairs.values()):
             await self._close_pair(pair, decision)
+        await self._unwind_lone_legs()
+
+    async def _unwind_lone_legs(self) -> None:
+        """Every position of a watched symbol that no pair explains is unwound (reduce-only)."""
         for holding in self._holdings():
             if holding.symbol in self.pairs or not (holding.symbol in self.touched or self._allowed(holding.symbol)):
                 continue
-            if self.config.on_stop is OnStop.LEAVE and decision.reason is ExitReason.SHUTDOWN:
-                continue
-            final = await self.executor.flatten(
-                self.exchanges[holding.exchange], holding.market, pair=None, role=ROLE_UNWIND
+            await self._unmatched(holding)
+
+    async def _close_on_shutdown(self, decision: ExitDecision) -> None:
+        """``onStop: closePositions``: close everything; a pair with a venue unreachable is retried every
+        ``Tuning.shutdown_retry_interval`` seconds for ``Tuning.shutdown_close_wait`` seconds, then left hedged and
+        reported (the next start recovers it)."""
+        waited = 0.0
+        await self._close_everything(decision)
+        while self.pairs and waited < self.tuning.shutdown_close_wait:
+            await self.clock.sleep(self.tuning.shutdown_retry_interval)
+            waited += self.tuning.shutdown_retry_interval
+            await self._close_everything(decision)
+        if self.pairs:
+            kept = ", ".join(sorted(p.key for p in self.pairs.values()))
+            self.report_error(
+                LoneLegError(
+                    f"onStop closePositions: {kept} kept hedged (a venue did not answer for {waited:.0f}s); the next"
+                    " start recovers the pair(s)"
+                )
             )
-            self._store_position(holding.exchange, final)
 
     # rebalancing -------------------------------------------------------------------------------------------------------
     async def _rebalance(self) -> None:
@@ -675,10 +744,17 @@ class FundingArbStrategy(Strategy):
         rows = await self._candidates(venues)
         now = self.clock.monotonic()
         self.cooldown = {s: until for s, until in self.cooldown.items() if until > now}
-        busy = set(self.pairs) | self.touched | self.left_alone | set(self.cooldown)
+        busy = set(self.pairs) | self.touched | set(self.cooldown)
         self.skipped = {}
+        allowed: list[OpportunityRow] = []
+        for row in rows:
+            why = self.backoff.blocked(entry_key(row.symbol, row.long_dex, row.short_dex), now)
+            if why is None:
+                allowed.append(row)
+            elif row.symbol not in self.skipped and row.symbol not in busy:
+                self.skipped[row.symbol] = why
         opened = 0
-        for row in eligible(rows, self.cfg, venues=venues, busy_symbols=busy):
+        for row in eligible(allowed, self.cfg, venues=venues, busy_symbols=busy):
             if opened >= slots or len(self.pairs) >= self.cfg.max_positions:
                 break
             if self.risk.halted or (stopping is not None and stopping.is_set()):
@@ -749,6 +825,11 @@ class FundingArbStrategy(Strategy):
         except Exception as exc:
             self.report_error(exc)
             return self._skip(symbol, f"no quote: {exc}")
+        now_wall = self.clock.now()
+        for venue, quote in ((row.long_dex, long_quote), (row.short_dex, short_quote)):
+            age = (now_wall - quote.timestamp).total_seconds()
+            if age > self.tuning.max_quote_age:
+                return self._skip(symbol, f"{venue} quote is {age:.0f}s old (> {self.tuning.max_quote_age:.0f}s)")
         divergence = _divergence_pct(lm, sm, long_quote, short_quote)
         if divergence > self.cfg.max_entry_price_divergence_pct:
             return self._skip(
@@ -776,12 +857,15 @@ class FundingArbStrategy(Strategy):
         if not self._risk_allows(plan, long_before, short_before):
             return False
         self.touched.add(symbol)
+        realized = self.ledger.realized
         result = await self.executor.open_pair(plan, long_before, short_before)
+        key = entry_key(symbol, row.long_dex, row.short_dex)
         if result.pair is None:
             self.entries_failed += 1
-            self.cooldown[symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
             self.reason = result.message
+            self._entry_failed(key, realized - self.ledger.realized, result.message)
             return False
+        self.backoff.succeeded(key)
         pair = result.pair
         self.pairs[symbol] = pair
         self.pairs_opened += 1
@@ -797,6 +881,30 @@ class FundingArbStrategy(Strategy):
             row.net_apr,
         )
         return True
+
+    def _entry_failed(self, key: tuple[str, str, str], cost: Decimal, why: str) -> None:
+        state = self.backoff.failed(key, self.clock.monotonic(), cost, why)
+        log.info(
+            "failed entry %d of %s cost %s (%s in all for it); next try in %.0fs",
+            state.failures,
+            describe(key),
+            cost,
+            state.cost,
+            state.until - self.clock.monotonic(),
+        )
+        if state.stopped and state.failures == self.backoff.limit:
+            message = (
+                f"entries of {describe(key)} stopped after {state.failures} consecutive failed entries costing"
+                f" {state.cost:.4f} USD (last: {why}); the bot keeps its pairs and tries no more entries there until"
+                " it restarts (a spec change restarts it)"
+            )
+            self.reason = message
+            self.report_error(EntriesStopped(message))
+
+    @property
+    def failed_entry_cost(self) -> Decimal:
+        """Fees and price cash of every failed entry so far (a cost > 0)."""
+        return self.backoff.total_cost
 
     def _risk_allows(self, plan: EntryPlan, long_before: Position, short_before: Position) -> bool:
         balance = self.total_balance()

@@ -229,3 +229,18 @@ async def test_emergency_loss_exits_even_when_paused(
     assert (await rig.exchange.position("BTC")).size == 0
     assert await rig.exchange.open_orders() == []
     await rig.stop()
+
+
+async def test_margin_failures_count_per_venue(clock: VirtualClock) -> None:
+    """funding-arb: the other leg's success on its own venue does not reset the venue that keeps refusing."""
+    risk = manager(clock)
+    risk.set_starting_equity(D(10000))
+    for _ in range(15):
+        risk.record_order_result(ok=False, insufficient_margin=True, venue="paper-b")
+        risk.record_order_result(ok=True, venue="paper-a")
+        await clock.advance(60)
+    assert risk.margin_failures == 15
+    breach = risk.check_periodic(balance(8900), [position("1", upnl="-100")])
+    assert breach is not None and breach.limit is RiskLimit.MARGIN_FAILURES
+    risk.record_order_result(ok=True, venue="paper-b")
+    assert risk.margin_failures == 0

@@ -2,18 +2,26 @@
 most singleLegTimeout + one poll, no order is doubled, no false risk breach (``Rig.check_invariants``).
 
 Unknown means look it up: a lost reply followed by a duplicate-client-id rejection, an order that lands long after
-its send timed out, a venue whose calls time out after 10 s, a venue that hangs, a position nobody asked about."""
+its send timed out, a venue whose calls time out after 10 s, a venue that hangs, a position nobody asked about.
+Failed entries cost bounded: a leg rejected again and again backs off and stops, stale quotes open nothing."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
-from bot_runtime.exchanges.base import OrderRequest, Side
-from bot_runtime.strategies.base import OrderResult
-from tests.unit.funding_arb.farb_helpers import LEG, Rig, farb_config
+import pytest
+
+from bot_runtime.clock import VirtualClock
+from bot_runtime.config import OnStop
+from bot_runtime.exchanges.base import OrderRejected, OrderRequest, Side
+from bot_runtime.risk import RiskAction, RiskBreach, RiskLimit
+from bot_runtime.strategies.base import OrderResult, StrategyPhase
+from bot_runtime.strategies.funding_arb.backoff import EntriesStopped
+from tests.unit.funding_arb.farb_helpers import LEG, MovablePath, Rig, farb_config, shared_path_venues
 
 LOW, HIGH = "0.00001", "0.00008"
 
@@ -118,3 +126,160 @@ async def test_a_position_nobody_asked_about_is_watched(make_rig: Callable[..., 
     assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
     assert rig.exposure_log.longest_naked() <= rig.strategy.tuning.poll_interval
     rig.check_invariants()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# failed entries cost bounded
+
+
+@pytest.mark.parametrize(
+    "rejection",
+    [None, OrderRejected("price outside the allowed band", exchange="paper-b")],
+    ids=["insufficient-margin", "price-band"],
+)
+async def test_a_leg_rejected_again_and_again_backs_off_and_stops(
+    make_rig: Callable[..., Any], rejection: OrderRejected | None
+) -> None:
+    """paper-b refuses every short for a day. Each failure costs the long's round trip on paper-a; the entries of BTC
+    on paper-a/paper-b back off (600, 1200, 2400, 4800 s) and stop after the 5th failure with a reason and an
+    EntriesStopped report; the cost is known; paper-b's margin failures are not reset by paper-a's successes; no risk
+    breach, the phase stays Running (it was 145 entries and -144.90 USD before)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    b = rig.venues["paper-b"]
+    b.reject_entries = True
+    b.rejection = rejection
+    await rig.run_for(24 * 3600)
+    assert b.entry_attempts == rig.strategy.tuning.max_failed_entries == 5
+    starts = times(rig, "o")
+    gaps = [round(later - earlier) for earlier, later in itertools.pairwise(starts)]
+    assert gaps == [600, 1200, 2400, 4800]
+    [stopped] = [e for e in rig.events.errors if isinstance(e, EntriesStopped)]
+    assert "BTC on paper-a/paper-b stopped after 5 consecutive failed entries" in str(stopped)
+    assert rig.strategy.reason is not None and "stopped after 5" in rig.strategy.reason
+    assert rig.strategy.skipped["BTC"].startswith("entries of BTC on paper-a/paper-b stopped")
+    a = rig.venues["paper-a"]
+    assert rig.strategy.failed_entry_cost == a.options.config.starting_balance_usd - a.account.cash > 0
+    assert rig.strategy.failed_entry_cost < 6  # about a dollar per failure on a 1000 USD leg
+    if rejection is None:
+        assert rig.risk.margin_failures == 5  # paper-b's, not reset by paper-a's accepted longs
+    assert rig.strategy.phase is StrategyPhase.RUNNING
+    rig.check_invariants()
+
+
+async def test_an_entry_that_opens_resets_the_back_off(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    b = rig.venues["paper-b"]
+    b.reject_entries = True
+    await rig.run_for(30)
+    await rig.run_for(700)
+    assert b.entry_attempts == 2
+    b.reject_entries = False
+    await rig.run_for(1300)
+    assert len(rig.strategy.pairs) == 1
+    assert rig.strategy.backoff.blocked(("BTC", "paper-a", "paper-b"), rig.clock.monotonic()) is None
+    assert rig.strategy.backoff.keys["BTC", "paper-a", "paper-b"].failures == 0
+    rig.check_invariants()
+
+
+async def test_an_entry_needs_fresh_quotes_on_both_venues(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    rig.venues["paper-b"].stale_quotes = 120
+    await rig.run_for(300)
+    assert rig.events.roles() == []
+    assert rig.strategy.skipped["BTC"] == "paper-b quote is 120s old (> 15s)"
+    rig.venues["paper-b"].stale_quotes = None
+    await rig.run_for(60)
+    assert len(rig.strategy.pairs) == 1
+    rig.check_invariants()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# emergency closes never create a naked leg; an unreachable venue's balance never feeds the risk equity
+
+
+def close_all(rig: Rig) -> None:
+    breach = RiskBreach(
+        limit=RiskLimit.MAX_DAILY_LOSS_USD,
+        value=D(100),
+        threshold=D(50),
+        action=RiskAction.CLOSE_ALL,
+        message="test: close everything",
+        at=rig.clock.now(),
+    )
+    assert rig.risk.trip(breach) is breach
+    rig.strategy._on_breach(breach)
+
+
+async def opened_then_down(make_rig: Callable[..., Any], **spec: Any) -> Rig:
+    rig = await make_rig(farb_config(**spec), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(60)
+    assert len(rig.strategy.pairs) == 1
+    rig.venues["paper-b"].down = True
+    await rig.run_for(60)
+    assert "paper-b" in rig.strategy.down
+    return rig
+
+
+async def test_risk_close_all_with_a_venue_down_keeps_the_hedge_until_both_can_act(
+    make_rig: Callable[..., Any],
+) -> None:
+    rig = await opened_then_down(make_rig)
+    close_all(rig)
+    await rig.run_for(600)
+    assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}  # paper-a's leg was not closed alone
+    reports = [r for r in rig.events.lone_leg_reports() if "waits" in r]
+    assert reports == [
+        "closing BTC:paper-a/paper-b (risk) waits: paper-b unreachable; the pair stays hedged and is closed once both"
+        " venues answer"
+    ]  # reported once, retried every cycle
+    rig.venues["paper-b"].down = False
+    await rig.run_for(60)
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
+    assert rig.strategy.pairs == {}
+    rig.check_invariants(breach_expected=True)
+
+
+async def test_shutdown_close_positions_with_a_venue_down_leaves_the_pair_hedged(make_rig: Callable[..., Any]) -> None:
+    rig = await opened_then_down(make_rig)
+    await rig.stop(OnStop.CLOSE_POSITIONS)
+    assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}
+    assert any("kept hedged" in r for r in rig.events.lone_leg_reports())
+    rig.check_invariants()
+
+
+async def test_a_down_venues_stale_balance_is_no_loss(make_rig: Callable[..., Any], clock: VirtualClock) -> None:
+    """A hedged pair, paper-b down, the price falls 2 %: paper-a's fresh balance shows the long's loss, paper-b's
+    last one not the short's gain. The risk equity is unknown (no maxDailyLossUsd breach of ~20 USD); once paper-b
+    answers the account is whole again."""
+    config = farb_config(risk={"maxDailyLossUsd": "10", "onBreach": "closeAll"})
+    path = MovablePath(clock, "60000")
+    venues = shared_path_venues(clock, config, {"paper-a": LOW, "paper-b": HIGH}, path)
+    for venue in venues.values():
+        await venue.connect()
+    rig = await make_rig(config, {"paper-a": LOW, "paper-b": HIGH}, venues=venues)
+    await rig.run_for(60)
+    assert len(rig.strategy.pairs) == 1
+    rig.venues["paper-b"].down = True
+    await rig.run_for(60)
+    path.move("58800")
+    await rig.run_for(300)
+    assert rig.venues["paper-a"].account.unrealized({"BTC": D("58800")}) < -19
+    assert rig.risk.breach is None
+    assert rig.risk.equity_unknown is not None and "paper-b unreachable" in rig.risk.equity_unknown
+    assert rig.strategy.snapshot().equity is None
+    rig.venues["paper-b"].down = False
+    await rig.run_for(60)
+    assert rig.risk.equity_unknown is None
+    assert len(rig.strategy.pairs) == 1
+    rig.check_invariants()
+
+
+async def test_shutdown_with_leave_keeps_pairs_but_unwinds_a_lone_leg(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig(farb_config(onStop="leave"), {"paper-a": LOW, "paper-b": LOW})
+    await rig.run_for(60)
+    await rig.stop()
+    stray = OrderRequest(symbol="BTC", side=Side.BUY, size=D("0.0050"), order_type="market", client_order_id="s-2")
+    await rig.venues["paper-a"].place_order(stray)  # lands between the last cycle and the shutdown
+    await rig.clock.drive(rig.strategy.shutdown(OnStop.LEAVE))
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
+    assert any("unmatched leg paper-a BTC long 0.0050: unwinding" in r for r in rig.events.lone_leg_reports())

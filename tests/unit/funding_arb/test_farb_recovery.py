@@ -82,15 +82,14 @@ async def test_restart_unwinds_an_unmatched_leg_and_reports_it(make_rig: Callabl
     assert rig.events.roles() == ["u"]
 
 
-async def test_unmatched_leg_is_left_alone_with_on_stop_leave(make_rig: Callable[..., Any]) -> None:
-    rig = await make_rig(farb_config(onStop="leave"), {"paper-a": LOW, "paper-b": HIGH})
+async def test_on_stop_leave_never_applies_to_a_lone_leg(make_rig: Callable[..., Any]) -> None:
+    """``leave`` keeps pairs; a lone leg is naked, so it is unwound whatever onStop says (issue 21)."""
+    rig = await make_rig(farb_config(onStop="leave"), {"paper-a": LOW, "paper-b": LOW})
     await manual(rig.venues["paper-b"], Side.SELL, "0.0100")
-    await rig.run_for(600)
-    assert await rig.sizes() == {"paper-a": 0, "paper-b": D("-0.0100")}
-    assert rig.events.roles() == []  # not unwound, and BTC is not traded while it is there
-    [report] = rig.events.lone_leg_reports()  # reported once, not every cycle
-    assert "left alone (onStop: leave)" in report
-    assert "BTC" in rig.strategy.left_alone
+    await rig.run_for(30)
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
+    [report] = rig.events.lone_leg_reports()
+    assert report == "unmatched leg paper-b BTC short 0.0100: unwinding it (reduce-only)"
 
 
 async def test_three_venues_one_pair_per_symbol_the_rest_unwound(make_rig: Callable[..., Any]) -> None:

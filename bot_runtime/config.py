@@ -141,8 +141,14 @@ class StrategyKind(StrEnum):
 
 
 class OnStop(StrEnum):
-    """What a stopping bot does (pause, delete, SIGTERM, stopPrice)."""
+    """What a *stopping* bot does (pause, deletion, stopPrice, a risk action; SIGTERM outside Kubernetes).
 
+    A *restart* in Kubernetes (SIGTERM while the TradingBot is neither paused nor being deleted: a spec edit, a
+    rollout, a drain, an eviction, a liveness kill) never applies it: it cancels only the pending entry order
+    (:attr:`CANCEL_ENTRIES`) and leaves take-profits and the position to the next process.
+    """
+
+    CANCEL_ENTRIES = "cancelEntries"  # entry orders only; take-profits keep resting (the original on Ctrl-C)
     CANCEL_ORDERS = "cancelOrders"
     CLOSE_POSITIONS = "closePositions"
     LEAVE = "leave"
@@ -404,7 +410,7 @@ class BotConfig(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     paused: bool = False
-    on_stop: OnStop = OnStop.CANCEL_ORDERS
+    on_stop: OnStop = OnStop.CANCEL_ENTRIES
     image: str | None = None
     resources: dict[str, Any] = Field(default_factory=dict)
 

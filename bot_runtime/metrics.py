@@ -70,6 +70,13 @@ class BotMetrics:
             "perpdex_bot_exchange_errors", "Errors raised by the exchange client, by type", ["type"], registry=r
         )
         self.risk_events = Counter("perpdex_bot_risk_events", "Risk limit breaches, by rule", ["rule"], registry=r)
+        self.recovered_orders = Counter(
+            "perpdex_bot_recovered_close_orders",
+            "Close orders placed for a position found uncovered (on start/resume, after a cancelled entry, or by the"
+            " mismatch check), by why",
+            ["why"],
+            registry=r,
+        )
         self.heartbeat = Gauge(
             "perpdex_bot_heartbeat_timestamp_seconds", "Unix time of the last strategy heartbeat", registry=r
         )

@@ -11,9 +11,11 @@
 4. Connect (:mod:`.venues`), build the risk manager and the strategy, trade. A sampler publishes the strategy snapshot
    to the metrics and the status reporter (:mod:`.reporting`: the TradingBot's ``status``, or ``status`` lines on
    stdout outside Kubernetes); the strategy's events go to :class:`~.events.ProcessEvents`.
-5. SIGTERM/SIGINT → stop opening, ``strategy.shutdown(onStop)``, read the venue's open orders and position back,
-   write the final status (phase Stopped) and exit 0, everything bounded to the pod's grace period (the operator
-   passes it as ``PERPDEX_GRACE_SECONDS``; :mod:`.lifecycle`).
+5. SIGTERM/SIGINT → stop opening; then a *stop* (the TradingBot is paused or being deleted; any signal outside
+   Kubernetes) applies ``strategy.shutdown(onStop)``, a *restart* (neither: spec edit, rollout, drain, eviction,
+   liveness kill) only ``cancelEntries`` whatever onStop says (:mod:`.stop_kind`); read the venue's open orders and
+   position back, write the final status (phase Stopped) and exit 0, everything bounded to the pod's grace period
+   (the operator passes it as ``PERPDEX_GRACE_SECONDS``; :mod:`.lifecycle`).
    ``paused: true`` → no trading: apply onStop, phase Paused, idle until signalled.
    A recorded risk halt that holds → cancel the bot's resting orders once, phase RiskHalted, idle until signalled.
    A strategy that ends itself (stopPrice) → apply onStop, phase Stopped; in Kubernetes stay up until stopped.
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot_runtime.clock import Clock
 from bot_runtime.config import BotConfig, OnStop, StrategyKind
 from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import AuthenticationError, CredentialsError, Exchange
@@ -57,6 +60,7 @@ from bot_runtime.process.lifecycle import (
 )
 from bot_runtime.process.reporting import Reporting
 from bot_runtime.process.risk_halt import RiskHaltKeeper
+from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
 from bot_runtime.risk import RiskBreach, RiskManager
 from bot_runtime.status import BotStatus, Phase, RiskHaltRecord
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategySnapshot
@@ -85,8 +89,10 @@ class BotProcess:
         *,
         redactor: SecretRedactor,
         env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock = clock  # the strategy's and the risk manager's (None: real time; tests pass a virtual one)
         self.options = options
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.redactor = redactor
@@ -122,6 +128,7 @@ class BotProcess:
         self.connected = False  # for /readyz: connected and not stopping
         self.was_connected = False  # the venue can be read back after onStop
         self.strategy: Strategy | None = None
+        self.strategy_task: asyncio.Task[None] | None = None  # strategy.run while trading
         self.reporting = Reporting(
             metrics=self.metrics,
             events=self.events,
@@ -206,7 +213,9 @@ class BotProcess:
             exchange = self.exchanges[self.config.exchange or ""]
         else:
             exchange = dict(self.exchanges)
-        return build_strategy(self.config, exchange, RiskManager(self.config.risk), self.events)
+        return build_strategy(
+            self.config, exchange, RiskManager(self.config.risk, self.clock), self.events, clock=self.clock
+        )
 
     # lifecycle -----------------------------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:
@@ -413,7 +422,7 @@ class BotProcess:
         self.notifier.notify(NotifyEvent.START, "started", describe(self.config))
         daily = DailySummary(self.notifier, lambda: self.events.summary(self.snapshot))
         daily.start()
-        run_task = asyncio.create_task(strategy.run(self.stopping), name="strategy")
+        run_task = self.strategy_task = asyncio.create_task(strategy.run(self.stopping), name="strategy")
         stop_task = asyncio.create_task(self.stopping.wait(), name="stopping")
         try:
             await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -453,9 +462,25 @@ class BotProcess:
             log.info("strategy ended by itself", extra={"reason": reason})
             code = await self._finish("Stopped", reason, stay=self.kube_target is not None)
             return code
+        kind = await self._signal_kind()
+        on_stop = self.config.on_stop if kind is StopKind.STOP else OnStop.CANCEL_ENTRIES
         if was_halted:  # keep the halt visible on the TradingBot after the pod is gone
-            return await self._finish("RiskHalted", (self.snapshot.reason if self.snapshot else None) or "risk halt")
+            reason = (self.snapshot.reason if self.snapshot else None) or "risk halt"
+            return await self._finish("RiskHalted", reason, on_stop=on_stop)
+        if kind is StopKind.RESTART:
+            return await self._finish(
+                "Stopped", "restart: entry order cancelled, take-profits and position kept", on_stop=on_stop
+            )
         return await self._finish("Stopped", "signal")
+
+    async def _signal_kind(self) -> StopKind:
+        """A stop (paused, being deleted, or outside Kubernetes) or a restart (:mod:`.stop_kind`)."""
+        if self.kube_target is None:
+            return StopKind.STOP
+        within = self._start_budget().left(cap=READ_S, reserve=AFTER_SHUTDOWN_RESERVE_S + 5)
+        return await read_stop_kind(
+            self._kube_client(), self.kube_target.namespace, self.kube_target.name, within=within
+        )
 
     # the stop sequence -----------------------------------------------------------------------------------------------
     async def _shutdown_strategy(
@@ -493,17 +518,19 @@ class BotProcess:
         reason: str,
         *,
         apply_on_stop: bool = True,
+        on_stop: OnStop | None = None,
         code: int = EXIT_OK,
         stay: bool = False,
     ) -> int:
-        """Stop opening, apply onStop, observe the venue, write the final status, release the lease."""
+        """Stop opening, apply ``on_stop`` (default onStop), observe the venue, write the final status, release the
+        lease."""
         if not stay:
             self.stopping.set()
             self.connected = False
         if apply_on_stop:
             if self.phase not in {"Stopping", "Failed"}:
                 self.reporting.set_phase("Stopping", reason)
-            await self._shutdown_strategy(self.config.on_stop)
+            await self._shutdown_strategy(self.config.on_stop if on_stop is None else on_stop)
         observed = await self._observe_venue()
         if self.halt_keeper is not None and self.halt_keeper.generation_pending:
             with contextlib.suppress(Exception):  # the final record carries the halt's generation when it can

@@ -6,6 +6,8 @@
 - an order → the order metrics (by result, round-trip latency) and an ``order`` log line;
 - an error → the error metrics, ``lastError`` (redacted), a log line, and an ``error`` notification at most once per
   10 minutes per kind of error;
+- a recovery (close orders placed for a position found uncovered) → the recovery metric, a log line and a ``risk``
+  notification (a restart that re-covers is worth a look, not an alarm);
 - a risk breach → the risk metric, a log line, a ``risk`` notification, and ``on_halt`` (the process records the halt
   in ``status.riskHalt``, :mod:`.risk_halt`); a failure to record never breaks the strategy's reaction.
 
@@ -27,7 +29,7 @@ from bot_runtime.logs import SecretRedactor
 from bot_runtime.metrics import BotMetrics
 from bot_runtime.notify import NotificationDispatcher, NotifyEvent
 from bot_runtime.risk import RiskBreach
-from bot_runtime.strategies.base import OrderResult, StrategySnapshot
+from bot_runtime.strategies.base import OrderResult, Recovery, StrategySnapshot
 from bot_runtime.trade_log import TradeLog
 
 log = logging.getLogger("perpdex.bot")
@@ -105,6 +107,24 @@ class ProcessEvents:
                 self.on_halt(breach)
             except Exception:  # recording the halt must never break the strategy's own reaction to it
                 log.exception("recording the risk halt failed")
+
+    def on_recovery(self, recovery: Recovery) -> None:
+        self.metrics.recovered_orders.labels(recovery.why).inc(recovery.orders)
+        log.warning(
+            "uncovered position re-covered",
+            extra={
+                "symbol": recovery.symbol,
+                "size": str(recovery.size),
+                "orders": recovery.orders,
+                "price": str(recovery.price),
+                "why": recovery.why,
+            },
+        )
+        self.notifier.notify(
+            NotifyEvent.RISK,
+            f"re-covered {recovery.size} {recovery.symbol} ({recovery.why})",
+            f"{recovery.orders} close order(s) at {recovery.price}",
+        )
 
     def summary(self, snapshot: StrategySnapshot | None) -> str:
         lines = []

@@ -1,7 +1,8 @@
 """Where the bot lives in Kubernetes, and the Lease that lets exactly one process trade it.
 
 In Kubernetes (``PERPDEX_BOT_NAME`` and ``PERPDEX_NAMESPACE`` set) the process waits for the
-``coordination.k8s.io`` Lease named after the bot (holder identity = the pod name) before it writes any status or
+``coordination.k8s.io`` Lease named after the bot (holder identity = the pod UID, ``POD_UID`` from the downward API)
+before it writes any status or
 places any order, then renews it in the background (:class:`~bot_runtime.status.LeaseElector`). A second instance
 waits, never trades. Losing the lease is reported once: the metric drops to 0 and the process is told, so it stops
 opening at once and exits 1 (the pod restarts and waits for the lease again); its orders are left to the new holder.
@@ -41,9 +42,10 @@ class KubeTarget:
         name, namespace = env.get("PERPDEX_BOT_NAME", "").strip(), env.get("PERPDEX_NAMESPACE", "").strip()
         if not name or not namespace:
             return None
-        # the pod name (downward API) is stable across container restarts; outside a pod, pid-qualified so two
-        # processes on one host never share an identity (a shared identity would let both "hold" the lease)
-        identity = env.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
+        # the pod UID (downward API): stable across container restarts of one pod, new for its replacement, so a
+        # force-deleted pod whose process still runs never shares the lease with the pod that replaces it (the pod
+        # *name* of a StatefulSet is reused: both would "hold" it). Outside a pod, pid-qualified for the same reason.
+        identity = env.get("POD_UID", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
         return cls(name=name, namespace=namespace, identity=identity)
 
 

@@ -29,7 +29,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-GRACE_BY_ON_STOP = {OnStop.LEAVE: 20.0, OnStop.CANCEL_ORDERS: 30.0, OnStop.CLOSE_POSITIONS: 90.0}
+GRACE_BY_ON_STOP = {
+    OnStop.LEAVE: 20.0,
+    OnStop.CANCEL_ENTRIES: 30.0,
+    OnStop.CANCEL_ORDERS: 30.0,
+    OnStop.CLOSE_POSITIONS: 90.0,
+}
 GRACE_MARGIN_S = 5.0  # kept free for the interpreter to exit
 STOP_RUN_S = 10.0  # strategy.run returns after ``stopping`` is set
 HALT_GENERATION_WAIT_S = 2.0  # the final status waits this long at most for the halt's generation read

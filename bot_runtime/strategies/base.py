@@ -146,6 +146,20 @@ class StrategyEvents(Protocol):
 
     def on_risk(self, breach: RiskBreach) -> None: ...
 
+    def on_recovery(self, recovery: Recovery) -> None: ...
+
+
+class Recovery(BaseModel):
+    """Close orders a strategy placed for a position it found uncovered (on start, resume, or the mismatch check)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    size: Decimal = Field(description="the size covered by the new close orders")
+    orders: int
+    price: Decimal
+    why: str = Field(description="start | entry cancelled | mismatch check")
+
 
 class NullEvents:
     """Events sink that ignores everything (tests, tools)."""
@@ -162,6 +176,9 @@ class NullEvents:
     def on_risk(self, breach: RiskBreach) -> None:
         pass
 
+    def on_recovery(self, recovery: Recovery) -> None:
+        pass
+
 
 class RecordingEvents(NullEvents):
     """Events sink that keeps everything (tests, the paper demo)."""
@@ -171,6 +188,7 @@ class RecordingEvents(NullEvents):
         self.orders: list[tuple[OrderRequest, OrderResult, float]] = []
         self.errors: list[BaseException] = []
         self.breaches: list[RiskBreach] = []
+        self.recoveries: list[Recovery] = []
 
     def on_fill(self, fill: Fill) -> None:
         self.fills.append(fill)
@@ -183,6 +201,9 @@ class RecordingEvents(NullEvents):
 
     def on_risk(self, breach: RiskBreach) -> None:
         self.breaches.append(breach)
+
+    def on_recovery(self, recovery: Recovery) -> None:
+        self.recoveries.append(recovery)
 
 
 def _safe(call: str, events: StrategyEvents, *args: object) -> None:
@@ -279,8 +300,9 @@ class Strategy(ABC):
 
     @abstractmethod
     async def shutdown(self, on_stop: OnStop) -> None:
-        """cancelOrders: cancel every open order of the bot. closePositions: cancel, then reduce-only close to flat
-        (verified). leave: nothing."""
+        """cancelEntries: cancel the bot's entry orders, keep its take-profits (a strategy without take-profits
+        cancels every order). cancelOrders: cancel every open order of the bot. closePositions: cancel, then
+        reduce-only close to flat (verified). leave: nothing."""
 
     @abstractmethod
     def snapshot(self) -> StrategySnapshot: ...
@@ -297,6 +319,9 @@ class Strategy(ABC):
 
     def report_fill(self, fill: Fill) -> None:
         _safe("on_fill", self.events, fill)
+
+    def report_recovery(self, symbol: str, size: Decimal, orders: int, price: Decimal, why: str) -> None:
+        _safe("on_recovery", self.events, Recovery(symbol=symbol, size=size, orders=orders, price=price, why=why))
 
     def report_breach(self, breach: RiskBreach) -> None:
         log.warning("risk breach %s: %s (action %s)", breach.limit, breach.message, breach.action)

@@ -23,8 +23,20 @@ After a breach the strategy stops opening for good (phase RiskHalted) and cancel
 
 State is rebuilt from the exchange on start (never from a local file): resting close orders (recognised by their
 client ids, see :class:`~bot_runtime.strategies.base.ClientIds`) and the position; a stale open order of a previous
-run is cancelled and the part of it that filled gets its close order. A restart therefore continues the same grid
-without doubling close orders.
+run is cancelled. Then the position is *re-covered*: the part of it (in the grid's direction) that no resting close
+order covers, when above one size step, gets close orders at average entry x (1 ± takeProfit/100), or at the best
+maker price on the close side (bid for a buy close, ask for a sell close) when that would cross, split into
+``quantity``-sized orders within ``maxOrders`` (the last one takes the rest). A restart therefore continues the same
+grid without doubling close orders and without leaving a fill uncovered, whatever the previous process left (a
+restart's cancelled entry, a ``cancelOrders`` pause, a kill -9 between a fill and its take-profit).
+
+The mismatch check runs only after that recovery, and a position larger than its close orders in the grid's
+direction is re-covered first (the bot's own state, never a breach); only what re-covering cannot explain (a position
+on the wrong side, close orders exceeding the position, a cover that keeps failing) trips it.
+
+Stops (:meth:`GridStrategy.shutdown`): ``cancelEntries`` cancels the bot's entry orders only (their filled part gets
+its take-profit) and keeps the take-profits resting; it is also what a *restart* does whatever ``onStop`` says.
+``cancelOrders`` cancels every order of the bot, ``closePositions`` then exits reduce-only, ``leave`` does nothing.
 """
 
 from __future__ import annotations
@@ -134,6 +146,7 @@ class GridStrategy(Strategy):
         self.closes_placed = 0
         self.fills_seen = 0
         self.fees_paid = ZERO  # by this process's fills (since start)
+        self.recovered_size = ZERO  # re-covered by this process (close orders placed for an uncovered position)
         self._waiters: dict[str, _Waiter] = {}
         # final states the stream reported, recent first out: an order may fill before anyone waits for it
         self._final_seen: OrderedDict[str, Order] = OrderedDict()
@@ -205,7 +218,9 @@ class GridStrategy(Strategy):
         try:
             if self.market is None:
                 self.market = await self.exchange.market(self.symbol)
-            if on_stop is OnStop.CANCEL_ORDERS:
+            if on_stop is OnStop.CANCEL_ENTRIES:
+                await self.cancel_entries()
+            elif on_stop is OnStop.CANCEL_ORDERS:
                 await self.cancel_bot_orders(self.exchange, self.symbol)
             elif on_stop is OnStop.CLOSE_POSITIONS:
                 await self.cancel_bot_orders(self.exchange, self.symbol)
@@ -244,12 +259,10 @@ class GridStrategy(Strategy):
         orders = await self.retry(lambda: self.exchange.open_orders(self.symbol))
         for order in orders:
             if self.client_ids.role_of(order.client_order_id) == ClientIds.OPEN:
-                # an entry left resting by a previous run: cancel it, then cover what of it filled
+                # an entry left resting by a previous run: cancel it; what of it filled is re-covered below
                 log.info("recovering stale open order %s", order.order_id)
-                final = await self._cancel_and_read(order)
-                if final.filled_size > 0:
-                    await self._place_close(final.filled_size, final.avg_fill_price or final.price)
-        await self._refresh_orders()
+                await self._cancel_and_read(order)
+        await self.recover_position("start")
         self.last_close_count = len(self.close_orders)
         if self.close_orders:
             self.last_open_time = self.clock.monotonic()  # the original: a restart honours the cooldown
@@ -261,6 +274,82 @@ class GridStrategy(Strategy):
             len(self.close_orders),
             self.open_order_count,
         )
+
+    async def cancel_entries(self) -> int:
+        """Cancel the bot's entry orders on the market (take-profits stay), then give what of them filled its
+        take-profit. Returns how many entries were cancelled."""
+        orders = await self.retry(lambda: self.exchange.open_orders(self.symbol))
+        entries = [o for o in orders if self.client_ids.role_of(o.client_order_id) == ClientIds.OPEN]
+        for order in entries:
+            await self._cancel_and_read(order)
+        if entries:
+            await self.recover_position("entry cancelled")
+        return len(entries)
+
+    def uncovered(self) -> Decimal:
+        """The size of the position (in the grid's direction) that no resting close order covers (from the last
+        refresh; negative when the close orders exceed it)."""
+        size = self.position_state.size if self.position_state else ZERO
+        held = size if self.open_side is Side.BUY else -size
+        return held - sum((o.remaining for o in self.close_orders), ZERO)
+
+    async def recover_position(self, why: str) -> Decimal:
+        """Re-cover the position: close orders for the uncovered size (above one size step) at avg entry x
+        (1 ± tp/100), or at the best maker price on the close side when that would cross, in ``quantity``-sized
+        orders within ``maxOrders``. Returns the size placed (0 when covered)."""
+        assert self.market is not None
+        await self._refresh_account()
+        await self._refresh_orders()
+        uncovered = self.market.round_size(self.uncovered())
+        if uncovered <= self.market.size_step or uncovered < self.market.min_size:
+            return ZERO
+        position = self.position_state
+        assert position is not None
+        quote = await self._refresh_quote()
+        entry = position.avg_entry_price or quote.mid
+        price = self.close_price(entry)
+        if self.close_side is Side.SELL and price <= quote.bid:
+            price = quote.ask  # would cross: rest at the best sell (maker) price instead
+        elif self.close_side is Side.BUY and price >= quote.ask:
+            price = quote.bid
+        sizes = self._split(uncovered, room=self.grid.max_orders - len(self.close_orders))
+        placed = ZERO
+        for size in sizes:
+            order = await self._send_close(size, price)
+            if order is None:
+                break
+            placed += size
+        log.warning(
+            "re-covered an uncovered position",
+            extra={
+                "why": why,
+                "symbol": self.symbol,
+                "position": str(position.size),
+                "uncovered": str(uncovered),
+                "placed": str(placed),
+                "orders": len(sizes),
+                "price": str(price),
+            },
+        )
+        if placed > 0:
+            self.recovered_size += placed
+            self.report_recovery(self.symbol, placed, len(sizes), price, why)
+        return placed
+
+    def _split(self, size: Decimal, *, room: int) -> list[Decimal]:
+        """``size`` in ``quantity``-sized pieces, at most ``max(room, 1)`` of them (the last takes the rest)."""
+        pieces: list[Decimal] = []
+        left = size
+        while left > 0:
+            if len(pieces) >= max(room, 1) - 1 or left <= self.quantity:
+                pieces.append(left)
+                break
+            pieces.append(self.quantity)
+            left -= self.quantity
+        assert self.market is not None
+        if len(pieces) > 1 and pieces[-1] < self.market.min_size:  # a rest too small to place rides on the one before
+            pieces[-2:] = [pieces[-2] + pieces[-1]]
+        return pieces
 
     # -----------------------------------------------------------------------------------------------------------------
     # the loop
@@ -477,18 +566,24 @@ class GridStrategy(Strategy):
                 client_order_id=self.client_ids.new(ClientIds.CLOSE),
             )
             price = (self.quote.bid if self.close_side is Side.SELL else self.quote.ask) if self.quote else ZERO
-        else:
-            if fill_price is None:
-                raise ExchangeError("filled order without a price", exchange=self.exchange.name)
-            price = self.close_price(fill_price)
-            request = OrderRequest(
-                symbol=self.symbol,
-                side=self.close_side,
-                size=size,
-                price=price,
-                reduce_only=True,
-                client_order_id=self.client_ids.new(ClientIds.CLOSE),
-            )
+            return await self._submit_close(request, price)
+        if fill_price is None:
+            raise ExchangeError("filled order without a price", exchange=self.exchange.name)
+        return await self._send_close(size, self.close_price(fill_price))
+
+    async def _send_close(self, size: Decimal, price: Decimal) -> Order | None:
+        """A reduce-only limit close (take-profit) of ``size`` at ``price``."""
+        request = OrderRequest(
+            symbol=self.symbol,
+            side=self.close_side,
+            size=size,
+            price=price,
+            reduce_only=True,
+            client_order_id=self.client_ids.new(ClientIds.CLOSE),
+        )
+        return await self._submit_close(request, price)
+
+    async def _submit_close(self, request: OrderRequest, price: Decimal) -> Order | None:
         await self._risk_allows(request, price)  # reduce-only: always allowed, checked for the record
         try:
             order = await self.send_order(self.exchange, request)
@@ -568,6 +663,8 @@ class GridStrategy(Strategy):
         for attempt in range(self.mismatch_rechecks + 1):
             await self._refresh_account()
             await self._refresh_orders()
+            if self.uncovered() > 0 and await self.recover_position("mismatch check") > 0:
+                continue  # the bot's own uncovered fill, now covered: look again
             position = self.position_state.size if self.position_state else ZERO
             total = sum((o.remaining for o in self.close_orders), ZERO)
             if abs(abs(position) - total) <= tolerance:

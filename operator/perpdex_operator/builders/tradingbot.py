@@ -33,7 +33,7 @@ DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
 }
 
 # seconds the pod gets after SIGTERM to apply onStop and report its final status
-GRACE_SECONDS: Final[dict[str, int]] = {"leave": 20, "cancelOrders": 30, "closePositions": 90}
+GRACE_SECONDS: Final[dict[str, int]] = {"leave": 20, "cancelEntries": 30, "cancelOrders": 30, "closePositions": 90}
 FUNDING_ARB_EXTRA_GRACE: Final = 30  # two venues per pair
 
 
@@ -46,7 +46,7 @@ def service_account_name(bot: str) -> str:
 
 
 def grace_seconds(spec: Mapping[str, Any]) -> int:
-    on_stop = str(spec.get("onStop") or "cancelOrders")
+    on_stop = str(spec.get("onStop") or "cancelEntries")
     if on_stop not in GRACE_SECONDS:
         raise BuildError(f"spec.onStop: unknown value {on_stop!r}; one of {', '.join(GRACE_SECONDS)}")
     extra = FUNDING_ARB_EXTRA_GRACE if spec.get("strategy") == "fundingArb" else 0
@@ -118,6 +118,7 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         {"name": "PERPDEX_BOT_NAME", "value": name},
         field_env("PERPDEX_NAMESPACE", "metadata.namespace"),
         field_env("POD_NAME", "metadata.name"),
+        field_env("POD_UID", "metadata.uid"),  # the Lease holder identity: a replacement pod never shares it
         {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir
         {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)},  # the bot fits its stop sequence into the grace period
         *bot_secret_env(spec),

@@ -53,7 +53,7 @@ class BotRun:
     ) -> None:
         self.trade_log = tmp / f"{tag}-trades.csv"
         full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        for key in ("PERPDEX_BOT_NAME", "PERPDEX_NAMESPACE", "POD_NAME"):
+        for key in ("PERPDEX_BOT_NAME", "PERPDEX_NAMESPACE", "POD_NAME", "POD_UID"):
             if env is None or key not in env:
                 full_env.pop(key, None)
         self.proc = subprocess.Popen(

@@ -100,6 +100,7 @@ def service_account_env(kube: Any, namespace: str, tmp_path: Path) -> dict[str, 
         PERPDEX_BOT_NAME=NAME,
         PERPDEX_NAMESPACE=namespace,
         POD_NAME=f"{NAME}-0",
+        POD_UID=f"uid-{NAME}-0",
         PERPDEX_GRACE_SECONDS="30",
     )
     return env

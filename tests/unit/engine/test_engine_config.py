@@ -114,7 +114,7 @@ def test_defaults_follow_the_spec() -> None:
     assert (grid.take_profit, grid.direction, grid.max_orders, grid.wait_time) == (Decimal("0.02"), Side.BUY, 40, 450)
     assert grid.grid_step == Decimal(-100)
     assert (grid.stop_price, grid.pause_price, grid.boost_mode) == (None, None, False)
-    assert config.on_stop is OnStop.CANCEL_ORDERS
+    assert config.on_stop is OnStop.CANCEL_ENTRIES
     assert config.risk.on_breach is OnBreach.PAUSE
     assert config.paper.start_price == Decimal(60000)
     assert config.paper.volatility == Decimal("0.6")

@@ -157,10 +157,11 @@ def test_env_is_field_refs_and_secret_refs_only() -> None:
     children = build_tradingbot_children(grid_bot(), SETTINGS)
     env = bot_container(children)["env"]
     grace = by_kind(children)["StatefulSet"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert env[:5] == [
+    assert env[:6] == [
         {"name": "PERPDEX_BOT_NAME", "value": "btc-grid"},
         {"name": "PERPDEX_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},  # the Lease holder identity
         {"name": "TMPDIR", "value": "/tmp"},
         {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)},  # the bot's stop budget is the pod's grace period
     ]
@@ -175,7 +176,7 @@ def test_env_is_field_refs_and_secret_refs_only() -> None:
         {"name": k, "valueFrom": {"secretKeyRef": {"name": "tg-bot", "key": k}}}
         for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     ]
-    assert env[5:] == expected
+    assert env[6:] == expected
 
 
 def test_lark_keys_are_optional_and_paper_needs_no_secret() -> None:

@@ -28,7 +28,7 @@ from bot_runtime.strategies.base import ClientIds
 NS, NAME = "ns", "bot"
 BOT_PATH = resource_path("perpdex.io/v1alpha1", "tradingbots", NS, NAME)
 STATUS_PATH = f"{BOT_PATH}/status"
-ENV = {"PERPDEX_BOT_NAME": NAME, "PERPDEX_NAMESPACE": NS, "POD_NAME": "bot-0"}
+ENV = {"PERPDEX_BOT_NAME": NAME, "PERPDEX_NAMESPACE": NS, "POD_NAME": "bot-0", "POD_UID": "uid-bot-0"}
 AT = datetime(2026, 11, 25, 10, 0, 5, tzinfo=UTC)
 PAPER = {"startPrice": "60000", "volatility": "3", "seed": 7, "startingBalanceUsd": "100000"}
 

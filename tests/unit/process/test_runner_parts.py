@@ -13,9 +13,13 @@ from bot_runtime.process.lifecycle import Budget, grace_seconds
 def test_kube_target_from_env() -> None:
     assert KubeTarget.from_env({}) is None
     assert KubeTarget.from_env({"PERPDEX_BOT_NAME": "b"}) is None  # both name and namespace are needed
+    env = {"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns", "POD_NAME": "b-0", "POD_UID": "6f1c-uid"}
+    target = KubeTarget.from_env(env)
+    # the pod UID, never the (reused) pod name: a replacement pod never shares the identity of the one it replaces
+    assert target == KubeTarget(name="b", namespace="ns", identity="6f1c-uid")
     target = KubeTarget.from_env({"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns", "POD_NAME": "b-0"})
-    assert target == KubeTarget(name="b", namespace="ns", identity="b-0")
-    # without the pod name, two processes on one host still get different identities
+    assert target is not None and target.identity != "b-0"
+    # without the pod UID, two processes on one host still get different identities
     target = KubeTarget.from_env({"PERPDEX_BOT_NAME": "b", "PERPDEX_NAMESPACE": "ns"})
     assert target is not None and target.identity == f"{socket.gethostname()}-{os.getpid()}"
 

@@ -137,6 +137,20 @@ def legs_on_start(tradingbot: Mapping[str, Any]) -> tuple[Leg, ...]:
     return tuple(legs)
 
 
+class PreflightRecord(BaseModel):
+    """``status.preflight``: the last preflight of this process (:mod:`bot_runtime.preflight`), before any order.
+    The operator turns it into the ``Preflight`` condition (and so an Event per change)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool = Field(description="no check failed (warnings allowed)")
+    message: str = Field(description="every check's outcome, per venue")
+    at: datetime = Field(description="when the checks ran")
+
+    def to_status(self) -> dict[str, Any]:
+        return {"passed": self.passed, "message": self.message[:4000], "at": rfc3339(self.at)}
+
+
 class RiskHaltRecord(BaseModel):
     """``status.riskHalt``: why the bot is halted, and the TradingBot's ``metadata.generation`` when it halted."""
 
@@ -243,10 +257,11 @@ class BotStatus(BaseModel):
     # True once the process has read status.riskHalt at start (Kubernetes): from then on "no record" is written as
     # null (clearing a stale record); before that, and outside Kubernetes, the field is left alone
     risk_halt_checked: bool = False
+    preflight: PreflightRecord | None = None  # None: not run yet in this process (the field is left alone)
 
     def urgent_fields(self) -> tuple[Any, ...]:
         """A change of these is written at once (not held back by ``min_interval``)."""
-        return self.phase, self.risk_halt, self.risk_halt_checked
+        return self.phase, self.risk_halt, self.risk_halt_checked, self.preflight
 
     def to_status(self) -> dict[str, Any]:
         """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
@@ -267,6 +282,8 @@ class BotStatus(BaseModel):
             doc["riskHalt"] = self.risk_halt.to_status()
         elif self.risk_halt_checked:
             doc["riskHalt"] = None
+        if self.preflight is not None:
+            doc["preflight"] = self.preflight.to_status()
         return doc
 
 
@@ -484,6 +501,13 @@ class LeaseElector:
     def held(self) -> bool:
         """True while we hold the lease and renewed it within ``renew_deadline``."""
         return self._held and self._clock() - self._last_renew < self.renew_deadline
+
+    def remaining(self) -> float:
+        """Seconds before another instance could take the lease over, counted from our last successful renewal
+        (0 when we do not hold it)."""
+        if not self._held:
+            return 0.0
+        return max(0.0, self.duration - (self._clock() - self._last_renew))
 
     def _lease_body(self, spec: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
         """A Lease to PUT: the current object's metadata kept whole (the operator's ownerReferences and labels, and

@@ -64,10 +64,16 @@ class _Run:
         return PreflightReport(exchange=self.request.exchange, ticker=self.request.ticker, checks=checks)
 
 
-async def run_checks(client: Exchange, request: PreflightRequest) -> PreflightReport:
-    """Run every check on ``client`` (connecting it); the caller closes the client."""
+async def run_checks(client: Exchange, request: PreflightRequest, *, connect: bool = True) -> PreflightReport:
+    """Run every check on ``client`` (connecting it first unless ``connect`` is false: a bot's clients are connected
+    already); the caller closes the client. An empty ticker (a funding-arb venue: its symbols are chosen while it
+    runs) checks the credentials only."""
     run = _Run(request)
-    balance = await _credentials(client, run)
+    balance = await _credentials(client, run, connect=connect)
+    if not request.ticker:
+        for name in ("market", "tickSize", "quantity", "collateral"):
+            run.set(name, Outcome.SKIP, "no ticker (the strategy picks its markets)")
+        return run.report()
     market = await _market(client, run)
     if market is None:
         for name in ("tickSize", "quantity", "collateral"):
@@ -85,9 +91,10 @@ async def run_checks(client: Exchange, request: PreflightRequest) -> PreflightRe
     return run.report()
 
 
-async def _credentials(client: Exchange, run: _Run) -> Balance | None:
+async def _credentials(client: Exchange, run: _Run, *, connect: bool) -> Balance | None:
     try:
-        await client.connect()
+        if connect:
+            await client.connect()
         balance = await client.balance()
         await client.open_orders()
     except Exception as exc:  # any refusal or outage is this check's verdict, never a crash

@@ -9,7 +9,8 @@
 - :mod:`.risk_halt`: the risk halt recorded in ``status.riskHalt`` that survives restarts;
 - :mod:`.events`: what the process does with the strategy's events (metrics, trade log, notifications, lastError);
 - :mod:`.endpoints`: ``/healthz`` ``/readyz`` ``/metrics``;
-- :mod:`.venues`: connecting the exchange clients, reading the venue back after onStop, closing them.
+- :mod:`.venues`: connecting the exchange clients, reading the venue back after onStop, closing them;
+- :mod:`.preflight_gate`: the preflight checks before the first order (``status.preflight``).
 
 The package imports nothing itself, so ``perpdex bot`` loads only what :mod:`.cli` needs.
 """

@@ -8,7 +8,9 @@
    stops opening at once and exits 1 (the pod restarts and waits for the lease again); orders are left to the new
    holder. Then read the bot's own TradingBot (retried until it answers: no trading without it) for a recorded risk
    halt (:mod:`.risk_halt`).
-4. Connect (:mod:`.venues`), build the risk manager and the strategy, trade. A sampler publishes the strategy snapshot
+4. Connect (:mod:`.venues`), build the risk manager and the strategy, run the preflight checks before the first
+   order (:mod:`.preflight_gate`: a failing one means phase Failed, no order, no exit, a retry every few minutes),
+   trade. A sampler publishes the strategy snapshot
    to the metrics and the status reporter (:mod:`.reporting`: the TradingBot's ``status``, or ``status`` lines on
    stdout outside Kubernetes); the strategy's events go to :class:`~.events.ProcessEvents`.
 5. SIGTERM/SIGINT → stop opening; then a *stop* (the TradingBot is paused or being deleted; any signal outside
@@ -58,6 +60,7 @@ from bot_runtime.process.lifecycle import (
     Budget,
     StopControl,
 )
+from bot_runtime.process.preflight_gate import PREFLIGHT_RETRY_S, PreflightGate
 from bot_runtime.process.reporting import Reporting
 from bot_runtime.process.risk_halt import RiskHaltKeeper
 from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
@@ -79,6 +82,7 @@ class RunOptions:
     sample_interval: float = 1.0
     telegram_api_base: str | None = None
     lark_api_base: str | None = None
+    preflight_retry_s: float = PREFLIGHT_RETRY_S  # a failed preflight is run again this often
 
 
 class BotProcess:
@@ -138,6 +142,7 @@ class BotProcess:
             previous_legs=None if self.kube_target is not None else (),
         )
         self.lease: LeaseHolder | None = None
+        self.preflight_gate: PreflightGate | None = None
         self.halt_keeper: RiskHaltKeeper | None = None  # in Kubernetes, once the lease is held
         self._kube: Any = None  # bot_runtime.kube.KubeClient, imported only in Kubernetes
         self._tasks: list[asyncio.Task[Any]] = []
@@ -342,6 +347,9 @@ class BotProcess:
             return await self._stay_halted()
         if self.config.paused:
             return await self._paused()
+        if not await self._preflight():  # stopped while a check failed: nothing was ordered
+            reason = self.preflight_gate.reason if self.preflight_gate else None
+            return await self._finish("Failed", reason or "preflight failed", apply_on_stop=False)
         return await self._trade()
 
     async def _fail_before_lease(self, exc: BaseException) -> int:
@@ -380,6 +388,18 @@ class BotProcess:
             client, target.namespace, target.name, min_interval=self.options.status_interval
         )
         return True
+
+    async def _preflight(self) -> bool:
+        """The preflight checks before the first order (:mod:`.preflight_gate`): True once they pass."""
+        self.preflight_gate = PreflightGate(
+            self.exchanges,
+            self.config,
+            self.reporting,
+            self.redactor,
+            self.stopping,
+            retry_s=self.options.preflight_retry_s,
+        )
+        return await self.preflight_gate.wait_until_passed()
 
     # the three ways to run -------------------------------------------------------------------------------------------
     async def _stay_halted(self) -> int:

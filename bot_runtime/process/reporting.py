@@ -33,6 +33,7 @@ from bot_runtime.status import (
     Leg,
     LogStatusSink,
     Phase,
+    PreflightRecord,
     RiskHaltRecord,
     StatusReporter,
 )
@@ -76,6 +77,7 @@ class Reporting:
         # not written before, so a restart that dies early cannot erase the pairs' history
         self.previous_legs = previous_legs
         self.reporter: StatusReporter | None = None
+        self.preflight: PreflightRecord | None = None  # this process's preflight (:mod:`.preflight_gate`)
 
     # phase -----------------------------------------------------------------------------------------------------------
     def set_phase(self, phase: Phase, reason: str | None = None) -> None:
@@ -105,6 +107,7 @@ class Reporting:
             "risk_halt": self.halt.record,
             "risk_halt_checked": self.halt.checked,
             "legs": self.previous_legs,  # until the strategy reports its own
+            "preflight": self.preflight,
         }
         if snap is not None:
             fields.update(

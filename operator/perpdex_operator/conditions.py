@@ -15,6 +15,7 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 RISK_LIMIT_BREACHED = "RiskLimitBreached"
+PREFLIGHT = "Preflight"  # from the bot's status.preflight: its checks before the first order
 
 # for the Event type of a transition: which status of each condition is the healthy one
 _HEALTHY: dict[str, ConditionStatus] = {
@@ -22,6 +23,7 @@ _HEALTHY: dict[str, ConditionStatus] = {
     PROGRESSING: "False",
     DEGRADED: "False",
     RISK_LIMIT_BREACHED: "False",
+    PREFLIGHT: "True",
 }
 _MESSAGE_LIMIT = 1024
 

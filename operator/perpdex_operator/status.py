@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from bot_runtime.config import parse_duration
 from perpdex_operator.conditions import (
     DEGRADED,
+    PREFLIGHT,
     PROGRESSING,
     READY,
     RISK_LIMIT_BREACHED,
@@ -151,8 +152,18 @@ def bot_status(
         risk = _cond(RISK_LIMIT_BREACHED, True, "RiskHalted", msg)
     else:
         risk = _cond(RISK_LIMIT_BREACHED, False, "WithinLimits", "no risk limit breached")
-    conditions = (ready, _progressing(facts, ready), _degraded(facts), risk)
+    conditions = (ready, _progressing(facts, ready), _degraded(facts), risk, *_preflight(status))
     return OperatorStatus(phase=op_phase, conditions=conditions, active=active)
+
+
+def _preflight(status: Mapping[str, Any]) -> tuple[Condition, ...]:
+    """``Preflight`` from the bot's ``status.preflight`` (its checks before the first order); none before one ran."""
+    record = status.get("preflight")
+    if not isinstance(record, Mapping) or not isinstance(record.get("passed"), bool):
+        return ()
+    passed = bool(record["passed"])
+    message = str(record.get("message") or "")
+    return (_cond(PREFLIGHT, passed, "Passed" if passed else "Failed", message),)
 
 
 def _crash(obs: Observation, now: datetime, settings: OperatorSettings, phase: str) -> CrashLoop | None:

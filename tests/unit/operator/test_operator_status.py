@@ -133,6 +133,26 @@ def test_risk_and_problems() -> None:
     assert got["Progressing"] == ("False", "ChildConflict")
 
 
+def test_preflight_condition_follows_the_bots_record_and_a_failure_is_a_warning_event() -> None:
+    """status.preflight (written by the bot before its first order) becomes the Preflight condition; none before
+    a process ran it; a change is a transition (one Event), Warning when it failed."""
+    assert "Preflight" not in derive(bot(phase="Starting", lastHeartbeat=iso(NOW)), A_POD)
+    failed = {
+        "passed": False,
+        "message": "lighter BTC: quantity fail: 0.0001 is below the minimum 0.001",
+        "at": iso(NOW),
+    }
+    owner = bot(phase="Failed", lastHeartbeat=iso(NOW), preflight=failed)
+    result = bot_status(owner, A_POD, now=NOW, settings=SETTINGS, config_hash="h")
+    [cond] = [c for c in result.conditions if c.type == "Preflight"]
+    assert (cond.status, cond.reason) == ("False", "Failed") and "below the minimum" in cond.message
+    _, transitions = merge_conditions([], result.conditions, generation=3, now=NOW)
+    [event] = [t for t in transitions if t.type == "Preflight"]
+    assert event.event_type == "Warning"
+    passed = bot(phase="Running", lastHeartbeat=iso(NOW), preflight={"passed": True, "message": "ok", "at": iso(NOW)})
+    assert derive(passed, A_POD)["Preflight"] == ("True", "Passed")
+
+
 def test_rolling_update_is_progressing() -> None:
     old_pod = Observation(pods=(PodView(name="b-0", phase="Running", config_hash="old"),))
     got = derive(bot(phase="Running", lastHeartbeat=iso(NOW)), old_pod)

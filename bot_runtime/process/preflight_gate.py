@@ -1,0 +1,103 @@
+"""Preflight at bot start (:mod:`bot_runtime.preflight`): after the venues connected, before the first order.
+
+What is checked: a grid bot's venue with its ticker, ``grid.quantity`` and ``grid.maxOrders``; a funding-arb bot's
+every venue: the credentials (signed reads) on each, and each configured symbol's market on each (no quantity: its
+size is in USD, chosen per pair).
+
+The outcome is ``status.preflight`` (``passed``, every check's outcome in ``message``), which the operator turns
+into the ``Preflight`` condition, with an Event on every change. A failing check stops the bot before any order in
+phase ``Failed`` with the failed checks as the reason, and the process stays up: an exit would restart the pod into
+the same failure (a crash loop). It runs the checks again every ``retry_s`` (a venue-side fix: funds, a key's
+permissions, a market listed) and trades once they pass; a spec change rolls the pod, which checks afresh. A
+Secret's new values reach a process only in a new pod (a spec change, or ``kubectl delete pod <bot>-0``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from bot_runtime.config import BotConfig, StrategyKind
+from bot_runtime.exchanges.base import Exchange
+from bot_runtime.logs import SecretRedactor
+from bot_runtime.preflight.checks import PreflightRequest, run_checks
+from bot_runtime.preflight.report import PreflightReport
+from bot_runtime.process.reporting import Reporting
+from bot_runtime.status import PreflightRecord
+
+PREFLIGHT_RETRY_S = 300.0
+
+
+def requests_for(config: BotConfig, venues: list[str]) -> list[PreflightRequest]:
+    if config.strategy is StrategyKind.GRID and config.grid is not None:
+        return [
+            PreflightRequest(
+                exchange=config.exchange or "",
+                ticker=(config.ticker or "").upper(),
+                quantity=config.grid.quantity,
+                max_orders=config.grid.max_orders,
+            )
+        ]
+    symbols = list(config.funding_arb.symbols) if config.funding_arb is not None else []
+    return [PreflightRequest(exchange=venue, ticker=symbol.upper()) for venue in venues for symbol in (symbols or [""])]
+
+
+async def run_preflight(
+    exchanges: Mapping[str, Exchange], config: BotConfig, redactor: SecretRedactor
+) -> tuple[PreflightRecord, list[PreflightReport]]:
+    """Every request of :func:`requests_for` on the already connected clients; one record for the status."""
+    reports = [
+        await run_checks(exchanges[request.exchange], request, connect=False)
+        for request in requests_for(config, list(exchanges))
+        if request.exchange in exchanges
+    ]
+    message = " | ".join(redactor.redact(report.summary()) for report in reports)
+    return PreflightRecord(passed=all(r.ok for r in reports), message=message, at=datetime.now(UTC)), reports
+
+
+def failure_reason(reports: list[PreflightReport], redactor: SecretRedactor) -> str:
+    failed = [
+        f"{report.exchange} {report.ticker}".strip() + f" {check.name}: {check.message}"
+        for report in reports
+        for check in report.failed()
+    ]
+    return redactor.redact("preflight failed: " + "; ".join(failed))
+
+
+class PreflightGate:
+    def __init__(
+        self,
+        exchanges: Mapping[str, Exchange],
+        config: BotConfig,
+        reporting: Reporting,
+        redactor: SecretRedactor,
+        stopping: asyncio.Event,
+        *,
+        retry_s: float = PREFLIGHT_RETRY_S,
+    ) -> None:
+        self.exchanges = exchanges
+        self.config = config
+        self.reporting = reporting
+        self.redactor = redactor
+        self.stopping = stopping
+        self.retry_s = retry_s
+        self.reason: str | None = None  # why the last run failed
+
+    async def wait_until_passed(self) -> bool:
+        """True once every check passes; False when the process is stopped first (phase ``Failed`` meanwhile)."""
+        while True:
+            record, reports = await run_preflight(self.exchanges, self.config, self.redactor)
+            self.reporting.preflight = record
+            if record.passed:
+                self.reason = None
+                self.reporting.publish()
+                return True
+            self.reason = failure_reason(reports, self.redactor)
+            self.reporting.events.last_error = self.reason
+            self.reporting.set_phase("Failed", self.reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.retry_s)
+            if self.stopping.is_set():
+                return False

@@ -2,7 +2,8 @@
 
 What is checked: a grid bot's venue with its ticker, ``grid.quantity`` and ``grid.maxOrders``; a funding-arb bot's
 every venue: the credentials (signed reads) on each, and each configured symbol's market on each (no quantity: its
-size is in USD, chosen per pair).
+size is in USD, chosen per pair). A funding-arb symbol needs a market on two of its venues, not on all of them: a
+missing market fails the preflight only when fewer than two venues list the symbol.
 
 The outcome is ``status.preflight`` (``passed``, every check's outcome in ``message``), which the operator turns
 into the ``Preflight`` condition, with an Event on every change. A failing check stops the bot before any order in
@@ -23,7 +24,7 @@ from bot_runtime.config import BotConfig, StrategyKind
 from bot_runtime.exchanges.base import Exchange
 from bot_runtime.logs import SecretRedactor
 from bot_runtime.preflight.checks import PreflightRequest, run_checks
-from bot_runtime.preflight.report import PreflightReport
+from bot_runtime.preflight.report import Outcome, PreflightReport
 from bot_runtime.process.reporting import Reporting
 from bot_runtime.status import PreflightRecord
 
@@ -54,7 +55,20 @@ async def run_preflight(
         if request.exchange in exchanges
     ]
     message = " | ".join(redactor.redact(report.summary()) for report in reports)
-    return PreflightRecord(passed=all(r.ok for r in reports), message=message, at=datetime.now(UTC)), reports
+    passed = all(r.ok for r in reports) if config.strategy is StrategyKind.GRID else _pairs_ok(reports)
+    return PreflightRecord(passed=passed, message=message, at=datetime.now(UTC)), reports
+
+
+def _pairs_ok(reports: list[PreflightReport]) -> bool:
+    """Funding arb: every check but ``market`` must pass; a symbol must trade on at least two venues."""
+    for report in reports:
+        if any(check.name != "market" for check in report.failed()):
+            return False
+    listed: dict[str, int] = {}
+    for report in reports:
+        if report.ticker:
+            listed[report.ticker] = listed.get(report.ticker, 0) + (report.check("market").outcome is Outcome.PASS)
+    return all(count >= 2 for count in listed.values())
 
 
 def failure_reason(reports: list[PreflightReport], redactor: SecretRedactor) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 
-from perpdex_operator.kubectl import control, logs, views
+from perpdex_operator.kubectl import control, logs, opportunities, views
 from perpdex_operator.kubectl.kube import Kubectl, KubectlError
 
 PROG = "kubectl perpdex"
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("bot", metavar="BOT", help="TradingBot name")
 
+    p = verb(
+        "opportunities", "the funding service's ranked opportunities (through the API server)", opportunities.__doc__
+    )
+    p.add_argument("--symbol", help="one symbol (canonical base asset, e.g. BTC)")
+    p.add_argument("--min-apr", type=Decimal, help="minimum net APR as a fraction (0.15 = 15 %%)")
+    p.add_argument("--limit", type=int, default=20, help="rows (1..100, default 20)")
+    p.add_argument("--service", help="the funding service as NAMESPACE/NAME[:PORT] (default: found by its label)")
+
     p = verb("logs", "the bot pod's log", logs.__doc__)
     p.add_argument("bot", metavar="BOT", help="TradingBot name")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -109,6 +118,11 @@ def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
         bots = views.load_bots(kubectl, scope)
         collectors = views.load_collectors(kubectl, scope)
         print(views.render_list(bots, collectors, args.output))
+        return 0
+    if args.verb == "opportunities":
+        service = opportunities.find_service(kubectl, args.namespace, args.service)
+        answer = opportunities.fetch(kubectl, service, symbol=args.symbol, min_apr=args.min_apr, limit=args.limit)
+        print(opportunities.render(answer))
         return 0
     namespace = _namespace(kubectl, args)
     if args.verb == "describe":

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 
-from perpdex_operator.kubectl import control, logs, opportunities, views
+from perpdex_operator.kubectl import control, from_runbot, logs, opportunities, views
 from perpdex_operator.kubectl.kube import Kubectl, KubectlError
 
 PROG = "kubectl perpdex"
@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="rows (1..100, default 20)")
     p.add_argument("--service", help="the funding service as NAMESPACE/NAME[:PORT] (default: found by its label)")
 
+    p = verb(
+        "from-runbot",
+        "an original runbot.py command line and .env as a Secret + TradingBot (printed, or applied)",
+        from_runbot.__doc__,
+    )
+    p.add_argument("--apply", action="store_true", help="apply them (server-side, your rights) instead of printing")
+    p.add_argument("--name", help="TradingBot name (default: <exchange>-<ticker>-grid)")
+    p.add_argument("--secret-name", help="Secret name (default: <bot name>-credentials)")
+    p.add_argument("runbot", nargs=argparse.REMAINDER, metavar="-- RUNBOT_FLAGS", help="the original flags after --")
+
     p = verb("logs", "the bot pod's log", logs.__doc__)
     p.add_argument("bot", metavar="BOT", help="TradingBot name")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -124,6 +134,8 @@ def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
         answer = opportunities.fetch(kubectl, service, symbol=args.symbol, min_apr=args.min_apr, limit=args.limit)
         print(opportunities.render(answer))
         return 0
+    if args.verb == "from-runbot":
+        return _from_runbot(kubectl, args)
     namespace = _namespace(kubectl, args)
     if args.verb == "describe":
         print(views.render_describe(kubectl, views.load_bot(kubectl, namespace, args.bot)))
@@ -150,6 +162,24 @@ def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
         logs.print_lines(logs.lines(kubectl, namespace, args.bot, follow=args.follow, tail=args.tail))
         return 0
     raise KubectlError(f"unknown verb {args.verb}")  # pragma: no cover - argparse allows only the verbs above
+
+
+def _from_runbot(kubectl: Kubectl, args: argparse.Namespace) -> int:
+    flags = [a for a in args.runbot if a != "--"] if args.runbot[:1] == ["--"] else list(args.runbot)
+    if not flags:
+        raise KubectlError("give the original flags after --, e.g. from-runbot -- --exchange lighter --ticker BTC ...")
+    conversion = from_runbot.convert(
+        flags, name=args.name, secret_name=args.secret_name, namespace=None if args.apply else args.namespace
+    )
+    if conversion.left_out:
+        print(f"left out of the Secret (not used by this bot): {', '.join(conversion.left_out)}", file=sys.stderr)
+    if not args.apply:
+        if conversion.secret is not None:
+            print("# contains credentials: apply it, do not commit it", file=sys.stderr)
+        print(conversion.yaml(), end="")
+        return 0
+    print(from_runbot.apply(kubectl, conversion, _namespace(kubectl, args)), end="")
+    return 0
 
 
 def _preflight(kubectl: Kubectl, namespace: str, name: str) -> int:

@@ -356,7 +356,24 @@ class AccountEngine:
             funding_pnl=book.funding_pnl,
             margin=abs(book.size) * mark / self.account.leverage,
             leverage=self.account.leverage,
+            liquidation_price=self.liquidation_price(book),
         )
+
+    def liquidation_price(self, book: PositionBook) -> Decimal | None:
+        """The price at which the account's collateral (cash; other positions left out) would meet this position's
+        maintenance margin, half its initial margin (``1 / (2 x leverage)`` of the notional): the price a venue would
+        liquidate it at. None when flat or when no positive price gets there. Reported only: paper has no liquidation
+        engine."""
+        size, entry = book.size, book.avg_entry
+        if size == 0 or entry is None:
+            return None
+        rate = 1 / (2 * self.account.leverage)
+        cash = self.account.cash
+        if size > 0:  # cash + size x (p - entry) = size x p x rate
+            price = (size * entry - cash) / (size * (1 - rate))
+        else:  # cash - |size| x (p - entry) = |size| x p x rate
+            price = (cash - size * entry) / (-size * (1 + rate))
+        return price if price > 0 else None
 
     def positions(self, marks: Mapping[str, Decimal]) -> list[Position]:
         return [self.position(s, marks[s]) for s, b in self.account.books.items() if b.size != 0]

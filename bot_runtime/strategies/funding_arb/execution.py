@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -445,6 +446,53 @@ class Executor:
             if final is not None:
                 return max(start - final, ZERO)
         return reduced
+
+    async def add(
+        self,
+        exchange: Exchange,
+        market: Market,
+        position_side: Side,
+        size: Decimal,
+        *,
+        pair: Pair,
+        allow: Callable[[OrderRequest], bool],
+    ) -> Decimal:
+        """Add ``size`` contracts to a leg on ``position_side`` (a rebalance of a residual the other venue cannot
+        trim): one IOC limit at the touch plus the entry slippage, sent when ``allow`` (the risk check) says so,
+        within ``singleLegTimeout``; returns the size filled."""
+        deadline = Deadline.after(self.clock, self.timeout)
+        try:
+            quote = await deadline.run(
+                exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
+            )
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
+            self.strategy.report_error(exc)
+            return ZERO
+        slip = self.tuning.entry_slippage_pct
+        if position_side is Side.BUY:
+            price = max(market.round_price(quote.ask * (1 + slip / HUNDRED), Side.BUY), quote.ask)
+        else:
+            price = min(market.round_price(quote.bid * (1 - slip / HUNDRED), Side.SELL), quote.bid)
+        request = OrderRequest(
+            symbol=market.symbol,
+            side=position_side,
+            size=size,
+            price=price,
+            time_in_force=TimeInForce.IOC,
+            client_order_id=self.strategy.client_ids.new(ROLE_REBALANCE),
+        )
+        if not allow(request):
+            return ZERO
+        try:
+            order = await self.execute(exchange, request, market, pair, deadline)
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:
+            self.strategy.report_error(exc)
+            return ZERO
+        return order.filled_size if order is not None else ZERO
 
     async def flatten(
         self,

@@ -7,7 +7,8 @@ Exit rules, checked in the original's order (the first that holds is the reason 
 3. net APR: the current net APR (fees amortised over ``holdHours``) is below ``exitNetApr``;
 4. ``maxHoldHours`` reached;
 5. liquidation distance: a leg's mark is within ``minLiquidationDistancePct`` percent of its liquidation price
-   (venues that report one);
+   (venues that report one), measured on the leg's side: a long is liquidated below its mark, a short above it, so a
+   liquidation price on the wrong side of the mark (already passed) is a distance below 0;
 6. a leg closed by the venue (liquidation, ADL, manual close): the other leg is closed at once.
 
 1-3 are rate-based: they need a fresh rate reading and wait until the pair has been held ``minHoldHours``. 4-6 apply at
@@ -32,10 +33,28 @@ HUNDRED = Decimal(100)
 
 
 def liquidation_distance_pct(position: Position | None) -> Decimal | None:
-    """Percent distance of the mark price from the liquidation price; None when the venue reports no such price."""
-    if position is None or position.liquidation_price is None or not position.mark_price:
+    """Percent the mark may still move against the position before its liquidation price (long: down to it, short:
+    up to it); < 0 when the mark is already past it; None when the venue reports no such price."""
+    if position is None or position.liquidation_price is None or not position.mark_price or position.size == 0:
         return None
-    return abs(position.mark_price - position.liquidation_price) / position.mark_price * HUNDRED
+    toward = position.mark_price - position.liquidation_price
+    if position.size < 0:
+        toward = -toward
+    return toward / position.mark_price * HUNDRED
+
+
+def endangered_leg(pair: Pair, cfg: FundingArbConfig) -> tuple[Leg, Decimal] | None:
+    """The leg nearest its liquidation price when it is within ``minLiquidationDistancePct``, with its distance."""
+    near: tuple[Leg, Decimal] | None = None
+    for leg in pair.legs:
+        distance = liquidation_distance_pct(leg.position)
+        if (
+            distance is not None
+            and distance < cfg.min_liquidation_distance_pct
+            and (near is None or distance < near[1])
+        ):
+            near = (leg, distance)
+    return near
 
 
 def leg_is_open(leg: Leg) -> bool:
@@ -77,14 +96,14 @@ def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float) -> ExitDecision
             return ExitDecision(ExitReason.NET_APR, f"net APR {rates.net_apr:.4f} < exitNetApr {cfg.exit_net_apr}")
     if held >= cfg.max_hold_hours:
         return ExitDecision(ExitReason.MAX_HOLD, f"held {held:.2f} h >= maxHoldHours {cfg.max_hold_hours}")
-    for leg in pair.legs:
-        distance = liquidation_distance_pct(leg.position)
-        if distance is not None and distance < cfg.min_liquidation_distance_pct:
-            return ExitDecision(
-                ExitReason.LIQUIDATION,
-                f"{leg.exchange} leg {distance:.2f}% from liquidation (< minLiquidationDistancePct"
-                f" {cfg.min_liquidation_distance_pct})",
-            )
+    near = endangered_leg(pair, cfg)
+    if near is not None:
+        leg, distance = near
+        return ExitDecision(
+            ExitReason.LIQUIDATION,
+            f"{leg.exchange} leg {distance:.2f}% from liquidation (< minLiquidationDistancePct"
+            f" {cfg.min_liquidation_distance_pct})",
+        )
     for leg in pair.legs:
         if not leg_is_open(leg):
             size = leg.position.size if leg.position is not None else ZERO

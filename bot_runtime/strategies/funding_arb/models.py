@@ -27,6 +27,7 @@ class ExitReason(StrEnum):
     MAX_HOLD = "maxHold"  # held maxHoldHours
     LIQUIDATION = "liquidationDistance"  # a leg's mark is within minLiquidationDistancePct of its liquidation price
     LEG_CLOSED = "legClosed"  # the venue closed (liquidated, ADL'd) one leg: close the other
+    FILL_DIVERGENCE = "fillDivergence"  # the entry's fills are further apart than maxEntryPriceDivergencePct
     RISK = "risk"  # a risk-manager breach (closeAll / closeWorst)
     SHUTDOWN = "shutdown"  # onStop closePositions
 

@@ -44,6 +44,8 @@ from bot_runtime.exchanges.base import (
     Exchange,
     ExchangeError,
     Market,
+    Order,
+    OrderRequest,
     OrderUpdate,
     Position,
     Quote,
@@ -63,7 +65,13 @@ from bot_runtime.strategies.funding_arb.execution import (
     LoneLegError,
     OrderWatch,
 )
-from bot_runtime.strategies.funding_arb.exits import evaluate_exit, imbalance_pct, leg_is_open, needs_rebalance
+from bot_runtime.strategies.funding_arb.exits import (
+    endangered_leg,
+    evaluate_exit,
+    imbalance_pct,
+    leg_is_open,
+    needs_rebalance,
+)
 from bot_runtime.strategies.funding_arb.ledger import Ledger
 from bot_runtime.strategies.funding_arb.models import HOURS_PER_YEAR, ExitDecision, ExitReason, Leg, Pair, Tuning
 from bot_runtime.strategies.funding_arb.recovery import Holding, Match, match_holdings
@@ -561,6 +569,7 @@ class FundingArbStrategy(Strategy):
         now = self.clock.monotonic()
         for pair in list(self.pairs.values()):
             if pair.long.exchange in self.down or pair.short.exchange in self.down:
+                await self._liquidation_while_down(pair)
                 continue  # cannot act on both legs; the next cycle will
             decision = evaluate_exit(pair, self.cfg, now)
             if decision is None:
@@ -568,6 +577,56 @@ class FundingArbStrategy(Strategy):
             if decision.reason is ExitReason.LEG_CLOSED and not await self._leg_really_closed(pair):
                 continue
             await self._close_pair(pair, decision)
+
+    async def _liquidation_while_down(self, pair: Pair) -> None:
+        """A leg near its liquidation price while the other venue is unreachable: the venue would close it soon
+        anyway (with a penalty) and leave the other leg unhedged just the same, so the bot closes it itself now; the
+        other leg becomes a lone leg, unwound as soon as its venue answers. A leg in danger on the unreachable venue
+        cannot be helped: reported."""
+        near = endangered_leg(pair, self.cfg)
+        if near is None:
+            return
+        leg, distance = near
+        other = pair.short if leg is pair.long else pair.long
+        if leg.exchange in self.down:
+            message = (
+                f"{pair.key}: the {leg.exchange} leg is {distance:.2f}% from liquidation and {leg.exchange} is"
+                " unreachable"
+            )
+            if self._waiting.get(pair.key) != message:
+                self._waiting[pair.key] = message
+                self.report_error(LoneLegError(message))
+            return
+        self.report_error(
+            LoneLegError(
+                f"{pair.key}: the {leg.exchange} leg is {distance:.2f}% from liquidation while {other.exchange} is"
+                f" unreachable: closing it alone; the {other.exchange} leg is unwound once it answers"
+            )
+        )
+        final = await self.executor.flatten(self.exchanges[leg.exchange], leg.market, pair=pair)
+        self._store_position(leg.exchange, final)
+        if final is None or leg.market.round_size(abs(final.size)) >= leg.market.min_size:
+            return  # tried again next cycle
+        funding = pair.funding_pnl
+        self.ledger.close_pair(pair, funding)
+        detail = f"{leg.exchange} leg {distance:.2f}% from liquidation, {other.exchange} unreachable"
+        self.closed.append(self._closed_record(pair, ExitDecision(ExitReason.LIQUIDATION, detail), funding))
+        self.pairs.pop(pair.symbol, None)
+        self.touched.add(pair.symbol)
+        self.cooldown[pair.symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+
+    def _closed_record(self, pair: Pair, decision: ExitDecision, funding: Decimal) -> ClosedPair:
+        return ClosedPair(
+            symbol=pair.symbol,
+            long_exchange=pair.long.exchange,
+            short_exchange=pair.short.exchange,
+            reason=decision.reason,
+            detail=decision.detail,
+            size=pair.base_size,
+            funding_pnl=funding,
+            price_pnl=pair.price_cash,
+            held_hours=pair.held_hours(self.clock.monotonic()),
+        )
 
     async def _leg_really_closed(self, pair: Pair) -> bool:
         """Re-read the legs a few times: a venue may report a transient 0 position."""
@@ -628,19 +687,7 @@ class FundingArbStrategy(Strategy):
             )
             return False
         self.ledger.close_pair(pair, funding)
-        self.closed.append(
-            ClosedPair(
-                symbol=pair.symbol,
-                long_exchange=pair.long.exchange,
-                short_exchange=pair.short.exchange,
-                reason=decision.reason,
-                detail=decision.detail,
-                size=pair.base_size,
-                funding_pnl=funding,
-                price_pnl=pair.price_cash,
-                held_hours=pair.held_hours(self.clock.monotonic()),
-            )
-        )
+        self.closed.append(self._closed_record(pair, decision, funding))
         self.pairs.pop(pair.symbol, None)
         # no churn: the same symbol is not reopened for a while (fees would be paid again for nothing)
         self.cooldown[pair.symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
@@ -719,6 +766,7 @@ class FundingArbStrategy(Strategy):
             leg = pair.long if diff > 0 else pair.short
             size = contracts(leg.market, abs(diff))
             if size <= 0 or size < leg.market.min_size:
+                await self._top_up(pair, abs(diff))
                 continue
             log.info(
                 "rebalancing %s: legs differ by %.3f%% (> maxLegImbalancePct %s): trimming %s by %s",
@@ -732,6 +780,55 @@ class FundingArbStrategy(Strategy):
                 self.exchanges[leg.exchange], leg.market, leg.side, size, role=ROLE_REBALANCE, pair=pair
             )
             leg.size -= reduced
+
+    async def _top_up(self, pair: Pair, diff: Decimal) -> None:
+        """The legs differ by less than one size step of the larger leg's venue (a coarse venue: it cannot be
+        trimmed): the smaller leg, on the finer venue, is topped up by the difference instead (an IOC at a bounded
+        price, checked by the risk manager); when that venue cannot trade it either, the residual is reported."""
+        small = pair.short if pair.long.base_size > pair.short.base_size else pair.long
+        size = contracts(small.market, diff)
+        if size <= 0 or size < small.market.min_size:
+            message = (
+                f"{pair.key}: legs differ by {diff} {pair.symbol} ({imbalance_pct(pair):.3f}%), below one size step"
+                f" of both venues: cannot be corrected"
+            )
+            if self._waiting.get(pair.key) != message:
+                self._waiting[pair.key] = message
+                self.report_error(LoneLegError(message))
+            return
+        log.info(
+            "rebalancing %s: legs differ by %.3f%%, below a step of the larger leg's venue: adding %s on %s",
+            pair.key,
+            imbalance_pct(pair),
+            size,
+            small.exchange,
+        )
+        exchange = self.exchanges[small.exchange]
+        added = await self.executor.add(
+            exchange,
+            small.market,
+            small.side,
+            size,
+            pair=pair,
+            allow=lambda req: self._risk_allows_one(req, small.exchange),
+        )
+        small.size += added
+
+    def _risk_allows_one(self, request: OrderRequest, venue: str) -> bool:
+        assert request.price is not None
+        position = self._position(venue, request.symbol)
+        breach = self.risk.check_order(
+            request,
+            price=request.price,
+            position=position,
+            open_orders=0,
+            balance=self.total_balance(),
+            positions=self.all_positions(),
+        )
+        if breach is not None:
+            self._on_breach(breach)
+            return False
+        return True
 
     # entries ----------------------------------------------------------------------------------------------------------
     async def _entries(self, stopping: asyncio.Event | None) -> None:
@@ -865,10 +962,20 @@ class FundingArbStrategy(Strategy):
             self.reason = result.message
             self._entry_failed(key, realized - self.ledger.realized, result.message)
             return False
-        self.backoff.succeeded(key)
         pair = result.pair
         self.pairs[symbol] = pair
         self.pairs_opened += 1
+        apart = _fill_divergence_pct(pair, result.long.order, result.short.order)
+        if apart is not None and apart > self.cfg.max_entry_price_divergence_pct:
+            why = (
+                f"the fills are {apart:.4f}% apart against the pair (> maxEntryPriceDivergencePct"
+                f" {self.cfg.max_entry_price_divergence_pct}): unwound"
+            )
+            await self._close_pair(pair, ExitDecision(ExitReason.FILL_DIVERGENCE, why))
+            self.entries_failed += 1
+            self._entry_failed(key, realized - self.ledger.realized, f"entry of {symbol}: {why}")
+            return False
+        self.backoff.succeeded(key)
         if result.unhedged or result.long.filled < result.long.requested:
             self.reason = result.message
         log.info(
@@ -961,6 +1068,16 @@ class FundingArbStrategy(Strategy):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _fill_divergence_pct(pair: Pair, long_order: Order | None, short_order: Order | None) -> Decimal | None:
+    """How much dearer the long was bought than the short was sold, in percent of the long's base-unit fill price
+    (< 0: the entry was bought below where it sold, which costs nothing); None when a fill price is unknown."""
+    if long_order is None or short_order is None or not long_order.avg_fill_price or not short_order.avg_fill_price:
+        return None
+    long_price = pair.long.market.to_base_price(long_order.avg_fill_price)
+    short_price = pair.short.market.to_base_price(short_order.avg_fill_price)
+    return (long_price - short_price) / long_price * HUNDRED
 
 
 def _divergence_pct(long_market: Market, short_market: Market, long_quote: Quote, short_quote: Quote) -> Decimal:

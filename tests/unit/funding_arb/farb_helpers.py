@@ -132,6 +132,8 @@ class FaultyVenue(PaperExchange):
         self._stalled = False
         self.stale_quotes: float | None = None  # quotes this many seconds old and 1 % off the book (IOCs miss)
         self.on_fill: Callable[[], None] | None = None  # told after every fill (the rig's exposure log)
+        self.before_entry: Callable[[], None] | None = None  # called as an entry arrives (e.g. to move the price)
+        self.lose_reduce_replies = 0  # the next N reduce-only orders land (and fill), but their reply is lost
         self.late: list[asyncio.Task[None]] = []
         self._pending_landings: set[str] = set()  # client ids sent under land_after, not landed yet
 
@@ -164,7 +166,13 @@ class FaultyVenue(PaperExchange):
     async def place_order(self, request: OrderRequest) -> Order:
         await self._gate()
         if request.reduce_only:
+            if self.lose_reduce_replies > 0 and request.client_order_id not in self.engine.by_client_id:
+                self.lose_reduce_replies -= 1
+                await super().place_order(request)
+                raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
             return await super().place_order(request)
+        if self.before_entry is not None and request.client_order_id not in self.engine.by_client_id:
+            self.before_entry()
         if self.land_after is not None:
             if request.client_order_id not in self._pending_landings and request.client_order_id not in (
                 self.engine.by_client_id
@@ -449,8 +457,9 @@ class MovablePath(PricePath):
         self.clock = clock
         self.levels: list[tuple[int, Decimal]] = [(0, D(level))]
 
-    def move(self, level: str) -> None:
-        self.levels.append((self.index_at(self.clock.time()) + 1, D(level)))
+    def move(self, level: str, *, at_once: bool = False) -> None:
+        start = self.index_at(self.clock.time()) + (0 if at_once else 1)
+        self.levels = [(k, v) for k, v in self.levels if k < start] + [(start, D(level))]
 
     def price(self, k: int) -> Decimal:
         return [value for start, value in self.levels if start <= k][-1]

@@ -17,10 +17,12 @@ import pytest
 
 from bot_runtime.clock import VirtualClock
 from bot_runtime.config import OnStop
-from bot_runtime.exchanges.base import OrderRejected, OrderRequest, Side
+from bot_runtime.exchanges.base import OrderRejected, OrderRequest, Position, Side
 from bot_runtime.risk import RiskAction, RiskBreach, RiskLimit
 from bot_runtime.strategies.base import OrderResult, StrategyPhase
+from bot_runtime.strategies.funding_arb import ExitReason
 from bot_runtime.strategies.funding_arb.backoff import EntriesStopped
+from bot_runtime.strategies.funding_arb.exits import liquidation_distance_pct
 from tests.unit.funding_arb.farb_helpers import LEG, MovablePath, Rig, farb_config, shared_path_venues
 
 LOW, HIGH = "0.00001", "0.00008"
@@ -283,3 +285,114 @@ async def test_shutdown_with_leave_keeps_pairs_but_unwinds_a_lone_leg(make_rig: 
     await rig.clock.drive(rig.strategy.shutdown(OnStop.LEAVE))
     assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
     assert any("unmatched leg paper-a BTC long 0.0050: unwinding" in r for r in rig.events.lone_leg_reports())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# execution guards
+
+
+async def test_fills_further_apart_than_the_cap_are_unwound(make_rig: Callable[..., Any], clock: VirtualClock) -> None:
+    """The mids are 0.25 % apart (under a 0.3 % cap), but paper-b's price drops as the short arrives: the fills are
+    0.33 % apart against the pair. The pair is closed at once (fillDivergence) and counts as a failed entry (it was
+    accepted at 0.665 % against 0.5 % before, checked on the mids only)."""
+    config = farb_config({"maxEntryPriceDivergencePct": "0.3"})
+    path_a, path_b = MovablePath(clock, "60000"), MovablePath(clock, "59850")
+    venues = {
+        **shared_path_venues(clock, config, {"paper-a": LOW}, path_a),
+        **shared_path_venues(clock, config, {"paper-b": HIGH}, path_b),
+    }
+    for venue in venues.values():
+        await venue.connect()
+    venues["paper-b"].before_entry = lambda: path_b.move("59800", at_once=True)
+    rig = await make_rig(config, {"paper-a": LOW, "paper-b": HIGH}, venues=venues)
+    await rig.run_for(60)
+    assert rig.strategy.pairs == {}
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
+    [closed] = rig.strategy.closed
+    assert closed.reason is ExitReason.FILL_DIVERGENCE
+    assert "0.33" in closed.detail and "maxEntryPriceDivergencePct 0.3" in closed.detail
+    assert rig.strategy.backoff.keys["BTC", "paper-a", "paper-b"].failures == 1
+    assert rig.strategy.failed_entry_cost > 0
+    rig.check_invariants()
+
+
+async def test_a_trim_whose_reply_is_lost_is_not_repeated(make_rig: Callable[..., Any]) -> None:
+    """The long holds 0.0010 too much (an order of the venue's own); the trim lands but its reply is lost and the
+    venue's lookup sees open orders only. The next attempt reads the position and finds nothing left to trim (the
+    pair shrank 0.0166 -> 0.0034 before, a new client id per attempt)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    a = rig.venues["paper-a"]
+    extra = OrderRequest(symbol="BTC", side=Side.BUY, size=D("0.0010"), order_type="market", client_order_id="v-1")
+    await a.place_order(extra)
+    a.lose_reduce_replies = 1
+    a.lookup_open_only = True
+    await rig.run_real(70)
+    assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}
+    [pair] = rig.strategy.pairs.values()
+    assert pair.long.size == pair.short.size == LEG
+    trims = [f for f in a.fills if f.client_order_id and f.client_order_id.split("-")[1] == "b"]
+    assert [f.size for f in trims] == [D("0.0010")]
+    rig.check_invariants(leg=LEG + D("0.0010"))
+
+
+async def test_a_residual_below_the_coarse_step_is_topped_up_on_the_fine_venue(make_rig: Callable[..., Any]) -> None:
+    """paper-b trades 0.001 BTC steps, paper-a 0.0001. The venue takes 0.0005 off the long (an ADL): the 0.0005 the
+    short holds too much cannot be trimmed on paper-b, so the long is topped up on paper-a (it was left naked)."""
+    rig = await make_rig(
+        farb_config(), {"paper-a": LOW, "paper-b": HIGH}, venue_options={"paper-b": {"sizeStep": "0.001"}}
+    )
+    await rig.run_for(30)
+    [pair] = rig.strategy.pairs.values()
+    assert pair.base_size == D("0.016")
+    a = rig.venues["paper-a"]
+    adl = OrderRequest(
+        symbol="BTC", side=Side.SELL, size=D("0.0005"), order_type="market", reduce_only=True, client_order_id="v-2"
+    )
+    await a.place_order(adl)
+    await rig.run_for(60)
+    assert await rig.sizes() == {"paper-a": D("0.0160"), "paper-b": D("-0.016")}
+    assert pair.long.size == D("0.0160")
+    assert rig.exposure_log.longest_naked() <= rig.strategy.tuning.poll_interval
+    rig.check_invariants(leg=D("0.016"))
+
+
+def test_liquidation_distance_is_side_aware() -> None:
+    def at(size: str, liq: str) -> Position:
+        return Position(symbol="BTC", size=D(size), mark_price=D(100), liquidation_price=D(liq))
+
+    assert liquidation_distance_pct(at("1", "90")) == 10  # a long is liquidated below its mark
+    assert liquidation_distance_pct(at("-1", "110")) == 10  # a short above
+    assert liquidation_distance_pct(at("-1", "90")) == -10  # a short's "liquidation price" below the mark: past it
+    assert liquidation_distance_pct(at("1", "110")) == -10
+
+
+async def test_a_leg_near_liquidation_is_closed_while_the_other_venue_is_down(make_rig: Callable[..., Any]) -> None:
+    rig = await opened_then_down(make_rig)
+    rig.venues["paper-a"].liquidation_pct = D(5)  # the long is 5 % from liquidation (< 10 %)
+    await rig.run_for(60)
+    assert (await rig.sizes())["paper-a"] == 0
+    assert rig.strategy.pairs == {}
+    [closed] = rig.strategy.closed
+    assert closed.reason is ExitReason.LIQUIDATION and "paper-b unreachable" in closed.detail
+    rig.venues["paper-b"].down = False
+    await rig.run_for(60)
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}  # the short is unwound once paper-b answers
+    assert any("closing it alone" in r for r in rig.events.lone_leg_reports())
+
+
+async def test_paper_venues_report_a_liquidation_price(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig(
+        farb_config(paper={"volatility": "0", "startPrice": "60000", "step": "10s", "startingBalanceUsd": "200"}),
+        {"paper-a": LOW, "paper-b": HIGH},
+    )
+    await rig.run_for(90)  # opened, then read back by the next cycle
+    [pair] = rig.strategy.pairs.values()
+    long, short = pair.long.position, pair.short.position
+    assert long is not None and short is not None
+    assert long.liquidation_price is not None and long.mark_price is not None
+    assert short.liquidation_price is not None and short.mark_price is not None
+    assert long.liquidation_price < long.mark_price < short.liquidation_price
+    for leg in (long, short):
+        distance = liquidation_distance_pct(leg)
+        assert distance is not None and distance > 10

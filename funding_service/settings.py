@@ -9,29 +9,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from bot_runtime.db.settings import DatabaseSettings, redact_dsn
+
+__all__ = ["FeeMode", "Settings", "redact_dsn"]
 
 FeeMode = Literal["taker", "maker"]
 
 
-class Settings(BaseSettings):
+class Settings(DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="PERPDEX_FS_", extra="ignore", frozen=True)
 
-    # database ----------------------------------------------------------------------------------------------------
-    database_url: SecretStr | None = Field(default=None, description="postgresql://user:pass@host:port/db")
-    db_host: str = "localhost"
-    db_port: int = Field(default=5432, ge=1, le=65535)
-    db_user: str = "perpdex"
-    db_password: SecretStr | None = None
-    db_name: str = "perpdex"
-    pool_min_size: int = Field(default=1, ge=0, le=100)
-    pool_max_size: int = Field(default=10, ge=1, le=200)
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    acquire_timeout_seconds: float = Field(default=3.0, gt=0)
-    command_timeout_seconds: float = Field(default=15.0, gt=0)
+    # database: DatabaseSettings's fields (URL or parts, pool sizes, timeouts) -----------------------------------
 
     # HTTP ----------------------------------------------------------------------------------------------------------
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
@@ -41,6 +33,9 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated allowed origins; empty = CORS off"
     )
     log_level: str = "info"
+    ui_enabled: bool = Field(
+        default=True, description="serve the funding dashboard at /ui/ (false: API only, / stays the JSON service info)"
+    )
     max_ingest_rows: int = Field(default=50_000, ge=1)
     max_ingest_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
@@ -79,29 +74,3 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
-
-    def dsn(self) -> str:
-        """The connection URL (contains the password: never log it; see :meth:`redacted_dsn`)."""
-        if self.database_url is not None:
-            return self.database_url.get_secret_value()
-        auth = quote(self.db_user, safe="")
-        if self.db_password is not None:
-            auth += ":" + quote(self.db_password.get_secret_value(), safe="")
-        return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
-
-    def redacted_dsn(self) -> str:
-        return redact_dsn(self.dsn())
-
-
-def redact_dsn(dsn: str) -> str:
-    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db`` (query parameters dropped: they may hold secrets)."""
-    try:
-        parts = urlsplit(dsn)
-        netloc = parts.netloc
-        if "@" in netloc:
-            auth, host = netloc.rsplit("@", 1)
-            user = auth.split(":", 1)[0]
-            netloc = f"{user}:***@{host}" if ":" in auth else f"{user}@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<unparseable dsn>"

@@ -177,18 +177,18 @@ class PaperExchange(Exchange):
         spread = market.tick_size * self.options.spread_ticks
         bid = market.round_price(self._mid(symbol, k) - spread / 2)
         bid = max(bid, market.tick_size)
-        return TopOfBook(bid, bid + spread)
+        shown = market.round_size(self.options.config.volume_per_step_usd / self._mid(symbol, k))
+        return TopOfBook(bid, bid + spread, shown, shown)
 
     def _quote(self, symbol: str) -> Quote:
         touch = self._touch(symbol)
         k = self._k[symbol]
-        size = self._markets[symbol].round_size(self.options.config.volume_per_step_usd / self._mid(symbol))
         return Quote(
             symbol=symbol,
             bid=touch.bid,
             ask=touch.ask,
-            bid_size=size,
-            ask_size=size,
+            bid_size=touch.bid_size,
+            ask_size=touch.ask_size,
             timestamp=self._time_of(symbol, k),
         )
 

@@ -6,8 +6,9 @@ exchange service, which stores them in PostgreSQL before answering, or the in-pr
 publishes them. The rules:
 
 - a post-only order that would cross the touch is rejected with :class:`PostOnlyWouldCross`; a crossing GTC/IOC limit
-  or a market order takes liquidity at once at the touch (taker fee); a non-crossing IOC (or market order with no
-  touch) expires: the remainder of an IOC is never left resting;
+  or a market order takes liquidity at once at the touch (taker fee), up to the size shown there; what is left of an
+  IOC or market order then expires (never rests), what is left of a GTC limit rests at its price; a non-crossing IOC
+  expires at once;
 - resting limit orders fill at their own price (maker fee) when the market *trades through* them
   (:meth:`AccountEngine.trade_through`: a buy when the traded low is below its price, a sell when the traded high is
   above), in price-time priority, up to the traded size per side, so big orders fill in parts;
@@ -55,8 +56,12 @@ from bot_runtime.paper_exchange.engine.accounting import Account, PositionBook
 
 @dataclass(frozen=True, slots=True)
 class TopOfBook:
+    """The touch a taker trades at; ``bid_size``/``ask_size`` bound what it can take there (None: unbounded)."""
+
     bid: Decimal
     ask: Decimal
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
 
     @property
     def mid(self) -> Decimal:
@@ -206,16 +211,25 @@ class AccountEngine:
         self.by_client_id[request.client_order_id] = order.order_id
         events = [OrderUpdate(order=order)]
         if crosses:
-            events += self._fill(order.order_id, request.size, price_touch, Liquidity.TAKER, now)
-            if not self.orders[order.order_id].status.is_final:  # a reduce-only clipped to the position
-                events.append(
-                    self._finish(order.order_id, OrderStatus.CANCELED, CancelReason.REDUCE_ONLY_VIOLATION, now)
-                )
+            shown = touch.ask_size if request.side is Side.BUY else touch.bid_size
+            take = request.size if shown is None else min(request.size, market.round_size(shown))
+            if take > 0:
+                events += self._fill(order.order_id, take, price_touch, Liquidity.TAKER, now)
+        left = self.orders[order.order_id]
+        if left.status.is_final:
+            return events
+        if left.reduce_only and left.filled_size > 0 and not self._reduces(left):
+            # a reduce-only clipped to the position: the rest cannot execute
+            events.append(self._finish(order.order_id, OrderStatus.CANCELED, CancelReason.REDUCE_ONLY_VIOLATION, now))
         elif is_market or request.time_in_force is TimeInForce.IOC:
             events.append(self._finish(order.order_id, OrderStatus.EXPIRED, CancelReason.EXPIRED, now))
         else:
             self.open.setdefault(request.symbol, []).append(order.order_id)
         return events
+
+    def _reduces(self, order: Order) -> bool:
+        size = self.account.book(order.symbol).size
+        return size != 0 and (size > 0) != (order.side is Side.BUY)
 
     def cancel(self, symbol: str, order_id: str, now: datetime) -> OrderUpdate:
         order = self.orders.get(order_id)

@@ -155,6 +155,8 @@ class LegFill:
     order: Order | None
     known: bool  # False: the venue could not tell us (the cycle's reconciliation follows up)
     error: BaseException | None = None
+    price: Decimal | None = None  # per contract, when the fill is known from the position only (no order)
+    client_order_id: str | None = None  # of the order behind a fill known from the position only
 
     def describe(self) -> str:
         what = f"{self.exchange}: {self.filled}/{self.requested}"
@@ -188,6 +190,7 @@ class Executor:
         self.tuning = tuning
         self.timeout = single_leg_timeout
         self.watch = watch
+        self.last_position: dict[tuple[str, str], Position] = {}  # (venue, symbol) → the last reading of a reduce
 
     @property
     def clock(self) -> Clock:
@@ -284,7 +287,11 @@ class Executor:
             else:
                 moved = (now.size - before.size) * request.side.sign
                 if moved > 0:  # not found (a lookup that sees open orders only) but the position says it filled
-                    return LegFill(exchange.name, request.size, min(moved, request.size), None, known=True)
+                    filled = min(moved, request.size)
+                    price = _added_at(before, now) or request.price
+                    return LegFill(
+                        exchange.name, request.size, filled, None, known=True, price=price, client_order_id=client_id
+                    )
                 absent += 1
                 if absent >= need:
                     return LegFill(exchange.name, request.size, ZERO, None, known=True)
@@ -371,7 +378,8 @@ class Executor:
         )
 
     async def _read_size(self, exchange: Exchange, market: Market, side: Side, deadline: Deadline) -> Decimal | None:
-        """The position's size on ``side`` (0 when flat or on the other side); None when unreadable in time."""
+        """The position's size on ``side`` (0 when flat or on the other side); None when unreadable in time. The
+        reading is kept in ``self.last_position`` (its mark prices what no order reported)."""
         try:
             position = await deadline.run(exchange.position(market.symbol), what=f"{exchange.name} position")
         except (CredentialsError, AuthenticationError):
@@ -379,6 +387,7 @@ class Executor:
         except Exception as exc:
             self.strategy.report_error(exc)
             return None
+        self.last_position[exchange.name, market.symbol] = position
         signed = position.size * side.sign
         return signed if signed > 0 else ZERO
 
@@ -405,6 +414,7 @@ class Executor:
         start = await self._read_size(exchange, market, position_side, limit)
         target = max((start if start is not None else size) - size, ZERO)
         reduced = ZERO
+        unreported: list[str] = []  # client ids of attempts whose outcome the venue did not report
         slippage = self.tuning.unwind_slippage_pct
         delay = self.tuning.unwind_backoff
         for _ in range(attempts or self.tuning.unwind_attempts):
@@ -436,6 +446,8 @@ class Executor:
             if order is not None and order.filled_size > 0:
                 reduced += order.filled_size
                 continue
+            if order is None:
+                unreported.append(request.client_order_id)
             if limit.passed():
                 break
             slippage = min(slippage * 2, self.tuning.max_unwind_slippage_pct)
@@ -444,8 +456,39 @@ class Executor:
         if start is not None:
             final = await self._read_size(exchange, market, position_side, Deadline.after(self.clock, self.reserve()))
             if final is not None:
-                return max(start - final, ZERO)
+                done = max(start - final, ZERO)
+                self._book_unreported(
+                    exchange, market, position_side.opposite, done - reduced, role=role, pair=pair, behind=unreported
+                )
+                return done
         return reduced
+
+    def _book_unreported(
+        self,
+        exchange: Exchange,
+        market: Market,
+        side: Side,
+        size: Decimal,
+        *,
+        role: str,
+        pair: Pair | None,
+        behind: list[str],
+    ) -> None:
+        """The position moved by more than the orders that reported back (a reply lost and not found): the rest is
+        booked at the venue's mark, so the pair's realized PnL is not off by a whole trade."""
+        if size < market.size_step:
+            return
+        position = self.last_position.get((exchange.name, market.symbol))
+        price = position.mark_price if position is not None else None
+        if price is None:
+            log.warning(
+                "%s %s: %s reduced without a report and no mark to price it", exchange.name, market.symbol, size
+            )
+            return
+        key = self.strategy.client_ids.new(role)
+        self.ledger.book_estimate(
+            exchange.name, key, side=side, size=size, price=price, market=market, pair=pair, client_ids=tuple(behind)
+        )
 
     async def add(
         self,
@@ -609,9 +652,20 @@ class Executor:
                 entry_net_apr=plan.row.net_apr,
                 opened_wall=self.clock.now(),
             )
-        for fill, market in ((long_fill, lm), (short_fill, sm)):
+        for fill, market, side in ((long_fill, lm, Side.BUY), (short_fill, sm, Side.SELL)):
             if fill.order is not None:
                 self.ledger.book(fill.exchange, fill.order, market, pair)
+            elif fill.filled > 0 and fill.price is not None:  # known from the position: booked all the same
+                self.ledger.book_estimate(
+                    fill.exchange,
+                    self.strategy.client_ids.new(ROLE_ENTRY),
+                    side=side,
+                    size=fill.filled,
+                    price=fill.price,
+                    market=market,
+                    pair=pair,
+                    client_ids=(fill.client_order_id,) if fill.client_order_id else (),
+                )
         excess_long = contracts(lm, long_base - keep)
         excess_short = contracts(sm, short_base - keep)
         full = long_fill.filled >= long_fill.requested and short_fill.filled >= short_fill.requested
@@ -660,3 +714,15 @@ class Executor:
             back(plan.short, plan.short_market, short_before),
             return_exceptions=True,
         )
+
+
+def _added_at(before: Position, now: Position) -> Decimal | None:
+    """The price at which a position grew from ``before`` to ``now`` (same side), from the two average entries."""
+    if now.avg_entry_price is None or now.size == 0:
+        return None
+    if before.size == 0:
+        return now.avg_entry_price
+    if before.avg_entry_price is None or (before.size > 0) != (now.size > 0) or abs(now.size) <= abs(before.size):
+        return None
+    added = abs(now.size) - abs(before.size)
+    return (abs(now.size) * now.avg_entry_price - abs(before.size) * before.avg_entry_price) / added

@@ -196,6 +196,7 @@ class OrderRecord:
     filled: Decimal
     avg_price: Decimal
     fee_rate: Decimal  # estimate when the venue's fills were not seen on the update stream
+    client_ids: tuple[str, ...] = ()  # an estimate's orders: a fee streamed for any of them replaces the estimate
 
     @property
     def estimated_fee(self) -> Decimal:

@@ -43,7 +43,7 @@ def sends(rig: Rig, role: str) -> list[tuple[float, OrderRequest, OrderResult]]:
 async def test_a_lost_reply_and_a_duplicate_rejection_are_looked_up(make_rig: Callable[..., Any]) -> None:
     """paper-b fills the short but the reply is lost; its lookup sees open orders only, so the contract's resend
     meets "duplicate client order id". The strategy looks it up (the position moved by the order) instead of
-    reading "filled 0": the pair opens, nothing is unwound, nothing doubled."""
+    reading "filled 0": the pair opens, nothing is unwound, nothing doubled; its books match the venues'."""
     rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
     b = rig.venues["paper-b"]
     b.lose_replies = 1
@@ -56,6 +56,12 @@ async def test_a_lost_reply_and_a_duplicate_rejection_are_looked_up(make_rig: Ca
     assert [res for _, _, res in sends(rig, "o")].count(OrderResult.REJECTED) == 1  # the duplicate, looked up
     assert b.entry_attempts == 1
     rig.check_invariants()
+    # the short was known from the position only: it is booked all the same, so the realized PnL after closing is
+    # the venues' own (it was off by about a notional)
+    await rig.stop(OnStop.CLOSE_POSITIONS)
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
+    venues = sum((v.account.realized_pnl - v.account.fees for v in rig.venues.values()), D(0))
+    assert rig.strategy.snapshot().realized_pnl == venues
 
 
 async def test_an_order_landing_after_its_send_timed_out_is_found_and_unwound(make_rig: Callable[..., Any]) -> None:

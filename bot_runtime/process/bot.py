@@ -45,6 +45,7 @@ from bot_runtime.metrics import BotMetrics
 from bot_runtime.notify import DailySummary, NotifyEvent, build_dispatcher
 from bot_runtime.process import endpoints, venues
 from bot_runtime.process.events import ProcessEvents, describe
+from bot_runtime.process.fence import SubmissionFence
 from bot_runtime.process.lease import KubeTarget, LeaseHolder, write_while_free
 from bot_runtime.process.lifecycle import (
     AFTER_SHUTDOWN_RESERVE_S,
@@ -218,9 +219,17 @@ class BotProcess:
             exchange = self.exchanges[self.config.exchange or ""]
         else:
             exchange = dict(self.exchanges)
-        return build_strategy(
+        strategy = build_strategy(
             self.config, exchange, RiskManager(self.config.risk, self.clock), self.events, clock=self.clock
         )
+        # every submission is fenced: the lease held with a margin, no new entry while stopping (:mod:`.fence`)
+        strategy.fence = SubmissionFence(
+            stopping=self.stopping,
+            lease_lost=self.lease_lost,
+            lease=self.lease,
+            needs_lease=self.kube_target is not None,
+        )
+        return strategy
 
     # lifecycle -----------------------------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:

@@ -4,7 +4,8 @@ In Kubernetes (``PERPDEX_BOT_NAME`` and ``PERPDEX_NAMESPACE`` set) the process w
 ``coordination.k8s.io`` Lease named after the bot (holder identity = the pod UID, ``POD_UID`` from the downward API)
 before it writes any status or
 places any order, then renews it in the background (:class:`~bot_runtime.status.LeaseElector`). A second instance
-waits, never trades. Losing the lease is reported once: the metric drops to 0 and the process is told, so it stops
+waits, never trades. Every order submission is fenced by it (:mod:`.fence`: held with a 5 s margin before another
+instance could take it over). Losing the lease is reported once: the metric drops to 0 and the process is told, so it stops
 opening at once and exits 1 (the pod restarts and waits for the lease again); its orders are left to the new holder.
 
 A process that cannot even start (credentials, SDK) reports why only while the lease is free
@@ -65,6 +66,10 @@ class LeaseHolder:
     @property
     def holder(self) -> str | None:
         return self.elector.holder
+
+    def remaining(self) -> float:
+        """Seconds before another instance could take the lease over (0 when not held)."""
+        return self.elector.remaining()
 
     async def acquire(self, stopping: asyncio.Event, *, on_lost: Callable[[], None], spawn: Spawn) -> bool:
         """Wait for the lease (False when ``stopping`` is set first), then renew it in a background task; a loss is

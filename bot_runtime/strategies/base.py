@@ -132,6 +132,15 @@ class OrderResult(StrEnum):
     INSUFFICIENT_MARGIN = "insufficient_margin"
     REJECTED = "rejected"
     ERROR = "error"
+    FENCED = "fenced"  # never sent: the process may not submit (lease not held, or stopping and not reduce-only)
+
+
+class SubmissionFenced(OrderRejected):
+    """The process refused to send the order (it never reached the venue): see :attr:`Strategy.fence`."""
+
+
+# the process's check before every submission: a reason to refuse it, or None
+Fence = Callable[[OrderRequest], str | None]
 
 
 @runtime_checkable
@@ -293,6 +302,8 @@ class Strategy(ABC):
         self.clock = clock or SystemClock()
         self.client_ids = ClientIds(config.name, config.namespace)
         self.last_error: str | None = None
+        # set by the process: asked before every submission (:meth:`send_order`); a reason refuses the order
+        self.fence: Fence | None = None
 
     @abstractmethod
     async def run(self, stopping: asyncio.Event) -> None:
@@ -353,9 +364,14 @@ class Strategy(ABC):
 
     async def send_order(self, exchange: Exchange, request: OrderRequest) -> Order:
         """Place one order (client-id-safe retries), time it, report it, feed the risk manager's failure counters.
-        Raises what the venue raised (after reporting it)."""
+        Raises what the venue raised (after reporting it), or :class:`SubmissionFenced` when :attr:`fence` refuses
+        it (nothing sent)."""
         started = self.clock.monotonic()
         wall = time.perf_counter()
+        refused = self.fence(request) if self.fence is not None else None
+        if refused is not None:
+            self._order_event(request, OrderResult.FENCED, started, wall)
+            raise SubmissionFenced(f"not sent: {refused}", exchange=exchange.name)
         try:
             order = await exchange.submit_order(request)
         except PostOnlyWouldCross:

@@ -58,9 +58,11 @@ class SharedVenue(PaperExchange):
         paths = {"BTC": ScriptedPath(prices, step=1.0, epoch=clock.time())}
         super().__init__("paper", {"ticker": "BTC", **PAPER}, clock=clock, price_paths=paths)
         self.submissions: list[tuple[str, OrderRequest]] = []
+        self.submitted_at: list[float] = []  # wall (loop) time of each submission
 
     async def place_order(self, request: OrderRequest) -> Order:
         self.submissions.append((PROCESS.get(), request))
+        self.submitted_at.append(asyncio.get_running_loop().time())
         return await super().place_order(request)
 
     async def close(self) -> None:
@@ -89,11 +91,43 @@ class InProcessBot(BotProcess):
         self.exchanges["paper"] = self.venue
 
 
+class CutOffKube:
+    """One process's connection to the shared API server, which the test can cut (connection refused)."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("the API server cannot be reached")
+
+    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+        self._check()
+        return await self.kube.get(path, **params)
+
+    async def create(self, path: str, body: dict[str, Any], **params: Any) -> dict[str, Any]:
+        self._check()
+        return await self.kube.create(path, body, **params)
+
+    async def replace(self, path: str, body: dict[str, Any], **params: Any) -> dict[str, Any]:
+        self._check()
+        return await self.kube.replace(path, body, **params)
+
+    async def patch(self, path: str, body: dict[str, Any], patch_type: str = "merge", **params: Any) -> dict[str, Any]:
+        self._check()
+        return await self.kube.patch(path, body, patch_type, **params)
+
+    async def close(self) -> None:
+        pass
+
+
 @dataclass
 class Running:
     label: str
     bot: BotProcess
     task: asyncio.Task[int]
+    api: CutOffKube
 
 
 @dataclass
@@ -128,13 +162,14 @@ class Rig:
         env = {"PERPDEX_BOT_NAME": NAME, "PERPDEX_NAMESPACE": NS, "POD_NAME": f"{NAME}-0", "POD_UID": uid}
         bot = InProcessBot(config, options, redactor=SecretRedactor(), env=env, clock=self.clock)
         bot.venue = self.venue
-        bot._kube = self.kube
+        api = CutOffKube(self.kube)
+        bot._kube = api
         token = PROCESS.set(label)
         try:
             task = asyncio.create_task(bot.run(), name=f"process-{label}")
         finally:
             PROCESS.reset(token)
-        run = Running(label, bot, task)
+        run = Running(label, bot, task, api)
         self.runs.append(run)
         return run
 
@@ -336,3 +371,21 @@ async def test_force_deleted_pod_still_running_fences_its_replacement(rig: Rig) 
     await rig.until(lambda: b.bot.strategy_task is not None, "the replacement trading", timeout=60)
     assert rig.kube.lease_holder == "uid-b"
     await rig.check_day2_invariants(b)
+
+
+async def test_a_process_cut_off_from_the_api_stops_submitting_before_its_lease_can_be_taken(rig: Rig) -> None:
+    a, _ = await holding_five_take_profits(rig)
+    b = rig.start("b", "uid-b")  # a second instance (e.g. a replacement pod) waits for the lease
+    a.api.down = True  # a's node is partitioned from the API server: it cannot renew
+    cut = asyncio.get_running_loop().time()  # a's last renewal was before this
+    # a refuses every submission once fewer than 5 s are left on its lease (10 s after its last renewal at the
+    # latest) and gives up when it cannot renew within the deadline; b takes the lease only after 15 s unrenewed
+    await rig.until(lambda: b.bot.strategy_task is not None, "b trading", timeout=60)
+    assert asyncio.get_running_loop().time() >= cut + 15.0  # b trades only once a's lease has expired
+    assert await asyncio.wait_for(a.task, 60) == 1  # the lost lease: exit 1, orders left to the new holder
+    assert rig.kube.lease_holder == "uid-b"
+    await rig.check_day2_invariants(b)
+    a_times = [t for (label, _), t in zip(rig.venue.submissions, rig.venue.submitted_at, strict=True) if label == "a"]
+    b_times = [t for (label, _), t in zip(rig.venue.submissions, rig.venue.submitted_at, strict=True) if label == "b"]
+    assert max(a_times) < cut + 10.0  # never within the last 5 s of its lease
+    assert not b_times or max(a_times) < min(b_times)  # (b may have nothing to do: a filled the grid)

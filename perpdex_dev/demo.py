@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perpdex_dev.control_plane import REPO_ROOT
-from perpdex_dev.stack import LocalStack, StackError
+from perpdex_dev.stack import BIN_DIR, LocalStack, StackError
 
 # Pods run as a non-root user (uid 10001) and read their volumes from the run dir: keep it out of a 0700 home.
 RUN_DIR = Path(os.environ.get("PERPDEX_RUN_DIR", Path(tempfile.gettempdir()) / f"perpdex-{os.getuid()}")) / "demo"
@@ -112,11 +112,17 @@ def up(args: argparse.Namespace) -> int:
         stack.stop()
         return 1
     print(stack.kubectl("get", "tradingbots,fundingcollectors", "-n", stack.namespace).stdout)
+    say("kubectl perpdex list")
+    print(stack.kubectl("perpdex", "list", "-n", stack.namespace).stdout)
     say(f"everything is up ({time.monotonic() - started:.0f}s). It keeps running in the background:")
     print(f"""
-  export KUBECONFIG={stack.kubeconfig} PATH={stack.assets}:$PATH
+  funding dashboard: {stack.funding_url}/ui/
+
+  export KUBECONFIG={stack.kubeconfig} PATH={stack.assets}:{BIN_DIR}:$PATH
   kubectl get tb -n {stack.namespace} -w                # PnL and position move as the paper market does
-  kubectl describe tb {BOT} -n {stack.namespace}        # conditions and events
+  kubectl perpdex list                                  # every bot and collector, rounded for people
+  kubectl perpdex describe {BOT} -n {stack.namespace}   # figures, conditions, pod and events on one screen
+  kubectl perpdex logs {BOT} -n {stack.namespace} -f    # the bot's log
   curl -s '{stack.funding_url}/api/v1/opportunities?limit=3'
   logs: {run_dir}/*.log and {run_dir}/pods/
 

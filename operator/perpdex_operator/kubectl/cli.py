@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from perpdex_operator.kubectl import control, from_runbot, logs, opportunities, views
+from perpdex_operator.kubectl import control, from_runbot, logs, opportunities, preflight, views
 from perpdex_operator.kubectl.kube import Kubectl, KubectlError
 
 PROG = "kubectl perpdex"
@@ -74,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb(
         "preflight",
-        "the bot's preflight checks (credentials, market, size, margin)",
-        "Show the bot's preflight result (its Preflight condition). The preflight itself (`perpdex preflight`,\n"
-        "issue #19) is not part of this version yet: until it is, this verb says so.",
+        "the bot's preflight checks (credentials, market, size, collateral), or --run them now",
+        preflight.__doc__,
     )
     p.add_argument("bot", metavar="BOT", help="TradingBot name")
+    p.add_argument("--run", action="store_true", help="run them again now in the bot's pod (kubectl exec)")
 
     p = verb(
         "opportunities", "the funding service's ranked opportunities (through the API server)", opportunities.__doc__
@@ -157,7 +158,7 @@ def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
         control.Flatten(kubectl, namespace, args.bot, args.timeout, say=lambda m: print(m, flush=True)).run()
         return 0
     if args.verb == "preflight":
-        return _preflight(kubectl, namespace, args.bot)
+        return _preflight(kubectl, namespace, args.bot, args.run)
     if args.verb == "logs":
         logs.print_lines(logs.lines(kubectl, namespace, args.bot, follow=args.follow, tail=args.tail))
         return 0
@@ -182,17 +183,15 @@ def _from_runbot(kubectl: Kubectl, args: argparse.Namespace) -> int:
     return 0
 
 
-def _preflight(kubectl: Kubectl, namespace: str, name: str) -> int:
+def _preflight(kubectl: Kubectl, namespace: str, name: str, run: bool) -> int:
     bot = views.load_bot(kubectl, namespace, name)
-    condition = bot.condition("Preflight")
-    if condition is None:
-        print(
-            f"{name}: no preflight result. The bot's preflight (`perpdex preflight`, issue #19) is not available in "
-            "this version yet; `kubectl perpdex describe` shows the bot's conditions and last error meanwhile."
-        )
-        return 2
-    print(f"{name}: Preflight {condition.status} ({condition.reason or '-'}): {condition.message or ''}".rstrip(": "))
-    return 0 if condition.status == "True" else 1
+    if run:
+        text, code = preflight.run_in_pod(kubectl, namespace, bot)
+    else:
+        raw = kubectl.json(["get", "tradingbots.perpdex.io", name, "-n", namespace])
+        text, code = preflight.render(name, bot, preflight.recorded(raw), datetime.now(UTC))
+    print(text)
+    return code
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from perpdex_operator.kubectl import display as d
@@ -66,7 +65,8 @@ def set_paused(kubectl: Kubectl, namespace: str, name: str, paused: bool) -> tup
 
 
 def is_flat(bot: TradingBot) -> bool:
-    return not bot.status.legs and (bot.status.position or Decimal(0)) == 0
+    """No funding-arb leg and a reported position of zero (an unreported position is not flat)."""
+    return not bot.status.legs and bot.status.position is not None and bot.status.position == 0
 
 
 def what_is_left(bot: TradingBot) -> str:

@@ -78,6 +78,13 @@ class Kubectl:
             raise classify(proc.stderr or proc.stdout)
         return proc.stdout
 
+    def completed(self, args: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run kubectl and return the process whatever its exit status (``exec``: the command's own status)."""
+        try:
+            return subprocess.run(self.argv(args), capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise KubectlError(f"kubectl {' '.join(args[:3])} did not answer within {timeout:.0f}s") from exc
+
     def json(self, args: Sequence[str], *, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run([*args, "-o", "json"], input=input, timeout=timeout) or "{}")
         return data

@@ -5,6 +5,7 @@ bot writes it; there is no operator here: these verbs read and patch the resourc
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -276,9 +277,39 @@ def test_read_only_user_can_list_but_not_pause(world: dict[str, Any], tmp_path: 
     )
 
 
-def test_preflight_says_it_is_not_available_yet(world: dict[str, Any]) -> None:
-    out = Plugin(world["kube"]).run("preflight", "grid-btc", "-n", world["a"], check=False)
-    assert out.returncode == 2 and "issue #19" in out.stdout
+def test_preflight_shows_the_bots_checks(world: dict[str, Any]) -> None:
+    kube, ns = world["kube"], world["a"]
+    plugin = Plugin(kube)
+    none = plugin.run("preflight", "grid-btc", "-n", ns, check=False)
+    assert none.returncode == 2 and "grid-btc: no preflight result yet" in none.stdout and "--run" in none.stdout
+    failed = {
+        "passed": False,
+        "at": _iso(datetime.now(UTC) - timedelta(seconds=30)),
+        # the bot's message, as bot_runtime.preflight words it
+        "message": "lighter BTC: credentials pass: signed reads answered (balance: 1200 USD available, open orders); "
+        "market pass: BTC trades as BTC (market 1); quantity fail: 0.00001 < minimum 0.0001",
+    }
+    set_status(kube, ns, "tradingbot", "grid-btc", {"preflight": failed})
+    out = plugin.run("preflight", "grid-btc", "-n", ns, check=False)
+    assert out.returncode == 1 and re.match(r"grid-btc: preflight FAILED \d+s ago\n", out.stdout)
+    rows = [line.split(None, 4) for line in out.stdout.split("\n\n")[1].splitlines()[1:]]
+    assert [r[:4] for r in rows] == [
+        ["lighter", "BTC", "credentials", "pass"],
+        ["lighter", "BTC", "market", "pass"],
+        ["lighter", "BTC", "quantity", "fail"],
+    ]
+    assert rows[2][4] == "0.00001 < minimum 0.0001"
+    set_status(
+        kube,
+        ns,
+        "tradingbot",
+        "grid-btc",
+        {"preflight": {**failed, "passed": True, "message": "lighter BTC: credentials pass: ok"}},
+    )
+    assert plugin.run("preflight", "grid-btc", "-n", ns).stdout.startswith("grid-btc: preflight passed")
+    # --run needs the pod (kubectl exec): none here
+    nopod = plugin.run("preflight", "grid-btc", "-n", ns, "--run", check=False)
+    assert nopod.returncode == 1 and "the bot has no pod (grid-btc-0)" in nopod.stderr
 
 
 def test_logs_of_a_local_runner_pod_and_follow(world: dict[str, Any], tmp_path: Path) -> None:

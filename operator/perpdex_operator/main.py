@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--all-namespaces", "-A", action="store_true", default=None, help="watch every namespace")
     p.add_argument("--image", help="default runtime image of bot and collector pods")
     p.add_argument("--funding-service-url", help="default funding service base URL for bots and collectors")
+    p.add_argument("--paper-exchange-url", help="default paper exchange base URL for paper bots and collectors")
     p.add_argument("--ingest-token-secret", help="Secret (key `token`) holding the collectors' ingest token")
     ha = p.add_mutually_exclusive_group()
     ha.add_argument("--peering", metavar="NAME", help="kopf peering name: several replicas, one active")

@@ -35,6 +35,11 @@ class OperatorSettings(BaseSettings):
         min_length=1,
         description="default funding service base URL rendered into bot and collector configs",
     )
+    paper_exchange_url: str | None = Field(
+        None,
+        description="default paper exchange base URL rendered into paper bots and collectors (the chart sets its "
+        "service when paperExchange.enabled); unset: paper venues are simulated inside each pod",
+    )
     ingest_token_secret: str = Field(
         "perpdex-ingest-token", min_length=1, description="Secret (key `token`) with the collectors' ingest token"
     )

@@ -12,8 +12,8 @@ from bot_runtime.config import ConfigError, dump_config, parse_config
 from perpdex_operator.builders import BuildError
 
 # spec fields that shape the pod, not the bot: leaving them out keeps e.g. a pause from rolling the pod
-_POD_ONLY_BOT_FIELDS = ("paused", "image", "resources")
-_POD_ONLY_COLLECTOR_FIELDS = ("fundingService", "image", "resources")
+_POD_ONLY_BOT_FIELDS = ("paused", "image", "resources", "paperExchange")
+_POD_ONLY_COLLECTOR_FIELDS = ("fundingService", "image", "resources", "paperExchange")  # paperExchange: an env var
 
 
 def to_yaml(data: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ from perpdex_operator.builders.config import collector_config, to_yaml
 from perpdex_operator.builders.credentials import secret_env
 from perpdex_operator.builders.identity import identity_children
 from perpdex_operator.builders.meta import labels, object_meta, selector_labels, with_applied_hash
+from perpdex_operator.builders.paper import paper_exchange_env
 from perpdex_operator.builders.pod import container, field_env, pod_spec, resources
 from perpdex_operator.constants import (
     COLLECTOR_APP,
@@ -95,6 +96,7 @@ def build_collector_children(owner: Mapping[str, Any], settings: OperatorSetting
         field_env("POD_NAME", "metadata.name"),
         {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir
         secret_env("PERPDEX_INGEST_TOKEN", settings.ingest_token_secret, INGEST_TOKEN_KEY),
+        *paper_exchange_env(spec, [str(e) for e in spec.get("exchanges") or []], settings.paper_exchange_url),
     ]
     main = container(
         CONTAINER,

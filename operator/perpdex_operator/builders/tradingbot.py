@@ -10,6 +10,7 @@ from perpdex_operator.builders.config import bot_config, to_yaml
 from perpdex_operator.builders.credentials import bot_secret_env
 from perpdex_operator.builders.identity import identity_children
 from perpdex_operator.builders.meta import labels, object_meta, selector_labels, with_applied_hash
+from perpdex_operator.builders.paper import bot_venues, paper_exchange_env
 from perpdex_operator.builders.pod import container, field_env, pod_spec, resources
 from perpdex_operator.constants import (
     BOT_APP,
@@ -122,6 +123,7 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir
         {"name": "PERPDEX_GRACE_SECONDS", "value": str(grace)},  # the bot fits its stop sequence into the grace period
         *bot_secret_env(spec),
+        *paper_exchange_env(spec, bot_venues(spec), settings.paper_exchange_url),
     ]
     main = container(
         CONTAINER,

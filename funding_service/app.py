@@ -2,6 +2,8 @@
 
 Routes live under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``, docs at ``/api/v1/docs``); health routes are
 served at both ``/health*`` (probes) and ``/api/v1/health*`` (the original's paths); ``/metrics`` is Prometheus.
+The funding dashboard is ``/ui/`` (:mod:`funding_service.ui`; a browser asking for ``/`` is sent there) unless
+``PERPDEX_FS_UI_ENABLED=false``; API clients get the JSON service info at ``/``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot_runtime.funding_api.ingest import IngestBatch
@@ -30,6 +32,7 @@ from funding_service.db.migrator import migrate
 from funding_service.db.pool import Database, DatabaseUnavailable
 from funding_service.db.repositories import maintenance
 from funding_service.settings import Settings
+from funding_service.ui import routes as ui
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(health.router, include_in_schema=False)  # /health*: the same handlers for probes
 
+    if settings.ui_enabled:
+        ui.install(app)
+
     @app.get("/", response_model=ServiceInfo, include_in_schema=False)
-    async def root() -> ServiceInfo:
+    async def root(request: Request) -> ServiceInfo | RedirectResponse:
+        """The service info (JSON); a browser is sent to the dashboard when it is on."""
+        if settings.ui_enabled and ui.wants_html(request):
+            return RedirectResponse(f"{ui.UI_PREFIX}/", status_code=307)
         return ServiceInfo(
             service="perp-dex funding service", version=app.version, status="running", docs=f"{API_PREFIX}/docs"
         )

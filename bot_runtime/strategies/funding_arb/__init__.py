@@ -3,8 +3,9 @@
 Modules: :mod:`.strategy` (the loop, recovery, risk, status), :mod:`.selection` (the funding service's opportunities),
 :mod:`.sizing` (equal-base leg sizes), :mod:`.execution` (entry with confirmation, unwinds, closes), :mod:`.exits`
 (holding rules), :mod:`.recovery` (pairs from the venues' positions), :mod:`.ledger` (fees and realized PnL),
-:mod:`.models` (state). A multi-day paper run on virtual time: ``python -m perpdex_dev.funding_arb_simulation``.
-See docs/funding-arb.md.
+:mod:`.models` (state), :mod:`.deadline` (``singleLegTimeout`` on the clock), :mod:`.backoff` (what failed entries
+may cost). A multi-day paper run on virtual time: ``python -m perpdex_dev.funding_arb_simulation``. See
+docs/funding-arb.md.
 """
 
 from __future__ import annotations

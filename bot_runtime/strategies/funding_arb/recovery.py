@@ -2,8 +2,8 @@
 
 Per symbol, the largest long and the largest short on the bot's venues form the symbol's one pair (a venue holds one
 net position per market, so the two legs of a pair are always on two venues). Whatever is left over is an
-*unmatched* leg: a long or short with no hedge, which the strategy unwinds (or, with ``onStop: leave``, reports and
-leaves alone).
+*unmatched* leg: a long or short with no hedge, which the strategy reports and unwinds (whatever ``onStop`` says:
+``leave`` keeps pairs, never a naked leg).
 """
 
 from __future__ import annotations

@@ -2,28 +2,34 @@
 
 Start: load every venue's markets, follow their order-update streams, read their positions and rebuild the pairs the
 venues hold (:mod:`.recovery`): a long and a short of one symbol on two of the bot's venues are a pair again (never
-reopened); a leg without a hedge is unwound (reduce-only) and reported, or only reported with ``onStop: leave``.
+reopened); a leg without a hedge is unwound (reduce-only) and reported, whatever ``onStop`` says.
 
-Each cycle (every ``Tuning.poll_interval`` seconds, at once after a risk breach):
+Each cycle (every ``Tuning.poll_interval`` seconds, at once after a risk breach or when the 5-s account reading finds
+a new lone leg):
 
 1. read positions and balances of every venue (a venue that fails is "down": no entry uses it, its legs keep their
-   last reading);
+   last reading, and the risk equity is *unknown* until it answers: its stale balance is never read as a loss);
 2. ask the funding service for the current rates of each held pair (:mod:`.selection`);
 3. reconcile the symbols the bot has touched and every symbol with a non-zero position on its venues: each leg
-   follows the venue's size; a position no pair explains is an unmatched leg (unwound within ``singleLegTimeout`` /
+   follows the venue's size; a position no pair explains is an unmatched leg (unwound within ``singleLegTimeout``,
    reported); two opposite ones are adopted as a pair;
-4. apply a risk breach (closeAll / closeWorst close pairs; pause stops entries and cancels resting orders);
-5. exits (:mod:`.exits`), then rebalancing of pairs whose legs differ by more than ``maxLegImbalancePct``
-   (the larger leg is trimmed, reduce-only);
+4. apply a risk breach (closeAll / closeWorst close pairs whose two venues can act, keep the others hedged and retry;
+   pause stops entries and cancels resting orders);
+5. exits (:mod:`.exits`; a leg near liquidation is closed alone when the other venue is down), then rebalancing of
+   pairs whose legs differ by more than ``maxLegImbalancePct`` of their base size (the larger leg is trimmed,
+   reduce-only; a residual below the larger leg's venue step is added on the other, finer venue, or reported);
 6. entries: the service's opportunities for the bot's venues and symbols with net APR >= ``minNetApr``, best first,
-   one per symbol, at most ``maxNewPositionsPerCycle`` per cycle and ``maxPositions`` held, skipping a pair whose
-   venues' prices differ by more than ``maxEntryPriceDivergencePct``, one that would pay funding at a funding time
-   within ``preFundingWindow``, a symbol in cooldown after a failed entry; sized by :mod:`.sizing`, executed by
-   :mod:`.execution` (both legs confirmed, any lone part unwound at once).
+   one per symbol, at most ``maxNewPositionsPerCycle`` per cycle and ``maxPositions`` held, skipping a (symbol, venue
+   pair) backing off or stopped after failed entries (:mod:`.backoff`), a quote older than ``Tuning.max_quote_age``,
+   venues whose prices differ by more than ``maxEntryPriceDivergencePct``, a pair that would pay funding at a funding
+   time within ``preFundingWindow``; sized by :mod:`.sizing`, executed by :mod:`.execution` (both legs established
+   within ``singleLegTimeout``, any lone part unwound at once; fills further apart than the divergence cap, against
+   the pair, close it again).
 
-``shutdown(closePositions)`` closes both legs of every pair (and any leftover leg of a touched symbol) concurrently,
-per symbol, verified flat; ``cancelOrders`` cancels the bot's resting orders and keeps the pairs (a restart recovers
-them); ``leave`` does nothing.
+``shutdown(closePositions)`` closes both legs of every pair whose venues can act (a pair with a venue unreachable is
+retried for ``Tuning.shutdown_close_wait`` seconds, then left hedged and reported) and unwinds every lone leg;
+``cancelOrders`` cancels the bot's resting orders and keeps the pairs (a restart recovers them); ``leave`` keeps the
+pairs and resting orders. Neither keeps a lone leg.
 """
 
 from __future__ import annotations
@@ -146,6 +152,7 @@ class FundingArbStrategy(Strategy):
         # state: rebuilt from the venues on start
         self.pairs: dict[str, Pair] = {}  # one pair per symbol
         self.touched: set[str] = set()  # symbols whose positions the reconciliation watches
+        self._lone_seen: set[tuple[str, str]] = set()  # lone legs the reconciliation has had (not woken for again)
         self._waiting: dict[str, str] = {}  # pair key → the report of a close waiting for an unreachable venue
         self.cooldown: dict[str, float] = {}  # symbol → clock time until which no entry is tried (after an exit)
         self.backoff = EntryBackoff(
@@ -479,6 +486,7 @@ class FundingArbStrategy(Strategy):
         return self.touched | set(self.pairs) | held
 
     async def _reconcile(self) -> None:
+        self._lone_seen = self._lone_legs()
         for symbol in sorted(self.watched()):
             pair = self.pairs.get(symbol)
             if pair is not None:
@@ -533,8 +541,23 @@ class FundingArbStrategy(Strategy):
                 async with self._lock:  # never interleaved with a cycle's trading
                     await self.refresh_accounts()
                     self._check_risk()
+                    if self._new_lone_legs():
+                        self._wake.set()  # a lone leg that just appeared is handled now, not at the next poll
             except Exception as exc:  # the cycle retries and reports too; the timer only must not die
                 self.report_error(exc)
+
+    def _lone_legs(self) -> set[tuple[str, str]]:
+        """(venue, symbol) of the positions no pair explains."""
+        legs = {(leg.exchange, p.symbol) for p in self.pairs.values() for leg in p.legs}
+        return {
+            (h.exchange, h.symbol)
+            for h in self._holdings()
+            if self._allowed(h.symbol) and (h.exchange, h.symbol) not in legs
+        }
+
+    def _new_lone_legs(self) -> set[tuple[str, str]]:
+        """Lone legs the last reconciliation did not have (a late landing, a fill behind a lost reply)."""
+        return self._lone_legs() - self._lone_seen
 
     async def _apply_risk(self) -> None:
         breach = self.risk.breach

@@ -67,7 +67,7 @@ async def test_a_lost_reply_and_a_duplicate_rejection_are_looked_up(make_rig: Ca
 async def test_an_order_landing_after_its_send_timed_out_is_found_and_unwound(make_rig: Callable[..., Any]) -> None:
     """paper-b's short times out on every send and lands 90 s later. By the deadline paper-b has said twice that it
     has no such order and the position did not move: the long is unwound. When the short lands, BTC is still
-    watched (a non-zero position), so the next cycle finds the lone short and unwinds it."""
+    watched (a non-zero position): the next account reading finds the lone short and the cycle unwinds it at once."""
     rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
     b = rig.venues["paper-b"]
     b.land_after = 90
@@ -80,7 +80,8 @@ async def test_an_order_landing_after_its_send_timed_out_is_found_and_unwound(ma
     spans = rig.exposure_log.naked_spans()
     assert len(spans) == 2  # the long until the deadline, the late short until the next cycle
     assert spans[0][1] - spans[0][0] <= 30
-    assert spans[1][2] == -LEG and spans[1][1] - spans[1][0] <= rig.strategy.tuning.poll_interval
+    # found by the 5-s account reading, which wakes the cycle at once (not the next 60-s poll)
+    assert spans[1][2] == -LEG and spans[1][1] - spans[1][0] <= rig.strategy.tuning.risk_interval
     assert any("unmatched leg paper-b BTC short 0.0166: unwinding" in r for r in rig.events.lone_leg_reports())
     assert b.entry_attempts == 1
     rig.check_invariants()

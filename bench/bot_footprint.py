@@ -8,15 +8,16 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
   nothing of the other venues): the SDK's top-level packages, or for paradex the signing modules its adapter imports
   (:data:`CONNECT_IMPORTS`);
   wall time to exit, and the peak RSS (``VmHWM``) the process prints about itself as it ends.
-* **live-venue bots, estimated**: the venues are unreachable here, so a live bot cannot become ready; its RSS and
-  start-up are estimated as the paper bot's plus the import difference between that venue and paper (network
-  handshakes with the venue excluded).
-* **live-venue bots against a local replay of the venue, measured** (:data:`REPLAY_BOTS`: paradex): the same grid
-  bot with ``exchange: paradex`` and ``exchangeOptions`` pointing at a replay server (``tests/support/replay.py``,
-  Paradex's wire format, run by this benchmark in a thread): the real connect (system config, Starknet-signed auth,
-  markets, open orders, the JSON-RPC WebSocket), then trading; same figures as the paper bot, which is the baseline.
+* **live-venue bots against a local replay of the venue, measured** (:data:`REPLAY_BOTS`: all six live venues):
+  the same grid bot with ``exchange: <venue>`` and ``exchangeOptions`` (and credentials) pointing at a replay server
+  (``tests/support/replay.py``, the venue's wire format and signature checks, run by this benchmark in a thread; the
+  stateful venues of the client tests, via ``tests/unit/preflight/venues.py``): the real connect (logins, signed
+  reads, markets, open orders, the account WebSocket), the preflight checks, then trading; same figures as the
+  paper bot, which is the baseline.
+* **live-venue bots, estimated** (only for a venue left out with ``--replay-venues``): the paper bot's figures plus
+  the import difference between that venue and paper (network handshakes excluded).
 
-``python -m bench.bot_footprint [--quick] [--repeat N] [--replay-repeat N] [--replay-venues paradex]``
+``python -m bench.bot_footprint [--quick] [--repeat N] [--replay-repeat N] [--replay-venues lighter,paradex,...]``
 """
 
 from __future__ import annotations
@@ -165,6 +166,10 @@ class ReplayBot:
     setup: Callable[[Any], None]
     env: dict[str, str]
     options: Callable[[Any], dict[str, Any]]
+    env_for: Callable[[Any], dict[str, str]] | None = None  # credentials that depend on the server (its URL)
+
+    def credentials(self, server: Any) -> dict[str, str]:
+        return self.env_for(server) if self.env_for is not None else self.env
 
 
 def _paradex_replay() -> ReplayBot:
@@ -204,7 +209,29 @@ def _paradex_replay() -> ReplayBot:
     )
 
 
-REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {"paradex": _paradex_replay}
+def _rig_replay(venue: str) -> Callable[[], ReplayBot]:
+    """A venue of ``tests/unit/preflight/venues.py`` (the client tests' stateful replays), streams on."""
+
+    def build() -> ReplayBot:
+        from tests.unit.preflight.venues import BUILDERS, Rig
+
+        rigs: dict[str, Rig] = {}
+
+        def setup(server: Any) -> None:
+            rigs["rig"] = BUILDERS[venue](server)
+
+        def options(server: Any) -> dict[str, Any]:
+            return {k: v for k, v in rigs["rig"].options.items() if k != "stream"}
+
+        return ReplayBot(setup=setup, env={}, options=options, env_for=lambda server: dict(rigs["rig"].env))
+
+    return build
+
+
+REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
+    "paradex": _paradex_replay,
+    **{venue: _rig_replay(venue) for venue in ("lighter", "grvt", "edgex", "backpack", "aster")},
+}
 
 
 @contextlib.contextmanager
@@ -271,7 +298,7 @@ def run_replay_bot(workdir: Path, venue: str, run_seconds: float) -> BotRun:
     with threaded_replay(replay.setup) as server:
         config = workdir / f"{venue}-bot.yaml"
         config.write_text(json.dumps(replay_bot_config(venue, replay.options(server))))
-        return run_bot(workdir, config, run_seconds, replay.env)
+        return run_bot(workdir, config, run_seconds, replay.credentials(server))
 
 
 def venue_imports() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -344,13 +371,13 @@ def measure(args: argparse.Namespace) -> list[Table]:
     imports.notes.append(load_note())
 
     estimate = Table(
-        "Single-exchange bots, ESTIMATED (venues unreachable here): paper bot + (venue imports - paper imports)",
+        "Single-exchange bots, ESTIMATED (no replay run): paper bot + (venue imports - paper imports)",
         "the paper bot measured above",
         command=cmd,
     )
     paper = per_venue["paper"]
     for venue, figures in per_venue.items():
-        if venue == "paper":
+        if venue == "paper" or venue in replay_runs:
             continue
         est_ready = ready + (figures.seconds - paper.seconds)
         est_rss = peak + (figures.rss_mb - paper.rss_mb)
@@ -359,7 +386,7 @@ def measure(args: argparse.Namespace) -> list[Table]:
     estimate.notes.append(
         "excludes the venue's own start-up traffic (markets, login, WebSocket subscribe): those need the venue"
     )
-    tables = [bot, imports, estimate]
+    tables = [bot, imports, *([estimate] if estimate.rows else [])]
     if replay_runs:
         measured = Table(
             f"Single-exchange bots against a local replay of the venue, MEASURED, median of {args.replay_repeat} runs",
@@ -376,9 +403,9 @@ def measure(args: argparse.Namespace) -> list[Table]:
             measured.add(f"{venue} bot: peak RSS (VmHWM)", v_peak, "MB", peak, Target("<", RSS_TARGET_MB))
         measured.notes.append(
             "the grid bot of examples/paper-grid.yaml with exchange: <venue> and exchangeOptions pointing at a replay "
-            "server on loopback (tests/support/replay.py, the venue's wire format): start-up includes the real "
-            "connect (for paradex: system config, SDK signing imports, Starknet-signed auth, markets, open orders, "
-            "the account WebSocket)"
+            "server on loopback (tests/support/replay.py, the venue's wire format and signature checks): start-up "
+            "includes the real connect (logins, signed reads, markets, open orders, the account WebSocket) and the "
+            "preflight checks (a failed one would leave the bot connected in phase Failed: still measured)"
         )
         measured.notes.append(load_note())
         tables.append(measured)

@@ -14,10 +14,12 @@ from bot_runtime.config import load_config
 
 def test_replay_venues_default_explicit_and_none() -> None:
     p = bot_footprint.build_parser()
-    assert p.parse_args([]).replay_venues == ["paradex"]
+    # every live venue's bot runs against its replay by default: no venue is left to an estimate
+    assert sorted(p.parse_args([]).replay_venues) == ["aster", "backpack", "edgex", "grvt", "lighter", "paradex"]
     assert p.parse_args(["--replay-venues", ""]).replay_venues == []
+    assert p.parse_args(["--replay-venues", "paradex,lighter"]).replay_venues == ["paradex", "lighter"]
     with pytest.raises(SystemExit):
-        p.parse_args(["--replay-venues", "paradex,lighter"])
+        p.parse_args(["--replay-venues", "paradex,ftx"])
     assert bot_footprint.resolve(p.parse_args([])).replay_repeat == 3
     assert bot_footprint.resolve(p.parse_args(["--quick"])).replay_repeat == 1
     assert bot_footprint.resolve(p.parse_args(["--replay-repeat", "5"])).replay_repeat == 5

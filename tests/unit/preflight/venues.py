@@ -102,17 +102,9 @@ def _backpack(server: ReplayServer) -> Rig:
 
 
 def _aster(server: ReplayServer) -> Rig:
-    from tests.unit.exchanges.test_aster_client import ENV, LISTEN_KEY
+    from tests.unit.exchanges.test_aster_grid_session import ENV, AsterVenue
 
-    fx = lambda name: load_fixture("aster", name)  # noqa: E731
-    server.route("GET", "/fapi/v1/exchangeInfo", fx("exchange_info"))
-    server.route("GET", "/fapi/v4/account", fx("account_v4"))
-    server.route("GET", "/fapi/v1/openOrders", [])
-    server.route("POST", "/fapi/v1/listenKey", fx("listen_key"))
-    server.route("PUT", "/fapi/v1/listenKey", {})
-    books = {row["symbol"]: row for row in fx("book_ticker")}
-    server.route("GET", "/fapi/v1/ticker/bookTicker", lambda r: books[r.query["symbol"]])
-    server.websocket(f"/ws/{LISTEN_KEY}")
+    AsterVenue(server)  # verifies every HMAC signature
 
     def refuse(rig: Rig) -> None:
         reply = Reply(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})

@@ -108,6 +108,15 @@ VENUES: dict[str, VenueSpec] = {
             notes="no official Python SDK: httpx + websockets on the documented Binance-USDⓈ-M-shaped API",
         ),
         VenueSpec(
+            "hyperliquid",
+            "bot_runtime.exchanges.hyperliquid",
+            # as the SDK uses them: an API wallet (agent) key signs, the account address is whose orders they are
+            required_env=("HYPERLIQUID_API_PRIVATE_KEY", "HYPERLIQUID_ACCOUNT_ADDRESS"),
+            optional_env=("HYPERLIQUID_NETWORK", "HYPERLIQUID_BASE_URL", "HYPERLIQUID_WS_URL"),
+            extra="hyperliquid",
+            sdk_modules=("hyperliquid", "eth_account", "msgpack"),
+        ),
+        VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
         ),
     )

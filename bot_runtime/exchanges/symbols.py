@@ -25,6 +25,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "paradex": ("-USD-PERP", "-USDC-PERP", "-PERP", "-USD"),
     "backpack": ("_USDC_PERP", "_USDT_PERP", "_PERP", "_USDC", "_USD"),
     "aster": ("USDT", "USDC"),
+    "hyperliquid": (),  # perps are named by the coin alone: BTC, kPEPE
 }
 _GENERIC = ("-USD-PERP", "_USDC_PERP", "_USDT_PERP", "-PERP", "_PERP", "PERP", "-USD", "USDT", "USDC")
 

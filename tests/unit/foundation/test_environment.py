@@ -15,7 +15,7 @@ def test_all_venue_sdks_import_together() -> None:
         [
             sys.executable,
             "-c",
-            "import lighter, pysdk, edgex_sdk, paradex_py, bpx, websockets; print(websockets.__version__)",
+            "import lighter, pysdk, edgex_sdk, paradex_py, bpx, hyperliquid, websockets; print(websockets.__version__)",
         ],
         capture_output=True,
         text=True,
@@ -29,11 +29,24 @@ def test_all_venue_sdks_import_together() -> None:
 def test_registry_imports_no_sdk() -> None:
     code = (
         "import sys, bot_runtime.exchanges.registry, bot_runtime.cli;"
-        "heavy = {'lighter','pysdk','edgex_sdk','paradex_py','bpx','kopf','fastapi','asyncpg'} & set(sys.modules);"
+        "heavy = {'lighter','pysdk','edgex_sdk','paradex_py','bpx','hyperliquid','kopf','fastapi','asyncpg'} & set(sys.modules);"
         "print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_hyperliquid_pod_imports_only_its_sdk_and_its_collector_none() -> None:
+    code = (
+        "import sys; from bot_runtime.exchanges import registry;"
+        "registry.create_funding_source('hyperliquid', {});"
+        "print(sorted({'hyperliquid', 'eth_account', 'msgpack'} & set(sys.modules)));"
+        "registry.create_exchange('hyperliquid', {}, {'HYPERLIQUID_API_PRIVATE_KEY': '0x' + '4c' * 32,"
+        " 'HYPERLIQUID_ACCOUNT_ADDRESS': '0x' + '8d' * 20});"
+        "print(sorted({'hyperliquid', 'lighter', 'pysdk', 'edgex_sdk', 'paradex_py', 'bpx'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "['hyperliquid']"]
 
 
 def test_cli_lists_subcommands() -> None:

@@ -10,7 +10,9 @@
    minimum notional at the current price when the venue has one.
 5. ``collateral`` (when a quantity is given): free collateral covers ``maxOrders × quantity × price / leverage``,
    with the market's maximum leverage when the venue publishes it, else 1x. Short of it is a **warning**: resting
-   take-profits do not all need margin at once and the account's own leverage setting is not read.
+   take-profits do not all need margin at once and the account's own leverage setting is not read. A funding-arb
+   venue gives a USD ``notional`` per position instead of a quantity: ``maxPositions × notional / leverage`` (its
+   legs may all land on one venue), checked once per venue.
 
 A check that cannot run because an earlier one failed is ``skip``. Nothing here places, changes or cancels anything.
 """
@@ -36,6 +38,7 @@ class PreflightRequest:
     ticker: str
     quantity: Decimal | None = None
     max_orders: int = 1
+    notional: Decimal | None = None  # USD per position (funding arb), instead of a quantity
 
 
 def num(value: Decimal) -> str:
@@ -71,8 +74,9 @@ async def run_checks(client: Exchange, request: PreflightRequest, *, connect: bo
     run = _Run(request)
     balance = await _credentials(client, run, connect=connect)
     if not request.ticker:
-        for name in ("market", "tickSize", "quantity", "collateral"):
+        for name in ("market", "tickSize", "quantity"):
             run.set(name, Outcome.SKIP, "no ticker (the strategy picks its markets)")
+        _notional_collateral(None, balance, run)
         return run.report()
     market = await _market(client, run)
     if market is None:
@@ -83,7 +87,7 @@ async def run_checks(client: Exchange, request: PreflightRequest, *, connect: bo
     quantity = request.quantity
     if quantity is None:
         run.set("quantity", Outcome.SKIP, "no quantity given")
-        run.set("collateral", Outcome.SKIP, "no quantity given")
+        _notional_collateral(market, balance, run)
         return run.report()
     quote = await _quote(client, request.ticker, run)
     _quantity(market, quantity, quote, run)
@@ -194,6 +198,28 @@ def _collateral(market: Market, quantity: Decimal, quote: Quote | None, balance:
         run.set("collateral", Outcome.PASS, detail)
     else:
         run.set("collateral", Outcome.WARN, f"free collateral may not cover every order: {detail}")
+
+
+def _notional_collateral(market: Market | None, balance: Balance | None, run: _Run) -> None:
+    notional = run.request.notional
+    if notional is None:
+        run.set("collateral", Outcome.SKIP, "no quantity given")
+        return
+    if balance is None:
+        run.set("collateral", Outcome.SKIP, "no balance (credentials failed)")
+        return
+    known = market is not None and market.max_leverage is not None and market.max_leverage > 0
+    leverage = market.max_leverage if known and market is not None and market.max_leverage else Decimal(1)
+    basis = "the market's maximum" if known else "1x: no market maximum known"
+    needed = Decimal(run.request.max_orders) * notional / leverage
+    detail = (
+        f"{run.request.max_orders} × {num(notional)} USD / {num(leverage)} (leverage: {basis}) = "
+        f"{num(needed.quantize(Decimal('0.01')))}; available {num(balance.available)}"
+    )
+    if balance.available >= needed:
+        run.set("collateral", Outcome.PASS, detail)
+    else:
+        run.set("collateral", Outcome.WARN, f"free collateral may not cover every position: {detail}")
 
 
 async def preflight(

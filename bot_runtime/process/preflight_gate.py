@@ -1,9 +1,10 @@
 """Preflight at bot start (:mod:`bot_runtime.preflight`): after the venues connected, before the first order.
 
 What is checked: a grid bot's venue with its ticker, ``grid.quantity`` and ``grid.maxOrders``; a funding-arb bot's
-every venue: the credentials (signed reads) on each, and each configured symbol's market on each (no quantity: its
-size is in USD, chosen per pair). A funding-arb symbol needs a market on two of its venues, not on all of them: a
-missing market fails the preflight only when fewer than two venues list the symbol.
+every venue: the credentials (signed reads) on each, each configured symbol's market on each (no quantity: its
+size is in USD, chosen per pair), and once per venue the collateral for ``maxPositions × positionSizeUsd``. A
+funding-arb symbol needs a market on two of its venues, not on all of them: a missing market fails the preflight
+only when fewer than two venues list the symbol.
 
 The outcome is ``status.preflight`` (``passed``, every check's outcome in ``message``), which the operator turns
 into the ``Preflight`` condition, with an Event on every change. A failing check stops the bot before any order in
@@ -41,8 +42,21 @@ def requests_for(config: BotConfig, venues: list[str]) -> list[PreflightRequest]
                 max_orders=config.grid.max_orders,
             )
         ]
-    symbols = list(config.funding_arb.symbols) if config.funding_arb is not None else []
-    return [PreflightRequest(exchange=venue, ticker=symbol.upper()) for venue in venues for symbol in (symbols or [""])]
+    arb = config.funding_arb
+    symbols = list(arb.symbols) if arb is not None else []
+    requests: list[PreflightRequest] = []
+    for venue in venues:
+        for n, symbol in enumerate(symbols or [""]):
+            requests.append(
+                PreflightRequest(
+                    exchange=venue,
+                    ticker=symbol.upper(),
+                    # collateral once per venue: every position may have a leg there
+                    notional=arb.position_size_usd if arb is not None and n == 0 else None,
+                    max_orders=arb.max_positions if arb is not None else 1,
+                )
+            )
+    return requests
 
 
 async def run_preflight(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from bot_runtime.config import parse_config
@@ -32,14 +33,18 @@ def funding_arb(symbols: list[str]) -> Any:
 
 async def test_funding_arb_checks_every_venue_and_needs_each_symbol_on_two() -> None:
     ok = funding_arb(["BTC"])
-    assert [(r.exchange, r.ticker, r.quantity) for r in requests_for(ok, ok.exchanges_used)] == [
-        ("paper-a", "BTC", None),
-        ("paper-b", "BTC", None),
+    assert [
+        (r.exchange, r.ticker, r.quantity, r.notional, r.max_orders) for r in requests_for(ok, ok.exchanges_used)
+    ] == [
+        ("paper-a", "BTC", None, Decimal(1000), 3),
+        ("paper-b", "BTC", None, Decimal(1000), 3),
     ]
     clients = await connected(ok)
     try:
-        record, _ = await run_preflight(clients, ok, SecretRedactor())
+        record, reports = await run_preflight(clients, ok, SecretRedactor())
         assert record.passed, record.message
+        # collateral for maxPositions x positionSizeUsd, once per venue
+        assert all(r.check("collateral").message.startswith("3 × 1000 USD") for r in reports), record.message
         missing = funding_arb(["BTC", "NOSUCHCOIN"])
         record, reports = await run_preflight(clients, missing, SecretRedactor())
         assert not record.passed

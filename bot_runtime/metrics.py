@@ -60,6 +60,11 @@ class BotMetrics:
             "perpdex_bot_filled_volume_quote", "Traded notional in quote currency", ["side"], registry=r
         )
         self.fees = Counter("perpdex_bot_fees_quote", "Fees paid (rebates subtract) in quote currency", registry=r)
+        self.failed_entry_cost = Gauge(
+            "perpdex_bot_failed_entry_cost_quote",
+            "Fees and price loss of entries that did not become positions (fundingArb), since the process started",
+            registry=r,
+        )
         self.order_latency = Histogram(
             "perpdex_bot_order_latency_seconds",
             "Order round trip (submit to venue acknowledgement)",
@@ -122,7 +127,10 @@ class BotMetrics:
         unrealized_pnl: Decimal | None,
         funding_pnl: Decimal | None,
         open_orders: int | None,
+        failed_entry_cost: Decimal | None = None,
     ) -> None:
+        if failed_entry_cost is not None:
+            self.failed_entry_cost.set(float(failed_entry_cost))
         if position is not None:
             self.position.labels(symbol).set(float(position))
         if avg_entry_price is not None:

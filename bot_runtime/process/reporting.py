@@ -153,6 +153,7 @@ class Reporting:
             unrealized_pnl=snap.unrealized_pnl,
             funding_pnl=snap.funding_pnl,
             open_orders=snap.open_orders,
+            failed_entry_cost=snap.failed_entry_cost,
         )
         if self.phase in {"Running", "RiskHalted"} and not self.halt.held:
             hinted: Phase = "RiskHalted" if snap.phase is StrategyPhase.RISK_HALTED else "Running"

@@ -110,6 +110,9 @@ class StrategySnapshot(BaseModel):
     unrealized_pnl: Decimal = ZERO
     funding_pnl: Decimal = ZERO
     fees_paid: Decimal | None = Field(None, description="fees of the fills seen by this process (since its start)")
+    failed_entry_cost: Decimal | None = Field(
+        None, description="fees and price loss of entries that did not become positions (fundingArb), since start"
+    )
     equity: Decimal | None = None
     open_orders: int = 0
     close_orders: int = 0

@@ -194,6 +194,7 @@ class FundingArbStrategy(Strategy):
             unrealized_pnl=sum((p.unrealized_pnl for p in pairs), ZERO),
             funding_pnl=self.ledger.closed_funding + sum((p.funding_pnl for p in pairs), ZERO),
             fees_paid=self.ledger.fees,
+            failed_entry_cost=self.failed_entry_cost,
             equity=equity,
             legs=[p.snapshot() for p in sorted(pairs, key=lambda p: p.symbol)]
             if self.started

@@ -18,6 +18,7 @@ import pytest
 from bot_runtime.clock import VirtualClock
 from bot_runtime.config import OnStop
 from bot_runtime.exchanges.base import OrderRejected, OrderRequest, Position, Side
+from bot_runtime.metrics import BotMetrics
 from bot_runtime.risk import RiskAction, RiskBreach, RiskLimit
 from bot_runtime.strategies.base import OrderResult, StrategyPhase
 from bot_runtime.strategies.funding_arb import ExitReason
@@ -169,10 +170,26 @@ async def test_a_leg_rejected_again_and_again_backs_off_and_stops(
     a = rig.venues["paper-a"]
     assert rig.strategy.failed_entry_cost == a.options.config.starting_balance_usd - a.account.cash > 0
     assert rig.strategy.failed_entry_cost < 6  # about a dollar per failure on a 1000 USD leg
+    assert rig.strategy.snapshot().failed_entry_cost == rig.strategy.failed_entry_cost  # -> the metric
     if rejection is None:
         assert rig.risk.margin_failures == 5  # paper-b's, not reset by paper-a's accepted longs
     assert rig.strategy.phase is StrategyPhase.RUNNING
     rig.check_invariants()
+
+
+def test_the_cost_of_failed_entries_is_a_metric() -> None:
+    metrics = BotMetrics(bot="farb", strategy="fundingArb", exchange="multi", ticker=None)
+    metrics.set_state(
+        symbol="",
+        position=None,
+        avg_entry_price=None,
+        realized_pnl=None,
+        unrealized_pnl=None,
+        funding_pnl=None,
+        open_orders=None,
+        failed_entry_cost=D("4.99"),
+    )
+    assert b"perpdex_bot_failed_entry_cost_quote 4.99" in metrics.render()
 
 
 async def test_an_entry_that_opens_resets_the_back_off(make_rig: Callable[..., Any]) -> None:

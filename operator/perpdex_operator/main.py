@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scope.add_argument("--all-namespaces", "-A", action="store_true", default=None, help="watch every namespace")
     p.add_argument("--image", help="default runtime image of bot and collector pods")
+    p.add_argument("--image-pull-policy", choices=["Always", "IfNotPresent", "Never"], help="of bot/collector pods")
+    p.add_argument(
+        "--image-pull-secret", dest="image_pull_secrets", action="append", help="of bot/collector pods (repeatable)"
+    )
     p.add_argument("--funding-service-url", help="default funding service base URL for bots and collectors")
     p.add_argument("--paper-exchange-url", help="default paper exchange base URL for paper bots and collectors")
     p.add_argument("--ingest-token-secret", help="Secret (key `token`) holding the collectors' ingest token")
@@ -144,6 +148,10 @@ def quiet_kopf(*, debug: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["release-cleanup"]:  # the chart's pre-delete hook (perpdex_operator/release_cleanup.py)
+        from perpdex_operator.release_cleanup import main as release_cleanup
+
+        return release_cleanup(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -30,6 +30,9 @@ class OperatorSettings(BaseSettings):
     all_namespaces: bool = Field(False, description="watch every namespace (cluster-wide)")
     image: str = Field(DEFAULT_IMAGE, min_length=1, description="default runtime image of bot and collector pods")
     image_pull_policy: str = Field("IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
+    image_pull_secrets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="imagePullSecrets of bot and collector pods (env: comma-separated)"
+    )
     funding_service_url: str = Field(
         "http://perpdex-funding-service.perpdex.svc:8000",
         min_length=1,
@@ -64,7 +67,7 @@ class OperatorSettings(BaseSettings):
     crashloop_window_seconds: float = Field(600.0, gt=0)
     peering_lifetime_seconds: int = Field(60, ge=5, description="how long a silent peer is considered alive")
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "image_pull_secrets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -8,6 +8,7 @@
 
 {{- define "perpdex.labels" -}}
 app.kubernetes.io/part-of: perp-dex-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
@@ -53,4 +54,9 @@ http://{{ include "perpdex.fullname" . }}-funding-service.{{ .Release.Namespace 
 
 {{- define "perpdex.watchNamespaces" -}}
 {{- if eq .Values.operator.scope "namespaced" -}}{{ .Values.operator.watchNamespaces | default (list .Release.Namespace) | join "," }}{{- end -}}
+{{- end -}}
+
+{{/* kopf peering object: per release by default, so two releases never share (or fight over) one */}}
+{{- define "perpdex.peering" -}}
+{{ .Values.operator.peering | default (include "perpdex.fullname" .) }}
 {{- end -}}

@@ -43,17 +43,15 @@ def service_account_name(collector: str) -> str:
 
 
 def role_rules(collector: str) -> list[dict[str, Any]]:
-    """Read its own FundingCollector, write its own status, post Events. No Secrets (the ingest token arrives as an
-    env var), nothing else."""
+    """Exactly the calls the collector makes: merge-PATCH its own FundingCollector's status. No Secrets (the ingest
+    token arrives as an env var), no Events (it posts none), nothing else."""
     return [
-        {"apiGroups": [GROUP], "resources": [COLLECTOR_PLURAL], "resourceNames": [collector], "verbs": ["get"]},
         {
             "apiGroups": [GROUP],
             "resources": [f"{COLLECTOR_PLURAL}/status"],
             "resourceNames": [collector],
-            "verbs": ["get", "patch", "update"],
+            "verbs": ["patch"],
         },
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
 
 
@@ -106,7 +104,13 @@ def build_collector_children(owner: Mapping[str, Any], settings: OperatorSetting
         env=env,
         resource_spec=resources(spec.get("resources"), DEFAULT_RESOURCES),
     )
-    template_spec = pod_spec(service_account=sa, grace_seconds=GRACE_SECONDS, main=main, config_map=cm)
+    template_spec = pod_spec(
+        service_account=sa,
+        grace_seconds=GRACE_SECONDS,
+        main=main,
+        config_map=cm,
+        image_pull_secrets=settings.image_pull_secrets,
+    )
     config_hash = stable_hash({"config": config_map["data"], "pod": template_spec})
     deployment = {
         "apiVersion": "apps/v1",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perpdex_operator.constants import CONFIG_DIR, CONFIG_PATH, METRICS_PORT, METRICS_PORT_NAME, RUN_AS_USER
@@ -112,8 +112,11 @@ def pod_spec(
     grace_seconds: int,
     main: dict[str, Any],
     config_map: str,
+    image_pull_secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
+    pull = {"imagePullSecrets": [{"name": n} for n in image_pull_secrets]} if image_pull_secrets else {}
     return {
+        **pull,
         "serviceAccountName": service_account,
         "automountServiceAccountToken": True,
         "enableServiceLinks": False,

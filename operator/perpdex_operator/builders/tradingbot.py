@@ -62,23 +62,23 @@ def desired_replicas(owner: Mapping[str, Any]) -> int:
 
 
 def role_rules(bot: str) -> list[dict[str, Any]]:
-    """Least privilege: read its own TradingBot, write its own status and renew its own (pre-created) Lease,
-    post Events about itself. Nothing else: no Secrets, no other bots, no Lease creation."""
+    """Least privilege, exactly the calls the bot makes: GET its own TradingBot (risk halt, stop kind), merge-PATCH
+    its own status, GET and PUT (update) its own pre-created Lease. Nothing else: no Secrets, no other bots, no Lease
+    creation, no Events (the bot posts none)."""
     return [
         {"apiGroups": [GROUP], "resources": [TRADINGBOT_PLURAL], "resourceNames": [bot], "verbs": ["get"]},
         {
             "apiGroups": [GROUP],
             "resources": [f"{TRADINGBOT_PLURAL}/status"],
             "resourceNames": [bot],
-            "verbs": ["get", "patch", "update"],
+            "verbs": ["patch"],
         },
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": [bot],
-            "verbs": ["get", "update", "patch"],
+            "verbs": ["get", "update"],
         },
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
 
 
@@ -133,7 +133,13 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         env=env,
         resource_spec=resources(spec.get("resources"), DEFAULT_RESOURCES),
     )
-    template_spec = pod_spec(service_account=sa, grace_seconds=grace, main=main, config_map=cm)
+    template_spec = pod_spec(
+        service_account=sa,
+        grace_seconds=grace,
+        main=main,
+        config_map=cm,
+        image_pull_secrets=settings.image_pull_secrets,
+    )
     config_hash = stable_hash({"config": config_map["data"], "pod": template_spec})
     statefulset = {
         "apiVersion": "apps/v1",

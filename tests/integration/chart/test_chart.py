@@ -57,7 +57,13 @@ def test_schema_rejects_bad_values(kube, value: str, field: str) -> None:  # typ
 
 
 def test_every_pod_is_restricted_and_secrets_only_by_reference(kube) -> None:  # type: ignore[no-untyped-def]
-    docs = render(kube, "collector.create=true", "networkPolicy.enabled=true", "grafanaDashboard.enabled=true")
+    docs = render(
+        kube,
+        "collector.create=true",
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServerCIDR=10.0.0.1/32",
+        "grafanaDashboard.enabled=true",
+    )
     pods = []
     for d in docs:
         if d["kind"] in {"Deployment", "StatefulSet", "Job"}:

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import Kube
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
@@ -27,14 +29,14 @@ KUBE_VERSION = "--kube-version=1.34.0"
 NEW_FIELD = "resources"  # spec.resources of a TradingBot: absent from the "previous release" CRD below
 
 
-def render(kube, *sets: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def render(kube: Kube, *sets: str) -> list[dict[str, Any]]:
     args = ["template", "t", str(CHART), KUBE_VERSION, "--namespace=perpdex"]
     for s in sets:
         args += ["--set", s]
     return [d for d in yaml.safe_load_all(kube.helm(*args).stdout) if d]
 
 
-def test_migrations_run_in_an_init_container_not_a_hook(kube) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_run_in_an_init_container_not_a_hook(kube: Kube) -> None:
     for sets in ((), ("postgresql.enabled=false", "postgresql.external.existingSecret=pg")):
         docs = render(kube, *sets)
         hooks = [d for d in docs if "helm.sh/hook" in (d["metadata"].get("annotations") or {})]
@@ -90,7 +92,7 @@ def _bot(name: str) -> str:
     )
 
 
-def assert_unknown_field(kube, ns: str, name: str) -> None:  # type: ignore[no-untyped-def]
+def assert_unknown_field(kube: Kube, ns: str, name: str) -> None:
     """Under the old CRD: kubectl's strict validation refuses the new field; without it, the server prunes it."""
     strict = kube.kubectl("apply", "-n", ns, "-f", "-", input=_bot(name), check=False)
     assert strict.returncode != 0 and f'unknown field "spec.{NEW_FIELD}"' in strict.stderr, strict.stderr
@@ -99,7 +101,7 @@ def assert_unknown_field(kube, ns: str, name: str) -> None:  # type: ignore[no-u
     assert NEW_FIELD not in stored["spec"]  # silently dropped
 
 
-def test_crd_upgrade_path_adds_a_field(kube) -> None:  # type: ignore[no-untyped-def]
+def test_crd_upgrade_path_adds_a_field(kube: Kube) -> None:
     crd = _tradingbot_crd()
     assert NEW_FIELD in crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     ns = f"crdup-{uuid.uuid4().hex[:8]}"

@@ -228,15 +228,14 @@ def test_rbac_is_limited_to_the_bot() -> None:
             "apiGroups": ["perpdex.io"],
             "resources": ["tradingbots/status"],
             "resourceNames": ["btc-grid"],
-            "verbs": ["get", "patch", "update"],
+            "verbs": ["patch"],
         },
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": ["btc-grid"],
-            "verbs": ["get", "update", "patch"],
+            "verbs": ["get", "update"],
         },
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
     assert kids["RoleBinding"]["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",

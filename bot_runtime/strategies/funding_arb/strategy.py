@@ -189,7 +189,7 @@ class FundingArbStrategy(Strategy):
             phase=self.phase,
             reason=self.reason,
             symbol=single,
-            position=sum((p.base_size for p in pairs), ZERO) if single else ZERO,
+            position=self.net_exposure(),
             realized_pnl=self.ledger.realized,
             unrealized_pnl=sum((p.unrealized_pnl for p in pairs), ZERO),
             funding_pnl=self.ledger.closed_funding + sum((p.funding_pnl for p in pairs), ZERO),
@@ -300,6 +300,14 @@ class FundingArbStrategy(Strategy):
         for name, exchange in self.exchanges.items():
             if name not in self.markets:
                 self.markets[name] = await self.retry(exchange.markets, what=f"{name} markets")
+
+    def net_exposure(self) -> Decimal:
+        """The bot's position as one figure (``status.position``, kubectl's POSITION): long minus short in base units
+        over every venue's positions in the bot's symbols, unmatched legs included, so 0 while every pair is hedged
+        (each pair's size is in ``legs``). Several symbols add up their own net exposures: non-zero still means
+        something is not hedged."""
+        holdings = [h for h in self._holdings() if self._allowed(h.symbol)]
+        return sum((h.market.to_base_size(h.position.size) for h in holdings), ZERO)
 
     def _allowed(self, symbol: str) -> bool:
         return not self.cfg.symbols or symbol in self.cfg.symbols

@@ -69,7 +69,7 @@ async def test_funding_accrues_on_both_legs_with_the_right_sign(make_rig: Callab
     assert leg.current_net_apr is not None and leg.current_net_apr > D("0.3")
     assert leg.funding_pnl == pair.funding_pnl
     assert snap.funding_pnl == pair.funding_pnl
-    assert snap.symbol == "BTC" and snap.position == D("0.0166")
+    assert snap.symbol == "BTC" and snap.position == 0  # net exposure: hedged (the pair's size is in legs)
     # fees: two taker entries (5 bp each) at the touch
     fees = D("0.0166") * (D("60000.1") + D("59999.9")) * D("0.0005")
     assert snap.fees_paid == fees

@@ -144,11 +144,13 @@ async def test_imbalanced_legs_are_rebalanced(make_rig: Callable[..., Any]) -> N
     await venue_reduces(rig, "paper-b", Side.BUY, "0.0002")  # 1.2 %: within the limit
     await rig.run_for(120)
     assert await rig.sizes() == {"paper-a": D("0.0166"), "paper-b": D("-0.0164")}
+    assert rig.strategy.snapshot().position == D("0.0002")  # status.position: the net exposure, not the pair size
     await venue_reduces(rig, "paper-b", Side.BUY, "0.004")  # ADL: 25 % of the short gone
     await rig.run_for(120)
     [pair] = rig.strategy.pairs.values()
     assert pair.long.size == pair.short.size == D("0.0124")
     assert await rig.sizes() == {"paper-a": D("0.0124"), "paper-b": D("-0.0124")}
+    assert rig.strategy.snapshot().position == 0  # hedged again
     assert rig.events.roles()[-1] == "b"
 
 

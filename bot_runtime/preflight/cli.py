@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ticker", required=True, help="canonical base asset, e.g. BTC, ETH, PEPE")
     p.add_argument("--quantity", help="order size in base units: checked against the minimum and the size step")
     p.add_argument("--max-orders", type=int, default=40, help="as the bot's maxOrders, for the collateral estimate")
+    p.add_argument(
+        "--position-size-usd",
+        help="a funding-arb venue: USD per position instead of --quantity (collateral for max-orders positions)",
+    )
     p.add_argument("--env-file", help="dotenv file with the venue's keys (default: .env when it exists)")
     p.add_argument(
         "--option",
@@ -77,6 +81,9 @@ def main(argv: list[str]) -> int:
             raise ConfigError(f"--quantity {args.quantity}: must be a positive number")
         if args.max_orders < 1:
             raise ConfigError("--max-orders must be at least 1")
+        notional = Decimal(args.position_size_usd) if args.position_size_usd is not None else None
+        if notional is not None and (not notional.is_finite() or notional <= 0):
+            raise ConfigError(f"--position-size-usd {args.position_size_usd}: must be a positive number")
     except (ConfigError, InvalidOperation, OSError) as exc:
         print(f"perpdex preflight: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -85,6 +92,7 @@ def main(argv: list[str]) -> int:
         ticker=args.ticker.strip().upper(),
         quantity=quantity,
         max_orders=args.max_orders,
+        notional=notional,
     )
     redactor = SecretRedactor.from_env(env)
     try:

@@ -43,6 +43,10 @@ async def test_preflight_command_passes_and_fails_with_the_right_status(tmp_path
         assert "PASS credentials" in out and "PASS quantity" in out and "result: OK" in out
         bad_code, bad_out, _ = await perpdex(*common, "--ticker", "NOSUCHCOIN", cwd=tmp_path)
         assert bad_code == 1 and "FAIL market" in bad_out and "result: FAILED" in bad_out
+        arb_code, arb_out, _ = await perpdex(
+            *common, "--ticker", "BTC", "--position-size-usd", "500", "--max-orders", "3", cwd=tmp_path
+        )
+        assert arb_code == 0 and "PASS collateral: 3 × 500 USD" in arb_out, arb_out
         rig.refuse_credentials()
         refused_code, refused_out, _ = await perpdex(*common, "--ticker", "BTC", "--json", cwd=tmp_path)
         assert refused_code == 1 and '"ok": false' in refused_out

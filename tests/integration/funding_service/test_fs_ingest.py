@@ -206,13 +206,13 @@ async def test_unknown_dex_rejects_the_whole_batch_naming_it(svc: Service) -> No
             rate("binance", "BTC", "0.0001", "8", at),  # ...but this venue is unknown
         ],
         at,
-        exchanges=[{"name": "hyperliquid", "ok": False, "error": "x"}],
+        exchanges=[{"name": "dydx", "ok": False, "error": "x"}],
     )
     r = await svc.ingest(body)
     assert r.status_code == 422
     err = r.json()
-    assert err["error"] == "unknown_dex" and "binance" in err["message"] and "hyperliquid" in err["message"]
-    assert err["details"] == [{"dexes": ["binance", "hyperliquid"]}]
+    assert err["error"] == "unknown_dex" and "binance" in err["message"] and "dydx" in err["message"]
+    assert err["details"] == [{"dexes": ["binance", "dydx"]}]
     assert await snapshot(svc) == await _empty_snapshot(svc)  # paper-a not registered either
 
 

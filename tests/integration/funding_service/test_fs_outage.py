@@ -125,6 +125,7 @@ async def test_schema_not_migrated_is_a_clear_503(postgres: PostgresCluster) -> 
             "001_schema.sql",
             "002_seed_dexes.sql",
             "003_hot_updates.sql",
+            "004_seed_hyperliquid.sql",
         ]
         health = await svc.http.get("/health")
         assert health.status_code == 503 and health.json()["database"]["migrations_current"] is False

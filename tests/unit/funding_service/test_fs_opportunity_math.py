@@ -32,6 +32,7 @@ FEES = {
     "paradex": FeeSchedule(D("0.00003"), D("0.0002")),
     "backpack": FeeSchedule(D("0.0002"), D("0.0005")),
     "aster": FeeSchedule(D("0.00005"), D("0.0004")),
+    "hyperliquid": FeeSchedule(D("0.00015"), D("0.00045")),
 }
 
 

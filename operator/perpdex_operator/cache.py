@@ -4,13 +4,17 @@ responses of its own writes).
 Used only to decide cheaply that NOTHING needs doing (the periodic status and resync checks): whenever the cache
 suggests a write, the reconcile starts over from fresh API reads, so a stale entry can cost a few reads, never a
 wrong write. Drift seen in a watch event triggers a fresh reconcile by itself.
+
+A cached entry is trusted to exist, so the cache must learn of every deletion: a watch that cannot resume (410 Gone)
+lists again and sends no DELETED event for what the new list lacks. :meth:`WatchCache.replace` applies such a fresh
+list as the whole truth of one kind in one namespace (see :mod:`perpdex_operator.relist`).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from perpdex_operator.constants import LABEL_INSTANCE, LABEL_NAME
@@ -22,13 +26,19 @@ class WatchCache:
     def __init__(self) -> None:
         self._objects: dict[Key, bytes] = {}
         self._pods: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (ns, app, instance) -> name -> pod
+        self._watched: set[Key] = set()  # delivered by a watch at least once (a second listing of one is a re-list)
 
     def __len__(self) -> int:
         return len(self._objects) + sum(len(p) for p in self._pods.values())
 
-    def update(self, kind: str, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+    def update(self, kind: str, body: Mapping[str, Any], *, deleted: bool = False, watched: bool = False) -> None:
+        """``watched``: the body comes from a watch event (not from the answer to one of the operator's writes)."""
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if deleted:
+            self._watched.discard((kind, namespace, name))
+        elif watched:
+            self._watched.add((kind, namespace, name))
         if kind == "Pod":
             labels = meta.get("labels") or {}
             group = (namespace, str(labels.get(LABEL_NAME, "")), str(labels.get(LABEL_INSTANCE, "")))
@@ -55,11 +65,69 @@ class WatchCache:
         obj: dict[str, Any] = json.loads(blob)
         return obj
 
+    def watched(self, kind: str, namespace: str, name: str) -> bool:
+        """A watch already delivered this object (so a listing event for it means its kind is being listed again)."""
+        return (kind, namespace, name) in self._watched
+
+    def replace(
+        self, kind: str, namespace: str, items: Iterable[Mapping[str, Any]], list_version: str
+    ) -> list[dict[str, Any]]:
+        """Take a fresh LIST of ``kind`` in ``namespace`` (as of resourceVersion ``list_version``) as the truth: a
+        listed object newer than its entry replaces it; an entry the list lacks and older than the list is dropped.
+        Returns the dropped objects (their owners need a reconcile). Entries newer than the list (written or watched
+        since) are kept."""
+        as_of = _version(list_version)
+        listed: set[str] = set()
+        for item in items:
+            meta = item.get("metadata") or {}
+            name = str(meta.get("name", ""))
+            listed.add(name)
+            known = self._get_any(kind, namespace, name)
+            if known is None or _version(known["metadata"].get("resourceVersion")) <= _version(
+                meta.get("resourceVersion")
+            ):
+                self.update(kind, item)
+        dropped = [
+            obj
+            for obj in self._all(kind, namespace)
+            if obj["metadata"].get("name") not in listed and _version(obj["metadata"].get("resourceVersion")) < as_of
+        ]
+        for obj in dropped:
+            self.update(kind, obj, deleted=True)
+        return dropped
+
+    def _get_any(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind != "Pod":
+            return self.get(kind, namespace, name)
+        return next((o for o in self._all(kind, namespace) if o["metadata"].get("name") == name), None)
+
+    def _all(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        if kind == "Pod":
+            return [
+                {**pod, "metadata": {**pod["metadata"], "namespace": namespace}}
+                for (ns, _, _), pods in self._pods.items()
+                if ns == namespace
+                for pod in pods.values()
+            ]
+        out: list[dict[str, Any]] = []
+        for (k, ns, _), blob in self._objects.items():
+            if k == kind and ns == namespace:
+                out.append(json.loads(blob))
+        return out
+
     def has(self, kind: str, namespace: str, name: str) -> bool:
         return (kind, namespace, name) in self._objects
 
     def pods(self, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
         return list(self._pods.get((namespace, app, instance), {}).values())
+
+
+def _version(resource_version: object) -> int:
+    """etcd's revisions are integers; anything else sorts first (an entry without one is never newer than a list)."""
+    try:
+        return int(str(resource_version))
+    except ValueError:
+        return -1
 
 
 def _slim_meta(meta: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delete-timeout-seconds", type=float, help="how long deletion waits for the pod to stop")
     p.add_argument("--status-interval-seconds", type=float, help="how often conditions are re-derived")
     p.add_argument("--resync-interval-seconds", type=float, help="how often children are fully re-checked")
+    p.add_argument("--retry-max-seconds", type=float, help="longest wait between retries of a failed reconcile")
     p.add_argument("--log-level", default=os.environ.get("PERPDEX_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING")
     return p
 

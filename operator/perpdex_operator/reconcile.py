@@ -78,6 +78,9 @@ class Reconciler:
         # (plural, ns, name) -> the custom resource as last seen on kopf's watch (without managedFields): the body of
         # the optimistic check of background reconciles
         self._owners: dict[ObjectKey, dict[str, Any]] = {}
+        # uids of custom resources found deleted without kopf seeing their deletion (a re-list after 410 Gone, or a
+        # 404): kopf keeps their timers running, and those must send nothing
+        self._gone: set[str] = set()
 
     # -- bookkeeping -------------------------------------------------------------------------------------------------
     def _lock(self, key: ObjectKey) -> asyncio.Lock:
@@ -129,6 +132,33 @@ class Reconciler:
 
     def last_seen(self, spec: KindSpec, namespace: str, name: str) -> dict[str, Any] | None:
         return self._owners.get((spec.plural, namespace, name))
+
+    def known(self, spec: KindSpec, namespace: str) -> list[str]:
+        """Names of the custom resources of ``spec`` in ``namespace`` seen on kopf's watch and not deleted since."""
+        return [name for plural, ns, name in self._owners if plural == spec.plural and ns == namespace]
+
+    def vanish(self, spec: KindSpec, namespace: str, name: str, list_version: str) -> bool:
+        """A LIST as of ``list_version`` lacks this custom resource: forget it (and stop its timers' work) unless it
+        was seen after that list. True if forgotten."""
+        known = self._owners.get((spec.plural, namespace, name))
+        if known is None or _older({**known["metadata"], "resourceVersion": list_version}, known["metadata"]):
+            return False
+        self._gone.add(str(known["metadata"].get("uid")))
+        self.forget(spec, namespace, name)
+        return True
+
+    def mark_gone(self, body: Mapping[str, Any]) -> None:
+        """A request found this custom resource deleted (404) though kopf has not seen its deletion."""
+        self._gone.add(str((body.get("metadata") or {}).get("uid")))
+
+    def is_gone(self, body: Mapping[str, Any]) -> bool:
+        """This custom resource (by uid) is known to be deleted, though kopf may still run its timers."""
+        return str((body.get("metadata") or {}).get("uid")) in self._gone
+
+    def deleted(self, spec: KindSpec, body: Mapping[str, Any]) -> None:
+        """kopf's watch saw the deletion: its timers stop, nothing more to remember."""
+        self._gone.discard(str((body.get("metadata") or {}).get("uid")))
+        self.seen(spec, body, deleted=True)
 
     def freshest(self, spec: KindSpec, body: Mapping[str, Any]) -> Mapping[str, Any]:
         """``body`` (kopf's copy), or the operator's own later copy of the same object (e.g. its last status write)."""
@@ -231,7 +261,7 @@ class Reconciler:
                 cached = self.cache.get(manifest["kind"], meta["namespace"], meta["name"])
                 if cached is None or not is_current(manifest, cached)[0]:
                     return None
-            for manifest in children.created:
+            for manifest in [] if _deleting(owner) else children.created:
                 meta = manifest["metadata"]
                 if not self.cache.has(manifest["kind"], meta["namespace"], meta["name"]):
                     return None
@@ -265,6 +295,9 @@ class Reconciler:
         # no status to repeat
         owner = copy.deepcopy(dict(hint)) if hint is not None else await self.fetch(spec, namespace, name)
         if owner is None:
+            known = self._owners.get((spec.plural, namespace, name))
+            if known is not None:
+                self._gone.add(str(known["metadata"].get("uid")))
             self.forget(spec, namespace, name)
             return Outcome(exists=False)
         owner.setdefault("apiVersion", spec.api_version)
@@ -279,7 +312,9 @@ class Reconciler:
             problem = Problem(reason="InvalidSpec", message=str(exc))
         if children is not None:
             if full:
-                problem, workload = await self._sync_children(spec, children, results, new=_never_reconciled(owner))
+                problem, workload = await self._sync_children(
+                    spec, children, results, new=_never_reconciled(owner), deleting=_deleting(owner)
+                )
             else:  # a status-only check did not look at the children: a problem the last full pass found stands
                 problem = standing_problem(owner)
         workload_created = any(r.kind == spec.workload_kind and r.action == "created" for r in results)
@@ -329,13 +364,21 @@ class Reconciler:
         )
 
     async def _sync_children(
-        self, spec: KindSpec, children: Children, results: list[ChildResult], *, new: bool = False
+        self,
+        spec: KindSpec,
+        children: Children,
+        results: list[ChildResult],
+        *,
+        new: bool = False,
+        deleting: bool = False,
     ) -> tuple[Problem | None, dict[str, Any] | None]:
         """``new``: the owner was never reconciled, so a child the watch cache does not know is most likely absent
-        (created in one request, no read first)."""
+        (created in one request, no read first). ``deleting``: the create-only children (the Lease, which the
+        finalizer deletes) are not created again (a reconcile racing the finalizer would leave one behind)."""
         problem: Problem | None = None
         workload: dict[str, Any] | None = None
-        plan = [(m, False) for m in children.applied] + [(m, True) for m in children.created]
+        created = [] if deleting else children.created
+        plan = [(m, False) for m in children.applied] + [(m, True) for m in created]
         # two waves of concurrent requests instead of one request after the other: what others refer to (Role,
         # ServiceAccount, ConfigMap) first, then the RoleBinding (RBAC checks its Role) and the workload
         later = {"RoleBinding", spec.workload_kind}
@@ -441,6 +484,10 @@ def _older(meta: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
 
 def _created(results: list[ChildResult]) -> bool:
     return any(r.action == "created" for r in results)
+
+
+def _deleting(owner: Mapping[str, Any]) -> bool:
+    return bool((owner.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _never_reconciled(owner: Mapping[str, Any]) -> bool:

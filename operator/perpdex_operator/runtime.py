@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from perpdex_operator.events import EventRecorder
 from perpdex_operator.kinds import KINDS
 from perpdex_operator.metrics import OperatorMetrics
 from perpdex_operator.reconcile import Reconciler
+from perpdex_operator.relist import Relister
 from perpdex_operator.scheduling import Coalescer, Key
 from perpdex_operator.settings import OperatorSettings
 
@@ -69,20 +70,32 @@ class OperatorRuntime:
     events: EventRecorder = field(init=False)
     reconciler: Reconciler = field(init=False)
     coalescer: Coalescer = field(init=False)
+    relister: Relister = field(init=False)
 
     def __post_init__(self) -> None:
         self.kube = CountingKubeClient(self.kube_config, self.metrics)
         self.events = EventRecorder(self.kube)
         self.cache = WatchCache()
         self.reconciler = Reconciler(self.kube, self.settings, self.metrics, self.events, cache=self.cache)
-        self.coalescer = Coalescer(self._background)
+        self.coalescer = Coalescer(self._background, max_backoff=self.settings.retry_max_seconds)
+        self.relister = Relister(
+            self.kube,
+            self.cache,
+            self.reconciler,
+            self.coalescer,
+            WATCHED_CHILDREN,
+            max_delay=self.settings.retry_max_seconds,
+        )
 
-    async def _background(self, key: Key, full: bool) -> None:
+    async def _background(self, key: Key, full: bool) -> bool:
+        """One coalesced reconcile; False (retry with backoff) when a child write failed."""
         plural, namespace, name = key
         spec = next(k for k in KINDS if k.plural == plural)
-        await self.reconciler.reconcile(spec, namespace, name, full=full, optimistic=True)
+        outcome = await self.reconciler.reconcile(spec, namespace, name, full=full, optimistic=True)
+        return not (outcome.problem is not None and outcome.problem.reason == "ReconcileError")
 
     async def close(self) -> None:
+        await self.relister.close()
         await self.coalescer.close()
         await self.kube.close()
 
@@ -105,6 +118,10 @@ def kopf_settings(settings: OperatorSettings, priority: int) -> Any:
     s.peering.lifetime = settings.peering_lifetime_seconds
     s.peering.clusterwide = settings.clusterwide
     s.networking.request_timeout = 60
+    # kopf's own requests (finalizers, progress annotations, listings) retry 5xx, 429 and dropped connections until
+    # the API server answers: its default gives up after 54 s, and then an object waits for its next watch event
+    # (a deleted bot kept its finalizer for minutes)
+    s.networking.error_backoffs = RetryForever(settings.retry_max_seconds)
     s.watching.connect_timeout = 30
     for group, version, plural in WATCHED_CHILDREN:
         s.watching.label_selectors[(f"{group}/{version}" if group else version, plural)] = MANAGED_SELECTOR
@@ -114,6 +131,20 @@ def kopf_settings(settings: OperatorSettings, priority: int) -> Any:
     s.queueing.worker_limit = WORKER_LIMIT
     s.queueing.idle_timeout = 1.0
     return s
+
+
+class RetryForever:
+    """kopf's ``error_backoffs``: 1, 2, 4 ... seconds up to ``cap``, then ``cap`` forever (a fresh sequence for each
+    request; kopf retries while the sequence lasts)."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+
+    def __iter__(self) -> Iterator[float]:
+        delay = 1.0
+        while True:
+            yield delay
+            delay = min(self.cap, delay * 2)
 
 
 __all__ = ["GROUP", "WATCHED_CHILDREN", "OperatorRuntime", "kopf_settings"]

@@ -63,6 +63,9 @@ class OperatorSettings(BaseSettings):
     )
     status_interval_seconds: float = Field(10.0, gt=0, description="how often conditions are re-derived")
     resync_interval_seconds: float = Field(300.0, gt=0, description="periodic full reconcile of the children")
+    retry_max_seconds: float = Field(
+        60.0, gt=0, description="longest wait between retries of a failed reconcile (the backoff doubles from 1 s)"
+    )
     crashloop_restarts: int = Field(3, ge=1, description="restarts within crashloop_window_seconds → Degraded")
     crashloop_window_seconds: float = Field(600.0, gt=0)
     peering_lifetime_seconds: int = Field(60, ge=5, description="how long a silent peer is considered alive")

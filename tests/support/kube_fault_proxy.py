@@ -6,7 +6,7 @@ responses chunk by chunk. What it can do to the traffic, switched at any time fr
 
 - ``outage``: every request is answered ``503`` (and :meth:`FaultProxy.drop_watches` cuts the open streams);
 - ``write_error_rate``: that share of writes (POST/PUT/PATCH/DELETE) is answered ``503`` without reaching the API
-  server; ``lost_reply_rate``: that share is forwarded (so it takes effect) and then answered ``504``, as when a reply
+  server; ``refuse_writes_to``: every write whose path contains that string is (e.g. ``/statefulsets/``); ``lost_reply_rate``: that share is forwarded (so it takes effect) and then answered ``504``, as when a reply
   is lost in a timeout;
 - ``throttle_rate``: that share of all requests is answered ``429`` with ``Retry-After: 1``;
 - ``conflict_rate``: that share of creates (POST) is answered ``409 AlreadyExists`` without reaching the API server;
@@ -51,11 +51,13 @@ class Faults:
     throttle_rate: float = 0.0
     conflict_rate: float = 0.0
     write_delay: float = 0.0
+    refuse_writes_to: str = ""
 
     def clear(self) -> None:
         self.outage = False
         self.write_error_rate = self.lost_reply_rate = self.throttle_rate = self.conflict_rate = 0.0
         self.write_delay = 0.0
+        self.refuse_writes_to = ""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ class FaultProxy:
             fault = _status(503, "ServiceUnavailable", "injected outage")
         elif self._roll(f.throttle_rate):
             fault = _status(429, "TooManyRequests", "injected throttling", retry_after=1)
-        elif write and self._roll(f.write_error_rate):
+        elif write and (self._roll(f.write_error_rate) or (f.refuse_writes_to and f.refuse_writes_to in request.path)):
             fault = _status(503, "ServiceUnavailable", "injected write failure")
         elif request.method == "POST" and self._roll(f.conflict_rate):
             fault = _status(409, "AlreadyExists", "injected conflict")

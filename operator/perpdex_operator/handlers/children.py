@@ -1,5 +1,7 @@
 """Watch the operator's children (and pods) by label: a deleted or edited child re-reconciles its owner (drift
-repair); workload and pod changes refresh the owner's conditions. Work is coalesced per owner."""
+repair); workload and pod changes refresh the owner's conditions. Work is coalesced per owner. A second listing of a
+child (kopf lists again after 410 Gone) has the namespace's cache checked against fresh lists
+(:mod:`perpdex_operator.relist`)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ def register_children(registry: Any, rt: OperatorRuntime) -> None:
         key = (spec.plural, str(namespace), str(instance))
         kind = str(resource.kind)
         event_type = event.get("type")
-        rt.cache.update(kind, body, deleted=event_type == "DELETED")
+        if event_type is None and rt.cache.watched(kind, str(namespace), str(meta.get("name"))):
+            rt.relister.request(str(namespace))  # listed again (410 Gone): what the list lacks sends no event
+        rt.cache.update(kind, body, deleted=event_type == "DELETED", watched=True)
         if kind == "Pod":
             rt.coalescer.request(key, full=False)
             return

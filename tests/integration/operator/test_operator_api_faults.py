@@ -24,6 +24,7 @@ from tests.integration.operator.operator_helpers import (
     OperatorLauncher,
     OperatorProcess,
     bot_path,
+    condition,
     create_bot,
     eventually,
     get_or_none,
@@ -216,21 +217,30 @@ async def test_children_deleted_while_watches_are_down_are_recreated_after_410(
 async def test_a_failed_drift_repair_is_retried_before_the_resync(
     kube: Any, crds_installed: Any, launcher: OperatorLauncher, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    """Drift seen while every write fails: the repair is retried with growing backoff and lands once writes pass,
-    long before the (600 s) resync."""
+    """Drift seen while the API server refuses writes to StatefulSets (the status write passes): the bot says
+    Degraded/ReconcileError, the repair is retried with growing backoff and lands once the writes pass, long before
+    the (600 s) resync."""
     ns = make_namespace(kube, "repair")
     async with kube.client() as client:
         op = _start(launcher, proxy, ns, tmp_path)
         await create_bot(client, ns, paper_bot("drifty"))
         await _wait_converged(client, ns, op, {"drifty": "Pending"})
 
-        proxy.faults.write_error_rate = 1.0
+        proxy.faults.refuse_writes_to = "/statefulsets/"
+        mark = proxy.mark()
         await client.patch(sts_path(ns, "drifty"), {"spec": {"replicas": 3}})
 
-        async def attempts() -> bool:  # the repair was tried (and refused) a few times
-            return sum(1 for s in proxy.requests_since(0) if s.status == 503 and "statefulsets" in s.path) >= 2
+        async def degraded() -> bool:
+            cr = await client.get(bot_path(ns, "drifty"))
+            return condition(cr, "Degraded").get("reason") == "ReconcileError"
 
-        await eventually(attempts, timeout=CONVERGE, what="repair attempts")
+        await eventually(degraded, timeout=CONVERGE, what="Degraded/ReconcileError while the repair is refused")
+
+        async def retried() -> bool:  # tried (and refused) again after the status said so
+            refused = [s for s in proxy.requests_since(mark) if s.status == 503 and "/statefulsets/" in s.path]
+            return len(refused) >= 3
+
+        await eventually(retried, timeout=CONVERGE, what="repair attempts")
         proxy.faults.clear()
 
         async def repaired() -> bool:
@@ -238,5 +248,10 @@ async def test_a_failed_drift_repair_is_retried_before_the_resync(
 
         await eventually(repaired, timeout=CONVERGE, what="the drift repaired after writes pass again")
         await _wait_converged(client, ns, op, {"drifty": "Pending"})
+        await eventually(lambda: _healthy(client, ns, "drifty"), timeout=CONVERGE, what="Degraded cleared")
         await _assert_quiet(proxy, op)
         op.stop()
+
+
+async def _healthy(client: KubeClient, ns: str, name: str) -> bool:
+    return condition(await client.get(bot_path(ns, name)), "Degraded").get("status") == "False"

@@ -1,0 +1,141 @@
+"""The operator's machinery for API faults (issue 20): the watch cache takes a fresh list as the truth (a re-list after
+410 Gone sends no DELETED event), failed background reconciles are retried with growing backoff, kopf's own requests
+retry forever, and a re-list check drops what the lists lack and forgets vanished custom resources. The integration
+tier runs the same against the real API server behind a fault-injecting proxy (test_operator_api_faults.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from bot_runtime.kube import KubeClient, KubeConfig
+from perpdex_operator.cache import WatchCache
+from perpdex_operator.events import EventRecorder
+from perpdex_operator.kinds import TRADINGBOT
+from perpdex_operator.metrics import OperatorMetrics
+from perpdex_operator.reconcile import Reconciler
+from perpdex_operator.relist import Relister
+from perpdex_operator.runtime import WATCHED_CHILDREN, RetryForever
+from perpdex_operator.scheduling import Coalescer, Key, backoff
+from perpdex_operator.settings import OperatorSettings
+
+LABELS = {"app.kubernetes.io/name": "tradingbot", "app.kubernetes.io/instance": "b"}
+
+
+def _obj(name: str, version: int, **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": str(version), "labels": LABELS}, **extra}
+
+
+def test_a_fresh_list_replaces_the_cached_view_of_its_kind() -> None:
+    cache = WatchCache()
+    cache.update("ConfigMap", _obj("deleted-meanwhile", 10), watched=True)
+    cache.update("ConfigMap", _obj("written-after-the-list", 60))
+    cache.update("ConfigMap", _obj("changed", 10, data={"v": "old"}))
+    cache.update("ConfigMap", _obj("newer-in-cache", 55, data={"v": "cache"}))
+    cache.update("Service", _obj("other-kind", 10))
+    listed = [_obj("changed", 40, data={"v": "new"}), _obj("newer-in-cache", 45, data={"v": "list"})]
+
+    dropped = cache.replace("ConfigMap", "ns", listed, "50")
+
+    assert [d["metadata"]["name"] for d in dropped] == ["deleted-meanwhile"]
+    assert not cache.has("ConfigMap", "ns", "deleted-meanwhile")
+    assert not cache.watched("ConfigMap", "ns", "deleted-meanwhile")
+    assert cache.has("ConfigMap", "ns", "written-after-the-list")
+    assert (cache.get("ConfigMap", "ns", "changed") or {})["data"] == {"v": "new"}
+    assert (cache.get("ConfigMap", "ns", "newer-in-cache") or {})["data"] == {"v": "cache"}
+    assert cache.has("Service", "ns", "other-kind")
+
+
+def test_a_fresh_list_drops_vanished_pods() -> None:
+    cache = WatchCache()
+    cache.update("Pod", _obj("b-0", 10, status={"phase": "Running"}), watched=True)
+    assert cache.watched("Pod", "ns", "b-0")
+    dropped = cache.replace("Pod", "ns", [], "20")
+    assert [d["metadata"]["name"] for d in dropped] == ["b-0"]
+    assert cache.pods("ns", "tradingbot", "b") == []
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
+    for attempt, low, high in [(1, 0.8, 1.0), (2, 1.6, 2.0), (4, 6.4, 8.0), (30, 48.0, 60.0)]:
+        assert low <= backoff(attempt) <= high
+    assert backoff(10, cap=5) <= 5
+
+
+def test_kopf_error_backoffs_never_run_out_and_restart_per_request() -> None:
+    forever = RetryForever(8)
+    assert list(itertools.islice(forever, 7)) == [1, 2, 4, 8, 8, 8, 8]
+    assert next(iter(forever)) == 1
+
+
+async def test_a_failed_background_reconcile_is_retried_until_it_succeeds() -> None:
+    runs: list[tuple[Key, bool]] = []
+    done = asyncio.Event()
+
+    async def run(key: Key, full: bool) -> bool:
+        runs.append((key, full))
+        if len(runs) == 1:
+            raise ConnectionError("dropped")
+        if len(runs) < 4:
+            return False  # a refused write
+        done.set()
+        return True
+
+    coalescer = Coalescer(run, delay=0.001, max_backoff=0.01)
+    key = ("tradingbots", "ns", "b")
+    coalescer.request(key, full=True)
+    await asyncio.wait_for(done.wait(), 10)
+    assert runs == [(key, True)] * 4
+    assert coalescer.retrying == 0 and coalescer.pending == 0
+    await coalescer.close()
+
+
+class ListingKube(KubeClient):
+    """Answers LISTs from ``lists`` by path (an empty list elsewhere), resourceVersion 100."""
+
+    def __init__(self, lists: Mapping[str, list[dict[str, Any]]]) -> None:
+        super().__init__(KubeConfig(server="http://127.0.0.1:1"))
+        self.lists = lists
+        self.paths: list[str] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        assert method == "GET"
+        self.paths.append(path)
+        kind = {"configmaps": "ConfigMap", "tradingbots": "TradingBot"}.get(path.rsplit("/", 1)[-1], "Other")
+        return {"kind": f"{kind}List", "metadata": {"resourceVersion": "100"}, "items": self.lists.get(path, [])}
+
+
+async def test_a_relist_check_drops_missing_children_and_forgets_vanished_resources() -> None:
+    kube = ListingKube({"/apis/perpdex.io/v1alpha1/namespaces/ns/tradingbots": [_obj("b", 30)]})
+    cache = WatchCache()
+    cache.update("ConfigMap", _obj("b-config", 20), watched=True)
+    reconciler = Reconciler(kube, OperatorSettings(namespaces=["ns"]), OperatorMetrics(), EventRecorder(kube))
+    vanished = {"metadata": {"name": "v", "namespace": "ns", "uid": "uid-v", "resourceVersion": "40"}}
+    reconciler.seen(TRADINGBOT, {**_obj("b", 30), "metadata": {**_obj("b", 30)["metadata"], "uid": "uid-b"}})
+    reconciler.seen(TRADINGBOT, vanished)
+    requested: list[tuple[Key, bool]] = []
+
+    async def run(key: Key, full: bool) -> bool:
+        requested.append((key, full))
+        return True
+
+    coalescer = Coalescer(run, delay=0.001)
+    relister = Relister(kube, cache, reconciler, coalescer, WATCHED_CHILDREN)
+    await relister.check("ns")
+    await asyncio.sleep(0.05)
+
+    assert len(kube.paths) == len(WATCHED_CHILDREN) + 2  # one LIST per child kind and per custom resource kind
+    assert not cache.has("ConfigMap", "ns", "b-config")
+    assert requested == [(("tradingbots", "ns", "b"), True)]  # its owner recreates it
+    assert reconciler.known(TRADINGBOT, "ns") == ["b"]
+    assert reconciler.is_gone(vanished)  # its timers send nothing from now on
+    await coalescer.close()

@@ -171,6 +171,15 @@ def test_opportunities_through_the_service_proxy(crds_installed: Any, funding_se
     assert [line.split()[:3] for line in shown] == [
         [o["symbol"], o["long_dex"], o["short_dex"]] for o in strict["opportunities"]
     ]
+    # the dashboard through the same proxy: its relative links resolve under the proxy's path prefix
+    proxy = f"/api/v1/namespaces/{ns}/services/pdx-funding-service:http/proxy"
+    page = kube.kubectl("get", "--raw", f"{proxy}/ui/?symbol=ETH").stdout
+    assert 'id="opportunities-table"' in page and 'data-symbol="ETH"' in page
+    assert 'src="static/dashboard.js"' in page and 'href="../api/v1/opportunities?' in page
+    assert (
+        "drawn by uPlot" not in page
+        and "uPlot" in kube.kubectl("get", "--raw", f"{proxy}/ui/static/vendor/uPlot.iife.min.js").stdout
+    )
     # the user needs get on services/proxy in that namespace: nothing more, nothing less
     broken = plugin.run("opportunities", "--service", f"{ns}/nope", check=False)
     assert (

@@ -1,4 +1,4 @@
-"""The six venues' funding endpoints as replay routes (their own wire format, tests/fixtures/exchanges/<venue>/), the
+"""The live venues' funding endpoints as replay routes (their own wire format, tests/fixtures/exchanges/<venue>/), the
 options that point each real funding adapter at its server, what a cycle must land for each, and the three ways a
 venue breaks (HTTP 500s, an answer slower than the collector's timeout, a 200 whose body is not JSON)."""
 
@@ -20,6 +20,15 @@ def _grvt_ticker(request: RecordedRequest) -> Any:
 
 def _edgex_ticker(request: RecordedRequest) -> Any:
     return load_fixture("edgex", "tickers")[request.query["contractId"]]
+
+
+def _hyperliquid_info(request: RecordedRequest) -> Any:
+    """``metaAndAssetCtxs`` without SOL (every venue here lands the same three markets); the delisted MATIC stays."""
+    assert request.json() == {"type": "metaAndAssetCtxs"}
+    meta, ctxs = load_fixture("hyperliquid", "meta_and_asset_ctxs")
+    keep = [i for i, asset in enumerate(meta["universe"]) if asset["name"] != "SOL"]
+    meta["universe"] = [meta["universe"][i] for i in keep]
+    return [meta, [ctxs[i] for i in keep]]
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,15 @@ VENUES: tuple[Venue, ...] = (
             ("BTC", "BTCUSDT", D(1), D(8)),
             ("ETH", "ETHUSDT", D(1), D(8)),
             ("PEPE", "1000PEPEUSDT", D(1000), D(4)),
+        ),
+    ),
+    Venue(
+        "hyperliquid",
+        (("POST", "/info", _hyperliquid_info, None),),
+        expected=(
+            ("BTC", "BTC", D(1), D(1)),
+            ("ETH", "ETH", D(1), D(1)),
+            ("PEPE", "kPEPE", D(1000), D(1)),
         ),
     ),
 )

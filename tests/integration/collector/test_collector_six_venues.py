@@ -1,4 +1,4 @@
-"""The collector against all six venues: each real funding adapter (``registry.create_funding_source``) on its own
+"""The collector against all seven live venues: each real funding adapter (``registry.create_funding_source``) on its own
 replay server in the venue's wire format, delivering through ``FundingServiceClient`` to the real funding service on
 the real PostgreSQL. A full cycle lands every venue's rows (canonical symbols, multipliers, intervals); a venue
 answering 500s, one hanging past the timeout and one answering a body that is not JSON cost only themselves, and the
@@ -55,9 +55,9 @@ def expected(venue: Venue) -> dict[str, tuple[str, Decimal, Decimal]]:
 
 async def test_one_cycle_lands_every_venue(collector: Collector, service: Service, venues: Venues) -> None:
     summary = await collector.cycle()
-    print(f"\ncollector cycle over six replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
+    print(f"\ncollector cycle over the replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
 
-    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 18
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 21
     assert not collector.outbox and collector.service_reachable  # delivered: nothing pending
     landed = await latest_rows(service)
     assert landed == {venue.name: expected(venue) for venue in VENUES}
@@ -78,6 +78,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert btc["lighter"] == Decimal("-0.000096") / 8  # the 8 h figure of /funding-rates over Lighter's 1 h
     assert btc["grvt"] == Decimal("0.0001")  # 0.01 percentage points
     assert btc["edgex"] == Decimal("-0.00012236")
+    assert btc["hyperliquid"] == Decimal("0.0000125")  # Hyperliquid's funding is already hourly
 
 
 BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
@@ -89,10 +90,14 @@ BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
         {"paradex": lambda t: SERVER_ERROR, "backpack": hanging, "edgex": lambda t: NOT_JSON},
         {"paradex": "HTTP 500", "backpack": f"timed out after {TIMEOUT:g}s", "edgex": "not JSON"},
     ),
+    (
+        {"hyperliquid": lambda t: NOT_JSON},
+        {"hyperliquid": "not JSON"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail"])
+@pytest.mark.parametrize(("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails"])
 async def test_broken_venues_cost_only_themselves(
     collector: Collector,
     service: Service,
@@ -122,7 +127,7 @@ async def test_broken_venues_cost_only_themselves(
     for venue in healthy:
         assert collector.health[venue.name].last_error is None and logs[venue.name]["status"] == "ok"
 
-    # the venues come back: the next cycle lands all six and clears their errors
+    # the venues come back: the next cycle lands all of them and clears their errors
     for name in breaks:
         venue, server = venues[name]
         for method, path, _source, _query in venue.routes:

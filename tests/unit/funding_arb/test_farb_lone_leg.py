@@ -55,6 +55,7 @@ async def test_rejected_hedge_unwinds_the_filled_leg_at_once(make_rig: Callable[
     await rig.run_for(200)
     assert len(rig.strategy.pairs) == 1
     assert await rig.exposure() == 0
+    rig.check_invariants()
 
 
 async def test_hedge_not_filled_within_single_leg_timeout_is_cancelled_and_the_leg_unwound(
@@ -75,6 +76,7 @@ async def test_hedge_not_filled_within_single_leg_timeout_is_cancelled_and_the_l
     assert 25 <= unwind_a - entry_a <= 30
     assert rig.strategy.pairs == {}
     assert "0/0.0166" in rig.events.lone_leg_reports()[0]
+    rig.check_invariants()
 
 
 async def test_partial_hedge_keeps_the_hedged_part_and_unwinds_the_excess(make_rig: Callable[..., Any]) -> None:
@@ -87,6 +89,7 @@ async def test_partial_hedge_keeps_the_hedged_part_and_unwinds_the_excess(make_r
     assert await rig.exposure() == 0
     assert order_times(rig, "u") == order_times(rig, "o")[:1]  # the excess went at once
     assert "partly filled" in rig.events.lone_leg_reports()[0]
+    rig.check_invariants()
 
 
 async def test_partial_long_and_short_keep_the_smaller_one(make_rig: Callable[..., Any]) -> None:
@@ -97,6 +100,7 @@ async def test_partial_long_and_short_keep_the_smaller_one(make_rig: Callable[..
     [pair] = rig.strategy.pairs.values()
     assert pair.base_size == D("0.0049")  # 0.0166 x 0.3 rounded down
     assert await rig.sizes() == {"paper-a": D("0.0049"), "paper-b": D("-0.0049")}
+    rig.check_invariants()
 
 
 async def test_hedge_that_fills_nothing_unwinds_the_leg(make_rig: Callable[..., Any]) -> None:
@@ -106,6 +110,7 @@ async def test_hedge_that_fills_nothing_unwinds_the_leg(make_rig: Callable[..., 
     await flat(rig)
     assert rig.strategy.pairs == {}
     assert len(order_times(rig, "u")) == 1
+    rig.check_invariants()
 
 
 async def test_exception_mid_entry_is_looked_up_and_the_pair_kept(make_rig: Callable[..., Any]) -> None:
@@ -146,6 +151,7 @@ async def test_exception_mid_entry_past_the_deadline_unwinds_both_sides(make_rig
     assert any("outcome unknown" in r for r in reports)
     assert any("unmatched leg paper-b BTC short 0.0166: unwinding" in r for r in reports)
     assert rig.strategy.pairs == {}
+    rig.check_invariants()
 
 
 async def test_a_position_read_that_raises_does_not_stop_the_strategy(make_rig: Callable[..., Any]) -> None:
@@ -155,6 +161,7 @@ async def test_a_position_read_that_raises_does_not_stop_the_strategy(make_rig: 
     assert rig.task is not None and not rig.task.done()
     assert len(rig.strategy.pairs) == 1
     assert await rig.exposure() == 0
+    rig.check_invariants()
 
 
 async def test_cancelled_mid_entry_flattens_the_filled_leg(make_rig: Callable[..., Any]) -> None:
@@ -167,6 +174,7 @@ async def test_cancelled_mid_entry_flattens_the_filled_leg(make_rig: Callable[..
     with contextlib.suppress(asyncio.CancelledError):
         await rig.clock.drive(rig.task)
     await flat(rig)
+    rig.check_invariants()
 
 
 async def test_venue_down_after_filling_the_hedge(make_rig: Callable[..., Any]) -> None:
@@ -195,6 +203,9 @@ async def test_venue_down_after_filling_the_hedge(make_rig: Callable[..., Any]) 
     assert any("unmatched leg paper-b BTC short 0.0166: unwinding" in r for r in rig.events.lone_leg_reports())
     assert "BTC" not in rig.strategy.touched
     assert rig.task is not None and not rig.task.done()
+    # the one fault no reachable venue can hedge: the short stayed naked for the outage, and not one poll longer
+    [*_, (start, end, exposure)] = rig.exposure_log.naked_spans()
+    assert exposure == -D("0.0166") and end - start <= 600 + 120 + rig.strategy.tuning.poll_interval
 
 
 async def test_venue_down_at_start_waits_then_trades(make_rig: Callable[..., Any]) -> None:
@@ -206,3 +217,4 @@ async def test_venue_down_at_start_waits_then_trades(make_rig: Callable[..., Any
     rig.venues["paper-b"].down = False
     await rig.run_for(120)
     assert len(rig.strategy.pairs) == 1
+    rig.check_invariants()

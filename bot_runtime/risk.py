@@ -20,11 +20,13 @@ to a fresh one a hedged move looks like a loss) is *unknown*, not a loss: the ca
 :meth:`RiskManager.equity_unknown_because` instead of calling :meth:`check_periodic`, the equity-based limits are not
 checked until a full reading comes back, and :attr:`RiskManager.equity_unknown` says why.
 
-Baselines (starting equity, peak equity, the UTC day's opening equity) are taken from the first balance observed
-after start; a restarted bot starts new baselines (documented limitation: a pod restart forgets the loss before it).
-The halt itself is not forgotten in Kubernetes: the process records it in ``status.riskHalt`` and a restarted bot
-stays halted until the spec changes (bot_runtime.process.risk_halt, docs/status-ownership.md); this class only holds
-it in memory.
+Baselines (starting equity, peak equity, the UTC day's opening equity) are taken from the first balance observed;
+they survive restarts: the process writes :meth:`RiskManager.baselines` to ``status.riskBaselines`` and a new process
+hands them to :meth:`RiskManager.restore` before its first balance, so 11000 → 10850, restart, → 10700 still trips a
+200 daily limit and a drawdown is measured from the true peak (a crash-looping bot cannot reset its limits). The
+day's baseline rolls at 00:00 UTC as before. The halt itself is not forgotten in Kubernetes: the process records it
+in ``status.riskHalt`` and a restarted bot stays halted until the spec changes (bot_runtime.process.risk_halt,
+docs/status-ownership.md); this class only holds it in memory.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from bot_runtime.clock import Clock, SystemClock
 from bot_runtime.config import OnBreach, RiskConfig
@@ -76,6 +80,30 @@ class RiskBreach(BaseModel):
     message: str
     symbols: list[str] = Field(default_factory=list, description="markets to exit (closeWorst), else empty = all")
     at: datetime
+
+
+class RiskBaselines(BaseModel):
+    """``status.riskBaselines``: the equity the limits are measured from (quote currency), kept across restarts."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    starting_equity: Decimal | None = Field(None, description="the first equity observed (emergency loss)")
+    peak_equity: Decimal | None = Field(None, description="the highest equity observed (maxDrawdownPct)")
+    day: date | None = Field(None, description="the UTC day of day_start_equity")
+    day_start_equity: Decimal | None = Field(None, description="the first equity of that UTC day (maxDailyLossUsd)")
+
+    def to_status(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    @classmethod
+    def from_status(cls, raw: Any) -> RiskBaselines | None:
+        """The baselines as the CRD stores them; None when absent or unreadable (the limits then start afresh)."""
+        if not isinstance(raw, dict) or not raw:
+            return None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError:
+            return None
 
 
 class RiskManager:
@@ -122,6 +150,24 @@ class RiskManager:
             self.day = today
             self.day_start_equity = equity
         self.last_equity = equity
+
+    def baselines(self) -> RiskBaselines | None:
+        """What :meth:`restore` takes back after a restart (None before the first equity was observed)."""
+        if self.starting_equity is None:
+            return None
+        return RiskBaselines(
+            starting_equity=self.starting_equity,
+            peak_equity=self.peak_equity,
+            day=self.day,
+            day_start_equity=self.day_start_equity,
+        )
+
+    def restore(self, baselines: RiskBaselines) -> None:
+        """Take the baselines of a previous process (before the first equity of this one is observed)."""
+        self.starting_equity = baselines.starting_equity
+        self.peak_equity = baselines.peak_equity
+        self.day = baselines.day
+        self.day_start_equity = baselines.day_start_equity if baselines.day is not None else None
 
     def equity_unknown_because(self, why: str) -> None:
         """The account cannot be valued now (e.g. a venue is unreachable): no equity-based limit is checked and no
@@ -174,10 +220,13 @@ class RiskManager:
         open_orders: int = 0,
         balance: Balance | None = None,
         positions: Sequence[Position] = (),
+        pending: Decimal = ZERO,
     ) -> RiskBreach | None:
         """Check one order before it is sent. ``price`` is the order's (expected) price, ``position`` the current
         position in its market, ``open_orders`` the bot's resting orders, ``positions`` every position (for the
-        margin ratio). Returns a breach (and halts) or None. Reduce-only orders always pass."""
+        margin ratio), ``pending`` the unfilled size of the bot's resting opening orders on the same market and side
+        (they count toward ``maxPositionUsd``: each may fill). Returns a breach (and halts) or None. Reduce-only
+        orders always pass."""
         if request.reduce_only:
             return None
         if self.breach is not None:
@@ -189,13 +238,15 @@ class RiskManager:
         found: RiskBreach | None = None
         limit = self.config.max_position_usd
         if limit is not None and abs(projected) > abs(current):
-            notional = abs(projected) * price
+            notional = abs(projected + request.side.sign * pending) * price
             if notional > limit:
+                with_pending = f" and {pending} resting" if pending else ""
                 found = self._breach(
                     RiskLimit.MAX_POSITION_USD,
                     notional,
                     limit,
-                    f"{request.symbol}: position notional after this order {notional:.2f} > maxPositionUsd {limit}",
+                    f"{request.symbol}: position notional after this order{with_pending} {notional:.2f}"
+                    f" > maxPositionUsd {limit}",
                 )
         if found is None and self.config.max_open_orders is not None and open_orders + 1 > self.config.max_open_orders:
             found = self._breach(

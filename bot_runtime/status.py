@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypeVar  # PEP 696 defaults (typing has them from 3.13)
 
 from bot_runtime.kube import ApiError, Conflict, KubeClient, NotFound, resource_path
+from bot_runtime.risk import RiskBaselines
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,8 @@ class BotStatus(BaseModel):
     # null (clearing a stale record); before that, and outside Kubernetes, the field is left alone
     risk_halt_checked: bool = False
     preflight: PreflightRecord | None = None  # None: not run yet in this process (the field is left alone)
+    # the risk limits' baselines (read back at the next start); None: none yet (the field is left alone)
+    risk_baselines: RiskBaselines | None = None
 
     def urgent_fields(self) -> tuple[Any, ...]:
         """A change of these is written at once (not held back by ``min_interval``)."""
@@ -284,6 +287,8 @@ class BotStatus(BaseModel):
             doc["riskHalt"] = None
         if self.preflight is not None:
             doc["preflight"] = self.preflight.to_status()
+        if self.risk_baselines is not None:
+            doc["riskBaselines"] = self.risk_baselines.to_status()
         return doc
 
 

@@ -65,7 +65,7 @@ from bot_runtime.process.preflight_gate import PREFLIGHT_RETRY_S, PreflightGate
 from bot_runtime.process.reporting import Reporting
 from bot_runtime.process.risk_halt import RiskHaltKeeper
 from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
-from bot_runtime.risk import RiskBreach, RiskManager
+from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.status import BotStatus, Phase, RiskHaltRecord
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategySnapshot
 from bot_runtime.strategies.registry import build_strategy
@@ -219,9 +219,10 @@ class BotProcess:
             exchange = self.exchanges[self.config.exchange or ""]
         else:
             exchange = dict(self.exchanges)
-        strategy = build_strategy(
-            self.config, exchange, RiskManager(self.config.risk, self.clock), self.events, clock=self.clock
-        )
+        risk = RiskManager(self.config.risk, self.clock)
+        if self.reporting.previous_baselines is not None:  # the limits keep measuring from the previous process's
+            risk.restore(self.reporting.previous_baselines)
+        strategy = build_strategy(self.config, exchange, risk, self.events, clock=self.clock)
         # every submission is fenced: the lease held with a margin, no new entry while stopping (:mod:`.fence`)
         strategy.fence = SubmissionFence(
             stopping=self.stopping,
@@ -420,8 +421,15 @@ class BotProcess:
         self.notifier.notify(
             NotifyEvent.RISK, f"still risk-halted after a restart: {record.limit} ({record.action})", notice or ""
         )
+        # the halt's own action, again: cancel (pause, closeWorst), or cancel and exit to flat (closeAll: an exit
+        # the previous process may not have finished)
+        resume_exit = record.action == RiskAction.CLOSE_ALL
         await self._shutdown_strategy(
-            OnStop.CANCEL_ORDERS, within=PAUSE_ON_STOP_S, done="resting orders cancelled (recorded risk halt)"
+            OnStop.CLOSE_POSITIONS if resume_exit else OnStop.CANCEL_ORDERS,
+            within=PAUSE_ON_STOP_S,
+            done="closeAll exit resumed (recorded risk halt)"
+            if resume_exit
+            else "resting orders cancelled (recorded risk halt)",
         )
         await self._observe_venue(within=OBSERVE_S)
         self.reporting.sample()

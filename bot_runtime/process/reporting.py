@@ -27,6 +27,7 @@ from typing import Any
 from bot_runtime.logs import SecretRedactor
 from bot_runtime.metrics import BotMetrics
 from bot_runtime.process.events import ProcessEvents
+from bot_runtime.risk import RiskBaselines
 from bot_runtime.status import (
     BotStatus,
     KubeStatusSink,
@@ -78,6 +79,9 @@ class Reporting:
         self.previous_legs = previous_legs
         self.reporter: StatusReporter | None = None
         self.preflight: PreflightRecord | None = None  # this process's preflight (:mod:`.preflight_gate`)
+        # status.riskBaselines of the previous process (read at start in Kubernetes): restored into the risk manager
+        # and written back until the strategy's own are known
+        self.previous_baselines: RiskBaselines | None = None
 
     # phase -----------------------------------------------------------------------------------------------------------
     def set_phase(self, phase: Phase, reason: str | None = None) -> None:
@@ -108,7 +112,11 @@ class Reporting:
             "risk_halt_checked": self.halt.checked,
             "legs": self.previous_legs,  # until the strategy reports its own
             "preflight": self.preflight,
+            "risk_baselines": self.previous_baselines,
         }
+        strategy = self.strategy()
+        if strategy is not None and (baselines := strategy.risk.baselines()) is not None:
+            fields["risk_baselines"] = baselines
         if snap is not None:
             fields.update(
                 position=snap.position,

@@ -3,17 +3,21 @@
 A breach sets phase RiskHalted, the strategy applies ``onBreach``, and the bot records ``status.riskHalt`` = {limit,
 message, action, at, generation}: ``generation`` is the TradingBot's ``metadata.generation`` at the moment of the halt
 (read from the API; the one seen at start if that read fails). A process that starts while ``riskHalt.generation`` is
-the current generation stays halted: phase RiskHalted, no order at all, ``lastError`` says why and how to clear it. It
-cancels the bot's own resting orders once (every onBreach action began with that, so this only restores the state the
-halt had reached, e.g. after a crash in the middle of it); it does not re-run a closeAll exit, and it does not apply
-onStop when it stops (it trades nothing; the process that halted applied it). Clearing = changing the spec (a new
-generation: raise the limit, or set ``paused: true`` then ``false``): the next start writes ``riskHalt: null`` and
-trades with fresh risk baselines. A restart, a pod deletion or ``kubectl rollout restart`` change no generation and
-keep the halt. Outside Kubernetes there is no record (and no :class:`RiskHaltKeeper`): a halt lasts as long as the
-process.
+the current generation stays halted: phase RiskHalted, no opening order, ``lastError`` says why and how to clear it.
+It cancels the bot's own resting orders once (every onBreach action began with that, so this only restores the state
+the halt had reached, e.g. after a crash in the middle of it; a closeAll halt also finishes its exit to flat, see
+below), and it does not apply onStop when it stops (it trades nothing; the process that halted applied it). Clearing
+= changing the spec (a new generation: raise the limit, or set ``paused: true`` then ``false``): the next start writes
+``riskHalt: null`` and trades on; the risk baselines stay (a loss beyond a limit that was not raised trips again). A
+restart, a pod deletion or ``kubectl rollout restart`` change no generation and keep the halt. Outside Kubernetes
+there is no record (and no :class:`RiskHaltKeeper`): a halt lasts as long as the process.
 
 The start-up read fails closed: the TradingBot is read (retried until it answers) before the process connects, and
-without the answer it does not trade. The same read brings ``status.legs`` of the previous process back.
+without the answer it does not trade. The same read brings ``status.legs`` and ``status.riskBaselines`` of the
+previous process back (the risk limits keep measuring from the same equity: :mod:`bot_runtime.risk`).
+
+A recorded ``closeAll`` halt whose exit did not finish (the process died in the middle of it) is resumed by the next
+start: cancel, then the reduce-only exit to flat; a ``pause`` or ``closeWorst`` halt only cancels.
 The keeper writes :class:`~.reporting.HaltState`; :mod:`.reporting` puts it in the status.
 """
 
@@ -31,7 +35,7 @@ from bot_runtime.process.events import ProcessEvents
 from bot_runtime.process.lease import KubeTarget
 from bot_runtime.process.lifecycle import Spawn
 from bot_runtime.process.reporting import Reporting
-from bot_runtime.risk import RiskBreach
+from bot_runtime.risk import RiskBaselines, RiskBreach
 from bot_runtime.status import (
     GROUP_VERSION,
     RiskHaltCheck,
@@ -102,6 +106,9 @@ class RiskHaltKeeper:
                 obj = await self._get_tradingbot()
                 check = risk_halt_on_start(obj)
                 self.reporting.previous_legs = legs_on_start(obj)
+                self.reporting.previous_baselines = RiskBaselines.from_status(
+                    (obj.get("status") or {}).get("riskBaselines")
+                )
             except Exception as exc:  # API down, RBAC, a malformed object: retry, never trade blind
                 failed = True
                 text = self.redactor.redact(f"{type(exc).__name__}: {exc}")[:500]
@@ -140,7 +147,7 @@ class RiskHaltKeeper:
         elif check.stale:
             previous = check.record.generation if check.record is not None else None
             log.warning(
-                "the spec changed since the recorded risk halt: clearing it and trading with fresh risk baselines",
+                "the spec changed since the recorded risk halt: clearing it and trading on (same risk baselines)",
                 extra={"halt_generation": previous, "generation": check.generation},
             )
         # write the record back (RiskHalted at once, even while the venue cannot be reached yet), or riskHalt: null

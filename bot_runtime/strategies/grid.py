@@ -133,6 +133,7 @@ class GridStrategy(Strategy):
         self.quantity = self.grid.quantity
         # state, all rebuilt from the exchange on start
         self.close_orders: list[Order] = []
+        self.entry_orders: list[Order] = []  # the bot's resting opening orders (maxPositionUsd counts them)
         self.open_order_count = 0
         self.position_state: Position | None = None
         self.balance_state: Balance | None = None
@@ -606,6 +607,7 @@ class GridStrategy(Strategy):
             open_orders=self.open_order_count,
             balance=self.balance_state,
             positions=[self.position_state] if self.position_state else [],
+            pending=sum((o.remaining for o in self.entry_orders if o.side is request.side), ZERO),
         )
         if breach is None:
             return True
@@ -698,6 +700,7 @@ class GridStrategy(Strategy):
         orders = [o for o in await self.retry(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]
         self.open_order_count = len(orders)
         self.close_orders = [o for o in orders if self._is_close_order(o)]
+        self.entry_orders = [o for o in orders if o.side is self.open_side and not o.reduce_only]
 
     async def _refresh_account(self) -> None:
         self.position_state = await self.retry(lambda: self.exchange.position(self.symbol))

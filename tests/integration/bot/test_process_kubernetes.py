@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,9 @@ def test_one_holder_trades_the_other_waits_then_takes_over(bot_cr, tmp_path: Pat
     a.wait_for(lambda x: x.get("msg") == "fill", 90, "a: a fill")
     status = eventually(lambda: (s := cr_status(kube, namespace, name)).get("phase") == "Running" and s, 30, "Running")
     assert "lastHeartbeat" in status and "openOrders" in status and "position" in status
+    # the risk baselines the next process restores, accepted by the real API server's schema
+    baselines = eventually(lambda: cr_status(kube, namespace, name).get("riskBaselines"), 30, "riskBaselines")
+    assert Decimal(baselines["startingEquity"]) > 0 and baselines["day"] == datetime.now(UTC).date().isoformat()
     heartbeat = datetime.strptime(status["lastHeartbeat"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - heartbeat).total_seconds()) < 60
     assert lease_holder(kube, namespace, name) == "uid-grid-a"  # the pod UID, never the (reused) pod name

@@ -222,7 +222,7 @@ async def test_new_generation_clears_and_trades(tmp_path: Path) -> None:
     assert "riskHalt" not in kube.status  # removed by a merge patch with null
     assert any("riskHalt" in p["status"] and p["status"]["riskHalt"] is None for p in kube.status_patches)
     assert "still halted" not in str(kube.status.get("lastError"))
-    assert bot.strategy is not None and not bot.strategy.risk.halted  # fresh risk baselines
+    assert bot.strategy is not None and not bot.strategy.risk.halted  # the halt is cleared
     assert await stop(bot, task) == EXIT_OK
     assert kube.status["phase"] == "Stopped" and "riskHalt" not in kube.status
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from perpdex_operator.kubectl import control, from_runbot, logs, opportunities, preflight, views
-from perpdex_operator.kubectl.kube import Kubectl, KubectlError
+from perpdex_operator.kubectl.kube import Forbidden, Kubectl, KubectlError, NoCrds
 
 PROG = "kubectl perpdex"
 
@@ -126,8 +126,20 @@ def _namespace(kubectl: Kubectl, args: argparse.Namespace) -> str:
 def _run(kubectl: Kubectl, args: argparse.Namespace) -> int:
     if args.verb == "list":
         scope = views.Scope(None if args.all_namespaces or not args.namespace else args.namespace)
-        bots = views.load_bots(kubectl, scope)
-        collectors = views.load_collectors(kubectl, scope)
+        try:
+            bots = views.load_bots(kubectl, scope)
+        except Forbidden:
+            if scope.namespace is not None or args.all_namespaces:
+                raise
+            # no right to list across namespaces: the context's namespace is what this user can see
+            scope = views.Scope(kubectl.current_namespace())
+            print(f"warning: cannot list across namespaces; namespace {scope.namespace} only", file=sys.stderr)
+            bots = views.load_bots(kubectl, scope)
+        try:
+            collectors = views.load_collectors(kubectl, scope)
+        except (Forbidden, NoCrds) as exc:  # the bots are still worth showing
+            collectors = []
+            print(f"warning: FundingCollectors not listed: {exc}", file=sys.stderr)
         print(views.render_list(bots, collectors, args.output))
         return 0
     if args.verb == "opportunities":

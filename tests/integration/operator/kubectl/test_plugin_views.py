@@ -268,6 +268,15 @@ def test_read_only_user_can_list_but_not_pause(world: dict[str, Any], tmp_path: 
     kube.kubectl("create", "rolebinding", "bot-viewer", "-n", ns, "--role=bot-viewer", f"--serviceaccount={ns}:viewer")
     viewer = Plugin(kube, restricted_kubeconfig(kube, ns, "viewer", tmp_path / "kubeconfig"))
     assert "grid-btc" in viewer.run("list", "-n", ns).stdout
+    # without rights on collectors the bots are still listed, with a warning
+    kube.kubectl("create", "role", "bots-only", "-n", ns, "--verb=get,list", "--resource=tradingbots.perpdex.io")
+    kube.kubectl("create", "rolebinding", "bots-only", "-n", ns, "--role=bots-only", f"--serviceaccount={ns}:bots-only")
+    bots_only = Plugin(kube, restricted_kubeconfig(kube, ns, "bots-only", tmp_path / "bots-only"))
+    partial = bots_only.run("list")
+    assert "grid-btc" in partial.stdout and "No FundingCollectors found." in partial.stdout
+    assert partial.stderr.splitlines()[0] == f"warning: cannot list across namespaces; namespace {ns} only"
+    assert partial.stderr.splitlines()[1].startswith("warning: FundingCollectors not listed: forbidden: ")
+    assert bots_only.run("list", "-A", check=False).returncode == 1  # asked for every namespace: refused, said so
     assert "grid-btc" in viewer.run("describe", "grid-btc").stdout  # the context's namespace
     denied = viewer.run("pause", "grid-btc", check=False)
     assert (

@@ -29,7 +29,9 @@ DEFAULT_ENV_FILE = ".env"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perpdex preflight", description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--exchange", required=True, help="lighter, grvt, edgex, paradex, backpack, aster (or paper)")
+    p.add_argument(
+        "--exchange", required=True, help="lighter, grvt, edgex, paradex, backpack, aster, hyperliquid (or paper)"
+    )
     p.add_argument("--ticker", required=True, help="canonical base asset, e.g. BTC, ETH, PEPE")
     p.add_argument("--quantity", help="order size in base units: checked against the minimum and the size step")
     p.add_argument("--max-orders", type=int, default=40, help="as the bot's maxOrders, for the collateral estimate")

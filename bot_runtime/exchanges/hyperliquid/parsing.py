@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges.base import (
@@ -27,16 +27,20 @@ _TIF = {"Alo": TimeInForce.POST_ONLY, "Ioc": TimeInForce.IOC, "Gtc": TimeInForce
 
 def market_from_asset(exchange: str, asset_id: int, info: AssetInfo, mark_price: Decimal | None) -> Market:
     """``tick_size`` is the price step at the current mark (it changes with the price's magnitude; orders are
-    rounded by :func:`~.mapping.round_price` at their own price)."""
+    rounded by :func:`~.mapping.round_price` at their own price). Hyperliquid has no minimum size, only a minimum
+    order value ($10): ``min_size`` is the smallest size on the step worth $10 at the mark when markets loaded."""
     canonical = normalize(exchange, info.name)
     step = size_step(info.sz_decimals)
+    min_size = step
+    if mark_price:
+        min_size = max(step, (MIN_NOTIONAL / mark_price / step).to_integral_value(rounding=ROUND_CEILING) * step)
     return Market(
         symbol=canonical.base,
         venue_symbol=info.name,
         contract_id=str(asset_id),
         tick_size=price_quantum(mark_price or Decimal(0), info.sz_decimals),
         size_step=step,
-        min_size=step,
+        min_size=min_size,
         min_notional=MIN_NOTIONAL,
         multiplier=canonical.multiplier,
         quote="USDC",

@@ -72,7 +72,8 @@ class HyperliquidVenue:
         self.orders: dict[int, dict[str, Any]] = {}  # oid → {"order": frontend order, "status": ..., ...}
         self.fills: list[dict[str, Any]] = []
         self.nonces: set[int] = set()
-        self.positions: dict[str, Decimal] = {}
+        self.positions: dict[str, Decimal] = {}  # coin → signed size, from fills
+        self.live_positions = False  # True: clearinghouseState from the fills here, not the fixture's positions
         self.refuse_next: str | None = None  # the name of an order error fixture for the next order
         self.role = fx("user_role_agent")
         self.role["data"]["user"] = account.lower()
@@ -108,7 +109,15 @@ class HyperliquidVenue:
         if kind == "userFillsByTime":
             return [f for f in self.fills if f["time"] >= body["startTime"]]
         if kind == "clearinghouseState":
-            return fx("clearinghouse_state")
+            state = fx("clearinghouse_state")
+            if self.live_positions:
+                template = state["assetPositions"][0]
+                state["assetPositions"] = [
+                    {**template, "position": {**template["position"], "coin": coin, "szi": str(size)}}
+                    for coin, size in self.positions.items()
+                    if size != 0
+                ]
+            return state
         raise AssertionError(f"unexpected /info {kind}")
 
     def _find(self, oid: int | str) -> dict[str, Any] | None:
@@ -200,6 +209,8 @@ class HyperliquidVenue:
         order["sz"] = str(remaining)
         if remaining <= 0:
             entry["status"] = "filled"
+        signed = size if order["side"] == "B" else -size
+        self.positions[order["coin"]] = self.positions.get(order["coin"], Decimal(0)) + signed
         fill = {**fx("ws_user_fills")["data"]["fills"][0], "coin": order["coin"], "px": str(px or order["limitPx"]),
                 "sz": str(size), "side": order["side"], "oid": oid, "tid": next(self._tids), "crossed": crossed,
                 "time": time_ms if time_ms is not None else int(time.time() * 1000)}  # fmt: skip
@@ -269,12 +280,13 @@ async def test_markets_perpetuals_ticks_steps_and_multipliers(hl: Exchange) -> N
     markets = await hl.markets()
     assert set(markets) == {"BTC", "ETH", "PEPE", "SOL"}  # MATIC is delisted
     btc, eth, pepe = markets["BTC"], markets["ETH"], markets["PEPE"]
-    # 5 significant figures at the mark (97381 → 1) beat BTC's 6 - 5 = 1 decimal
+    # 5 significant figures at the mark (97381 → 1) beat BTC's 6 - 5 = 1 decimal; the minimum size is the $10
+    # minimum order value at the mark (10 / 97381 = 0.0001027 → 0.00011 on the 0.00001 step)
     assert (btc.contract_id, btc.tick_size, btc.size_step, btc.min_size, btc.min_notional, btc.quote) == (
         "0",
         Decimal(1),
         Decimal("0.00001"),
-        Decimal("0.00001"),
+        Decimal("0.00011"),
         Decimal(10),
         "USDC",
     )
@@ -284,12 +296,13 @@ async def test_markets_perpetuals_ticks_steps_and_multipliers(hl: Exchange) -> N
         Decimal("0.0001"),
         Decimal(25),
     )
-    assert (pepe.venue_symbol, pepe.contract_id, pepe.multiplier, pepe.size_step, pepe.tick_size) == (
+    assert (pepe.venue_symbol, pepe.contract_id, pepe.multiplier, pepe.size_step, pepe.tick_size, pepe.min_size) == (
         "kPEPE",
         "3",
         Decimal(1000),
         Decimal(1),
         Decimal("0.000001"),
+        Decimal(497),  # 10 / 0.020121 = 496.99 kPEPE
     )
 
 

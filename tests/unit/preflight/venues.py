@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster"]
+VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid"]
 
 
 @dataclass
@@ -113,6 +113,18 @@ def _aster(server: ReplayServer) -> Rig:
     return Rig("aster", server, {"baseUrl": server.url, "wsUrl": server.ws_url}, dict(ENV), refuse)
 
 
+def _hyperliquid(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_hyperliquid_client import ENV, HyperliquidVenue
+
+    venue = HyperliquidVenue(server)  # recovers the signer of every action
+
+    def refuse(rig: Rig) -> None:  # the venue does not know the API wallet (never approved, or revoked)
+        venue.role = load_fixture("hyperliquid", "user_role_missing")
+
+    options = {"baseUrl": server.url, "wsUrl": server.ws_url + "/ws"}
+    return Rig("hyperliquid", server, options, dict(ENV), refuse)
+
+
 BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "lighter": _lighter,
     "grvt": _grvt,
@@ -120,6 +132,7 @@ BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "paradex": _paradex,
     "backpack": _backpack,
     "aster": _aster,
+    "hyperliquid": _hyperliquid,
 }
 
 

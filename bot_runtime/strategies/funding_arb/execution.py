@@ -261,12 +261,19 @@ class Executor:
         return order
 
     async def look_up(
-        self, exchange: Exchange, request: OrderRequest, before: Position, deadline: Deadline, *, rejected: bool
+        self,
+        exchange: Exchange,
+        request: OrderRequest,
+        before: Position | None,
+        deadline: Deadline,
+        *,
+        rejected: bool,
     ) -> Order | LegFill:
         """An order whose send did not say what happened (a timeout, a lost reply, a rejection that may be the venue
-        refusing a duplicate client id): look it up by client id, and read the position, until the venue answers
-        or the deadline comes. Never assumes: an order not found counts as absent only once the venue said so
-        (``Tuning.absent_confirmations`` answers; one after a rejection) and the position did not move."""
+        refusing a duplicate client id): look it up by client id, and read the position (against ``before``, the
+        position before the order; None: not read), until the venue answers or the deadline comes. Never assumes:
+        an order not found counts as absent only once the venue said so (``Tuning.absent_confirmations`` answers;
+        one after a rejection) and the position did not move."""
         need = 1 if rejected else self.tuning.absent_confirmations
         absent = 0
         delay = self.tuning.confirm_poll
@@ -279,14 +286,17 @@ class Executor:
                 )
                 if found is not None:
                     return found
-                now = await deadline.run(exchange.position(symbol), what=f"{exchange.name} position")
+                now = None
+                if before is not None:
+                    now = await deadline.run(exchange.position(symbol), what=f"{exchange.name} position")
             except (CredentialsError, AuthenticationError):
                 raise
             except Exception as exc:  # unreachable this time: look again within the deadline
                 last_error = exc
             else:
-                moved = (now.size - before.size) * request.side.sign
-                if moved > 0:  # not found (a lookup that sees open orders only) but the position says it filled
+                moved = (now.size - before.size) * request.side.sign if now is not None and before is not None else ZERO
+                if now is not None and before is not None and moved > 0:
+                    # not found (a lookup that sees open orders only) but the position says it filled
                     filled = min(moved, request.size)
                     price = _added_at(before, now) or request.price
                     return LegFill(
@@ -303,9 +313,10 @@ class Executor:
         self, exchange: Exchange, request: OrderRequest, market: Market, pair: Pair | None, deadline: Deadline
     ) -> Order | None:
         """Send one order, follow it to a final state (cancelling it before ``deadline``), book its fills. An unknown
-        outcome is looked up by client id; None when the order is not on the venue (or could not be found)."""
+        outcome is looked up by client id; None when the order is not on the venue (or could not be found): the
+        callers read the position to know what happened."""
         reserve = self.reserve()
-        before = Position(symbol=request.symbol, size=ZERO)
+        before = None
         try:
             order: Order | LegFill = await deadline.run(
                 self.strategy.send_order(exchange, request), reserve=reserve, what=f"{exchange.name} send"

@@ -4,6 +4,15 @@
 Units: rates and fees are fractions (``0.0001`` = 1 bp = 0.01 %); ``*_apr`` are simple annualised fractions
 (``0.10`` = 10 %/year); ``annualized_apy`` is the original service's percent figure (net APR × 100). Decimals are
 serialised as JSON strings so no digit is lost (``Decimal(value)`` on the client side).
+
+The original service's field names (perp-dex-tools' ``funding_rate_service``) are answered next to the project's own
+where the two differ, so a client written for the original works unchanged: history ``avg_rate``, ``median_rate``,
+``std_dev``, ``min_rate``, ``max_rate``, ``period_start``, ``period_end`` and points ``{time, rate}``; stats
+``avg_funding_rate`` … ``positive_rate_frequency``; ``/dexes``' ``supports_websocket``,
+``collection_interval_seconds``, ``rate_limit_per_minute``; ``/dexes/{dex}/symbols``' ``min_order_size``. Their rates
+are in the original's unit, a rate per 8 h (the hourly rate × 8, whatever the venue's own interval), their JSON types
+are the original's (``rate`` and ``positive_rate_frequency`` are numbers), and they are 0 where the original answered
+0 for no data (the project's own fields are null then).
 """
 
 from __future__ import annotations
@@ -80,6 +89,14 @@ class DexSummary(_Out):
     last_error: str | None
     consecutive_errors: int
     is_healthy: bool
+    supports_websocket: bool = Field(description="original field: always false (collectors poll REST APIs)")
+    collection_interval_seconds: int = Field(
+        description="original field: the mean gap between the dex's last 11 collection cycles, whole seconds "
+        "(60, the FundingCollector's default interval, before the second cycle)"
+    )
+    rate_limit_per_minute: int = Field(
+        description="original field: 60, the original's default (the service makes no venue request of its own)"
+    )
 
 
 class DexList(_Out):
@@ -108,6 +125,9 @@ class DexSymbol(_Out):
     spread_bps: Dec | None
     last_updated: datetime
     is_stale: bool
+    min_order_size: Dec | None = Field(
+        default=None, description="original field: null (collectors do not report a market's minimum order size)"
+    )
 
 
 class DexSymbols(_Out):
@@ -219,6 +239,7 @@ class HistoryPoint(_Out):
     samples: int = 1
     mark_price: Dec | None = None
     open_interest_usd: Dec | None = None
+    rate: float = Field(description="original field: the rate per 8 h (hourly × 8; a bucket's mean), a JSON number")
 
 
 class HistoryStats(_Out):
@@ -240,6 +261,14 @@ class History(_Out):
     count: int
     stats: HistoryStats
     unit: Literal["hourly"] = "hourly"
+    # the original's FundingRateHistory: statistics of the period's rates per 8 h (0 when there is none)
+    avg_rate: Dec
+    median_rate: Dec
+    std_dev: Dec
+    min_rate: Dec
+    max_rate: Dec
+    period_start: datetime = Field(description="original field: the same instant as start")
+    period_end: datetime = Field(description="original field: the same instant as end")
 
 
 class Statistics(_Out):
@@ -267,6 +296,19 @@ class RateStats(_Out):
     statistics: Statistics
     sample_size: int
     per_dex: dict[str, Statistics] | None = Field(default=None, description="when no dex is given")
+    # the original's FundingRateStats: rates per 8 h over every sample (0 when there is none)
+    period_start: datetime = Field(description="original field: the same instant as start")
+    period_end: datetime = Field(description="original field: the same instant as end")
+    avg_funding_rate: Dec
+    median_funding_rate: Dec
+    std_dev: Dec
+    volatility: Dec = Field(description="original field: std_dev / |avg_funding_rate| (0 when the mean is 0)")
+    min_rate: Dec
+    max_rate: Dec
+    percentile_25: Dec
+    percentile_75: Dec
+    avg_annualized_apy: Dec = Field(description="original field: mean hourly rate × 8760 × 100 (percent)")
+    positive_rate_frequency: float = Field(description="original field: fraction of samples with a rate > 0")
 
 
 # --- opportunities -------------------------------------------------------------------------------------------------

@@ -60,6 +60,21 @@ def health(r: asyncpg.Record, now: datetime, stale_after: int) -> DexHealth:
     )
 
 
+#: the original's ``supports_websocket``: collectors poll each venue's REST API, no funding data comes by websocket
+SUPPORTS_WEBSOCKET = False
+#: the original's ``rate_limit_per_minute`` (its dexes table default): the service itself asks no venue anything
+ORIGINAL_RATE_LIMIT_PER_MINUTE = 60
+#: ``collection_interval_seconds`` before a dex's second cycle: the FundingCollector's default spec.interval
+DEFAULT_COLLECTION_INTERVAL_SECONDS = 60
+
+
+def collection_interval_seconds(gap_seconds: Decimal | float | None) -> int:
+    """The original's ``collection_interval_seconds``: the observed mean gap between cycles, in whole seconds."""
+    if gap_seconds is None:
+        return DEFAULT_COLLECTION_INTERVAL_SECONDS
+    return max(int(Decimal(gap_seconds).to_integral_value()), 1)
+
+
 def dex_summary(r: asyncpg.Record, now: datetime, stale_after: int) -> DexSummary:
     h = health(r, now, stale_after)
     return DexSummary(
@@ -74,6 +89,9 @@ def dex_summary(r: asyncpg.Record, now: datetime, stale_after: int) -> DexSummar
         last_error=h.last_error,
         consecutive_errors=h.consecutive_errors,
         is_healthy=h.is_healthy,
+        supports_websocket=SUPPORTS_WEBSOCKET,
+        collection_interval_seconds=collection_interval_seconds(r["cycle_gap_seconds"]),
+        rate_limit_per_minute=ORIGINAL_RATE_LIMIT_PER_MINUTE,
     )
 
 

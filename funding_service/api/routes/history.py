@@ -1,11 +1,12 @@
-"""``/history`` and ``/stats``: time series (raw or bucketed) and statistics of hourly rates."""
+"""``/history`` and ``/stats``: time series (raw or bucketed) and statistics of hourly rates, with the original
+service's fields next to them (rates per 8 h: :data:`ORIGINAL_RATE_HOURS`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -28,6 +29,52 @@ router = APIRouter(tags=["History"], responses=ERROR_RESPONSES, route_class=Cach
 State = Annotated[ServiceState, Depends(get_state)]
 PERIOD_HELP = "7d, 30d, 90d (any Nd up to 366d, or Nh); ignored when start is given"
 DAY_SECONDS = Decimal(86400)
+#: the original service's rates are per 8 h: its fields carry the hourly figures × 8
+ORIGINAL_RATE_HOURS = Decimal(8)
+ZERO = Decimal(0)
+
+
+def _per_8h(hourly: Decimal) -> Decimal:
+    return hourly * ORIGINAL_RATE_HOURS
+
+
+def _original_history_stats(summary: Summary | None) -> dict[str, Decimal]:
+    """The original's FundingRateHistory statistics (0 when there is no data, as the original answered)."""
+    if summary is None:
+        return {"avg_rate": ZERO, "median_rate": ZERO, "std_dev": ZERO, "min_rate": ZERO, "max_rate": ZERO}
+    return {
+        "avg_rate": _per_8h(summary.mean),
+        "median_rate": _per_8h(summary.median),
+        "std_dev": _per_8h(summary.stdev),
+        "min_rate": _per_8h(summary.minimum),
+        "max_rate": _per_8h(summary.maximum),
+    }
+
+
+def _original_stats(summary: Summary | None) -> dict[str, Any]:
+    """The original's FundingRateStats figures (0 when there is no data, as the original answered)."""
+    if summary is None:
+        zero: dict[str, Any] = dict.fromkeys(
+            ("avg_funding_rate", "median_funding_rate", "std_dev", "volatility", "min_rate", "max_rate"), ZERO
+        )
+        return zero | {
+            "percentile_25": ZERO,
+            "percentile_75": ZERO,
+            "avg_annualized_apy": ZERO,
+            "positive_rate_frequency": 0.0,
+        }
+    return {
+        "avg_funding_rate": _per_8h(summary.mean),
+        "median_funding_rate": _per_8h(summary.median),
+        "std_dev": _per_8h(summary.stdev),
+        "volatility": summary.stability if summary.stability is not None else ZERO,
+        "min_rate": _per_8h(summary.minimum),
+        "max_rate": _per_8h(summary.maximum),
+        "percentile_25": _per_8h(summary.p25),
+        "percentile_75": _per_8h(summary.p75),
+        "avg_annualized_apy": summary.annualized * HUNDRED,
+        "positive_rate_frequency": float(summary.positive_share),
+    }
 
 
 def _period_days(start: datetime, end: datetime) -> Decimal:
@@ -131,6 +178,7 @@ async def history(
                     annualized_rate=apr(hourly),
                     mark_price=p["mark_price"],
                     open_interest_usd=p["open_interest_usd"],
+                    rate=float(_per_8h(hourly)),
                 )
             )
         else:
@@ -146,6 +194,7 @@ async def history(
                     samples=int(p["samples"]),
                     mark_price=p["mark_price"],
                     open_interest_usd=p["open_interest_usd"],
+                    rate=float(_per_8h(p["hourly"])),
                 )
             )
     summary = summarize([v for hourly in hourly_series.by_dex.values() for v in hourly])
@@ -166,6 +215,9 @@ async def history(
         data_points=out,
         count=len(out),
         stats=stats,
+        period_start=start_at,
+        period_end=end_at,
+        **_original_history_stats(summary),
     )
 
 
@@ -197,15 +249,19 @@ async def stats(
     values: list[Decimal] = []
     for hourly in series.by_dex.values():
         values.extend(hourly)  # sorted runs: summarize() sorts them in about one pass
+    summary = summarize(values)
     model = RateStats(
         symbol=sym,
         dex_name=name,
         period_days=_period_days(start_at, end_at),
         start=start_at,
         end=end_at,
-        statistics=_statistics(summarize(values)),
+        statistics=_statistics(summary),
         sample_size=len(values),
         per_dex={d: _statistics(summarize(v)) for d, v in sorted(series.by_dex.items())} if name is None else None,
+        period_start=start_at,
+        period_end=end_at,
+        **_original_stats(summary),
     )
     if not moving:  # a fixed window: the answer holds until the data changes
         return answer(request, state, snap, model, holes=[], now=now, valid_until=None)
@@ -215,7 +271,12 @@ async def stats(
     # or its end reaches the next period (that one enters just after)
     width = end_at - start_at
     turns = [t for t in (series.first_period and series.first_period + width, upcoming and upcoming - OPEN_END) if t]
-    holes: list[Hole] = [(("start",), partial(_minus, width)), (("end",), instant)]
+    holes: list[Hole] = [
+        (("start",), partial(_minus, width)),
+        (("end",), instant),
+        (("period_start",), partial(_minus, width)),
+        (("period_end",), instant),
+    ]
     return answer(request, state, snap, model, holes=holes, now=now, valid_until=min(turns, default=None))
 
 

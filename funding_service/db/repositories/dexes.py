@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-# the health of a dex is derived from collection_logs: last success, last error, errors since the last success
+# the health of a dex is derived from collection_logs: last success, last error, errors since the last success;
+# cycle_gap_seconds is the mean gap between its last 11 cycles (null before its second)
 _DEXES = """
 SELECT d.name, d.display_name, d.maker_fee, d.taker_fee, d.funding_interval_hours, d.is_active, d.is_paper,
        d.api_base_url, d.has_fee_tiers, d.created_at, d.updated_at,
@@ -16,7 +17,10 @@ SELECT d.name, d.display_name, d.maker_fee, d.taker_fee, d.funding_interval_hour
             SELECT 1 FROM collection_logs c
             WHERE c.dex = d.name AND c.status = 'error' AND c.finished_at > coalesce(ok.finished_at, '-infinity')
             LIMIT 100000) e) AS consecutive_errors,
-       (SELECT max(l.collected_at) FROM latest_funding_rates l WHERE l.dex = d.name) AS latest_data_at
+       (SELECT max(l.collected_at) FROM latest_funding_rates l WHERE l.dex = d.name) AS latest_data_at,
+       (SELECT extract(epoch FROM max(g.finished_at) - min(g.finished_at)) / nullif(count(*) - 1, 0) FROM (
+            SELECT c.finished_at FROM collection_logs c
+            WHERE c.dex = d.name ORDER BY c.finished_at DESC LIMIT 11) g) AS cycle_gap_seconds
 FROM dexes d
 LEFT JOIN LATERAL (
     SELECT c.finished_at, c.fetched FROM collection_logs c

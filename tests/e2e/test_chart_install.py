@@ -207,6 +207,10 @@ def _install_upgrade_uninstall(kube: Kube, ns: str, runner: PodRunner) -> None:
     # uninstall: the user's bot first (a chart never owns users' bots), then the release
     kube.kubectl("delete", "tradingbot", BOT, "-n", ns, "--wait", "--timeout=180s")
     kube.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout=5m", timeout=400)
+    # the pre-delete hook Job ran (as a pod of the runner) and saw the chart's FundingCollector go while the operator ran
+    (hook_log,) = (runner.log_path.parent / "pods" / ns).glob(f"{FULL}-release-cleanup-*.log")
+    hook_text = hook_log.read_text()
+    assert "deleting fundingcollectors" in hook_text and "no resource of the release is left" in hook_text, hook_text
 
     kinds = "deployments,statefulsets,replicasets,jobs,pods,services,roles,rolebindings,configmaps,leases"
     kinds += ",serviceaccounts,secrets,tradingbots,fundingcollectors,kopfpeerings"
@@ -234,7 +238,47 @@ def _install_upgrade_uninstall(kube: Kube, ns: str, runner: PodRunner) -> None:
         return [name for uid, name in names if uid not in garbage and name not in kept]
 
     wait("no orphan in the namespace", lambda: not orphans(), 120)
-    cluster = kube.kubectl("get", "clusterroles,clusterrolebindings,clusterkopfpeerings", "-o", "name").stdout
-    assert FULL not in cluster
+    cluster_kinds = "clusterroles,clusterrolebindings,clusterkopfpeerings"
+    cluster_kinds += ",validatingadmissionpolicies,validatingadmissionpolicybindings"
+    assert FULL not in kube.kubectl("get", cluster_kinds, "-o", "name").stdout
     # the ingest token is kept on purpose (helm.sh/resource-policy: keep): a reinstall keeps the collectors' token
     assert get("secret", f"{FULL}-ingest-token") is not None
+
+
+def test_gitops_style_apply_converges(kube: Kube, chart_ns: tuple[str, PodRunner]) -> None:
+    """What Argo CD does with a Helm source: render, apply everything server-side, wait for health. No hook runs and
+    none is needed: the funding service migrates in its initContainer and every Deployment turns Available."""
+    ns, runner = chart_ns
+    try:
+        render = ["template", "gitops", str(CHART), "-n", ns, "--no-hooks", "--include-crds", "--kube-version=1.34.0"]
+        rendered = kube.helm(*render, *values()).stdout
+        # one sync: CRDs and everything else in one apply; the custom resources wait for their CRDs, as a GitOps
+        # tool retries them (Argo CD: retry / sync waves), so a second pass applies them
+        kube.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=rendered, check=False)
+        kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-n", ns, "-f", "-", input=rendered)
+        kube.kubectl(
+            "wait", "--for=condition=Available", "deployment", "-l", "app.kubernetes.io/instance=gitops",
+            "-n", ns, "--timeout=240s", timeout=300,
+        )  # fmt: skip
+        deployments = kube.kubectl("get", "deployments", "-n", ns, "-o", "name").stdout.split()
+        assert {f"deployment.apps/gitops-{FULL.split('-', 1)[1]}-{c}" for c in ("operator", "funding-service")} <= set(
+            deployments
+        )
+        pods = json.loads(
+            kube.kubectl(
+                "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=funding-service", "-o", "json"
+            ).stdout
+        )["items"]
+        (fs,) = pods
+        assert fs["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+        # a second apply of the same render changes nothing and stays converged (what every sync does)
+        again = kube.kubectl("apply", "--server-side", "--force-conflicts", "-n", ns, "-f", "-", input=rendered)
+        assert "serverside-applied" in again.stdout
+        # removal as a GitOps tool without Helm hooks should do it: the chart's collector first, while the operator runs
+        kube.kubectl("delete", "fundingcollector", "all-dexes", "-n", ns, "--wait", "--timeout=120s")
+        without_crds = kube.helm(*render[:-2], "--kube-version=1.34.0", *values()).stdout  # CRDs stay, as with Helm
+        kube.kubectl("delete", "--ignore-not-found", "-n", ns, "-f", "-", input=without_crds)
+    except AssertionError:
+        diagnose(kube, ns, runner)
+        raise

@@ -5,7 +5,8 @@ observedGeneration, phase, no finalizer left on a deleted one, no Lease of a del
 (no request through the proxy besides its watches).
 
 The full resync is set far beyond the tests' bounds (600 s), so convergence cannot come from it: it must come from the
-watches, the re-list after a 410 and the retries of failed reconciles. Bounds are generous (they are not timings).
+watches, the re-list after a 410 and the retries of failed reconciles (backoff capped at 5 s here, 60 s by default).
+Bounds are generous (they are not timings).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from tests.support.kube_fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 
-FAULT_FLAGS = ("--resync-interval-seconds=600",)
+FAULT_FLAGS = ("--resync-interval-seconds=600", "--retry-max-seconds=5")
 CONVERGE = 150.0  # seconds: far above what convergence takes, far below the resync
 QUIET_WINDOW = 6.0  # seconds of status checks (every 1 s) that must send nothing
 
@@ -255,3 +256,29 @@ async def test_a_failed_drift_repair_is_retried_before_the_resync(
 
 async def _healthy(client: KubeClient, ns: str, name: str) -> bool:
     return condition(await client.get(bot_path(ns, name)), "Degraded").get("status") == "False"
+
+
+async def test_an_outage_longer_than_kopfs_retries_never_strands_a_finalizer(
+    kube: Any, crds_installed: Any, launcher: OperatorLauncher, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Bots deleted at the start of a 65 s outage (kopf's own requests used to give up after 54 s, and a deleted bot
+    then kept its finalizer and Lease until an operator restart): once the API server answers, they go."""
+    ns = make_namespace(kube, "outage")
+    names = ["stays", "goes-a", "goes-b"]
+    async with kube.client() as client:
+        op = _start(launcher, proxy, ns, tmp_path)
+        for name in names:
+            await create_bot(client, ns, paper_bot(name))
+        await _wait_converged(client, ns, op, dict.fromkeys(names, "Pending"))
+
+        proxy.faults.outage = True
+        proxy.drop_watches()
+        await client.delete(bot_path(ns, "goes-a"))
+        await client.delete(bot_path(ns, "goes-b"))
+        await asyncio.sleep(65)
+        assert op.alive(), op.log()[-4000:]
+        proxy.faults.clear()
+
+        await _wait_converged(client, ns, op, {"stays": "Pending", "goes-a": None, "goes-b": None})
+        await _assert_quiet(proxy, op)
+        op.stop()

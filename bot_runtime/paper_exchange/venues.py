@@ -7,9 +7,10 @@ Each entry::
       options:                      # the TradingBot's `spec.paper` keys (PaperConfig): startPrice, volatility, seed,
         fundingRateHourly: "0.0001" #   makerFee, takerFee, fundingIntervalHours, leverage, startingBalanceUsd, step,
         symbols: [BTC, ETH, DOGE]   #   spreadTicks, tickSize, sizeStep, volumePerStepUsd; plus `symbols`
-      mirror:                       # optional: paper trading on a live venue's public market instead of a random walk
-        venue: lighter
-        options: {baseUrl: ...}     # the live venue's public-data options (no credentials)
+      mirror:                       # optional: paper trading on a live venue's public market (top of book, trades)
+        venue: aster                #   instead of a random walk; see bot_runtime/paper_exchange/mirror.py
+        symbols: [BTC, ETH]
+        options: {wsUrl: ...}       #   the live venue's public-data options (no credentials)
 
 A synthetic venue's prices are the seeded geometric Brownian motion of :mod:`bot_runtime.exchanges.paper.prices`
 (venues with the same seed and start price move together), its funding the deterministic
@@ -28,18 +29,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot_runtime.exchanges.paper.options import PaperOptions
 from bot_runtime.exchanges.symbols import venue_family
 
+#: live venues whose public market a paper venue can mirror (bot_runtime/paper_exchange/mirror.py)
+MIRROR_SOURCES = ("aster",)
+
 
 class MirrorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    venue: str = Field(description="the live venue (lighter, grvt, edgex, paradex, backpack, aster)")
-    options: dict[str, Any] = Field(default_factory=dict, description="its public-data options (baseUrl, wsUrl)")
+    venue: str = Field(description=f"the live venue: {', '.join(MIRROR_SOURCES)}")
+    symbols: list[str] = Field(min_length=1, description="the markets mirrored (canonical: BTC, ETH, ...)")
+    options: dict[str, Any] = Field(default_factory=dict, description="its public-data options (wsUrl)")
 
     @field_validator("venue")
     @classmethod
     def _live(cls, v: str) -> str:
-        if venue_family(v) == "paper":
-            raise ValueError("a paper venue mirrors a live venue, not another paper venue")
+        if v not in MIRROR_SOURCES:
+            raise ValueError(f"mirror: {v!r} is not supported; one of {', '.join(MIRROR_SOURCES)}")
         return v
 
 
@@ -77,4 +82,8 @@ def load_venues(path: Path | None) -> list[VenueConfig]:
         raise ValueError(f"{path}: venue names must be unique")
     for venue in venues:
         venue.paper_options()  # fail at start on a bad option
+        if venue.mirror is not None:
+            missing = set(venue.mirror.symbols) - set(venue.paper_options().start_prices())
+            if missing:
+                raise ValueError(f"{path}: venue {venue.name}: mirrored {sorted(missing)} not in options.symbols")
     return venues

@@ -38,7 +38,9 @@ MAX_BACKLOG = 50_000
 
 def synthetic_markets(config: VenueConfig, epoch: float, cursor: Mapping[str, int] | None, now: float) -> MarketSource:
     if config.mirror is not None:
-        raise ValueError(f"{config.name}: mirror venues need a mirror market factory")
+        from bot_runtime.paper_exchange.mirror import mirror_market
+
+        return mirror_market(config)
     return SyntheticMarket(config.name, config.paper_options(), epoch=epoch, cursor=cursor, now=now)
 
 
@@ -101,6 +103,11 @@ class PaperExchangeRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        for slot in self.slots.values():
+            if slot.venue is not None and slot.config.mirror is not None:
+                from bot_runtime.paper_exchange.mirror import close_market
+
+                await close_market(slot.venue.market)
 
     async def _tick_loop(self) -> None:
         while True:

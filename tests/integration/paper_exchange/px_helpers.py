@@ -24,11 +24,12 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from bot_runtime.clock import VirtualClock
+from bot_runtime.clock import Clock, VirtualClock
 from bot_runtime.db.migrator import migrate
 from bot_runtime.exchanges.paper.prices import ScriptedPath
 from bot_runtime.paper_exchange.market import MarketSource, SyntheticMarket
 from bot_runtime.paper_exchange.service.app import create_app
+from bot_runtime.paper_exchange.service.runtime import synthetic_markets
 from bot_runtime.paper_exchange.service.settings import Settings
 from bot_runtime.paper_exchange.service.store import MIGRATIONS
 from bot_runtime.paper_exchange.venues import VenueConfig
@@ -57,6 +58,8 @@ def scripted_markets(scripts: Mapping[str, Mapping[str, Sequence[str]]]) -> Any:
     """A market factory: synthetic venues whose listed symbols follow the given prices, one per second."""
 
     def build(config: VenueConfig, epoch: float, cursor: Mapping[str, int] | None, now: float) -> MarketSource:
+        if config.mirror is not None:
+            return synthetic_markets(config, epoch, cursor, now)  # the service's own factory: a mirror market
         market = SyntheticMarket(config.name, config.paper_options(), epoch=epoch, cursor=cursor, now=now)
         for symbol, prices in scripts.get(config.name, {}).items():
             market.paths[symbol] = ScriptedPath(list(prices), step=1.0, epoch=epoch)
@@ -71,7 +74,7 @@ class InProcess:
 
     app: FastAPI
     http: httpx.AsyncClient
-    clock: VirtualClock
+    clock: Any  # a VirtualClock in the matching tests (they advance it), the system clock in the mirror test
     stack: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -101,7 +104,7 @@ async def open_in_process(
     dsn: str,
     venues: list[VenueConfig],
     scripts: Mapping[str, Mapping[str, Sequence[str]]],
-    clock: VirtualClock | None = None,
+    clock: Clock | None = None,
 ) -> InProcess:
     clock = clock or VirtualClock(START)
     settings = Settings(

@@ -8,7 +8,7 @@ each venue's code costs to import, each against a bare ``python -c pass`` interp
   nothing of the other venues): the SDK's top-level packages, or for paradex the signing modules its adapter imports
   (:data:`CONNECT_IMPORTS`);
   wall time to exit, and the peak RSS (``VmHWM``) the process prints about itself as it ends.
-* **live-venue bots against a local replay of the venue, measured** (:data:`REPLAY_BOTS`: all six live venues):
+* **live-venue bots against a local replay of the venue, measured** (:data:`REPLAY_BOTS`: every live venue):
   the same grid bot with ``exchange: <venue>`` and ``exchangeOptions`` (and credentials) pointing at a replay server
   (``tests/support/replay.py``, the venue's wire format and signature checks, run by this benchmark in a thread; the
   stateful venues of the client tests, via ``tests/unit/preflight/venues.py``): the real connect (logins, signed
@@ -63,6 +63,8 @@ RSS_TARGET_MB = 120.0
 CONNECT_IMPORTS: dict[str, tuple[str, ...]] = {
     # only the signing modules of paradex-py / starknet-py (bot_runtime/exchanges/paradex/signing.py)
     "paradex": ("from bot_runtime.exchanges.paradex.signing import sdk", "sdk()"),
+    # the SDK's signing and types modules (its package __init__ is empty; api/info/exchange, on requests, are unused)
+    "hyperliquid": ("import hyperliquid.utils.signing", "import hyperliquid.utils.types"),
 }
 READY_TARGET_S = 2.0
 
@@ -230,7 +232,7 @@ def _rig_replay(venue: str) -> Callable[[], ReplayBot]:
 
 REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
     "paradex": _paradex_replay,
-    **{venue: _rig_replay(venue) for venue in ("lighter", "grvt", "edgex", "backpack", "aster")},
+    **{venue: _rig_replay(venue) for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid")},
 }
 
 

@@ -117,8 +117,7 @@ class HyperliquidExchange(Exchange):
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
         self._hub.mark_started()
-        await self.markets()
-        await self._check_signer()
+        await asyncio.gather(self.markets(), self._check_signer())  # two independent reads: one round trip
         for order in await self.open_orders():
             self._hub.track(order)
         if self._user_ws is None:
@@ -339,8 +338,14 @@ class HyperliquidExchange(Exchange):
                     "cancel_reason": None if complete else CancelReason.EXPIRED,
                 }
             )
-        self._hub.track(order)
-        return self._hub.known_order(order.order_id) or order
+        # the stream may have told of this order (even filled it) before the answer came: keep the latest state,
+        # with the client id the request chose
+        self._hub.remember(order)
+        known = self._hub.known_order(order.order_id) or order
+        if known.client_order_id != request.client_order_id:
+            known = known.model_copy(update={"client_order_id": request.client_order_id})
+            self._hub.remember(known)
+        return known
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)

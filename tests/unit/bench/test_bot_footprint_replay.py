@@ -15,7 +15,15 @@ from bot_runtime.config import load_config
 def test_replay_venues_default_explicit_and_none() -> None:
     p = bot_footprint.build_parser()
     # every live venue's bot runs against its replay by default: no venue is left to an estimate
-    assert sorted(p.parse_args([]).replay_venues) == ["aster", "backpack", "edgex", "grvt", "lighter", "paradex"]
+    assert sorted(p.parse_args([]).replay_venues) == [
+        "aster",
+        "backpack",
+        "edgex",
+        "grvt",
+        "hyperliquid",
+        "lighter",
+        "paradex",
+    ]
     assert p.parse_args(["--replay-venues", ""]).replay_venues == []
     assert p.parse_args(["--replay-venues", "paradex,lighter"]).replay_venues == ["paradex", "lighter"]
     with pytest.raises(SystemExit):

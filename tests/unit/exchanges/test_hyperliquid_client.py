@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -74,6 +74,8 @@ class HyperliquidVenue:
         self.nonces: set[int] = set()
         self.positions: dict[str, Decimal] = {}  # coin → signed size, from fills
         self.live_positions = False  # True: clearinghouseState from the fills here, not the fixture's positions
+        self.funding: dict[str, str] = {}  # coin → the hourly rate metaAndAssetCtxs reports (else the fixture's)
+        self.now_ms: Callable[[], int] = lambda: int(time.time() * 1000)  # the venue's clock (books, fills)
         self.refuse_next: str | None = None  # the name of an order error fixture for the next order
         self.role = fx("user_role_agent")
         self.role["data"]["user"] = account.lower()
@@ -89,11 +91,14 @@ class HyperliquidVenue:
         body = request.json()
         kind = body["type"]
         if kind == "metaAndAssetCtxs":
-            return fx("meta_and_asset_ctxs")
+            meta, ctxs = fx("meta_and_asset_ctxs")
+            for asset, ctx in zip(meta["universe"], ctxs, strict=True):
+                ctx["funding"] = self.funding.get(asset["name"], ctx["funding"])
+            return [meta, ctxs]
         if kind == "l2Book":
             book = fx("l2_book")
             bid, ask = self.BOOK.get(body["coin"], self.BOOK["BTC"])
-            book["coin"] = body["coin"]
+            book["coin"], book["time"] = body["coin"], self.now_ms()
             book["levels"][0][0]["px"], book["levels"][1][0]["px"] = str(bid), str(ask)
             return book
         if kind == "userRole":
@@ -167,8 +172,8 @@ class HyperliquidVenue:
                  "limitPx": wire["p"], "sz": wire["s"], "origSz": wire["s"], "oid": oid, "timestamp": START_MS,
                  "reduceOnly": wire["r"], "tif": tif, "cloid": wire.get("c")}  # fmt: skip
         self.orders[oid] = {"order": order, "status": "open", "status_time": START_MS}
-        if crosses:  # an IOC: filled at once at the touch
-            self.fill(oid, size, push=False, px=ask if buy else bid, crossed=True)
+        if crosses:  # an IOC: filled at once at the touch (the stream tells of it too)
+            self.fill(oid, size, px=ask if buy else bid, crossed=True)
             answer = fx("exchange_order_filled")
             answer["response"]["data"]["statuses"][0]["filled"].update(
                 {"oid": oid, "totalSz": str(size), "avgPx": str(ask if buy else bid)}
@@ -213,7 +218,7 @@ class HyperliquidVenue:
         self.positions[order["coin"]] = self.positions.get(order["coin"], Decimal(0)) + signed
         fill = {**fx("ws_user_fills")["data"]["fills"][0], "coin": order["coin"], "px": str(px or order["limitPx"]),
                 "sz": str(size), "side": order["side"], "oid": oid, "tid": next(self._tids), "crossed": crossed,
-                "time": time_ms if time_ms is not None else int(time.time() * 1000)}  # fmt: skip
+                "time": time_ms if time_ms is not None else self.now_ms()}  # fmt: skip
         self.fills.append(fill)
         if push:
             asyncio.get_running_loop().create_task(self.push_fill(fill, entry))

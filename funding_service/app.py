@@ -26,7 +26,7 @@ from bot_runtime.funding_api.models import ServiceInfo
 from funding_service.api import errors
 from funding_service.api.answers import FastAnswers
 from funding_service.api.metrics import MetricsMiddleware
-from funding_service.api.routes import dexes, funding_rates, health, history, ingest, opportunities
+from funding_service.api.routes import backtest, dexes, funding_rates, health, history, ingest, opportunities
 from funding_service.api.state import ServiceState
 from funding_service.db.migrator import migrate
 from funding_service.db.pool import Database, DatabaseUnavailable
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
 
     # the busiest read routes first: FastAPI tries the routers in order
-    for module in (funding_rates, opportunities, history, dexes, ingest):
+    for module in (funding_rates, opportunities, history, dexes, ingest, backtest):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(health.router, include_in_schema=False)  # /health*: the same handlers for probes
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def root(request: Request) -> ServiceInfo | RedirectResponse:
         """The service info (JSON); a browser is sent to the dashboard when it is on."""
         if settings.ui_enabled and ui.wants_html(request):
-            return RedirectResponse(f"{ui.UI_PREFIX}/", status_code=307)
+            return RedirectResponse("ui/", status_code=307)  # relative: right under a proxy's path prefix too
         return ServiceInfo(
             service="perp-dex funding service", version=app.version, status="running", docs=f"{API_PREFIX}/docs"
         )

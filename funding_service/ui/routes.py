@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get(f"{UI_PREFIX}")
 async def without_slash() -> RedirectResponse:
-    return RedirectResponse(f"{UI_PREFIX}/", status_code=307)
+    return RedirectResponse("ui/", status_code=307)  # relative: right under a proxy's path prefix too
 
 
 @router.get(f"{UI_PREFIX}/", response_class=HTMLResponse)

@@ -176,6 +176,8 @@ def test_opportunities_through_the_service_proxy(crds_installed: Any, funding_se
     page = kube.kubectl("get", "--raw", f"{proxy}/ui/?symbol=ETH").stdout
     assert 'id="opportunities-table"' in page and 'data-symbol="ETH"' in page
     assert 'src="static/dashboard.js"' in page and 'href="../api/v1/opportunities?' in page
+    redirect = httpx.get(f"http://{host}:{port}/", headers={"Accept": "text/html"}, timeout=10)
+    assert redirect.status_code == 307 and redirect.headers["location"] == "ui/"  # relative: the proxy's prefix stays
     script = kube.kubectl("get", "--raw", f"{proxy}/ui/static/vendor/uPlot.iife.min.js").stdout
     assert script.startswith("/*! https://github.com/leeoniya/uPlot")
     # the user needs get on services/proxy in that namespace: nothing more, nothing less

@@ -233,6 +233,28 @@ def test_pause_and_resume_patch_the_spec(world: dict[str, Any]) -> None:
     assert "resumed" in plugin.run("resume", "grid-btc", "-n", ns).stdout and paused() is False
 
 
+def test_flatten_says_what_is_left(world: dict[str, Any]) -> None:
+    """No operator here: the pod never restarts, so flatten times out naming the position; a paused bot holding a
+    position is refused (no pod could close it)."""
+    kube, ns = world["kube"], world["b"]
+    plugin = Plugin(kube)
+    apply(kube, ns, {**grid_bot("flat-me"), "spec": {**grid_bot("flat-me")["spec"], "onStop": "cancelOrders"}})
+    set_status(kube, ns, "tradingbot", "flat-me", {"phase": "Running", "position": "0.25"})
+    out = plugin.run("flatten", "flat-me", "-n", ns, "--timeout", "3", check=False)
+    assert out.returncode == 1
+    assert "setting onStop: closePositions (was cancelOrders)" in out.stdout
+    assert (
+        "error: timed out after 3s waiting for the bot to restart with onStop closePositions; left: phase Running, position 0.25"
+        in out.stderr
+    )
+    spec = json.loads(kube.kubectl("get", "tradingbot", "flat-me", "-n", ns, "-o", "json").stdout)["spec"]
+    assert spec["onStop"] == "closePositions" and not spec.get("paused")  # a retry finishes the job
+    kube.kubectl("patch", "tradingbot", "flat-me", "-n", ns, "--type=merge", "-p", '{"spec": {"paused": true}}')
+    refused = plugin.run("flatten", "flat-me", "-n", ns, check=False)
+    assert refused.returncode == 1
+    assert "flat-me is paused with phase Running, position 0.25: a paused bot has no pod to close it" in refused.stderr
+
+
 def test_clear_errors(world: dict[str, Any], tmp_path: Path) -> None:
     kube, ns = world["kube"], world["a"]
     plugin = Plugin(kube)

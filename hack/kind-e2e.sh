@@ -32,7 +32,8 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 helm show crds charts/perp-dex-operator | kubectl apply --server-side --force-conflicts -f -
 helm upgrade --install perpdex charts/perp-dex-operator -n "$NS" --create-namespace --wait --timeout 10m \
   --set image.repository=perp-dex-operator --set image.tag=e2e --set image.pullPolicy=Never \
-  --set postgresql.persistence.size=1Gi
+  --set postgresql.persistence.size=1Gi \
+  --set collector.create=true --set 'collector.exchanges={paper-a,paper-b}' --set collector.interval=10s
 kubectl -n "$NS" apply -f examples/paper-collector.yaml -f examples/paper-grid.yaml
 
 wait_phase() { # kind name phase timeout
@@ -55,5 +56,11 @@ wait_phase tradingbot paper-btc-grid Running 300
 kubectl -n "$NS" delete tb paper-btc-grid --wait --timeout=180s
 if kubectl -n "$NS" get pod -l app.kubernetes.io/instance=paper-btc-grid -o name | grep -q .; then
   echo "bot pod still present after delete" >&2; exit 1
+fi
+# uninstall: the pre-delete hook deletes the chart's FundingCollector while the operator still runs
+kubectl -n "$NS" delete fundingcollector paper-dexes --wait --timeout=180s
+helm uninstall perpdex -n "$NS" --wait --timeout 5m
+if kubectl get fundingcollectors,tradingbots -A -o name | grep -q .; then
+  echo "custom resources left after uninstall" >&2; kubectl get fundingcollectors,tradingbots -A; exit 1
 fi
 echo "kind e2e passed"

@@ -46,7 +46,16 @@ def release(kube: Kube, crds_installed: Kube) -> Iterator[tuple[str, str, str]]:
         kube.helm("uninstall", name, "-n", ns, "--no-hooks", check=False)
 
 
-def deployment(name: str, ns: str, labels: dict[str, str]) -> dict[str, Any]:
+def deployment(
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    *,
+    service_account: str | None = None,
+    image: str = f"{REPOSITORY}:0.1.0",
+    pod: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A collector's Deployment as the operator builds it (its own ServiceAccount, the chart's image) unless told."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -55,7 +64,11 @@ def deployment(name: str, ns: str, labels: dict[str, str]) -> dict[str, Any]:
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}},
-                "spec": {"serviceAccountName": "default", "containers": [{"name": "c", "image": "busybox"}]},
+                "spec": {
+                    "serviceAccountName": service_account or f"{name}-collector",
+                    "containers": [{"name": "c", "image": image}],
+                    **(pod or {}),
+                },
             },
         },
     }
@@ -118,6 +131,21 @@ def test_operator_identity_writes_only_what_it_manages(kube: Kube, release: tupl
     labelled = json.dumps(deployment("new", victim, dict(MANAGED)))
     ok = as_operator(kube, ns, name, *create, input=labelled)
     assert ok.returncode == 0, ok.stderr  # what the operator does for a bot: allowed
+    # a labelled workload still runs only as its own ServiceAccount, only the allowed images, nothing of the host
+    for bad, message in (
+        (deployment("new", victim, dict(MANAGED), service_account="default"), "names another ServiceAccount"),
+        (deployment("new", victim, dict(MANAGED), image="docker.io/evil/miner:1"), "runs only images of"),
+        (deployment("new", victim, dict(MANAGED), pod={"hostNetwork": True}), "no host namespaces"),
+        (
+            deployment("new", victim, dict(MANAGED), pod={"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}),
+            "no hostPath volumes",
+        ),
+    ):
+        out = as_operator(kube, ns, name, *create, input=json.dumps(bad))
+        assert denied_by(out, policy) and message in out.stderr, out.stderr
+    privileged = deployment("new", victim, dict(MANAGED))
+    privileged["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    assert denied_by(as_operator(kube, ns, name, *create, input=json.dumps(privileged)), policy)
     system = json.dumps(deployment("new", "kube-system", dict(MANAGED)))
     out = as_operator(kube, ns, name, *create, input=system)
     assert denied_by(out, policy) and "never writes in namespace kube-system" in out.stderr

@@ -8,6 +8,7 @@ The uninstall itself, with the hook Job run by the pod runner, is in tests/e2e/t
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,28 @@ def test_no_value_is_left_unused() -> None:
         for key in values[section]:
             spelled = (f".Values.{section}.{key}", f"{aliases.get(section, '.Values.' + section)}.{key}")
             assert any(s in templates for s in spelled), (section, key)
+
+
+def test_two_releases_coexist_on_the_api_server(kube: Kube, crds_installed: Kube) -> None:
+    """Installed side by side (both cluster-scoped: the most cluster-wide objects), neither collides with the other's
+    cluster-scoped objects (a shared ClusterKopfPeering name made the second install fail), and uninstalling one
+    leaves the other's in place."""
+    suffix = uuid.uuid4().hex[:5]
+    releases = {f"a{suffix}": "cluster", f"b{suffix}": "cluster"}
+    cluster_kinds = "clusterroles,clusterrolebindings,clusterkopfpeerings,validatingadmissionpolicies"
+    try:
+        for name, scope in releases.items():
+            kube.helm(
+                "install", name, str(CHART), "-n", f"ns-{name}", "--create-namespace", "--no-hooks",
+                "--set", f"operator.scope={scope}", "--set", "collector.create=true", "--timeout=120s",
+            )  # fmt: skip
+        first, second = releases
+        kube.helm("uninstall", first, "-n", f"ns-{first}", "--no-hooks")
+        left = kube.kubectl("get", cluster_kinds, "-o", "name").stdout
+        assert f"{first}-perp-dex-operator" not in left
+        assert f"clusterrole.rbac.authorization.k8s.io/{second}-perp-dex-operator-operator-cluster" in left
+        assert f"clusterkopfpeering.kopf.dev/{second}-perp-dex-operator" in left
+    finally:
+        for name in releases:
+            kube.helm("uninstall", name, "-n", f"ns-{name}", "--no-hooks", check=False)
+            kube.kubectl("delete", "fundingcollectors", "--all", "-n", f"ns-{name}", "--wait=false", check=False)

@@ -92,7 +92,7 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
     ),
     (
         "fundingArb-unknown-exchange",
-        edit(funding_arb_bot, spec__fundingArb={"exchanges": ["lighter", "hyperliquid"]}),
+        edit(funding_arb_bot, spec__fundingArb={"exchanges": ["lighter", "dydx"]}),
         "spec.fundingArb.exchanges[1]",
         "should match",
     ),

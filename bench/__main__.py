@@ -27,6 +27,7 @@ BENCHMARKS: tuple[str, ...] = (
     "decision_latency",
     "ingest",
     "funding_service",
+    "paper_exchange",
     "operator_scale",
 )
 

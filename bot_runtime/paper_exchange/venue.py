@@ -32,6 +32,19 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.updates or self.payments or self.opened or self.state)
 
+    @classmethod
+    def merged(cls, parts: list[Changes]) -> Changes:
+        """Consecutive changes as one (in order)."""
+        out = cls()
+        for part in parts:
+            out.updates += part.updates
+            out.payments += part.payments
+            out.books |= part.books
+            out.opened += part.opened
+            out.moved |= part.moved
+            out.state = out.state or part.state
+        return out
+
 
 class AccountNotFound(LookupError):
     pass

@@ -1,10 +1,14 @@
 """The venues of a running paper exchange: in memory for speed, in PostgreSQL for truth.
 
-Every operation on a venue runs under the venue's lock: first the market advances to now (steps, fills, funding),
-then the operation; the :class:`~bot_runtime.paper_exchange.venue.Changes` of both are stored (one transaction each)
-*before* the answer is sent or any update published, so whatever a client was told is on disk. If storing fails
-the venue is dropped from memory and reloaded from the database on its next use (the failed operation's outcome is
-then "not happened", and the client got a 503: it looks its order up by client id, as on any live venue).
+Every operation on a venue runs under the venue's lock, in memory: first the market advances to now (steps, fills,
+funding), then the operation. Its changes join the venue's open *batch*; one writer per venue stores a batch in one
+transaction (group commit: the operations that arrived while the previous transaction was in flight share the next
+one) and only then are their answers sent and their updates published, in order. So whatever a client was told is on
+disk, and a fleet's order flow costs one commit per batch, not one per order.
+
+If storing fails, the venue is dropped from memory and reloaded from the database on its next use; the operations of
+that batch (and of the batch applied on top of it) get a 503: their outcome is "not happened", and a client looks
+its order up by client id, as on any live venue.
 
 A ticker advances every venue each ``tick_seconds`` even without requests, so resting orders fill, funding is paid
 and quotes stream on their own. Subscribers (the WebSocket connections) get the stored updates of their account
@@ -63,11 +67,27 @@ class Subscriber:
 
 
 @dataclass(eq=False)
+class Batch:
+    """Changes applied in memory, waiting to be stored together."""
+
+    changes: list[Changes] = field(default_factory=list)
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass(eq=False)
 class VenueSlot:
     config: VenueConfig
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     venue: Venue | None = None
     subscribers: set[Subscriber] = field(default_factory=set)
+    batch: Batch | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    writer: asyncio.Task[None] | None = None
+
+
+def _take_batch(slot: VenueSlot) -> Batch | None:
+    batch, slot.batch = slot.batch, None
+    return batch
 
 
 class PaperExchangeRuntime:
@@ -95,14 +115,17 @@ class PaperExchangeRuntime:
                     await self._loaded(slot)
             except DatabaseUnavailable as exc:
                 log.warning("%s: not loaded yet, database unavailable: %s", slot.config.name, exc.reason)
+            slot.writer = asyncio.create_task(self._writer(slot), name=f"paper-exchange-writer:{slot.config.name}")
         self._ticker = asyncio.create_task(self._tick_loop(), name="paper-exchange-ticker")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        tasks = [t for t in [self._ticker, *(slot.writer for slot in self.slots.values())] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+                await task
+        self._ticker = None
         for slot in self.slots.values():
             if slot.venue is not None and slot.config.mirror is not None:
                 from bot_runtime.paper_exchange.mirror import close_market
@@ -134,20 +157,41 @@ class PaperExchangeRuntime:
             log.info("%s: loaded (%d accounts)", slot.config.name, len(slot.venue.accounts))
         return slot.venue
 
-    async def _store(self, slot: VenueSlot, venue: Venue, changes: Changes) -> None:
-        if not changes:
-            return
-        try:
-            async with self.db.connection() as conn:
-                await store.save(conn, venue, changes)
-        except BaseException:
-            slot.venue = None  # memory is ahead of the database: reload the truth on next use
-            raise
-        for account, _, _ in changes.updates:
-            engine = venue.accounts[account]
-            engine.fills.clear()  # stored; the engine need not keep them
-        for account, _ in changes.payments:
-            venue.accounts[account].funding_payments.clear()
+    async def _writer(self, slot: VenueSlot) -> None:
+        """Store the slot's batches one after another (see the module docstring)."""
+        while True:
+            await slot.wake.wait()
+            slot.wake.clear()
+            async with slot.lock:
+                batch = _take_batch(slot)
+                venue = slot.venue
+            if batch is None:
+                continue
+            if venue is None:  # dropped after a failure: its batch cannot be stored
+                batch.done.set_exception(DatabaseUnavailable("the venue is being reloaded; retry"))
+                continue
+            merged = Changes.merged(batch.changes)
+            try:
+                if merged:
+                    async with self.db.connection() as conn:
+                        await store.save(conn, venue, merged)
+            except Exception as exc:
+                async with slot.lock:
+                    slot.venue = None  # memory is ahead of the database: reload the truth on next use
+                    later = _take_batch(slot)  # applied on top of what was just lost
+                reason = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(type(exc).__name__)
+                if not isinstance(exc, DatabaseUnavailable):
+                    log.error("%s: storing failed: %s", slot.config.name, exc)
+                batch.done.set_exception(reason)
+                if later is not None:
+                    later.done.set_exception(DatabaseUnavailable("an earlier write failed; retry"))
+                continue
+            for account, _, _ in merged.updates:
+                venue.accounts[account].fills.clear()  # stored; the engine need not keep them
+            for account, _ in merged.payments:
+                venue.accounts[account].funding_payments.clear()
+            self._publish(slot, venue, merged)
+            batch.done.set_result(None)
 
     def _publish(self, slot: VenueSlot, venue: Venue, changes: Changes) -> None:
         if not slot.subscribers:
@@ -161,17 +205,26 @@ class PaperExchangeRuntime:
                 sub.push(None, quotes[symbol])
 
     async def run(self, name: str, operation: Callable[[Venue], tuple[T, Changes]]) -> T:
-        """Advance ``name`` to now, then run ``operation`` on it; both stored before anything is returned."""
+        """Advance ``name`` to now, then run ``operation`` on it; returns once both are stored (a refusal raised by
+        ``operation`` changes nothing and is raised then too)."""
         slot = self.slot(name)
+        error: Exception | None = None
         async with slot.lock:
             venue = await self._loaded(slot)
-            advanced = venue.advance(self.clock.time())
-            await self._store(slot, venue, advanced)
-            self._publish(slot, venue, advanced)
-            result, changes = operation(venue)
-            await self._store(slot, venue, changes)
-            self._publish(slot, venue, changes)
-            return result
+            if slot.batch is None:
+                slot.batch = Batch()
+            batch = slot.batch
+            batch.changes.append(venue.advance(self.clock.time()))
+            try:
+                result, changes = operation(venue)
+                batch.changes.append(changes)
+            except Exception as exc:  # a refusal (rejected order, unknown id): no state change
+                error = exc
+            slot.wake.set()
+        await asyncio.shield(batch.done)
+        if error is not None:
+            raise error
+        return result
 
     # streams --------------------------------------------------------------------------------------------------------
     def subscribe(self, name: str, account: str | None, symbols: frozenset[str]) -> Subscriber:

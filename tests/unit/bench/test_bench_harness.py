@@ -27,6 +27,7 @@ from bench import (
     loadgen,
     operator_scale,
     opportunities,
+    paper_exchange,
 )
 from bench.common import (
     REPORT_PEAK,
@@ -42,7 +43,7 @@ from bench.common import (
     stop_process,
 )
 
-MODULES = (opportunities, bot_footprint, decision_latency, ingest, funding_service, operator_scale)
+MODULES = (opportunities, bot_footprint, decision_latency, ingest, funding_service, paper_exchange, operator_scale)
 
 
 # -- argument parsing ---------------------------------------------------------------------------------------------

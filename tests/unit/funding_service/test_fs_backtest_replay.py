@@ -1,0 +1,131 @@
+"""The funding-arb backtest over a small hand-made history, every figure worked out by hand below.
+
+Venues (hourly funding): lighter (fees 0 / 0), backpack (maker 0.0002, taker 0.0005). ETH periods, settling at:
+
+    01:00  lighter 0.00001 mark 2000   backpack 0.0001  mark 2000   (runs 00:00-01:00)
+    02:00  lighter 0.00001 mark 2000   backpack 0.00008 mark 2000
+    03:00  lighter 0.00002 mark 2010   backpack 0.00003 mark 2012
+    04:00  lighter 0.00002 mark 2010   backpack 0.00003 mark 2012
+
+Bot: positionSizeUsd 1000, maxPositions 1, minNetApr 0.15, exitNetApr 0.03, holdHours 72, erosionExitRatio 0.5;
+steps 00:00 … 03:00.
+
+- 00:00: spread 0.0001 − 0.00001 = 0.00009 / h; round-trip fees 2 × (0 + 0.0005) = 0.001; net APR
+  (0.00009 × 72 − 0.001) / 72 × 8760 = 0.6667 ≥ 0.15 → long lighter, short backpack, 1000 / 2000 = 0.5 ETH a leg;
+  entry fees 0.5 × 2000 × 0.0005 = 0.5.
+- 01:00: funding at 01:00: long pays 0.00001 × 1000 = 0.01, short receives 0.0001 × 1000 = 0.1 → +0.09. Spread now
+  0.00007 ≥ 0.5 × 0.00009 and net APR 0.49 ≥ 0.03: hold.
+- 02:00: funding at 02:00: −0.01 + 0.08 = +0.07 (0.16 in all). Spread now 0.00001 < 0.000045: erosion exit at the
+  marks 2010 / 2012: exit fees 0.5 × 2012 × 0.0005 = 0.503; price PnL 0.5 × (2010 − 2000) + 0.5 × (2000 − 2012) = −1;
+  net 0.16 − 1.003 − 1 = −1.843. ETH cools down 600 s.
+- 03:00: spread 0.00001 / h: net APR < 0, nothing opens.
+
+Totals: capital 1 × 2 × 1000 = 2000; APR on capital −1.843 / 2000 × 8760 / 3 h; turnover 2000 + 0.5 × (2010 + 2012).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from bot_runtime.config import FundingArbConfig
+from funding_service.backtest.history import history_from_rows
+from funding_service.backtest.replay import finder_query, run_backtest
+from funding_service.core.fees import FeeSchedule
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+PERIODS = [  # (settles at hour, lighter rate, lighter mark, backpack rate, backpack mark)
+    (1, "0.00001", "2000", "0.0001", "2000"),
+    (2, "0.00001", "2000", "0.00008", "2000"),
+    (3, "0.00002", "2010", "0.00003", "2012"),
+    (4, "0.00002", "2010", "0.00003", "2012"),
+]
+FEES = {"lighter": FeeSchedule(maker=D(0), taker=D(0)), "backpack": FeeSchedule(maker=D("0.0002"), taker=D("0.0005"))}
+
+
+def _rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for dex, rate_at, mark_at in (("backpack", 3, 4), ("lighter", 1, 2)):
+        for period in PERIODS:
+            settles = START + period[0] * HOUR
+            rows.append(
+                {
+                    "dex": dex,
+                    "symbol": "ETH",
+                    "funding_time": settles,
+                    "rate": D(period[rate_at]),
+                    "interval_hours": D(1),
+                    "mark_price": D(period[mark_at]),
+                    "open_interest_usd": D(5_000_000),
+                    "volume_24h_usd": D(20_000_000),
+                    "collected_at": settles - timedelta(minutes=1),
+                }
+            )
+    return rows
+
+
+def _cfg(**overrides: Any) -> FundingArbConfig:
+    spec: dict[str, Any] = {
+        "exchanges": ["lighter", "backpack"],
+        "symbols": ["ETH"],
+        "positionSizeUsd": "1000",
+        "maxPositions": 1,
+        "minNetApr": "0.15",
+        "exitNetApr": "0.03",
+        "holdHours": 72,
+        "erosionExitRatio": "0.5",
+    }
+    spec.update(overrides)
+    return FundingArbConfig.model_validate(spec)
+
+
+def test_hand_made_history() -> None:
+    history = history_from_rows(_rows(), FEES, {})
+    result = run_backtest(_cfg(), history, START, START + 3 * HOUR)
+    [pair] = result.pairs
+    assert (pair.symbol, pair.long_dex, pair.short_dex) == ("ETH", "lighter", "backpack")
+    assert (pair.opened_at, pair.closed_at) == (START, START + 2 * HOUR)
+    assert pair.exit_reason == "erosion"
+    assert pair.base_size == D("0.5")
+    assert pair.entry_notional_usd == D(1000)
+    assert pair.entry_net_apr == (D("0.00009") * 72 - D("0.001")) / 72 * 8760
+    assert pair.funding_payments == 4
+    assert pair.funding_usd == D("0.16")
+    assert pair.fees_usd == D("1.003")
+    assert pair.price_pnl_usd == D(-1)
+    assert pair.net_pnl_usd == D("-1.843")
+    t = result.totals
+    assert (t.pairs, t.max_concurrent_pairs, t.steps, t.history_rows) == (1, 1, 4, 8)
+    assert (t.funding_usd, t.fees_usd, t.price_pnl_usd, t.net_pnl_usd) == (D("0.16"), D("1.003"), D(-1), D("-1.843"))
+    assert t.capital_usd == D(2000)
+    assert t.hours == D(3)
+    assert t.apr_on_capital == D("-1.843") / 2000 * 8760 / 3
+    assert t.turnover_usd == D(2000) + D("0.5") * (D(2010) + D(2012))
+    # the curve: the open pair's funding − fees + price PnL, then the closed pair's net
+    assert [p.pnl_usd for p in result.curve] == [D("-0.5"), D("-0.41"), D("-1.843"), D("-1.843")]
+
+
+def test_a_pair_open_at_the_end_is_closed_at_its_marks() -> None:
+    history = history_from_rows(_rows(), FEES, {})
+    result = run_backtest(_cfg(), history, START, START + HOUR)
+    [pair] = result.pairs
+    assert pair.exit_reason == "shutdown"
+    assert pair.closed_at == START + HOUR
+    assert pair.funding_usd == D("0.09")
+    assert pair.fees_usd == D("0.5") + D("0.5") * 2000 * D("0.0005")  # exit at the 02:00 period's marks (2000)
+    assert pair.net_pnl_usd == D("0.09") - D(1)
+
+
+def test_a_pair_below_min_net_apr_is_never_opened() -> None:
+    history = history_from_rows(_rows(), FEES, {})
+    result = run_backtest(_cfg(minNetApr="0.7", exitNetApr="0.03"), history, START, START + 3 * HOUR)
+    assert result.pairs == [] and result.totals.net_pnl_usd == 0  # 0.6667 < 0.7 at 00:00, less afterwards
+
+
+def test_a_filter_the_replay_does_not_know_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_spread"):
+        finder_query({"max_spread": D(5)})

@@ -59,7 +59,12 @@ class BotMetrics:
         self.filled_volume = Counter(
             "perpdex_bot_filled_volume_quote", "Traded notional in quote currency", ["side"], registry=r
         )
-        self.fees = Counter("perpdex_bot_fees_quote", "Fees paid (rebates subtract) in quote currency", registry=r)
+        self.fees = Counter("perpdex_bot_fees_quote", "Fees paid in quote currency (rebates: fee_rebates)", registry=r)
+        self.fee_rebates = Counter(
+            "perpdex_bot_fee_rebates_quote",
+            "Maker rebates received in quote currency (net fees = fees - fee_rebates)",
+            registry=r,
+        )
         self.failed_entry_cost = Gauge(
             "perpdex_bot_failed_entry_cost_quote",
             "Fees and price loss of entries that did not become positions (fundingArb), since the process started",
@@ -105,9 +110,11 @@ class BotMetrics:
     def observe_fill(self, fill: Fill) -> None:
         self.fills.labels(fill.side.value, fill.liquidity.value).inc()
         self.filled_volume.labels(fill.side.value).inc(float(fill.price * fill.size))
-        # a Counter only grows: rebates (negative fees) are visible in the PnL, not here
+        # a Counter only grows: fees paid here, rebates (negative fees) received in their own counter
         if fill.fee > 0:
             self.fees.inc(float(fill.fee))
+        elif fill.fee < 0:
+            self.fee_rebates.inc(float(-fill.fee))
 
     def observe_order(self, result: str, latency_s: float | None) -> None:
         self.orders.labels(result).inc()

@@ -246,7 +246,10 @@ class BotStatus(BaseModel):
     phase: Phase
     position: Decimal | None = None
     avg_entry_price: Decimal | None = None
+    # net of fees, over every process of this TradingBot (each adds its own to what the last one wrote); None: not
+    # known yet (a Kubernetes bot before it has read the previous value): the field is left alone
     realized_pnl: Decimal | None = None
+    fees_paid: Decimal | None = None  # likewise (rebates subtract)
     unrealized_pnl: Decimal | None = None
     funding_pnl: Decimal | None = None
     open_orders: int | None = None
@@ -272,7 +275,6 @@ class BotStatus(BaseModel):
             "phase": self.phase,
             "position": decimal_str(self.position),
             "avgEntryPrice": decimal_str(significant(self.avg_entry_price)),
-            "realizedPnl": decimal_str(self.realized_pnl, PNL_PLACES),
             "unrealizedPnl": decimal_str(self.unrealized_pnl, PNL_PLACES),
             "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),
             "openOrders": self.open_orders,
@@ -289,6 +291,10 @@ class BotStatus(BaseModel):
             doc["preflight"] = self.preflight.to_status()
         if self.risk_baselines is not None:
             doc["riskBaselines"] = self.risk_baselines.to_status()
+        if self.realized_pnl is not None:
+            doc["realizedPnl"] = decimal_str(self.realized_pnl, PNL_PLACES)
+        if self.fees_paid is not None:
+            doc["feesPaid"] = decimal_str(self.fees_paid, PNL_PLACES)
         return doc
 
 

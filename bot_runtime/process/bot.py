@@ -62,7 +62,7 @@ from bot_runtime.process.lifecycle import (
     StopControl,
 )
 from bot_runtime.process.preflight_gate import PREFLIGHT_RETRY_S, PreflightGate
-from bot_runtime.process.reporting import Reporting
+from bot_runtime.process.reporting import PnlCarry, Reporting
 from bot_runtime.process.risk_halt import RiskHaltKeeper
 from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
@@ -141,6 +141,7 @@ class BotProcess:
             strategy=lambda: self.strategy,
             ticker=config.ticker,
             previous_legs=None if self.kube_target is not None else (),
+            carried=None if self.kube_target is not None else PnlCarry(),
         )
         self.lease: LeaseHolder | None = None
         self.preflight_gate: PreflightGate | None = None

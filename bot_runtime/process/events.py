@@ -2,7 +2,8 @@
 
 :class:`ProcessEvents` is the :class:`~bot_runtime.strategies.base.StrategyEvents` the process hands its strategy:
 
-- a fill → the fill metrics, the trade log (one CSV row per fill) and a ``fill`` notification; the summary counters;
+- a fill → the fill metrics, the trade log (one CSV row per fill, ``PARTIALLY_FILLED`` when its order is not
+  completely filled after it) and a ``fill`` notification; the summary counters;
 - an order → the order metrics (by result, round-trip latency) and an ``order`` log line;
 - an error → the error metrics, ``lastError`` (redacted), a log line, and an ``error`` notification at most once per
   10 minutes per kind of error;
@@ -51,9 +52,9 @@ class ProcessEvents:
     fees_since_summary: Decimal = Decimal(0)
     _last_error_notified: dict[str, float] = field(default_factory=dict)
 
-    def on_fill(self, fill: Fill) -> None:
+    def on_fill(self, fill: Fill, partial: bool = False) -> None:
         self.metrics.observe_fill(fill)
-        self.trade_log.record(fill)
+        self.trade_log.record(fill, status="PARTIALLY_FILLED" if partial else "FILLED")
         self.fills_since_summary += 1
         self.volume_since_summary += fill.price * fill.size
         self.fees_since_summary += fill.fee

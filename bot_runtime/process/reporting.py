@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from bot_runtime.logs import SecretRedactor
@@ -41,6 +42,29 @@ from bot_runtime.status import (
 from bot_runtime.strategies.base import Strategy, StrategyPhase, StrategySnapshot
 
 log = logging.getLogger("perpdex.bot")
+
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PnlCarry:
+    """``status.realizedPnl`` / ``status.feesPaid`` as the previous process left them."""
+
+    realized_pnl: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any]) -> PnlCarry:
+        def number(key: str) -> Decimal:
+            try:
+                value = Decimal(str(status.get(key) or 0))
+            except ArithmeticError:
+                log.warning("status.%s is not a number: starting it from 0", key)
+                return ZERO
+            return value if value.is_finite() else ZERO
+
+        return cls(realized_pnl=number("realizedPnl"), fees_paid=number("feesPaid"))
 
 
 @dataclass
@@ -63,6 +87,7 @@ class Reporting:
         strategy: Callable[[], Strategy | None],
         ticker: str | None,
         previous_legs: tuple[Leg, ...] | None,
+        carried: PnlCarry | None = None,
     ) -> None:
         self.metrics = metrics
         self.events = events
@@ -77,6 +102,9 @@ class Reporting:
         # status.legs of the previous process (read with status.riskHalt at start); None until read: the field is
         # not written before, so a restart that dies early cannot erase the pairs' history
         self.previous_legs = previous_legs
+        # realizedPnl/feesPaid of the earlier processes (read at start in Kubernetes; zero outside): this process
+        # adds its own; None until read, so nothing is written over them before
+        self.carried = carried
         self.reporter: StatusReporter | None = None
         self.preflight: PreflightRecord | None = None  # this process's preflight (:mod:`.preflight_gate`)
         # status.riskBaselines of the previous process (read at start in Kubernetes): restored into the risk manager
@@ -114,14 +142,20 @@ class Reporting:
             "preflight": self.preflight,
             "risk_baselines": self.previous_baselines,
         }
+        if self.carried is not None:
+            fields.update(realized_pnl=self.carried.realized_pnl, fees_paid=self.carried.fees_paid)
         strategy = self.strategy()
         if strategy is not None and (baselines := strategy.risk.baselines()) is not None:
             fields["risk_baselines"] = baselines
         if snap is not None:
+            if self.carried is not None:
+                fields.update(
+                    realized_pnl=self.carried.realized_pnl + snap.realized_pnl,
+                    fees_paid=self.carried.fees_paid + (snap.fees_paid or ZERO),
+                )
             fields.update(
                 position=snap.position,
                 avg_entry_price=snap.avg_entry_price,
-                realized_pnl=snap.realized_pnl,
                 unrealized_pnl=snap.unrealized_pnl,
                 funding_pnl=snap.funding_pnl,
                 open_orders=snap.open_orders,
@@ -157,7 +191,7 @@ class Reporting:
             symbol=snap.symbol or self.ticker or "",
             position=snap.position,
             avg_entry_price=snap.avg_entry_price,
-            realized_pnl=snap.realized_pnl,
+            realized_pnl=(self.carried.realized_pnl if self.carried is not None else ZERO) + snap.realized_pnl,
             unrealized_pnl=snap.unrealized_pnl,
             funding_pnl=snap.funding_pnl,
             open_orders=snap.open_orders,

@@ -34,7 +34,7 @@ from bot_runtime.logs import SecretRedactor
 from bot_runtime.process.events import ProcessEvents
 from bot_runtime.process.lease import KubeTarget
 from bot_runtime.process.lifecycle import Spawn
-from bot_runtime.process.reporting import Reporting
+from bot_runtime.process.reporting import PnlCarry, Reporting
 from bot_runtime.risk import RiskBaselines, RiskBreach
 from bot_runtime.status import (
     GROUP_VERSION,
@@ -106,6 +106,7 @@ class RiskHaltKeeper:
                 obj = await self._get_tradingbot()
                 check = risk_halt_on_start(obj)
                 self.reporting.previous_legs = legs_on_start(obj)
+                self.reporting.carried = PnlCarry.from_status(obj.get("status") or {})
                 self.reporting.previous_baselines = RiskBaselines.from_status(
                     (obj.get("status") or {}).get("riskBaselines")
                 )

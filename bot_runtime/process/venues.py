@@ -57,7 +57,7 @@ async def observe(exchange: Exchange, symbol: str, *, within: float) -> dict[str
             open_orders=len(orders),
             position=position.size,
             avg_entry_price=position.avg_entry_price,
-            realized_pnl=position.realized_pnl,
+            # not realized_pnl: venues disagree on what theirs holds; the strategy's own (net of fees) stands
             unrealized_pnl=position.unrealized_pnl,
             funding_pnl=position.funding_pnl,
         )

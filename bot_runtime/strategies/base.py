@@ -106,7 +106,7 @@ class StrategySnapshot(BaseModel):
     position: Decimal = ZERO
     avg_entry_price: Decimal | None = None
     mark_price: Decimal | None = None
-    realized_pnl: Decimal = ZERO
+    realized_pnl: Decimal = Field(ZERO, description="this process's realized PnL, net of every fee paid")
     unrealized_pnl: Decimal = ZERO
     funding_pnl: Decimal = ZERO
     fees_paid: Decimal | None = Field(None, description="fees of the fills seen by this process (since its start)")
@@ -150,7 +150,7 @@ Fence = Callable[[OrderRequest], str | None]
 class StrategyEvents(Protocol):
     """Implemented by the process layer. Synchronous, must not block, must not raise."""
 
-    def on_fill(self, fill: Fill) -> None: ...
+    def on_fill(self, fill: Fill, partial: bool = False) -> None: ...
 
     def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None: ...
 
@@ -176,7 +176,7 @@ class Recovery(BaseModel):
 class NullEvents:
     """Events sink that ignores everything (tests, tools)."""
 
-    def on_fill(self, fill: Fill) -> None:
+    def on_fill(self, fill: Fill, partial: bool = False) -> None:
         pass
 
     def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None:
@@ -197,13 +197,16 @@ class RecordingEvents(NullEvents):
 
     def __init__(self) -> None:
         self.fills: list[Fill] = []
+        self.partial_fills: list[Fill] = []  # fills that left their order partly filled
         self.orders: list[tuple[OrderRequest, OrderResult, float]] = []
         self.errors: list[BaseException] = []
         self.breaches: list[RiskBreach] = []
         self.recoveries: list[Recovery] = []
 
-    def on_fill(self, fill: Fill) -> None:
+    def on_fill(self, fill: Fill, partial: bool = False) -> None:
         self.fills.append(fill)
+        if partial:
+            self.partial_fills.append(fill)
 
     def on_order(self, order: OrderRequest, result: OrderResult, latency_s: float) -> None:
         self.orders.append((order, result, latency_s))
@@ -331,8 +334,9 @@ class Strategy(ABC):
         self.last_error = f"{type(exc).__name__}: {exc}"
         _safe("on_error", self.events, exc)
 
-    def report_fill(self, fill: Fill) -> None:
-        _safe("on_fill", self.events, fill)
+    def report_fill(self, fill: Fill, *, partial: bool = False) -> None:
+        """A fill of one of the bot's orders; ``partial``: the order is not completely filled after it."""
+        _safe("on_fill", self.events, fill, partial)
 
     def report_recovery(self, symbol: str, size: Decimal, orders: int, price: Decimal, why: str) -> None:
         _safe("on_recovery", self.events, Recovery(symbol=symbol, size=size, orders=orders, price=price, why=why))

@@ -80,6 +80,7 @@ from bot_runtime.strategies.base import (
     StrategyPhase,
     StrategySnapshot,
 )
+from bot_runtime.strategies.pnl import FillBook
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class GridStrategy(Strategy):
         self.opens = 0
         self.closes_placed = 0
         self.fills_seen = 0
-        self.fees_paid = ZERO  # by this process's fills (since start)
+        self.book = FillBook()  # realized PnL net of fees of this process's fills (seeded with the venue's position)
         self.recovered_size = ZERO  # re-covered by this process (close orders placed for an uncovered position)
         self._waiters: dict[str, _Waiter] = {}
         # final states the stream reported, recent first out: an order may fill before anyone waits for it
@@ -169,10 +170,10 @@ class GridStrategy(Strategy):
             position=pos.size if pos else ZERO,
             avg_entry_price=pos.avg_entry_price if pos else None,
             mark_price=pos.mark_price if pos else (self.quote.mid if self.quote else None),
-            realized_pnl=pos.realized_pnl if pos else ZERO,
+            realized_pnl=self.book.realized_net,
             unrealized_pnl=pos.unrealized_pnl if pos else ZERO,
             funding_pnl=pos.funding_pnl if pos else ZERO,
-            fees_paid=self.fees_paid,
+            fees_paid=self.book.fees,
             equity=self.balance_state.equity if self.balance_state else None,
             open_orders=self.open_order_count,
             close_orders=len(self.close_orders),
@@ -250,6 +251,8 @@ class GridStrategy(Strategy):
         if quantity != self.grid.quantity:
             log.warning("grid quantity %s rounded to the size step: %s", self.grid.quantity, quantity)
         self.quantity = quantity
+        position = await self.retry(lambda: self.exchange.position(self.symbol))
+        self.book.seed(position.size, position.avg_entry_price)  # the cost basis of what this process closes
         self._start_updates()
         await self._recover()
         await self._refresh_account()
@@ -730,8 +733,8 @@ class GridStrategy(Strategy):
             return
         if update.fill is not None:
             self.fills_seen += 1
-            self.fees_paid += update.fill.fee
-            self.report_fill(update.fill)
+            self.book.apply(update.fill)
+            self.report_fill(update.fill, partial=order.status is not OrderStatus.FILLED)
         if order.status.is_final:
             self._final_seen[order.order_id] = order
             while len(self._final_seen) > FINAL_SEEN_MAX:

@@ -304,8 +304,8 @@ class TimedEvents(RecordingEvents):
         super().on_order(order, result, latency_s)
         self.order_times.append((self.clock.time(), order, result))
 
-    def on_fill(self, fill: Fill) -> None:
-        super().on_fill(fill)
+    def on_fill(self, fill: Fill, partial: bool = False) -> None:
+        super().on_fill(fill, partial)
 
     def on_risk(self, breach: RiskBreach) -> None:
         super().on_risk(breach)

@@ -47,7 +47,9 @@ def tradingbot(generation: int, risk: dict[str, Any], status: dict[str, Any]) ->
     }
 
 
-def start(tmp_path: Path, kube: FakeKube, venue: PaperExchange, risk: dict[str, Any]) -> tuple[BotProcess, Any]:
+def start(
+    tmp_path: Path, kube: FakeKube, venue: PaperExchange, risk: dict[str, Any], **spec: Any
+) -> tuple[BotProcess, Any]:
     config = parse_config(
         {
             "name": NAME,
@@ -58,6 +60,7 @@ def start(tmp_path: Path, kube: FakeKube, venue: PaperExchange, risk: dict[str, 
             "grid": {"quantity": "0.01", "takeProfit": "0.05", "direction": "buy", "maxOrders": 10, "waitTime": "2s"},
             "paper": PAPER,
             "risk": risk,
+            **spec,
         }
     )
     options = RunOptions(
@@ -134,3 +137,15 @@ async def test_an_interrupted_close_all_is_finished_by_the_next_start(tmp_path: 
     assert (await venue.position("BTC")).size == 0
     assert kube.status["riskHalt"] == record.to_status()  # still halted
     assert await stop(bot, task) == EXIT_OK
+
+
+async def test_realized_pnl_and_fees_carry_over_a_restart(tmp_path: Path) -> None:
+    kube = FakeKube(tradingbot(1, {}, {"realizedPnl": "5.5", "feesPaid": "1.25"}), namespace=NS, name=NAME)
+    venue = PaperExchange("paper", {"ticker": "BTC", **PAPER})
+    bot, task = start(tmp_path, kube, venue, {}, paused=True)  # trades nothing: its own PnL is 0
+    await until(lambda: kube.status.get("phase") == "Paused", "Paused")
+    assert Decimal(kube.status["realizedPnl"]) == Decimal("5.5") and Decimal(kube.status["feesPaid"]) == Decimal("1.25")
+    # no write before the previous values were read ever cleared them
+    assert all(p["status"].get("realizedPnl", "x") is not None for p in kube.status_patches)
+    assert await stop(bot, task) == EXIT_OK
+    assert Decimal(kube.status["realizedPnl"]) == Decimal("5.5")

@@ -200,13 +200,13 @@ async def test_tradingbot_children_are_exact_and_hold_no_secret(
             "apiGroups": ["perpdex.io"],
             "resources": ["tradingbots/status"],
             "resourceNames": [name],
-            "verbs": ["get", "patch", "update"],
+            "verbs": ["patch"],
         } in rules
         assert {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": [name],
-            "verbs": ["get", "update", "patch"],
+            "verbs": ["get", "update"],
         } in rules
         assert not any("secrets" in r["resources"] for r in rules)
         assert children["RoleBinding"]["subjects"] == [

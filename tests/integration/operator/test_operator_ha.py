@@ -144,10 +144,13 @@ async def test_bot_service_account_is_least_privilege(kube: Any, operator: Any, 
             )
     sa = "rbac-a-bot"
     assert _can(kube, ns, sa, "patch", "tradingbots.perpdex.io/rbac-a", "--subresource=status")
-    assert _can(kube, ns, sa, "update", "tradingbots.perpdex.io/rbac-a", "--subresource=status")
     assert _can(kube, ns, sa, "get", "tradingbots.perpdex.io/rbac-a")
-    assert _can(kube, ns, sa, "patch", "leases.coordination.k8s.io/rbac-a")
+    assert _can(kube, ns, sa, "get", "leases.coordination.k8s.io/rbac-a")
     assert _can(kube, ns, sa, "update", "leases.coordination.k8s.io/rbac-a")
+    # only the calls the bot makes: a merge PATCH of its status, GET + PUT of its Lease, no Events
+    assert not _can(kube, ns, sa, "update", "tradingbots.perpdex.io/rbac-a", "--subresource=status")
+    assert not _can(kube, ns, sa, "patch", "leases.coordination.k8s.io/rbac-a")
+    assert not _can(kube, ns, sa, "create", "events")
     # nothing of the other bot, nothing of its own spec, no Lease creation, no Secrets, no listing
     assert not _can(kube, ns, sa, "patch", "tradingbots.perpdex.io/rbac-b", "--subresource=status")
     assert not _can(kube, ns, sa, "patch", "tradingbots.perpdex.io/rbac-a")

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from bot_runtime.kube import KubeClient, resource_path
-from perpdex_operator.builders.tradingbot import build_tradingbot_children
 from perpdex_operator.drift import differences
+from perpdex_operator.kinds import FUNDINGCOLLECTOR, TRADINGBOT, KindSpec
 from tests.integration.operator.operator_helpers import (
+    API,
     OperatorLauncher,
     OperatorProcess,
     bot_path,
@@ -61,27 +62,29 @@ async def _resource_version(client: KubeClient, ns: str) -> str:
     return str(got["metadata"]["resourceVersion"])
 
 
-async def _converged(client: KubeClient, ns: str, bot: str, *, phase: str) -> list[str]:
-    """What still differs from a converged bot (empty when converged)."""
-    cr = await get_or_none(client, bot_path(ns, bot))
+async def _converged(
+    client: KubeClient, ns: str, bot: str, *, phase: str | None, kind: KindSpec = TRADINGBOT
+) -> list[str]:
+    """What still differs from a converged bot (or collector; empty when converged). ``phase`` None: any."""
+    cr = await get_or_none(client, resource_path(kind.api_version, kind.plural, ns, bot))
     if cr is None:
         return [f"{bot}: CR missing"]
     status = cr.get("status") or {}
     out: list[str] = []
     if status.get("observedGeneration") != cr["metadata"]["generation"]:
         out.append(f"{bot}: observedGeneration {status.get('observedGeneration')} != {cr['metadata']['generation']}")
-    if status.get("phase") != phase:
+    if phase is not None and status.get("phase") != phase:
         out.append(f"{bot}: phase {status.get('phase')} != {phase}")
-    children = build_tradingbot_children(cr, operator_settings(ns))
+    children = kind.build(cr, operator_settings(ns))
     for manifest in [*children.applied, *children.created]:
         meta = manifest["metadata"]
-        api, kind = manifest["apiVersion"], manifest["kind"]
-        plural = {"Lease": "leases", "ServiceAccount": "serviceaccounts"}.get(kind, kind.lower() + "s")
+        api, child_kind = manifest["apiVersion"], manifest["kind"]
+        plural = {"Lease": "leases", "ServiceAccount": "serviceaccounts"}.get(child_kind, child_kind.lower() + "s")
         live = await get_or_none(client, resource_path(api, plural, ns, meta["name"]))
         if live is None:
-            out.append(f"{bot}: {kind} {meta['name']} missing")
+            out.append(f"{bot}: {child_kind} {meta['name']} missing")
         elif manifest in children.applied and (drift := differences(manifest, live)):
-            out.append(f"{bot}: {kind} {meta['name']} differs at {drift[:3]}")
+            out.append(f"{bot}: {child_kind} {meta['name']} differs at {drift[:3]}")
     return out
 
 
@@ -189,14 +192,23 @@ async def test_children_deleted_while_watches_are_down_are_recreated_after_410(
 ) -> None:
     """The children watches are cut and refused (503) while children are deleted and a CR loses its finalizer and
     goes; on reconnect the watches get 410 Gone and list again: no DELETED event ever arrives. The re-list must still
-    bring every child back, forget the vanished CR, and leave the operator quiet."""
+    bring every child back (a collector's Deployment too), forget the vanished CR, and leave the operator quiet."""
     ns = make_namespace(kube, "relist")
     names = ["keep-a", "keep-b", "keep-c", "vanish"]
     async with kube.client() as client:
         op = _start(launcher, proxy, ns, tmp_path)
         for name in names:
             await create_bot(client, ns, paper_bot(name))
+        collector = {"apiVersion": API, "kind": "FundingCollector", "metadata": {"name": "fc"}}
+        await client.create(
+            resource_path(API, "fundingcollectors", ns), {**collector, "spec": {"exchanges": ["paper"]}}
+        )
         await _wait_converged(client, ns, op, dict.fromkeys(names, "Pending"))
+
+        async def collector_converged() -> bool:
+            return not await _converged(client, ns, "fc", phase=None, kind=FUNDINGCOLLECTOR)
+
+        await eventually(collector_converged, timeout=CONVERGE, what="the collector converged")
 
         proxy.faults.outage = True
         proxy.drop_watches()
@@ -206,11 +218,13 @@ async def test_children_deleted_while_watches_are_down_are_recreated_after_410(
         await client.delete(resource_path("rbac.authorization.k8s.io/v1", "rolebindings", ns, "keep-c-bot"))
         await client.patch(bot_path(ns, "vanish"), {"metadata": {"finalizers": None}})
         await client.delete(bot_path(ns, "vanish"))
+        await client.delete(resource_path("apps/v1", "deployments", ns, "fc"))
         await asyncio.sleep(2)
         proxy.expire_before(await _resource_version(client, ns))
         proxy.faults.clear()
 
         await _wait_converged(client, ns, op, {"keep-a": "Pending", "keep-b": "Pending", "keep-c": "Pending"})
+        await eventually(collector_converged, timeout=CONVERGE, what="the collector's Deployment recreated")
         await _assert_quiet(proxy, op)
         op.stop()
 

@@ -275,6 +275,25 @@ def test_gitops_style_apply_converges(kube: Kube, chart_ns: tuple[str, PodRunner
         # a second apply of the same render changes nothing and stays converged (what every sync does)
         again = kube.kubectl("apply", "--server-side", "--force-conflicts", "-n", ns, "-f", "-", input=rendered)
         assert "serverside-applied" in again.stdout
+        # an upgrade as a sync: changed values roll the funding service; its new pod migrates again, then serves
+        upgraded = kube.helm(*render, *values("fundingService.migrationWaitSeconds=120")).stdout
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-n", ns, "-f", "-", input=upgraded)
+
+        def rolled() -> bool:
+            items = json.loads(
+                kube.kubectl(
+                    "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=funding-service", "-o", "json"
+                ).stdout
+            )["items"]
+            return [p["metadata"]["name"] for p in items] != [fs["metadata"]["name"]] and any(
+                c["type"] == "Ready" and c["status"] == "True" for p in items for c in p["status"].get("conditions", [])
+            )
+
+        wait("the upgraded funding service Ready", rolled, 240)
+        kube.kubectl(
+            "wait", "--for=condition=Available", "deployment", "-l", "app.kubernetes.io/instance=gitops",
+            "-n", ns, "--timeout=240s", timeout=300,
+        )  # fmt: skip
         # removal as a GitOps tool without Helm hooks should do it: the chart's collector first, while the operator runs
         kube.kubectl("delete", "fundingcollector", "all-dexes", "-n", ns, "--wait", "--timeout=120s")
         without_crds = kube.helm(*render[:-2], "--kube-version=1.34.0", *values()).stdout  # CRDs stay, as with Helm

@@ -96,6 +96,12 @@ class WatchCache:
             self.update(kind, obj, deleted=True)
         return dropped
 
+    def namespaces(self, kind: str) -> set[str]:
+        """The namespaces holding cached objects of ``kind``."""
+        if kind == "Pod":
+            return {ns for ns, _, _ in self._pods}
+        return {ns for k, ns, _ in self._objects if k == kind}
+
     def _get_any(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         if kind != "Pod":
             return self.get(kind, namespace, name)

@@ -133,9 +133,14 @@ class Reconciler:
     def last_seen(self, spec: KindSpec, namespace: str, name: str) -> dict[str, Any] | None:
         return self._owners.get((spec.plural, namespace, name))
 
-    def known(self, spec: KindSpec, namespace: str) -> list[str]:
-        """Names of the custom resources of ``spec`` in ``namespace`` seen on kopf's watch and not deleted since."""
-        return [name for plural, ns, name in self._owners if plural == spec.plural and ns == namespace]
+    def known(self, spec: KindSpec, namespace: str | None) -> list[tuple[str, str]]:
+        """(namespace, name) of the custom resources of ``spec`` seen on kopf's watch and not deleted since, in
+        ``namespace`` (None: all)."""
+        return [
+            (ns, name)
+            for plural, ns, name in self._owners
+            if plural == spec.plural and (namespace is None or ns == namespace)
+        ]
 
     def vanish(self, spec: KindSpec, namespace: str, name: str, list_version: str) -> bool:
         """A LIST as of ``list_version`` lacks this custom resource: forget it (and stop its timers' work) unless it

@@ -6,8 +6,8 @@ watch was down would stay in the cache, and the periodic checks, which trust the
 no request, would never recreate it; a custom resource deleted meanwhile would keep its timers polling.
 
 So a listing event for an object a watch already delivered (a re-list, not the first listing) schedules a check of
-its namespace (coalesced: one per burst of listing events): one LIST per watched child kind and per custom resource
-kind, filtered like the watches. Cache entries the lists lack and that predate them are dropped and their owners
+its namespace, or of the whole cluster for an operator watching all namespaces (coalesced: one per burst of listing
+events): one LIST per watched child kind and per custom resource kind, filtered like the watches. Cache entries the lists lack and that predate them are dropped and their owners
 reconciled (a missing child is recreated at once); a custom resource the list lacks is forgotten and marked gone, so
 its timers send nothing more. A failed check is retried with growing backoff. Nothing of this runs at steady state:
 kopf resumes an ordinary watch timeout from its last resourceVersion, without listing.
@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -31,6 +32,7 @@ from perpdex_operator.scheduling import Coalescer, backoff
 
 log = logging.getLogger(__name__)
 
+ALL = ""  # the check's scope when the operator watches every namespace
 SETTLE = 1.0  # seconds without a new listing event before the check runs (kopf delivers a listing object by object)
 Child = tuple[str, str, str]  # (group, version, plural)
 
@@ -44,6 +46,7 @@ class Relister:
         coalescer: Coalescer,
         children: tuple[Child, ...],
         *,
+        clusterwide: bool = False,
         max_delay: float = 60.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -52,9 +55,10 @@ class Relister:
         self._reconciler = reconciler
         self._coalescer = coalescer
         self._children = children
+        self._clusterwide = clusterwide
         self._max_delay = max_delay
         self._clock = clock
-        self._due: dict[str, float] = {}  # namespace -> when its check may run
+        self._due: dict[str, float] = {}  # namespace ("" for all) -> when its check may run
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.checks = 0  # namespaces checked (for tests and logs)
 
@@ -62,7 +66,8 @@ class Relister:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     def request(self, namespace: str) -> None:
-        """A re-list was seen in ``namespace``: check it once the listing has settled."""
+        """A re-list was seen in ``namespace``: check it (or all, cluster-wide) once the listing has settled."""
+        namespace = ALL if self._clusterwide else namespace
         self._due[namespace] = self._now() + SETTLE
         if namespace not in self._tasks:
             task = asyncio.create_task(self._run(namespace), name=f"relist-{namespace}")
@@ -87,33 +92,41 @@ class Relister:
                 self._due.setdefault(namespace, self._now() + delay)
 
     async def check(self, namespace: str) -> None:
-        """LIST every watched kind in ``namespace`` and make the cache and the known custom resources match."""
+        """LIST every watched kind in ``namespace`` (``ALL``: cluster-wide) and make the cache and the known custom
+        resources match."""
         self.checks += 1
         dropped = 0
         for group, version, plural in self._children:
             api = f"{group}/{version}" if group else version
-            got = await self._kube.list(resource_path(api, plural, namespace), label_selector=MANAGED_SELECTOR)
+            got = await self._kube.list(resource_path(api, plural, namespace or None), label_selector=MANAGED_SELECTOR)
             kind = str(got.get("kind", "")).removesuffix("List")
-            listed = got.get("items") or []
-            for obj in self._cache.replace(kind, namespace, listed, str(got["metadata"]["resourceVersion"])):
-                labels = (obj.get("metadata") or {}).get("labels") or {}
-                spec = KINDS_BY_APP.get(str(labels.get(LABEL_NAME)))
-                instance = labels.get(LABEL_INSTANCE)
-                if spec is None or not instance:
-                    continue
-                dropped += 1
-                self._coalescer.request((spec.plural, namespace, str(instance)), full=kind != "Pod")
+            by_namespace: dict[str, list[dict[str, Any]]] = {}
+            for item in got.get("items") or []:
+                by_namespace.setdefault(str(item["metadata"].get("namespace", "")), []).append(item)
+            scope = {namespace} if namespace else set(by_namespace) | self._cache.namespaces(kind)
+            for ns in scope:
+                as_of = str(got["metadata"]["resourceVersion"])
+                for obj in self._cache.replace(kind, ns, by_namespace.get(ns, []), as_of):
+                    labels = (obj.get("metadata") or {}).get("labels") or {}
+                    spec = KINDS_BY_APP.get(str(labels.get(LABEL_NAME)))
+                    instance = labels.get(LABEL_INSTANCE)
+                    if spec is None or not instance:
+                        continue
+                    dropped += 1
+                    self._coalescer.request((spec.plural, ns, str(instance)), full=kind != "Pod")
         vanished = 0
         for spec in KINDS:
-            got = await self._kube.list(resource_path(spec.api_version, spec.plural, namespace))
-            names = {str(item["metadata"]["name"]) for item in got.get("items") or []}
-            for name in self._reconciler.known(spec, namespace):
-                as_of = str(got["metadata"]["resourceVersion"])
-                if name not in names and self._reconciler.vanish(spec, namespace, name, as_of):
+            got = await self._kube.list(resource_path(spec.api_version, spec.plural, namespace or None))
+            present = {
+                (str(i["metadata"].get("namespace")), str(i["metadata"]["name"])) for i in got.get("items") or []
+            }
+            as_of = str(got["metadata"]["resourceVersion"])
+            for ns, name in self._reconciler.known(spec, namespace or None):
+                if (ns, name) not in present and self._reconciler.vanish(spec, ns, name, as_of):
                     vanished += 1
         log.info(
             "watch cache of %s checked after a re-list: %d stale children dropped, %d deleted resources forgotten",
-            namespace,
+            namespace or "all namespaces",
             dropped,
             vanished,
         )

@@ -84,6 +84,7 @@ class OperatorRuntime:
             self.reconciler,
             self.coalescer,
             WATCHED_CHILDREN,
+            clusterwide=self.settings.clusterwide,
             max_delay=self.settings.retry_max_seconds,
         )
 

@@ -136,6 +136,30 @@ async def test_a_relist_check_drops_missing_children_and_forgets_vanished_resour
     assert len(kube.paths) == len(WATCHED_CHILDREN) + 2  # one LIST per child kind and per custom resource kind
     assert not cache.has("ConfigMap", "ns", "b-config")
     assert requested == [(("tradingbots", "ns", "b"), True)]  # its owner recreates it
-    assert reconciler.known(TRADINGBOT, "ns") == ["b"]
+    assert reconciler.known(TRADINGBOT, "ns") == [("ns", "b")]
     assert reconciler.is_gone(vanished)  # its timers send nothing from now on
+    await coalescer.close()
+
+
+async def test_an_operator_watching_every_namespace_checks_the_cluster_at_once() -> None:
+    kube = ListingKube({"/api/v1/configmaps": [_obj("b-config", 20)]})
+    cache = WatchCache()
+    cache.update("ConfigMap", _obj("b-config", 20), watched=True)
+    elsewhere = {**_obj("c-config", 20), "metadata": {**_obj("c-config", 20)["metadata"], "namespace": "other"}}
+    cache.update("ConfigMap", elsewhere, watched=True)
+    reconciler = Reconciler(kube, OperatorSettings(all_namespaces=True), OperatorMetrics(), EventRecorder(kube))
+    requested: list[tuple[Key, bool]] = []
+
+    async def run(key: Key, full: bool) -> bool:
+        requested.append((key, full))
+        return True
+
+    coalescer = Coalescer(run, delay=0.001)
+    relister = Relister(kube, cache, reconciler, coalescer, WATCHED_CHILDREN, clusterwide=True)
+    await relister.check("")
+    await asyncio.sleep(0.05)
+
+    assert all("/namespaces/" not in path for path in kube.paths)  # cluster-wide lists, not one per namespace
+    assert cache.has("ConfigMap", "ns", "b-config") and not cache.has("ConfigMap", "other", "c-config")
+    assert requested == [(("tradingbots", "other", "b"), True)]
     await coalescer.close()

@@ -76,6 +76,24 @@ def decimal_str(value: Decimal | None, places: Decimal | None = None, *, max_len
     return text
 
 
+# kubectl get tb shows status.display: the same figures rounded for people (the fields above keep full precision)
+DISPLAY_USD = Decimal("0.01")
+DISPLAY_SIZE = Decimal("0.000001")
+
+
+def display_usd(value: Decimal | None) -> str | None:
+    """A USD figure for ``kubectl get``: cents, always two decimals (``-0.10433333`` → ``-0.10``)."""
+    if value is None:
+        return None
+    text = format(value.quantize(DISPLAY_USD, context=_WIDE), "f")
+    return "0.00" if text == "-0.00" else text
+
+
+def display_size(value: Decimal | None) -> str | None:
+    """A position for ``kubectl get``: at most 6 decimals, no trailing zeros (``0.0400000001`` → ``0.04``)."""
+    return None if value is None else _plain(value.quantize(DISPLAY_SIZE, context=_WIDE))
+
+
 def _plain(value: Decimal) -> str:
     text = format(value, "f")
     if "." in text:
@@ -112,8 +130,9 @@ class Leg(BaseModel):
             "longExchange": self.long_exchange,
             "shortExchange": self.short_exchange,
             "size": decimal_str(self.size),
-            "entrySpreadApr": decimal_str(self.entry_spread_apr),
-            "currentNetApr": decimal_str(self.current_net_apr),
+            # a spread over an interval carries 28 digits: 12 significant ones are more than any venue's precision
+            "entrySpreadApr": decimal_str(significant(self.entry_spread_apr)),
+            "currentNetApr": decimal_str(significant(self.current_net_apr)),
             "fundingPnl": decimal_str(self.funding_pnl, PNL_PLACES),
             "openedAt": rfc3339(self.opened_at) if self.opened_at is not None else None,
         }
@@ -264,10 +283,12 @@ class BotStatus(BaseModel):
     preflight: PreflightRecord | None = None  # None: not run yet in this process (the field is left alone)
     # the risk limits' baselines (read back at the next start); None: none yet (the field is left alone)
     risk_baselines: RiskBaselines | None = None
+    # size of a fill without its take-profit (the grid opens nothing until it is placed); None: none (cleared)
+    uncovered: Decimal | None = None
 
     def urgent_fields(self) -> tuple[Any, ...]:
         """A change of these is written at once (not held back by ``min_interval``)."""
-        return self.phase, self.risk_halt, self.risk_halt_checked, self.preflight
+        return self.phase, self.risk_halt, self.risk_halt_checked, self.preflight, self.uncovered
 
     def to_status(self) -> dict[str, Any]:
         """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
@@ -280,6 +301,11 @@ class BotStatus(BaseModel):
             "openOrders": self.open_orders,
             "lastHeartbeat": rfc3339(self.last_heartbeat),
             "lastError": self.last_error[:1000] if self.last_error else None,
+            "display": {
+                "position": display_size(self.position),
+                "unrealizedPnl": display_usd(self.unrealized_pnl),
+                "fundingPnl": display_usd(self.funding_pnl),
+            },
         }
         if self.legs is not None:
             doc["legs"] = [leg.to_status() for leg in self.legs]
@@ -293,8 +319,10 @@ class BotStatus(BaseModel):
             doc["riskBaselines"] = self.risk_baselines.to_status()
         if self.realized_pnl is not None:
             doc["realizedPnl"] = decimal_str(self.realized_pnl, PNL_PLACES)
+            doc["display"]["realizedPnl"] = display_usd(self.realized_pnl)
         if self.fees_paid is not None:
             doc["feesPaid"] = decimal_str(self.fees_paid, PNL_PLACES)
+        doc["uncoveredFill"] = decimal_str(self.uncovered)
         return doc
 
 

@@ -52,6 +52,7 @@ def test_status_document_has_only_the_bot_fields() -> None:
         "openOrders": 7,
         "lastHeartbeat": "2026-11-25T10:00:00Z",
         "lastError": None,
+        "display": {"position": "0.04", "realizedPnl": "12.31", "unrealizedPnl": "-1.20", "fundingPnl": "0.00"},
         "legs": [
             {
                 "symbol": "ETH",
@@ -191,6 +192,43 @@ def test_trade_log_write_failure_is_not_fatal(tmp_path: Path) -> None:
         )
     )
     assert log.count == 0
+
+
+def test_display_figures_are_rounded_and_the_status_keeps_full_precision() -> None:
+    """kubectl get tb shows status.display (issue 23): cents and at most 6 decimals of size; APRs of legs keep 12
+    significant digits instead of a division's 28."""
+    status = BotStatus(
+        phase="Running",
+        position=Decimal("0.0400000000000000000000000001"),
+        realized_pnl=Decimal("-0.004999999"),
+        unrealized_pnl=Decimal("1234.565"),
+        funding_pnl=Decimal("0.4565185185185185185185185"),
+        legs=(
+            Leg(
+                symbol="ETH",
+                long_exchange="paper-a",
+                short_exchange="paper-b",
+                size=Decimal("2.1"),
+                entry_spread_apr=Decimal("0.00065") / Decimal(8) * Decimal(8760),
+                current_net_apr=Decimal(1) / Decimal(3),
+            ),
+        ),
+    )
+    doc = status.to_status()
+    assert doc["display"] == {
+        "position": "0.04",
+        "realizedPnl": "0.00",
+        "unrealizedPnl": "1234.56",
+        "fundingPnl": "0.46",
+    }
+    assert doc["position"] == "0.0400000000000000000000000001" and doc["fundingPnl"] == "0.45651852"
+    assert doc["legs"][0]["entrySpreadApr"] == "0.711750000000".rstrip("0")
+    assert doc["legs"][0]["currentNetApr"] == "0.333333333333"
+    assert BotStatus(phase="Starting").to_status()["display"] == {
+        "position": None,
+        "unrealizedPnl": None,
+        "fundingPnl": None,
+    }  # fmt: skip  (realizedPnl: not known yet, left alone like status.realizedPnl)
 
 
 def test_decimal_str_fits_the_crd_length() -> None:

@@ -62,12 +62,17 @@ class Run:
     errors: int
     seconds: float
     stream_ms: list[float]
+    sent_at: list[float]  # seconds since the start, per ack (same order as acks_ms)
+
+    def window(self, start: float, end: float) -> list[float]:
+        return [ms for t, ms in zip(self.sent_at, self.acks_ms, strict=True) if start <= t < end]
 
 
 async def _open_loop(
     session: aiohttp.ClientSession, url_for: list[str], body_for: list[bytes], rate: float, stamps: dict[str, float]
-) -> tuple[list[float], int, float]:
+) -> tuple[list[float], int, float, list[float]]:
     acks: list[float] = []
+    sent_at: list[float] = []
     errors = 0
 
     async def send(i: int) -> None:
@@ -85,6 +90,7 @@ async def _open_loop(
             errors += 1
             return
         acks.append((time.perf_counter() - t0) * 1000)
+        sent_at.append(t0 - start)
 
     start = time.perf_counter()
     tasks = []
@@ -94,7 +100,7 @@ async def _open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(send(i)))
     await asyncio.gather(*tasks)
-    return acks, errors, time.perf_counter() - start
+    return acks, errors, time.perf_counter() - start, sent_at
 
 
 async def _paper_run(url: str, args: argparse.Namespace, total: int) -> Run:
@@ -134,20 +140,20 @@ async def _paper_run(url: str, args: argparse.Namespace, total: int) -> Run:
                         stream_ms.append((time.perf_counter() - t0) * 1000)
 
         listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
-        acks, errors, seconds = await _open_loop(session, urls, bodies, args.rate, stamps)
+        acks, errors, seconds, sent_at = await _open_loop(session, urls, bodies, args.rate, stamps)
         await asyncio.sleep(0.5)
         for ws in sockets:
             await ws.close()
         for t in listeners:
             t.cancel()
-        return Run(acks, errors, seconds, stream_ms)
+        return Run(acks, errors, seconds, stream_ms, sent_at)
 
 
 async def _echo_run(url: str, args: argparse.Namespace, total: int) -> Run:
     connector = aiohttp.TCPConnector(limit=128)
     async with aiohttp.ClientSession(base_url=url, connector=connector) as session:
         body = json.dumps({"symbol": "BTC", "side": "buy", "size": "0.001", "price": "30000"}).encode()
-        acks, errors, seconds = await _open_loop(session, ["/echo"] * total, [body] * total, args.rate, {})
+        acks, errors, seconds, sent_at = await _open_loop(session, ["/echo"] * total, [body] * total, args.rate, {})
         ws = await session.ws_connect("/ws")
         stream_ms = []
         for _ in range(min(500, total)):
@@ -156,7 +162,7 @@ async def _echo_run(url: str, args: argparse.Namespace, total: int) -> Run:
             await ws.receive()
             stream_ms.append((time.perf_counter() - t0) * 1000)
         await ws.close()
-        return Run(acks, errors, seconds, stream_ms)
+        return Run(acks, errors, seconds, stream_ms, sent_at)
 
 
 async def measure(args: argparse.Namespace) -> list[Table]:
@@ -216,6 +222,15 @@ async def measure(args: argparse.Namespace) -> list[Table]:
         percentile(base.stream_ms, 99),
         note="baseline: a WebSocket echo round trip",
     )
+    step = 10.0
+    for k in range(int(seconds // step)):
+        lo, hi = k * step, (k + 1) * step
+        table.add(
+            f"order ack p99, seconds {lo:g}-{hi:g}",
+            percentile(run.window(lo, hi), 99),
+            "ms",
+            percentile(base.window(lo, hi), 99),
+        )
     table.add("achieved rate", len(run.acks_ms) / run.seconds, "orders/s", len(base.acks_ms) / base.seconds)
     table.notes.append(
         f"errors: {run.errors} (baseline {base.errors}); stream samples {len(run.stream_ms)} from {args.ws_bots} bots"

@@ -185,6 +185,10 @@ class PaperExchangeRuntime:
                 batch.done.set_exception(reason)
                 if later is not None:
                     later.done.set_exception(DatabaseUnavailable("an earlier write failed; retry"))
+                if slot.config.mirror is not None:  # the reload builds a new market with its own feed
+                    from bot_runtime.paper_exchange.mirror import close_market
+
+                    await close_market(venue.market)
                 continue
             for account, _, _ in merged.updates:
                 venue.accounts[account].fills.clear()  # stored; the engine need not keep them

@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kube: Kube, postgres: Postgr
     s.install_crds()
     try:
         s.start_funding_service()
+        s.start_paper_exchange()  # the paper bots and the paper collector trade on / read from it
         s.prepare_namespace()
         s.start_operator()
         s.start_pod_runner()

@@ -8,10 +8,11 @@ only after ``place_order`` has returned, so no tick waits for the previous order
 * **paper**: the paper exchange (``step`` 5 ms) publishes a tick; the clock starts when it is published and stops
   when ``place_order`` returns (the paper venue has no wire: the order is "sent" once the engine accepted it).
   Baseline: the same ticks, from publication until the consumer receives them (the decision and order excluded).
-* **aster, paradex** (replay servers pushing quotes over WebSocket in the venue's wire format, from
+* **aster, paradex, hyperliquid** (replay servers pushing quotes over WebSocket in the venue's wire format, from
   ``tests/support/replay.py`` and ``tests/fixtures/exchanges/``): the clock starts when the replay server sends the
-  tick frame (``bookTicker`` / JSON-RPC ``bbo.<market>``) and stops when the same server receives the order request
-  (``POST /fapi/v1/order``, HMAC-signed / ``POST /v1/orders``, Starknet-signed). Baseline, same server, same run: a
+  tick frame (``bookTicker`` / JSON-RPC ``bbo.<market>`` / ``bbo``) and stops when the same server receives the order
+  request (``POST /fapi/v1/order``, HMAC-signed / ``POST /v1/orders``, Starknet-signed / ``POST /exchange``, an L1
+  action signed by the API wallet). Baseline, same server, same run: a
   bare aiohttp WebSocket client that receives the same frame, decodes it and sends the adapter's own last order
   request again (same method, path, headers and body) with a bare httpx client: the wire round trip without the
   adapter.
@@ -19,7 +20,7 @@ only after ``place_order`` has returned, so no tick waits for the previous order
 Everything (replay server, adapter, baseline client) runs on one event loop, so the figures include the server's
 share of the CPU, for both columns alike.
 
-``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex]``
+``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex,hyperliquid]``
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import Exchange, Market, OrderRequest, Quote, Side, TimeInForce
 
 MODULE = "bench.decision_latency"
-VENUES: tuple[str, ...] = ("paper", "aster", "paradex")
+VENUES: tuple[str, ...] = ("paper", "aster", "paradex", "hyperliquid")
 SYMBOL = "BTC"
 TICK_TIMEOUT = 10.0
 PAPER_STEP = 0.005
@@ -101,7 +102,7 @@ def table(results: list[Latencies], args: argparse.Namespace) -> Table:
         f"Order decision latency: price tick → order request sent, {args.ticks} ticks per venue "
         f"(after {args.warmup} warm-up ticks)",
         "same run: receiving the tick alone (paper); a bare WebSocket + httpx client receiving the same frame and "
-        "sending the same request to the same replay server (aster, paradex)",
+        "sending the same request to the same replay server (aster, paradex, hyperliquid)",
         command=command_line(MODULE, ["--quick"] if args.quick else []),
     )
     for r in results:
@@ -282,7 +283,55 @@ def paradex_signing(exchange: Exchange) -> str:
     return f"signing one order alone: p50 {percentile(times, 50) * 1000:.1f} ms"
 
 
-REPLAY_VENUES: dict[str, Callable[[], ReplayVenue]] = {"aster": aster_venue, "paradex": paradex_venue}
+def hyperliquid_venue() -> ReplayVenue:
+    from tests.unit.exchanges.test_hyperliquid_client import ENV, HyperliquidVenue
+
+    frame = _fixture("hyperliquid", "ws_bbo")
+
+    def tick(n: int) -> Any:
+        return {**frame, "data": {**frame["data"], "time": frame["data"]["time"] + n}}
+
+    def subscribed(conn: Any) -> bool:
+        return any(isinstance(m, dict) and m.get("subscription", {}).get("type") == "bbo" for m in conn.received)
+
+    return ReplayVenue(
+        name="hyperliquid",
+        env=dict(ENV),
+        order_method="POST",
+        order_path="/exchange",
+        price_path="/ws",
+        setup=HyperliquidVenue,  # /info reads, the account stream; /exchange is the bench's own route
+        options=lambda server: {"baseUrl": server.url, "wsUrl": server.ws_url + "/ws"},
+        tick=tick,
+        order_reply=_fixture("hyperliquid", "exchange_order_resting"),
+        subscribed=subscribed,
+        diagnose=hyperliquid_signing,
+    )
+
+
+def hyperliquid_signing(exchange: Exchange) -> str:
+    """How long signing one order action takes alone (the SDK's msgpack + keccak action hash, EIP-712 signature)."""
+    from bot_runtime.exchanges.hyperliquid.client import HyperliquidExchange
+    from bot_runtime.exchanges.hyperliquid.signing import order_wires_to_order_action
+
+    assert isinstance(exchange, HyperliquidExchange)
+    wire = {"a": 0, "b": True, "p": "97000", "s": "0.00011", "r": False, "t": {"limit": {"tif": "Alo"}},
+            "c": "0x" + "ab" * 16}  # fmt: skip
+    action = order_wires_to_order_action([wire])
+    signer = exchange._signer
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        signer.payload(action)
+        times.append(time.perf_counter() - started)
+    return f"signing one order alone: p50 {percentile(times, 50) * 1000:.1f} ms"
+
+
+REPLAY_VENUES: dict[str, Callable[[], ReplayVenue]] = {
+    "aster": aster_venue,
+    "paradex": paradex_venue,
+    "hyperliquid": hyperliquid_venue,
+}
 
 
 class Arrivals:

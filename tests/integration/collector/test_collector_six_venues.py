@@ -97,7 +97,9 @@ BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails"])
+@pytest.mark.parametrize(
+    ("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails"]
+)
 async def test_broken_venues_cost_only_themselves(
     collector: Collector,
     service: Service,

@@ -111,10 +111,16 @@ def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-
                 assert "secrets" not in rule["resources"], d["metadata"]["name"]
 
 
-def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube) -> None:  # type: ignore[no-untyped-def]
+def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
     ns = f"chart-{uuid.uuid4().hex[:8]}"
     release = "pdx"
-    # hooks need a running Job controller (not on the local control plane): install without them here
+
+    # a failed assertion must not leave this cluster-scoped release (its admission policies) to later tests
+    def uninstall() -> None:
+        kube.helm("uninstall", release, "-n", ns, "--no-hooks", check=False)
+
+    request.addfinalizer(uninstall)
+    # the pre-delete hook needs a running Job controller (not on the local control plane): no hooks here
     out = kube.helm(
         "install",
         release,

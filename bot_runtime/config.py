@@ -180,7 +180,9 @@ class GridConfig(_Section):
     take_profit: Dec = Field(Decimal("0.02"), description="percent distance of the close order from the fill price")
     direction: Side = Field(Side.BUY, description="buy: open longs, close above; sell: open shorts, close below")
     max_orders: int = Field(40, ge=1, description="cap on resting close orders")
-    wait_time: Seconds = Field(450.0, description="cooldown between new opens (scaled by how full the grid is)")
+    wait_time: Seconds = Field(
+        450.0, description="cooldown after an entry fill before the next open (scaled by how full the grid is)"
+    )
     grid_step: Dec = Field(Decimal(-100), description="min percent distance between close orders; -100 disables")
     stop_price: Annotated[Dec | None, BeforeValidator(_off_when_negative)] = Field(
         None, description="buy: stop once ask >= stopPrice (sell: bid <=); null/-1 = off"
@@ -190,10 +192,16 @@ class GridConfig(_Section):
     )
     boost_mode: bool = Field(False, description="close at market right after each fill (volume farming)")
 
-    @field_validator("quantity", "take_profit")
+    @field_validator("quantity")
     @classmethod
     def _pos(cls, v: Decimal) -> Decimal:
         _positive(v)
+        return v
+
+    @field_validator("take_profit")
+    @classmethod
+    def _take_profit(cls, v: Decimal) -> Decimal:
+        _non_negative(v)  # 0: close at the fill price (the original accepts it)
         return v
 
     @field_validator("stop_price", "pause_price")
@@ -211,8 +219,8 @@ class GridConfig(_Section):
     @field_validator("wait_time")
     @classmethod
     def _wait(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be > 0")
+        if v < 0:
+            raise ValueError("must be >= 0 (0: no cooldown, as the original allows)")
         return v
 
     @property

@@ -159,6 +159,7 @@ class Reporting:
                 unrealized_pnl=snap.unrealized_pnl,
                 funding_pnl=snap.funding_pnl,
                 open_orders=snap.open_orders,
+                uncovered=snap.uncovered,
                 legs=tuple(Leg.model_validate(leg.model_dump()) for leg in snap.legs),
             )
         fields.update(override)

@@ -116,6 +116,9 @@ class StrategySnapshot(BaseModel):
     equity: Decimal | None = None
     open_orders: int = 0
     close_orders: int = 0
+    uncovered: Decimal | None = Field(
+        None, description="grid: size of a fill whose take-profit could not be placed yet (no new opens meanwhile)"
+    )
     legs: list[LegSnapshot] = Field(default_factory=list)
     last_error: str | None = None
     risk_breach: RiskBreach | None = None

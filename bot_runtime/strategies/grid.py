@@ -112,6 +112,7 @@ class GridStrategy(Strategy):
     loop_interval = 1.0
     risk_interval = 5.0
     error_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)
+    cover_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)  # retrying a take-profit that failed to place
 
     def __init__(
         self,
@@ -149,6 +150,11 @@ class GridStrategy(Strategy):
         self.fills_seen = 0
         self.book = FillBook()  # realized PnL net of fees of this process's fills (seeded with the venue's position)
         self.recovered_size = ZERO  # re-covered by this process (close orders placed for an uncovered position)
+        # a fill whose take-profit failed to place: no new opens until it is covered (retried with backoff)
+        self.uncovered_since: float | None = None
+        self.uncovered_size = ZERO
+        self._cover_attempts = 0
+        self._cover_retry_at = 0.0
         self._waiters: dict[str, _Waiter] = {}
         # final states the stream reported, recent first out: an order may fill before anyone waits for it
         self._final_seen: OrderedDict[str, Order] = OrderedDict()
@@ -177,6 +183,7 @@ class GridStrategy(Strategy):
             equity=self.balance_state.equity if self.balance_state else None,
             open_orders=self.open_order_count,
             close_orders=len(self.close_orders),
+            uncovered=self.uncovered_size if self.uncovered_since is not None else None,
             last_error=self.last_error,
             risk_breach=self.risk.breach,
             updated_at=self.clock.now(),
@@ -362,6 +369,8 @@ class GridStrategy(Strategy):
         """One pass of the grid loop; True when the strategy stopped itself (stopPrice)."""
         quote = await self._refresh_quote()
         await self._refresh_orders()
+        if self.uncovered_since is not None and not await self._retry_cover(stopping):
+            return False
         now = self.clock.monotonic()
         if self.last_mismatch_check is None or now - self.last_mismatch_check >= self.mismatch_interval:
             self.last_mismatch_check = now
@@ -487,7 +496,6 @@ class GridStrategy(Strategy):
             self.last_open_time = self.clock.monotonic()
             return
         self.opens += 1
-        self.last_open_time = self.clock.monotonic()
         await self._monitor_open(order, stopping)
 
     async def _monitor_open(self, order: Order, stopping: asyncio.Event) -> None:
@@ -504,7 +512,58 @@ class GridStrategy(Strategy):
                 break
             order = await self._await_order(order, self.poll_interval, stopping)
         if order.filled_size > 0:
-            await self._place_close(order.filled_size, order.avg_fill_price or order.price)
+            # the cooldown counts from the last fill (an entry cancelled unfilled is followed by the next at once);
+            # boost mode: the next entry follows the market close at once
+            self.last_open_time = None if self.grid.boost_mode else self.clock.monotonic()
+            await self._cover_fill(order.filled_size, order.avg_fill_price or order.price)
+
+    async def _cover_fill(self, size: Decimal, price: Decimal | None) -> None:
+        """The take-profit of a fill; when it cannot be placed, the fill is uncovered: retried with backoff by the
+        loop, and nothing new opens meanwhile."""
+        assert self.market is not None
+        try:
+            placed = await self._place_close(size, price)
+        except (CredentialsError, AuthenticationError):
+            raise
+        except ExchangeError as exc:
+            self.report_error(exc)
+            placed = None
+        if placed is None and self.market.round_size(size) >= self.market.min_size:
+            now = self.clock.monotonic()
+            if self.uncovered_since is None:
+                self.uncovered_since = now
+                self._cover_attempts = 0
+            self.uncovered_size += size
+            self._cover_retry_at = now + self.cover_backoff[0]
+            log.warning("take-profit not placed: fill uncovered, no new opens until it is", extra={"size": str(size)})
+
+    async def _retry_cover(self, stopping: asyncio.Event) -> bool:
+        """While a fill is uncovered: retry its take-profit (re-covering the position) with backoff. True once
+        covered; False while it is not (the caller opens nothing)."""
+        assert self.market is not None and self.uncovered_since is not None
+        now = self.clock.monotonic()
+        if now >= self._cover_retry_at:
+            try:
+                await self.recover_position("take-profit retry")
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self.report_error(exc)
+            if self.market.round_size(self.uncovered()) <= self.market.size_step:
+                log.info("uncovered fill covered again", extra={"after_s": round(now - self.uncovered_since, 1)})
+                self.uncovered_since = None
+                self.uncovered_size = ZERO
+                self.reason = None
+                return True
+            self._cover_attempts += 1
+            delay = self.cover_backoff[min(self._cover_attempts, len(self.cover_backoff) - 1)]
+            self._cover_retry_at = now + delay
+        self.reason = (
+            f"a fill of {self.uncovered_size} has no take-profit since {now - self.uncovered_since:.0f}s:"
+            " no new opens until it is placed (retrying)"
+        )
+        await self.clock.wait_event(stopping, self.loop_interval)
+        return False
 
     async def _cancel_and_read(self, order: Order) -> Order:
         """Cancel one order and return its final state (it may have filled meanwhile)."""

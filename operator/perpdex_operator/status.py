@@ -98,6 +98,7 @@ class Facts(BaseModel):
     last_error: str
     obs: Observation
     config_hash: str | None
+    uncovered: str | None = None  # bot: status.uncoveredFill (a fill without its take-profit)
 
 
 def bot_status(
@@ -145,6 +146,7 @@ def bot_status(
         last_error=str(status.get("lastError") or ""),
         obs=obs,
         config_hash=config_hash,
+        uncovered=str(status["uncoveredFill"]) if speaks and status.get("uncoveredFill") else None,
     )
     ready = _bot_ready(facts)
     if effective == "RiskHalted":
@@ -224,6 +226,13 @@ def _degraded(f: Facts) -> Condition:
         return _cond(DEGRADED, True, "Failed", f.last_error or "the process reported Failed")
     if f.stale:
         return _cond(DEGRADED, True, "HeartbeatStale", f.beat.describe())
+    if f.uncovered is not None:
+        return _cond(
+            DEGRADED,
+            True,
+            "UncoveredFill",
+            f"a fill of {f.uncovered} has no take-profit yet: the bot retries placing it and opens nothing new meanwhile",
+        )
     return _cond(DEGRADED, False, "AsExpected", "no problem detected")
 
 

@@ -154,7 +154,7 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
     ),
     ("bad-decimal-gridStep", edit(grid_bot, spec__grid__gridStep="--1"), "spec.grid.gridStep", "should match"),
     ("gridStep-below-minus-100", edit(grid_bot, spec__grid__gridStep="-150"), "spec.grid.gridStep", ">= -100"),
-    ("waitTime-zero", edit(grid_bot, spec__grid__waitTime="0s"), "spec.grid.waitTime", "longer than 0s"),
+    ("takeProfit-negative", edit(grid_bot, spec__grid__takeProfit="-0.02"), "spec.grid.takeProfit", "should match"),
     (
         "singleLegTimeout-zero",
         edit(funding_arb_bot, spec__fundingArb__singleLegTimeout="0ms"),
@@ -314,6 +314,8 @@ def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
     grid["spec"]["grid"] |= {"gridStep": "-100", "stopPrice": "70000", "pausePrice": "69000.5", "waitTime": "1m30s"}
     grid["spec"]["grid"]["maxOrders"] = 1000
     grid["spec"]["risk"] = {"maxDrawdownPct": "100", "minMarginRatio": "0.0001"}
+    zero = grid_bot("edges-zero")  # the original accepts a 0 take-profit and a 0 wait time
+    zero["spec"]["grid"] |= {"takeProfit": "0", "waitTime": "0s"}
     sell = grid_bot("edges-sell")
     sell["spec"]["grid"] |= {"direction": "sell", "stopPrice": "50000", "pausePrice": "50000.01"}
     farb = funding_arb_bot("edges-farb")
@@ -344,7 +346,7 @@ def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
         "symbols": ["1000PEPE"],
         "exchangeOptions": {"paradex": {"environment": "testnet", "requestTimeout": "5"}, "paper-a": {}},
     }
-    for doc in (grid, sell, farb, paper, coll):
+    for doc in (grid, zero, sell, farb, paper, coll):
         kube.kubectl("create", "-n", crd_ns, "-f", "-", input=as_json(doc))
 
 
@@ -373,7 +375,7 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "boostMode": False,
     }
     assert spec["paused"] is False
-    assert spec["onStop"] == "cancelOrders"
+    assert spec["onStop"] == "cancelEntries"  # the grid default: take-profits keep resting on a stop
     assert spec["risk"] == {"onBreach": "pause"}
     assert "fundingArb" not in spec and "paper" not in spec and "notifications" not in spec
 

@@ -223,8 +223,13 @@ async def test_unfilled_open_keeps_resting_while_the_market_stays(make_grid: Cal
     resting = await rig.exchange.open_orders("BTC")
     assert [o.client_order_id for o in resting] == [opens[0][1].client_order_id]
     await rig.run_for(60)  # the market moved up: the open is cancelled, nothing filled, no close
-    assert await rig.exchange.open_orders("BTC") == []
+    first = await rig.exchange.find_order_by_client_id("BTC", opens[0][1].client_order_id)
+    assert first is not None and first.status is OrderStatus.CANCELED and first.filled_size == 0
     assert rig.events.accepted("c") == []
+    # the cooldown counts from the last fill (none): the next entry went at once, at the new top of the book
+    [resting] = await rig.exchange.open_orders("BTC")
+    assert resting.side is Side.BUY and not resting.reduce_only and resting.price is not None
+    assert resting.price > D(60000)
     await rig.stop()
 
 

@@ -265,3 +265,11 @@ def test_pod_view_reads_container_statuses() -> None:
     )
     assert not PodView.from_pod({"metadata": {"name": "x"}, "status": {"phase": "Succeeded"}}).model_copy().ready
     assert Observation(pods=(PodView(name="x", phase="Succeeded"),)).pod_present is False
+
+
+def test_an_uncovered_fill_is_degraded_while_the_bot_stays_ready() -> None:
+    running = {"phase": "Running", "lastHeartbeat": iso(NOW - timedelta(seconds=5))}
+    got = derive(bot(**running, uncoveredFill="0.01"), A_POD)
+    assert got["Degraded"] == ("True", "UncoveredFill")
+    assert got["Ready"] == ("True", "Running")  # it trades on: it retries the take-profit, opens nothing new
+    assert derive(bot(**running, uncoveredFill=None), A_POD)["Degraded"] == ("False", "AsExpected")

@@ -157,3 +157,13 @@ def test_load_env_file_reports_keys_not_values(tmp_path: Path) -> None:
     env_file.write_text("K1=secret-one\nK2=secret-two\n")
     environ: dict[str, str] = {}
     assert load_env_file(env_file, environ) == ["K1", "K2"]
+
+
+def test_take_profit_zero_and_wait_time_zero_are_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    args = build_parser().parse_args(
+        ["--exchange", "paper", "--ticker", "BTC", "--take-profit", "0", "--wait-time", "0"]
+    )
+    config = config_from_legacy(args, {})
+    assert config.grid is not None
+    assert config.grid.take_profit == 0 and config.grid.wait_time == 0  # as the original accepts them

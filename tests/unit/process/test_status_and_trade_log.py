@@ -52,6 +52,7 @@ def test_status_document_has_only_the_bot_fields() -> None:
         "openOrders": 7,
         "lastHeartbeat": "2026-11-25T10:00:00Z",
         "lastError": None,
+        "uncoveredFill": None,  # every fill has its take-profit
         "display": {"position": "0.04", "realizedPnl": "12.31", "unrealizedPnl": "-1.20", "fundingPnl": "0.00"},
         "legs": [
             {

@@ -137,8 +137,12 @@ def test_printer_columns_by_plural_short_name_and_category(kube, crd_ns: str) ->
     kube.kubectl("apply", "-n", crd_ns, "-f", str(EXAMPLES / "paper-collector.yaml"))
     kube.kubectl(
         "patch", "tb", "paper-btc-grid", "-n", crd_ns, "--subresource=status", "--type=merge", "-p",
-        json.dumps({"status": {"phase": "Running", "position": "0.040", "realizedPnl": "+12.31",
-                               "lastHeartbeat": "2020-01-01T00:00:00Z", "openOrders": 7, "unrealizedPnl": "-1.20"}}),
+        json.dumps({"status": {"phase": "Running", "position": "0.0400000000000000000000000001",
+                               "realizedPnl": "+12.3149999", "lastHeartbeat": "2020-01-01T00:00:00Z", "openOrders": 7,
+                               "unrealizedPnl": "-1.2", "fundingPnl": "0.456518",
+                               # the bot writes the rounded figures with the exact ones; kubectl get shows those
+                               "display": {"position": "0.04", "realizedPnl": "12.31", "unrealizedPnl": "-1.20",
+                                           "fundingPnl": "0.46"}}}),
     )  # fmt: skip
     kube.kubectl(
         "patch", "fc", "paper-dexes", "-n", crd_ns, "--subresource=status", "--type=merge", "-p",
@@ -150,15 +154,16 @@ def test_printer_columns_by_plural_short_name_and_category(kube, crd_ns: str) ->
         out = kube.kubectl("get", resource, "-n", crd_ns).stdout
         assert _header(out) == bot_columns, out
         row = _row(out, "paper-btc-grid")
-        assert row[1:8] == ["grid", "paper", "BTC", "Running", "0.040", "+12.31", row[7]]
+        assert row[1:8] == ["grid", "paper", "BTC", "Running", "0.04", "12.31", row[7]]
         assert re.fullmatch(r"\d+[smhdy]\S*", row[7]), f"heartbeat is not shown as an age: {row[7]}"
     farb = _row(kube.kubectl("get", "tb", "-n", crd_ns).stdout, "paper-funding-arb")
     assert farb[1:4] == ["fundingArb", "multi", "BTC"]
 
     wide = kube.kubectl("get", "tb", "-n", crd_ns, "-o", "wide").stdout
-    assert _header(wide) == [*bot_columns[:-1], "EXCHANGES", "ORDERS", "UPNL", "ERROR", "AGE"]
+    assert _header(wide) == [*bot_columns[:-1], "EXCHANGES", "ORDERS", "UPNL", "FUNDING", "ERROR", "AGE"]
     assert '["paper-a","paper-b"]' in _row(wide, "paper-funding-arb")
     assert "7" in _row(wide, "paper-btc-grid") and "-1.20" in _row(wide, "paper-btc-grid")
+    assert "0.46" in _row(wide, "paper-btc-grid")
 
     coll_columns = ["NAME", "EXCHANGES", "INTERVAL", "PHASE", "LAST CYCLE", "RATES", "AGE"]
     for resource in ("fundingcollectors", "fc"):

@@ -104,8 +104,8 @@ def test_printer_columns() -> None:
         ("Exchange", ".spec.exchange", "string"),
         ("Ticker", ".spec.ticker", "string"),
         ("Phase", ".status.phase", "string"),
-        ("Position", ".status.position", "string"),
-        ("PnL", ".status.realizedPnl", "string"),
+        ("Position", ".status.display.position", "string"),  # rounded for display (issue 23)
+        ("PnL", ".status.display.realizedPnl", "string"),
         ("Heartbeat", ".status.lastHeartbeat", "date"),
         ("Age", ".metadata.creationTimestamp", "date"),
     ]

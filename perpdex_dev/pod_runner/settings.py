@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import bot_runtime
 from bot_runtime.kube import KubeClient
 from perpdex_dev.pod_runner.kube import EventRecorder
 from perpdex_dev.pod_runner.net import NamespaceSockets
@@ -93,6 +94,12 @@ class ApiEndpoint:
         }
 
 
+def image_paths() -> list[str]:
+    """What the "image" consists of here: the interpreter, the virtualenv and the project itself (the folder holding
+    ``bot_runtime``: an editable install imports every package of ours from there)."""
+    return [sys.base_prefix, sys.prefix, str(Path(bot_runtime.__file__).resolve().parents[1])]
+
+
 @dataclass
 class RunnerContext:
     settings: RunnerSettings
@@ -107,8 +114,7 @@ class RunnerContext:
 
     @property
     def runtime_paths(self) -> list[str]:
-        """What the "image" consists of here: the interpreter, the virtualenv and the project itself."""
-        return [sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent.parent)]
+        return image_paths()
 
     def image_env(self, hostname: str, uid: int | None) -> dict[str, str]:
         """What the image and the container runtime put in every container's environment."""

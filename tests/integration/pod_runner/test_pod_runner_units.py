@@ -16,6 +16,7 @@ from perpdex_dev.pod_runner.env import expand, parse_quantity
 from perpdex_dev.pod_runner.net import host_listeners, rewrite_port_args
 from perpdex_dev.pod_runner.pod import _rewrite_path
 from perpdex_dev.pod_runner.sandbox import SandboxError, SandboxSpec
+from perpdex_dev.pod_runner.settings import image_paths
 from perpdex_dev.pod_runner.volumes import plan_exposures
 from perpdex_dev.pod_runner.workload import template_hash
 
@@ -131,3 +132,11 @@ def test_template_hash_is_stable_and_sensitive() -> None:
     c = {"metadata": {"annotations": {"perpdex.io/config-hash": "2"}}, "spec": {"containers": [{"name": "x"}]}}
     assert template_hash(a) == template_hash(b) != template_hash(c)
     assert len(template_hash(a)) == 10
+
+
+def test_the_image_keeps_the_project_visible() -> None:
+    """A pod's /tmp emptyDir covers a checkout under /tmp (CI's fresh clone): the project folder must be among the
+    paths re-exposed inside the sandbox, or ``perpdex`` cannot import ``bot_runtime`` there."""
+    paths = [Path(p) for p in image_paths()]
+    for package in ("bot_runtime", "funding_service", "perpdex_dev", "operator/perpdex_operator"):
+        assert any((p / package / "__init__.py").is_file() for p in paths), package

@@ -1,8 +1,9 @@
 """Mirror mode: a paper venue on a live venue's public market (paper trading on the live market, no credentials).
 
-The live venue's public streams give the top of book and the trades; the venue's own options give its market rules
-(tick size, size step, fees: copy them from the live venue's schedule) and funding (the synthetic model; live
-funding rates are not mirrored yet).
+The live venue's public streams give the top of book and the trades, its public funding endpoint (the venue's own
+funding adapter, polled every ``fundingPollSeconds``, default 60) the rate each market pays; the venue's own options
+give its market rules (tick size, size step, fees: copy them from the live venue's schedule) and the funding interval
+(``fundingIntervalHours``: 8 for Aster). Until the first poll answers, a market pays the options' synthetic rate.
 
 The queue model (what decides a paper fill):
 
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 from bot_runtime.exchanges._shared.ws import ReconnectingWebSocket
 from bot_runtime.exchanges.aster.settings import DEFAULT_WS_URL as ASTER_WS_URL
 from bot_runtime.exchanges.aster.wire import BookTicker
-from bot_runtime.exchanges.base import Market, Quote
+from bot_runtime.exchanges.base import FundingRate, Market, Quote
 from bot_runtime.exchanges.paper.funding import FundingModel
 from bot_runtime.exchanges.paper.markets import build_markets
 from bot_runtime.paper_exchange.engine.matching import TopOfBook
@@ -84,18 +85,66 @@ class AsterPublicFeed:
             await self._socket.close()
 
 
+class LiveFunding:
+    """The live venue's latest rate per market (per interval), on the venue's own interval; the synthetic model until
+    a market's first live rate arrives."""
+
+    def __init__(self, fallback: FundingModel) -> None:
+        self.fallback = fallback
+        self.interval_hours = fallback.interval_hours
+        self.live: dict[str, Decimal] = {}
+
+    def period(self, t: float) -> int:
+        return self.fallback.period(t)
+
+    def boundary(self, period: int) -> float:
+        return self.fallback.boundary(period)
+
+    def rate(self, symbol: str, period: int) -> Decimal:
+        live = self.live.get(symbol)
+        return live if live is not None else self.fallback.rate(symbol, period)
+
+    def update(self, rates: list[FundingRate]) -> None:
+        for r in rates:
+            if r.interval_hours != self.interval_hours:  # pay per the venue's interval: rescale the live rate
+                self.live[r.symbol] = r.rate / r.interval_hours * self.interval_hours
+            else:
+                self.live[r.symbol] = r.rate
+
+
+class FundingFeed(Protocol):
+    async def funding_rates(self, symbols: list[str] | None = None) -> list[FundingRate]: ...
+
+    async def close(self) -> None: ...
+
+
 class MirrorMarket:
-    def __init__(self, config: VenueConfig, feed: PublicFeed) -> None:
+    def __init__(
+        self, config: VenueConfig, feed: PublicFeed, funding: FundingFeed | None = None, poll_seconds: float = 60.0
+    ) -> None:
         assert config.mirror is not None
         self.name = config.name
         options = config.paper_options()
         wanted = {s.upper() for s in config.mirror.symbols}
         self.markets: dict[str, Market] = {s: m for s, m in build_markets(options).items() if s in wanted}
-        self.funding: FundingSchedule = FundingModel.for_venue(config.name, options)
+        self.live_funding = LiveFunding(FundingModel.for_venue(config.name, options))
+        self.funding: FundingSchedule = self.live_funding
         self.feed = feed
+        self.funding_feed = funding
+        self.poll_seconds = poll_seconds
+        self._poller: asyncio.Task[None] | None = None
         self._quotes: dict[str, Quote] = {}
         self._trades: list[MarketStep] = []
         self._started = False
+
+    async def _poll_funding(self) -> None:
+        assert self.funding_feed is not None
+        while True:
+            try:
+                self.live_funding.update(await self.funding_feed.funding_rates(sorted(self.markets)))
+            except Exception as exc:  # the live venue's hiccup keeps the last rates
+                log.warning("%s: live funding rates not read: %s", self.name, exc)
+            await asyncio.sleep(self.poll_seconds)
 
     # fed by the live venue --------------------------------------------------------------------------------------
     def on_quote(
@@ -121,6 +170,8 @@ class MirrorMarket:
         if not self._started:
             self._started = True
             self.feed.start(self)
+            if self.funding_feed is not None:
+                self._poller = asyncio.get_running_loop().create_task(self._poll_funding(), name=f"{self.name}-funding")
         steps, self._trades = self._trades, []
         return steps
 
@@ -128,16 +179,32 @@ class MirrorMarket:
         return {}
 
     async def aclose(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
         with contextlib.suppress(Exception):
             await self.feed.close()
+        if self.funding_feed is not None:
+            with contextlib.suppress(Exception):
+                await self.funding_feed.close()
 
 
 def mirror_market(config: VenueConfig) -> MirrorMarket:
     assert config.mirror is not None
     source = config.mirror.venue
     if source == "aster":
+        from bot_runtime.exchanges.registry import create_funding_source
+
         ws_url = str(config.mirror.options.get("wsUrl") or config.mirror.options.get("ws_url") or ASTER_WS_URL)
-        return MirrorMarket(config, AsterPublicFeed(ws_url, sorted(s.upper() for s in config.mirror.symbols)))
+        return MirrorMarket(
+            config,
+            AsterPublicFeed(ws_url, sorted(s.upper() for s in config.mirror.symbols)),
+            create_funding_source(
+                "aster", {k: v for k, v in config.mirror.options.items() if k != "fundingPollSeconds"}
+            ),
+            float(config.mirror.options.get("fundingPollSeconds", 60)),
+        )
     raise ValueError(f"{config.name}: mirror source {source!r} is not supported; one of {', '.join(MIRROR_SOURCES)}")
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from bot_runtime.exchanges.base import FundingRate, Order, OrderRequest, OrderUpdate, Side
 from bot_runtime.exchanges.paper.prices import stable_seed
-from bot_runtime.paper_exchange.engine.matching import AccountEngine, FundingPayment, Sequencer
+from bot_runtime.paper_exchange.engine.matching import AccountEngine, FundingPayment, Sequencer, TopOfBook
 from bot_runtime.paper_exchange.market import MarketSource
 from bot_runtime.paper_exchange.venues import VenueConfig
 from bot_runtime.paper_exchange.wire import AccountInfo, VenueInfo
@@ -190,7 +190,10 @@ class Venue:
         period = funding.period(now)
         out: list[FundingRate] = []
         for symbol, market in sorted(self.market.markets.items()):
-            touch = self.market.touch(symbol)
+            try:
+                touch: TopOfBook | None = self.market.touch(symbol)
+            except MarketNotFound:  # a mirrored market before its first live quote
+                touch = None
             size_factor = Decimal(stable_seed(f"{self.options.seed}/{self.name}", symbol) % 900 + 100)
             out.append(
                 FundingRate(
@@ -199,12 +202,12 @@ class Venue:
                     venue_symbol=market.venue_symbol,
                     rate=funding.rate(symbol, period),
                     interval_hours=funding.interval_hours,
-                    mark_price=touch.mid,
-                    index_price=touch.mid,
+                    mark_price=touch.mid if touch else None,
+                    index_price=touch.mid if touch else None,
                     open_interest_usd=size_factor * Decimal(100_000),
                     volume_24h_usd=size_factor * Decimal(1_000_000),
-                    best_bid=touch.bid,
-                    best_ask=touch.ask,
+                    best_bid=touch.bid if touch else None,
+                    best_ask=touch.ask if touch else None,
                     next_funding_time=datetime.fromtimestamp(funding.boundary(period), UTC),
                     collected_at=datetime.fromtimestamp(now, UTC),
                 )

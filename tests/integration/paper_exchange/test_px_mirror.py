@@ -19,7 +19,7 @@ import pytest
 from bot_runtime.clock import SystemClock
 from bot_runtime.paper_exchange.venues import VenueConfig
 from tests.integration.paper_exchange.px_helpers import API, D, InProcess, open_in_process
-from tests.support.replay import ReplayServer, WsConnection
+from tests.support.replay import ReplayServer, WsConnection, load_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ async def test_paper_orders_fill_only_when_replayed_trades_cross(px_dsn: str) ->
         venue = VenueConfig(
             name="paper-aster",
             options={"makerFee": "0.0001", "takerFee": "0.00035", "tickSize": "0.1", "sizeStep": "0.001"},
-            mirror={"venue": "aster", "symbols": ["BTC"], "options": {"wsUrl": live.ws_url}},
+            mirror={"venue": "aster", "symbols": ["BTC"], "options": {"wsUrl": live.ws_url, "baseUrl": live.url}},
         )
         px: InProcess = await open_in_process(px_dsn, [venue], {}, clock=SystemClock())
         try:
@@ -146,5 +146,43 @@ async def test_paper_orders_fill_only_when_replayed_trades_cross(px_dsn: str) ->
                 D("0.2"),
                 D("60000.1"),
             )
+        finally:
+            await px.close()
+
+
+async def test_a_mirror_venue_reports_and_pays_the_live_funding_rate(px_dsn: str) -> None:
+    """The rate comes from the live venue's public funding endpoints (replayed from Aster's documented answers, see
+    tests/fixtures/exchanges/aster/SOURCES.md): BTCUSDT's lastFundingRate 0.0001 per 8 h."""
+    async with ReplayServer() as live:
+        live.websocket("/stream")
+        for path, fixture in (
+            ("/fapi/v1/exchangeInfo", "exchange_info"),
+            ("/fapi/v1/premiumIndex", "premium_index"),
+            ("/fapi/v1/fundingInfo", "funding_info"),
+            ("/fapi/v1/ticker/24hr", "ticker_24hr"),
+            ("/fapi/v1/ticker/bookTicker", "book_ticker"),
+        ):
+            live.route("GET", path, load_fixture("aster", fixture))
+        venue = VenueConfig(
+            name="paper-aster",
+            options={"fundingIntervalHours": "8", "fundingRateHourly": "0.000001"},
+            mirror={
+                "venue": "aster",
+                "symbols": ["BTC"],
+                "options": {"wsUrl": live.ws_url, "baseUrl": live.url, "fundingPollSeconds": "0.2"},
+            },
+        )
+        px = await open_in_process(px_dsn, [venue], {}, clock=SystemClock())
+        try:
+            px.app.state.runtime.tick_seconds = 0.05
+
+            async def live_rate() -> Any:
+                body = (await px.http.get(f"{API}/venues/paper-aster/funding-rates")).json()
+                btc = next((r for r in body.get("rates", []) if r["symbol"] == "BTC"), None)
+                return btc if btc is not None and D(btc["rate"]) == D("0.0001") else None
+
+            btc = await until("the live funding rate", live_rate)
+            assert D(btc["interval_hours"]) == D(8)
+            assert live.requests_to("GET", "/fapi/v1/premiumIndex")
         finally:
             await px.close()

@@ -51,6 +51,7 @@ HUNDRED = Decimal(100)
 
 class RiskLimit(StrEnum):
     MAX_POSITION_USD = "maxPositionUsd"
+    MAX_ORDER_USD = "maxOrderUsd"  # built in: the notional of one opening order (a fat-finger guard)
     MAX_OPEN_ORDERS = "maxOpenOrders"
     MAX_DAILY_LOSS_USD = "maxDailyLossUsd"
     MAX_DRAWDOWN_PCT = "maxDrawdownPct"
@@ -123,6 +124,12 @@ class RiskManager:
         self.day_start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
         self.equity_unknown: str | None = None  # why the last check could not value the account (None: it could)
+        # money guards on by default: the strategy derives these when the spec leaves them unset (grid: quantity x
+        # (maxOrders + 1) at the start price; one order at most ORDER_CAP_QUANTITIES quantities at the start price)
+        # valued at ``cap_price`` (the start price), so they bound sizes: a price move alone never trips them
+        self.derived_position_cap: Decimal | None = None
+        self.order_cap: Decimal | None = None
+        self.cap_price: Decimal | None = None
         # venue ("" when the caller names none) → (consecutive insufficient-margin failures, clock time of the first)
         self.venue_margin_failures: dict[str, tuple[int, float]] = {}
 
@@ -130,6 +137,22 @@ class RiskManager:
     @property
     def halted(self) -> bool:
         return self.breach is not None
+
+    def derive_caps(self, *, position_usd: Decimal, order_usd: Decimal, at_price: Decimal) -> None:
+        """The built-in guards of a bot whose spec sets no maxPositionUsd: notionals valued at ``at_price``."""
+        if self.config.max_position_usd is None:
+            self.derived_position_cap = position_usd
+        self.order_cap = order_usd
+        self.cap_price = at_price
+
+    def _capped_notional(self, size: Decimal, price: Decimal, *, derived: bool) -> Decimal:
+        """The notional a cap is compared with: a derived cap values sizes at the start price."""
+        return abs(size) * (self.cap_price if derived and self.cap_price is not None else price)
+
+    @property
+    def position_cap(self) -> Decimal | None:
+        """The maxPositionUsd in force: the spec's, else the one the strategy derived."""
+        return self.config.max_position_usd if self.config.max_position_usd is not None else self.derived_position_cap
 
     @property
     def configured_action(self) -> RiskAction:
@@ -236,9 +259,19 @@ class RiskManager:
         current = position.size if position is not None else ZERO
         projected = current + request.side.sign * request.size
         found: RiskBreach | None = None
-        limit = self.config.max_position_usd
-        if limit is not None and abs(projected) > abs(current):
-            notional = abs(projected + request.side.sign * pending) * price
+        order_notional = self._capped_notional(request.size, price, derived=True)
+        if self.order_cap is not None and order_notional > self.order_cap:
+            found = self._breach(
+                RiskLimit.MAX_ORDER_USD,
+                order_notional,
+                self.order_cap,
+                f"{request.symbol}: one order of {request.size} ({order_notional:.2f} at the start price) exceeds the"
+                f" per-order cap {self.order_cap:.2f}",
+            )
+        limit = self.position_cap
+        derived = self.config.max_position_usd is None
+        if found is None and limit is not None and abs(projected) > abs(current):
+            notional = self._capped_notional(projected + request.side.sign * pending, price, derived=derived)
             if notional > limit:
                 with_pending = f" and {pending} resting" if pending else ""
                 found = self._breach(
@@ -278,14 +311,19 @@ class RiskManager:
         self.equity_unknown = None
         self.observe_equity(balance.equity)
         found = self._equity_breach(positions)
-        if found is None and self.config.max_position_usd is not None:
+        cap = self.position_cap
+        derived = self.config.max_position_usd is None
+        if found is None and cap is not None:
             for p in positions:
-                if p.notional > self.config.max_position_usd:
+                notional = self._capped_notional(p.size, p.mark_price or p.avg_entry_price or ZERO, derived=derived)
+                if derived and self.cap_price is None:
+                    notional = p.notional
+                if notional > cap:
                     found = self._breach(
                         RiskLimit.MAX_POSITION_USD,
-                        p.notional,
-                        self.config.max_position_usd,
-                        f"{p.symbol}: position notional {p.notional:.2f} > maxPositionUsd {self.config.max_position_usd}",
+                        notional,
+                        cap,
+                        f"{p.symbol}: position notional {notional:.2f} > maxPositionUsd {cap}",
                     )
                     break
         if found is None and self.config.max_open_orders is not None and open_orders > self.config.max_open_orders:

@@ -285,6 +285,8 @@ class BotStatus(BaseModel):
     risk_baselines: RiskBaselines | None = None
     # size of a fill without its take-profit (the grid opens nothing until it is placed); None: none (cleared)
     uncovered: Decimal | None = None
+    # the maxPositionUsd in force (the spec's, or the one derived from the grid); None: not known yet (left alone)
+    position_cap_usd: Decimal | None = None
 
     def urgent_fields(self) -> tuple[Any, ...]:
         """A change of these is written at once (not held back by ``min_interval``)."""
@@ -323,6 +325,8 @@ class BotStatus(BaseModel):
         if self.fees_paid is not None:
             doc["feesPaid"] = decimal_str(self.fees_paid, PNL_PLACES)
         doc["uncoveredFill"] = decimal_str(self.uncovered)
+        if self.position_cap_usd is not None:
+            doc["positionCapUsd"] = decimal_str(self.position_cap_usd, PNL_PLACES)
         return doc
 
 

@@ -147,6 +147,8 @@ class Reporting:
         strategy = self.strategy()
         if strategy is not None and (baselines := strategy.risk.baselines()) is not None:
             fields["risk_baselines"] = baselines
+        if strategy is not None:
+            fields["position_cap_usd"] = strategy.risk.position_cap
         if snap is not None:
             if self.carried is not None:
                 fields.update(

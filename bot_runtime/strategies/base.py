@@ -19,6 +19,7 @@ Phase hints in :class:`StrategySnapshot`: ``Starting`` → ``Running`` → (``Ri
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -29,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,14 +57,12 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.risk import RiskBreach, RiskManager
 
-if TYPE_CHECKING:
-    import asyncio
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 ZERO = Decimal(0)
+CANCEL_CONCURRENCY = 8  # cancels in flight at once on a stop or a risk action (bounded: venues rate-limit)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -410,9 +409,9 @@ class Strategy(ABC):
         _safe("on_order", self.events, request, result, latency)
 
     def is_ours(self, order: Order) -> bool:
-        """Our order by its client id; an order the venue reports without any client id counts as ours (we
-        cannot tell, and a bot's account is its own)."""
-        return order.client_order_id is None or self.client_ids.is_ours(order.client_order_id)
+        """Our order by its client id only: an order without the bot's tag (a manual one, another bot's, one the
+        venue lists without any client id) is never the bot's, so no onStop or risk action ever cancels it."""
+        return self.client_ids.is_ours(order.client_order_id)
 
     async def cancel_bot_orders(self, exchange: Exchange, symbol: str | None, *, attempts: int = 5) -> int:
         """Cancel every open order of this bot (on ``symbol`` or all markets) and verify none is left."""
@@ -430,20 +429,25 @@ class Strategy(ABC):
         return cancelled
 
     async def cancel_orders(self, exchange: Exchange, orders: Iterable[Order]) -> int:
-        """Cancel orders one by one; already-final ones are skipped. Returns how many cancels were accepted."""
-        count = 0
-        for order in orders:
+        """Cancel orders, :data:`CANCEL_CONCURRENCY` at a time (a stop with 40 take-profits fits its grace period);
+        already-final ones are skipped. Returns how many cancels were accepted."""
+        gate = asyncio.Semaphore(CANCEL_CONCURRENCY)
+
+        async def cancel_one(order: Order) -> bool:
             symbol, order_id = order.symbol, order.order_id
 
-            async def cancel(symbol: str = symbol, order_id: str = order_id) -> None:
+            async def cancel() -> None:
                 await exchange.cancel_order(symbol, order_id)
 
-            try:
-                await self.retry(cancel, what=f"{exchange.name} cancel {order_id}")
-                count += 1
-            except OrderNotFound:
-                continue
-        return count
+            async with gate:
+                try:
+                    await self.retry(cancel, what=f"{exchange.name} cancel {order_id}")
+                except OrderNotFound:
+                    return False
+            return True
+
+        results = await asyncio.gather(*(cancel_one(o) for o in orders))
+        return sum(results)
 
     async def close_position(self, exchange: Exchange, symbol: str, *, attempts: int = 6) -> Position:
         """Reduce-only market orders until the position is flat (verified by re-reading it). Returns the final

@@ -46,6 +46,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -89,6 +90,24 @@ HUNDRED = Decimal(100)
 
 
 FINAL_SEEN_MAX = 256
+ORDER_CAP_QUANTITIES = 3  # the built-in per-order cap, in grid quantities (a recovery piece may carry up to 2)
+QUOTE_MAX_AGE_S = 30.0
+
+
+class BadQuote(ExchangeError):
+    """A top of book not to trade on (crossed, zero, stale): the loop waits for a good one."""
+
+    retryable = True
+
+
+def quote_problem(quote: Quote, now: datetime) -> str | None:
+    """Why ``quote`` must not be used (None: it is fine): 0 < bid < ask, and at most QUOTE_MAX_AGE_S old."""
+    if not (ZERO < quote.bid < quote.ask):
+        return f"quote not 0 < bid < ask (bid {quote.bid}, ask {quote.ask})"
+    age = (now - quote.timestamp).total_seconds()
+    if age > QUOTE_MAX_AGE_S:
+        return f"quote {age:.0f}s old (more than {QUOTE_MAX_AGE_S:.0f}s)"
+    return None
 
 
 class _Waiter:
@@ -191,7 +210,13 @@ class GridStrategy(Strategy):
 
     async def run(self, stopping: asyncio.Event) -> None:
         self.phase = StrategyPhase.STARTING
-        await self._start()
+        try:
+            await self._start(stopping)
+        except BadQuote:
+            if not stopping.is_set():
+                raise
+            self.phase = StrategyPhase.STOPPING  # stopped while waiting for a good quote: nothing was ordered
+            return
         if self.risk.halted:
             self.phase = StrategyPhase.RISK_HALTED
         else:
@@ -246,7 +271,7 @@ class GridStrategy(Strategy):
     # -----------------------------------------------------------------------------------------------------------------
     # start-up: rebuild from the exchange
 
-    async def _start(self) -> None:
+    async def _start(self, stopping: asyncio.Event) -> None:
         self.market = await self.retry(lambda: self.exchange.market(self.symbol))
         quantity = self.market.round_size(self.grid.quantity)
         if quantity < self.market.min_size or quantity <= 0:
@@ -258,6 +283,14 @@ class GridStrategy(Strategy):
         if quantity != self.grid.quantity:
             log.warning("grid quantity %s rounded to the size step: %s", self.grid.quantity, quantity)
         self.quantity = quantity
+        start_price = (await self._first_quote(stopping)).mid
+        # money guards on by default: without spec.risk.maxPositionUsd the position may not exceed what a full grid
+        # holds plus its entry; one order never more than ORDER_CAP_QUANTITIES quantities (sizes valued at this price)
+        self.risk.derive_caps(
+            position_usd=quantity * (self.grid.max_orders + 1) * start_price,
+            order_usd=ORDER_CAP_QUANTITIES * quantity * start_price,
+            at_price=start_price,
+        )
         position = await self.retry(lambda: self.exchange.position(self.symbol))
         self.book.seed(position.size, position.avg_entry_price)  # the cost basis of what this process closes
         self._start_updates()
@@ -747,16 +780,34 @@ class GridStrategy(Strategy):
     # exchange state
 
     async def _refresh_quote(self) -> Quote:
-        self.quote = await self.retry(lambda: self.exchange.best_bid_ask(self.symbol))
+        """The top of book, checked before use (:func:`quote_problem`): a bad one raises :class:`BadQuote` (after
+        the retries), which makes the loop wait: never an order on it, never a crash."""
+        self.quote = await self.retry(self._checked_quote, what=f"{self.symbol} quote")
         return self.quote
+
+    async def _checked_quote(self) -> Quote:
+        quote = await self.exchange.best_bid_ask(self.symbol)
+        problem = quote_problem(quote, self.clock.now())
+        if problem is not None:
+            raise BadQuote(f"{self.exchange.name} {self.symbol}: {problem}", exchange=self.exchange.name)
+        return quote
+
+    async def _first_quote(self, stopping: asyncio.Event) -> Quote:
+        """A good quote before anything else (the start price of the derived caps), waiting out bad ones."""
+        delay = self.error_backoff[0]
+        while True:
+            try:
+                return await self._refresh_quote()
+            except BadQuote as exc:
+                self.report_error(exc)
+                if await self.clock.wait_event(stopping, delay):
+                    raise
+                delay = min(delay * 2, self.error_backoff[-1])
 
     def _is_close_order(self, order: Order) -> bool:
         if order.side is not self.close_side:
             return False
-        role = self.client_ids.role_of(order.client_order_id)
-        if role is not None:
-            return role == ClientIds.CLOSE
-        return order.reduce_only  # an order the venue lists without our id
+        return self.client_ids.role_of(order.client_order_id) == ClientIds.CLOSE
 
     async def _refresh_orders(self) -> None:
         orders = [o for o in await self.retry(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]

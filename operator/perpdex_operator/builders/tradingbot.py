@@ -36,6 +36,10 @@ DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
 # seconds the pod gets after SIGTERM to apply onStop and report its final status
 GRACE_SECONDS: Final[dict[str, int]] = {"leave": 20, "cancelEntries": 30, "cancelOrders": 30, "closePositions": 90}
 FUNDING_ARB_EXTRA_GRACE: Final = 30  # two venues per pair
+# a grid's stop cancels up to maxOrders take-profits, 8 at a time (bot_runtime.strategies.base.CANCEL_CONCURRENCY):
+# this many seconds more per batch of 8 resting orders, so cancelOrders/closePositions finish inside the period
+GRID_GRACE_PER_CANCEL_BATCH: Final = 2
+CANCEL_BATCH: Final = 8
 
 
 def config_map_name(bot: str) -> str:
@@ -51,6 +55,9 @@ def grace_seconds(spec: Mapping[str, Any]) -> int:
     if on_stop not in GRACE_SECONDS:
         raise BuildError(f"spec.onStop: unknown value {on_stop!r}; one of {', '.join(GRACE_SECONDS)}")
     extra = FUNDING_ARB_EXTRA_GRACE if spec.get("strategy") == "fundingArb" else 0
+    if spec.get("strategy", "grid") == "grid" and on_stop != "leave":
+        max_orders = int((spec.get("grid") or {}).get("maxOrders") or 40)
+        extra += -(-max_orders // CANCEL_BATCH) * GRID_GRACE_PER_CANCEL_BATCH
     return GRACE_SECONDS[on_stop] + extra
 
 

@@ -139,7 +139,7 @@ async def test_tradingbot_children_are_exact_and_hold_no_secret(
         assert template["metadata"]["annotations"]["perpdex.io/config-hash"] == desired.config_hash
         pod = template["spec"]
         assert pod["serviceAccountName"] == f"{name}-bot"
-        assert pod["terminationGracePeriodSeconds"] == 90  # onStop: closePositions
+        assert pod["terminationGracePeriodSeconds"] == 100  # onStop closePositions, 40 orders to cancel
         assert pod["securityContext"] == {
             "runAsNonRoot": True,
             "runAsUser": 10001,

@@ -168,7 +168,7 @@ def _flat(price: int) -> dict[str, Any]:
 
 
 async def test_post_only_rejections_are_repriced(make_grid: Callable[..., Any], clock: Any) -> None:
-    rig = await _stale_rig(make_grid, clock, stale=3)
+    rig = await _stale_rig(make_grid, clock, stale=4)  # the first read is the start price (the derived caps)
     await rig.run_for(5)
     results = [res for _, r, res in rig.events.order_times if r.time_in_force is TimeInForce.POST_ONLY]
     assert results == [OrderResult.POST_ONLY_REJECTED] * 3 + [OrderResult.ACCEPTED]

@@ -117,7 +117,7 @@ def test_statefulset_is_exact() -> None:
     assert template["metadata"]["annotations"]["perpdex.io/config-hash"] == children.config_hash
     pod = template["spec"]
     assert pod["serviceAccountName"] == "btc-grid-bot"
-    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["terminationGracePeriodSeconds"] == 40  # cancelEntries: 30 s + 2 s per 8 of the 40 maxOrders
     assert pod["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -200,8 +200,11 @@ def test_funding_arb_gets_every_live_venue_and_a_longer_grace() -> None:
     assert children.workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 120
 
 
-@pytest.mark.parametrize(("on_stop", "grace"), [("leave", 20), ("cancelOrders", 30), ("closePositions", 90)])
+@pytest.mark.parametrize(
+    ("on_stop", "grace"), [("leave", 20), ("cancelEntries", 40), ("cancelOrders", 40), ("closePositions", 100)]
+)
 def test_grace_period_fits_on_stop(on_stop: str, grace: int) -> None:
+    """The period by onStop, plus 2 s per batch of 8 resting orders a grid may have to cancel (maxOrders 40)."""
     sts = build_tradingbot_children(grid_bot(onStop=on_stop), SETTINGS).workload
     assert sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
     [main] = sts["spec"]["template"]["spec"]["containers"]
@@ -212,7 +215,7 @@ def test_no_secret_value_can_reach_a_manifest() -> None:
     """The builders only ever see Secret names; a value placed where a name belongs would show up verbatim."""
     children = build_tradingbot_children(grid_bot(), SETTINGS)
     text = json.dumps([*children.applied, *children.created])
-    plain = ('"value": "btc-grid"', '"value": "/tmp"', '"value": "30"')  # name, TMPDIR, PERPDEX_GRACE_SECONDS
+    plain = ('"value": "btc-grid"', '"value": "/tmp"', '"value": "40"')  # name, TMPDIR, PERPDEX_GRACE_SECONDS
     for value in plain:
         text = text.replace(value, "")
     assert '"value": "' not in text

@@ -29,6 +29,7 @@ CHILD_RESOURCES: dict[str, tuple[str, str]] = {
     "StatefulSet": ("apps/v1", "statefulsets"),
     "Deployment": ("apps/v1", "deployments"),
     "Lease": ("coordination.k8s.io/v1", "leases"),
+    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "Pod": ("v1", "pods"),
 }
 
@@ -80,6 +81,21 @@ def check_ownership(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> Non
         )
 
 
+# fields the API server refuses to change on an existing object: a live child keeps its value (the desired one applies
+# to children created from now on), so an operator upgrade never wedges on them
+IMMUTABLE_SPEC_FIELDS: dict[str, tuple[str, ...]] = {"StatefulSet": ("podManagementPolicy",)}
+
+
+def keep_immutable(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``desired`` with the live values of the fields the API server cannot change (see IMMUTABLE_SPEC_FIELDS)."""
+    fields = IMMUTABLE_SPEC_FIELDS.get(str(desired.get("kind")), ())
+    live_spec = live.get("spec") or {}
+    kept = {f: live_spec[f] for f in fields if f in live_spec and live_spec[f] != (desired.get("spec") or {}).get(f)}
+    if not kept:
+        return desired
+    return {**desired, "spec": {**desired["spec"], **kept}}
+
+
 def is_current(desired: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[bool, tuple[str, ...]]:
     """(current?, drifted paths)."""
     want = (desired["metadata"].get("annotations") or {}).get(APPLIED_HASH_ANNOTATION)
@@ -114,6 +130,7 @@ async def sync_child(
         if create_only:  # the Lease (see below)
             return ChildResult(kind=kind, name=name, action="unchanged"), dict(cached)
         check_ownership(manifest, cached)
+        manifest = keep_immutable(manifest, cached)
         if (cached.get("metadata") or {}).get("deletionTimestamp") or is_current(manifest, cached)[0]:
             return ChildResult(kind=kind, name=name, action="unchanged"), dict(cached)
     elif likely_absent:
@@ -141,6 +158,7 @@ async def sync_child(
         check_ownership(manifest, live)
         if (live.get("metadata") or {}).get("deletionTimestamp"):
             return ChildResult(kind=kind, name=name, action="unchanged"), live
+        manifest = keep_immutable(manifest, live)
         current, drift = is_current(manifest, live)
         if current:
             return ChildResult(kind=kind, name=name, action="unchanged"), live

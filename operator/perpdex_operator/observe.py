@@ -37,6 +37,7 @@ class PodView(BaseModel):
     config_hash: str | None = None
     restart_count: int = 0
     waiting_reason: str | None = None
+    waiting_message: str | None = None  # e.g. 'secret "x" not found' for CreateContainerConfigError
     last_exit_code: int | None = None
     last_exit_reason: str | None = None
     last_finished_at: datetime | None = None
@@ -48,9 +49,8 @@ class PodView(BaseModel):
         statuses: Sequence[Mapping[str, Any]] = status.get("containerStatuses") or []
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         restarts = max((int(c.get("restartCount") or 0) for c in statuses), default=0)
-        waiting = next(
-            (c["state"]["waiting"].get("reason") for c in statuses if (c.get("state") or {}).get("waiting")), None
-        )
+        waiting_state = next((c["state"]["waiting"] for c in statuses if (c.get("state") or {}).get("waiting")), None)
+        waiting = None if waiting_state is None else waiting_state.get("reason")
         terminated = next(
             (c["lastState"]["terminated"] for c in statuses if (c.get("lastState") or {}).get("terminated")),
             None,
@@ -63,6 +63,7 @@ class PodView(BaseModel):
             config_hash=(meta.get("annotations") or {}).get(CONFIG_HASH_ANNOTATION),
             restart_count=restarts,
             waiting_reason=waiting,
+            waiting_message=None if waiting_state is None else waiting_state.get("message"),
             last_exit_code=None if terminated is None else terminated.get("exitCode"),
             last_exit_reason=None if terminated is None else terminated.get("reason"),
             last_finished_at=None if terminated is None else parse_time(terminated.get("finishedAt")),

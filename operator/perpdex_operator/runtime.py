@@ -36,6 +36,7 @@ WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
     ("apps", "v1", "statefulsets"),
     ("apps", "v1", "deployments"),
     ("coordination.k8s.io", "v1", "leases"),
+    ("policy", "v1", "poddisruptionbudgets"),
 )
 
 

@@ -173,6 +173,28 @@ def _crash(obs: Observation, now: datetime, settings: OperatorSettings, phase: s
     return obs.crash_loop(now=now, restarts=settings.crashloop_restarts, window=window, failing=phase == "Failed")
 
 
+# a container that cannot start until someone fixes something (a Secret, a key, the image): the TradingBot's Ready
+# condition carries the kubelet's reason and message, and clears by itself once the pod runs
+CONTAINER_PROBLEMS = frozenset(
+    {
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "RunContainerError",
+    }
+)
+
+
+def _container_problem(obs: Observation) -> Condition | None:
+    for pod in obs.pods:
+        if pod.waiting_reason in CONTAINER_PROBLEMS and not pod.terminating:
+            message = pod.waiting_message or f"the bot container of pod {pod.name} cannot start"
+            return _cond(READY, False, pod.waiting_reason, f"{pod.name}: {message}")
+    return None
+
+
 def _bot_ready(f: Facts) -> Condition:
     if f.deleting:
         return _cond(READY, False, "Deleting", "the bot is being deleted")
@@ -182,6 +204,8 @@ def _bot_ready(f: Facts) -> Condition:
         return _cond(READY, False, "CrashLoopBackOff", f.crash.message)
     if f.problem is not None:
         return _cond(READY, False, f.problem.reason, f.problem.message)
+    if (waiting := _container_problem(f.obs)) is not None:
+        return waiting
     if f.stale:
         return _cond(READY, False, "HeartbeatStale", f.beat.describe())
     if f.phase == "Running" and f.speaks:

@@ -1,4 +1,14 @@
-"""TradingBot → ConfigMap, ServiceAccount, Role, RoleBinding, headless Service, StatefulSet (+ its Lease)."""
+"""TradingBot → ConfigMap, ServiceAccount, Role, RoleBinding, headless Service, StatefulSet, PodDisruptionBudget
+(+ its Lease).
+
+Disruptions (docs/operations.md, Day 2): the PodDisruptionBudget (``maxUnavailable: 0``) makes a voluntary eviction
+(``kubectl drain``, the cluster autoscaler) wait instead of moving a live bot on its own schedule, and the pod says
+``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"``; a restart is never destructive (the bot keeps its
+take-profits), so moving a bot is a ``kubectl delete pod`` (or a pause) at a moment you choose.
+``podManagementPolicy: Parallel``: a pod that never became Ready (a missing Secret, a wrong key) is replaced as soon as
+the spec changes, instead of the StatefulSet waiting for it forever (OrderedReady). The field is immutable: a
+StatefulSet created before keeps its policy (``perpdex_operator.children`` leaves it alone).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ from perpdex_operator.settings import OperatorSettings
 COMPONENT: Final = "bot"
 CONTAINER: Final = "bot"
 LEASE_API: Final = "coordination.k8s.io/v1"
+SAFE_TO_EVICT_ANNOTATION: Final = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
 DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
     "requests": {"cpu": "50m", "memory": "128Mi"},
@@ -156,7 +167,7 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
             "replicas": desired_replicas(owner),
             "serviceName": name,
             "selector": {"matchLabels": selector_labels(BOT_APP, name)},
-            "podManagementPolicy": "OrderedReady",
+            "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
             "revisionHistoryLimit": 3,
             "template": {
@@ -165,18 +176,33 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
                     "annotations": {
                         CONFIG_HASH_ANNOTATION: config_hash,
                         "kubectl.kubernetes.io/default-container": CONTAINER,
+                        SAFE_TO_EVICT_ANNOTATION: "false",
                     },
                 },
                 "spec": template_spec,
             },
         },
     }
+    disruption_budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(name, owner, child_labels),
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": selector_labels(BOT_APP, name)}},
+    }
     lease = {
         "apiVersion": LEASE_API,
         "kind": "Lease",
         "metadata": object_meta(name, owner, child_labels),
     }
-    applied: list[dict[str, Any]] = [config_map, service_account, role, role_binding, service, statefulset]
+    applied: list[dict[str, Any]] = [
+        config_map,
+        service_account,
+        role,
+        role_binding,
+        service,
+        statefulset,
+        disruption_budget,
+    ]
     return Children(
         applied=[with_applied_hash(m) for m in applied],
         created=[lease],

@@ -85,6 +85,7 @@ async def _children(client: Any, namespace: str, name: str) -> dict[str, dict[st
         "Service": resource_path("v1", "services", namespace, name),
         "StatefulSet": resource_path("apps/v1", "statefulsets", namespace, name),
         "Lease": resource_path("coordination.k8s.io/v1", "leases", namespace, name),
+        "PodDisruptionBudget": resource_path("policy/v1", "poddisruptionbudgets", namespace, name),
     }
     return {kind: await client.get(path) for kind, path in paths.items()}
 

@@ -86,7 +86,16 @@ def bot_container(children: Any) -> dict[str, Any]:
 
 def test_every_child_is_owned_labelled_and_named() -> None:
     kids = by_kind(build_tradingbot_children(grid_bot(), SETTINGS))
-    assert sorted(kids) == ["ConfigMap", "Lease", "Role", "RoleBinding", "Service", "ServiceAccount", "StatefulSet"]
+    assert sorted(kids) == [
+        "ConfigMap",
+        "Lease",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    ]
     names = {k: m["metadata"]["name"] for k, m in kids.items()}
     assert names == {
         "ConfigMap": "btc-grid-config",
@@ -96,6 +105,7 @@ def test_every_child_is_owned_labelled_and_named() -> None:
         "Service": "btc-grid",
         "StatefulSet": "btc-grid",
         "Lease": "btc-grid",
+        "PodDisruptionBudget": "btc-grid",
     }
     for kind, manifest in kids.items():
         assert manifest["metadata"]["namespace"] == "trading", kind
@@ -417,3 +427,28 @@ def test_collector_exchange_options_reach_the_funding_sources(tmp_path: Path) ->
     assert isinstance(testnet, ParadexFundingSource) and isinstance(prod, ParadexFundingSource)
     assert testnet.settings.base_url == "https://api.testnet.paradex.trade/v1"
     assert prod.settings.base_url == "https://api.prod.paradex.trade/v1"
+
+
+def test_a_live_bot_has_a_disruption_budget_and_is_not_safe_to_evict() -> None:
+    children = build_tradingbot_children(grid_bot(), SETTINGS)
+    kinds = by_kind(children)
+    pdb = kinds["PodDisruptionBudget"]
+    assert pdb["apiVersion"] == "policy/v1" and pdb["metadata"]["name"] == "btc-grid"
+    assert pdb["spec"] == {
+        "maxUnavailable": 0,
+        "selector": {"matchLabels": kinds["StatefulSet"]["spec"]["selector"]["matchLabels"]},
+    }
+    sts = kinds["StatefulSet"]["spec"]
+    assert sts["podManagementPolicy"] == "Parallel"  # a pod that never became Ready is replaced on a fix
+    annotations = sts["template"]["metadata"]["annotations"]
+    assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+
+
+def test_an_existing_statefulset_keeps_its_immutable_pod_management_policy() -> None:
+    from perpdex_operator.children import is_current, keep_immutable
+
+    desired = by_kind(build_tradingbot_children(grid_bot(), SETTINGS))["StatefulSet"]
+    live = {**desired, "spec": {**desired["spec"], "podManagementPolicy": "OrderedReady"}}
+    kept = keep_immutable(desired, live)
+    assert kept["spec"]["podManagementPolicy"] == "OrderedReady"
+    assert is_current(kept, live)[0]  # no endless repair of a field the API server refuses to change

@@ -273,3 +273,19 @@ def test_an_uncovered_fill_is_degraded_while_the_bot_stays_ready() -> None:
     assert got["Degraded"] == ("True", "UncoveredFill")
     assert got["Ready"] == ("True", "Running")  # it trades on: it retries the take-profit, opens nothing new
     assert derive(bot(**running, uncoveredFill=None), A_POD)["Degraded"] == ("False", "AsExpected")
+
+
+def test_a_container_that_cannot_start_shows_the_kubelets_reason_in_ready() -> None:
+    stuck = PodView(
+        name="b-0",
+        phase="Pending",
+        waiting_reason="CreateContainerConfigError",
+        waiting_message='secret "lighter-main" not found',
+    )
+    got = bot_status(bot(), Observation(pods=(stuck,)), now=NOW, settings=SETTINGS, config_hash="h")
+    ready = next(c for c in got.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "CreateContainerConfigError")
+    assert ready.message == 'b-0: secret "lighter-main" not found'
+    # the Secret is created, the kubelet starts the container: the reason goes by itself
+    running = bot(phase="Running", lastHeartbeat=iso(NOW - timedelta(seconds=5)))
+    assert derive(running, A_POD)["Ready"] == ("True", "Running")

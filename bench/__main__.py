@@ -27,6 +27,7 @@ BENCHMARKS: tuple[str, ...] = (
     "decision_latency",
     "ingest",
     "funding_service",
+    "backtest",
     "paper_exchange",
     "operator_scale",
 )

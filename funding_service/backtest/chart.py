@@ -55,8 +55,11 @@ def cumulative_pnl_svg(result: BacktestResult, title: str = "funding-arb backtes
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999999"/>',
         f'<line x1="{LEFT}" y1="{zero:.1f}" x2="{LEFT + plot_w}" y2="{zero:.1f}" stroke="#555555" '
         'stroke-dasharray="4 3"/>',
-        f'<text x="{LEFT - 6}" y="{y(high) + 4:.1f}" text-anchor="end">{_fmt(high)}</text>',
-        f'<text x="{LEFT - 6}" y="{y(low) + 4:.1f}" text-anchor="end">{_fmt(low)}</text>',
+        *(
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>'
+            for v in (high, low)
+            if v != 0  # the zero line has its own label
+        ),
         f'<text x="{LEFT - 6}" y="{zero + 4:.1f}" text-anchor="end">0</text>',
         f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 18}">{t0:%Y-%m-%d %H:%M}</text>',
         f'<text x="{LEFT + plot_w}" y="{HEIGHT - BOTTOM + 18}" text-anchor="end">'

@@ -185,9 +185,9 @@ class Replay:
             (held.pair.short, held.short_series, held.short_entry),
         ):
             for i in series.settled(held.settled_until, t):
-                period = series.periods[i]
-                price = period.mark_price / series.multiplier if period.mark_price is not None else entry
-                held.funding -= leg.side.sign * period.rate * base * price  # a long pays a positive rate
+                mark = series.marks.get(i)
+                price = mark / series.multiplier if mark is not None else entry
+                held.funding -= leg.side.sign * series.rates.at(i) * base * price  # a long pays a positive rate
                 held.payments += 1
         held.settled_until = t
 

@@ -27,6 +27,11 @@ def funding_arb_config(bot: Mapping[str, Any]) -> FundingArbConfig:
     return config.funding_arb
 
 
+def needs_liquidity(cfg: FundingArbConfig) -> bool:
+    """Does the bot filter on open interest or volume (else the backtest does not read them)?"""
+    return cfg.min_oi_usd is not None or cfg.min_volume24h_usd is not None
+
+
 def utc(value: datetime) -> datetime:
     """A naive instant is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -55,5 +60,5 @@ async def backtest(
     """Replay ``[start, end]`` of the history stored in ``conn``'s database through ``cfg``'s strategy."""
     start, end = utc(start), utc(end)
     check_range(start, end, step)
-    history = await load_history(conn, cfg.exchanges, cfg.symbols or None, start, end)
+    history = await load_history(conn, cfg.exchanges, cfg.symbols or None, start, end, liquidity=needs_liquidity(cfg))
     return await asyncio.to_thread(run_backtest, cfg, history, start, end, step)  # CPU-bound: off the event loop

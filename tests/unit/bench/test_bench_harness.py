@@ -17,6 +17,7 @@ import pytest
 
 import bench.__main__ as bench_main
 from bench import (
+    backtest,
     baseline_app,
     bot_footprint,
     decision_latency,
@@ -43,7 +44,16 @@ from bench.common import (
     stop_process,
 )
 
-MODULES = (opportunities, bot_footprint, decision_latency, ingest, funding_service, paper_exchange, operator_scale)
+MODULES = (
+    opportunities,
+    bot_footprint,
+    decision_latency,
+    ingest,
+    funding_service,
+    backtest,
+    paper_exchange,
+    operator_scale,
+)
 
 
 # -- argument parsing ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from funding_service.api.state import ServiceState, get_state
 from funding_service.backtest.history import History, load_history
 from funding_service.backtest.models import BacktestRequest, BacktestResult
 from funding_service.backtest.replay import run_backtest
-from funding_service.backtest.run import check_range, funding_arb_config, utc
+from funding_service.backtest.run import check_range, funding_arb_config, needs_liquidity, utc
 
 router = APIRouter(tags=["Backtest"], responses=ERROR_RESPONSES)
 State = Annotated[ServiceState, Depends(get_state)]
@@ -44,7 +44,7 @@ async def funding_arb(body: BacktestRequest, state: State) -> BacktestResult:
         raise invalid("to", str(exc)) from None
 
     async def load(conn: asyncpg.Connection) -> History:
-        return await load_history(conn, cfg.exchanges, cfg.symbols or None, start, end)
+        return await load_history(conn, cfg.exchanges, cfg.symbols or None, start, end, liquidity=needs_liquidity(cfg))
 
     history = await state.db.run(load)
     return await asyncio.to_thread(run_backtest, cfg, history, start, end, step)  # CPU-bound: off the event loop

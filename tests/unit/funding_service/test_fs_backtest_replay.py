@@ -62,7 +62,6 @@ def _rows() -> list[dict[str, Any]]:
                     "mark_price": D(period[mark_at]),
                     "open_interest_usd": D(5_000_000),
                     "volume_24h_usd": D(20_000_000),
-                    "collected_at": settles - timedelta(minutes=1),
                 }
             )
     return rows
@@ -84,7 +83,7 @@ def _cfg(**overrides: Any) -> FundingArbConfig:
 
 
 def test_hand_made_history() -> None:
-    history = history_from_rows(_rows(), FEES, {})
+    history = history_from_rows(_rows(), FEES)
     result = run_backtest(_cfg(), history, START, START + 3 * HOUR)
     [pair] = result.pairs
     assert (pair.symbol, pair.long_dex, pair.short_dex) == ("ETH", "lighter", "backpack")
@@ -110,7 +109,7 @@ def test_hand_made_history() -> None:
 
 
 def test_a_pair_open_at_the_end_is_closed_at_its_marks() -> None:
-    history = history_from_rows(_rows(), FEES, {})
+    history = history_from_rows(_rows(), FEES)
     result = run_backtest(_cfg(), history, START, START + HOUR)
     [pair] = result.pairs
     assert pair.exit_reason == "shutdown"
@@ -121,7 +120,7 @@ def test_a_pair_open_at_the_end_is_closed_at_its_marks() -> None:
 
 
 def test_a_pair_below_min_net_apr_is_never_opened() -> None:
-    history = history_from_rows(_rows(), FEES, {})
+    history = history_from_rows(_rows(), FEES)
     result = run_backtest(_cfg(minNetApr="0.7", exitNetApr="0.03"), history, START, START + 3 * HOUR)
     assert result.pairs == [] and result.totals.net_pnl_usd == 0  # 0.6667 < 0.7 at 00:00, less afterwards
 

@@ -128,3 +128,54 @@ def test_a_pair_below_min_net_apr_is_never_opened() -> None:
 def test_a_filter_the_replay_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match="max_spread"):
         finder_query({"max_spread": D(5)})
+
+
+def _eight_hour_history(oi: str = "5000000") -> list[dict[str, Any]]:
+    """lighter funds hourly at 0, grvt every 8 h at 0.0008 (0.0001 / h); both marks 1000; 00:00-16:00."""
+    rows: list[dict[str, Any]] = []
+    for hour in range(1, 17):
+        rows.append(_period("lighter", START + hour * HOUR, "0", 1, oi))
+    for hour in (8, 16):
+        rows.append(_period("grvt", START + hour * HOUR, "0.0008", 8, oi))
+    return rows
+
+
+def _period(dex: str, settles: datetime, rate: str, interval: int, oi: str) -> dict[str, Any]:
+    return {
+        "dex": dex,
+        "symbol": "ETH",
+        "funding_time": settles,
+        "rate": D(rate),
+        "interval_hours": D(interval),
+        "mark_price": D(1000),
+        "open_interest_usd": D(oi),
+        "volume_24h_usd": D(20_000_000),
+    }
+
+
+EIGHT_HOUR_FEES = {"lighter": FeeSchedule(maker=D(0), taker=D(0)), "grvt": FeeSchedule(maker=D(0), taker=D("0.0005"))}
+
+
+def test_funding_is_booked_at_each_venues_own_funding_times() -> None:
+    """Spread 0.0001 / h, net APR (0.0001 × 72 − 0.001) / 72 × 8760 = 7.54: long lighter, short grvt at 00:00, one ETH
+    (1000 USD). lighter settles 0 every hour (9 payments by 09:00), grvt 0.0008 × 1000 = 0.8 once, at 08:00. Closed
+    at 09:00 (the end): fees 0.5 in + 0.5 out, net 0.8 − 1 = −0.2."""
+    history = history_from_rows(_eight_hour_history(), EIGHT_HOUR_FEES)
+    cfg = _cfg(exchanges=["lighter", "grvt"])
+    result = run_backtest(cfg, history, START, START + 9 * HOUR)
+    [pair] = result.pairs
+    assert (pair.long_dex, pair.short_dex, pair.exit_reason) == ("lighter", "grvt", "shutdown")
+    assert pair.base_size == D(1)
+    assert pair.funding_payments == 10
+    assert (pair.funding_usd, pair.fees_usd, pair.net_pnl_usd) == (D("0.8"), D(1), D("-0.2"))
+    curve = {p.time: p.pnl_usd for p in result.curve}
+    assert curve[START + 7 * HOUR] == D("-0.5")  # nothing settled on grvt yet
+    assert curve[START + 8 * HOUR] == D("0.3")  # 0.8 at 08:00
+
+
+def test_min_oi_filters_on_the_stored_open_interest() -> None:
+    history = history_from_rows(_eight_hour_history(oi="900000"), EIGHT_HOUR_FEES)
+    kept_out = run_backtest(_cfg(exchanges=["lighter", "grvt"], minOiUsd="1000000"), history, START, START + HOUR)
+    assert kept_out.pairs == []
+    let_in = run_backtest(_cfg(exchanges=["lighter", "grvt"], minOiUsd="800000"), history, START, START + HOUR)
+    assert len(let_in.pairs) == 1

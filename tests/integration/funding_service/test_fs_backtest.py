@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from funding_service.api.routes import backtest as backtest_route
 from funding_service.backtest import cli
 from tests.integration.funding_service.fs_helpers import Service, batch, rate
 from tests.unit.funding_service.test_fs_backtest_replay import HOUR, PERIODS, START
@@ -124,3 +125,12 @@ async def test_cli(service: Service, stored: None, tmp_path: Path, monkeypatch: 
     svg = chart.read_text(encoding="utf-8")
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and "<polyline" in svg
     assert "ETH lighter/backpack: erosion, net -1.84 USD" in svg
+
+
+async def test_one_backtest_at_a_time(service: Service, stored: None) -> None:
+    request = {"bot": BOT, "from": START.isoformat(), "to": (START + 3 * HOUR).isoformat()}
+    with backtest_route._RUNNING:  # a backtest running in this process
+        r = await service.http.post(API + "/backtest/funding-arb", json=request)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "10", r.text
+    assert r.json()["error"] == "busy"
+    assert (await service.http.post(API + "/backtest/funding-arb", json=request)).status_code == 200

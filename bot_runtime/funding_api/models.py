@@ -89,13 +89,18 @@ class DexSummary(_Out):
     last_error: str | None
     consecutive_errors: int
     is_healthy: bool
-    supports_websocket: bool = Field(description="original field: always false (collectors poll REST APIs)")
+    # defaults: a bot's client still parses the answer of a service older than these fields (during an upgrade)
+    supports_websocket: bool = Field(
+        default=False, description="original field: always false (collectors poll REST APIs)"
+    )
     collection_interval_seconds: int = Field(
+        default=60,
         description="original field: the mean gap between the dex's last 11 collection cycles, whole seconds "
-        "(60, the FundingCollector's default interval, before the second cycle)"
+        "(60, the FundingCollector's default interval, before the second cycle)",
     )
     rate_limit_per_minute: int = Field(
-        description="original field: 60, the original's default (the service makes no venue request of its own)"
+        default=60,
+        description="original field: 60, the original's default (the service makes no venue request of its own)",
     )
 
 

@@ -17,8 +17,12 @@ each instant (:mod:`.history`). Each step ``t`` (hourly by default), in the orde
    divergence (``maxEntryPriceDivergencePct``) and ``plan_sizes``; entry fees on both legs.
 
 At ``end`` the pairs still open are closed at the marks (reason ``shutdown``, as the bot's ``onStop:
-closePositions``). :data:`ASSUMPTIONS` lists what the
-stored history cannot tell (it holds no order books).
+closePositions``). :data:`ASSUMPTIONS` lists what the stored history cannot tell (it holds no order books).
+
+Not shared yet: the cycle's own glue (the slot count, the cooldown after an exit or an unsizable pair, the order of
+the steps) is in ``FundingArbStrategy``'s methods, which need a live strategy object; :class:`Replay` follows them
+line for line, and the price-divergence check calls the strategy module's ``_divergence_pct``. Both belong in a pure
+module of the strategy package, for the bot and the replay alike.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Replay of the funding-arbitrage strategy over stored history, through the bot's own decision code.
 
 The bot asks the funding service for opportunities and decides with ``bot_runtime.strategies.funding_arb``: its
-filters (``candidate_filters``, ``held_filters``), ``eligible``, ``funding_due``, ``plan_sizes``, ``pair_rates``,
-``evaluate_exit``. The replay calls exactly those, and answers their questions with the service's own finder
+filters (``candidate_filters``, ``held_filters``), ``eligible``, ``pair_rates`` and the cycle's glue in
+``funding_arb.cycle`` (``free_slots``, ``running_cooldowns``, ``cooldown_until``, ``exit_decisions``,
+``pre_quote_check``, ``size_entry``). The replay calls exactly those, and answers their questions with the service's own finder
 (``funding_service.core.opportunities.find``) and row builder (``opportunity_row``) on the rates the service held at
 each instant (:mod:`.history`). Each step ``t`` (hourly by default), in the order of the bot's cycle:
 
@@ -19,10 +20,8 @@ each instant (:mod:`.history`). Each step ``t`` (hourly by default), in the orde
 At ``end`` the pairs still open are closed at the marks (reason ``shutdown``, as the bot's ``onStop:
 closePositions``). :data:`ASSUMPTIONS` lists what the stored history cannot tell (it holds no order books).
 
-Not shared yet: the cycle's own glue (the slot count, the cooldown after an exit or an unsizable pair, the order of
-the steps) is in ``FundingArbStrategy``'s methods, which need a live strategy object; :class:`Replay` follows them
-line for line, and the price-divergence check calls the strategy module's ``_divergence_pct``. Both belong in a pure
-module of the strategy package, for the bot and the replay alike.
+What stays here is what the bot does with I/O: reading the rates and quotes (here: the history at ``t``), filling
+orders (here: at the marks), and booking funding and fees.
 """
 
 from __future__ import annotations
@@ -37,17 +36,10 @@ from typing import Any
 from bot_runtime.config import FundingArbConfig
 from bot_runtime.exchanges.base import Market, Quote, Side
 from bot_runtime.funding_api.models import OpportunityRow
-from bot_runtime.strategies.funding_arb.exits import evaluate_exit
+from bot_runtime.strategies.funding_arb import cycle as glue
 from bot_runtime.strategies.funding_arb.models import ExitDecision, ExitReason, Leg, Pair, Tuning
-from bot_runtime.strategies.funding_arb.selection import (
-    candidate_filters,
-    eligible,
-    funding_due,
-    held_filters,
-    pair_rates,
-)
-from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, plan_sizes
-from bot_runtime.strategies.funding_arb.strategy import _divergence_pct
+from bot_runtime.strategies.funding_arb.selection import candidate_filters, eligible, held_filters, pair_rates
+from bot_runtime.strategies.funding_arb.sizing import base_mid
 from funding_service.api.views import opportunity_row
 from funding_service.backtest.history import History, Series
 from funding_service.backtest.models import BacktestResult, CurvePoint, PairResult, Totals
@@ -161,11 +153,9 @@ class Replay:
             self._settle(held, t)
         for held in self.held.values():
             self._refresh_rates(held, t)
-        now = self.clock(t)
-        for symbol, held in list(self.held.items()):
-            decision = evaluate_exit(held.pair, self.cfg, now)
-            if decision is not None:
-                self._close(symbol, held, t, decision)
+        by_pair = {id(held.pair): held for held in self.held.values()}
+        for pair, decision in glue.exit_decisions([h.pair for h in self.held.values()], self.cfg, self.clock(t)):
+            self._close(pair.symbol, by_pair[id(pair)], t, decision)
         self._entries(t)
         self.max_concurrent = max(self.max_concurrent, len(self.held))
 
@@ -258,16 +248,15 @@ class Replay:
             )
         )
         del self.held[symbol]
-        self.cooldown[symbol] = self.clock(t) + self.tuning.entry_cooldown
+        self.cooldown[symbol] = glue.cooldown_until(self.clock(t), self.tuning)
 
     # entries -----------------------------------------------------------------------------------------------------------
     def _entries(self, t: datetime) -> None:
         cfg = self.cfg
-        slots = min(cfg.max_new_positions_per_cycle, cfg.max_positions - len(self.held))
+        slots = glue.free_slots(cfg, len(self.held))
         if slots <= 0:
             return
-        now = self.clock(t)
-        self.cooldown = {s: until for s, until in self.cooldown.items() if until > now}
+        self.cooldown = glue.running_cooldowns(self.cooldown, self.clock(t))
         busy = set(self.held) | set(self.cooldown)
         query = candidate_filters(cfg, self.venues, self.tuning.candidate_limit)
         rows = self._rows(self.history.legs_at(t), query, t)
@@ -298,8 +287,7 @@ class Replay:
     def _try_entry(self, row: OpportunityRow, t: datetime) -> bool:
         cfg = self.cfg
         symbol = row.symbol
-        due = funding_due(row, t, cfg.pre_funding_window)
-        if due is not None and due < 0:
+        if glue.pre_quote_check(row, cfg, t) is not None:
             return False
         if row.long_mark_price is None or row.short_mark_price is None:
             return False  # the bot needs both venues' quotes
@@ -308,12 +296,10 @@ class Replay:
         lm, sm = self._market(long_series), self._market(short_series)
         lq = Quote(symbol=symbol, bid=row.long_mark_price, ask=row.long_mark_price, timestamp=t)
         sq = Quote(symbol=symbol, bid=row.short_mark_price, ask=row.short_mark_price, timestamp=t)
-        if _divergence_pct(lm, sm, lq, sq) > cfg.max_entry_price_divergence_pct:
-            return False
-        try:
-            sizes = plan_sizes(cfg.position_size_usd, lm, sm, lq, sq)
-        except SizingError:
-            self.cooldown[symbol] = self.clock(t) + self.tuning.entry_cooldown
+        sizes = glue.size_entry(cfg, lm, sm, lq, sq)
+        if isinstance(sizes, glue.Skip):
+            if sizes.cooldown:
+                self.cooldown[symbol] = glue.cooldown_until(self.clock(t), self.tuning)
             return False
         pair = Pair(
             symbol=symbol,

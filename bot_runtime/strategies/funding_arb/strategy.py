@@ -54,7 +54,6 @@ from bot_runtime.exchanges.base import (
     OrderRequest,
     OrderUpdate,
     Position,
-    Quote,
     Side,
 )
 from bot_runtime.funding_api.client import FundingServiceError
@@ -62,6 +61,15 @@ from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
 from bot_runtime.strategies.funding_arb.backoff import EntriesStopped, EntryBackoff, describe, entry_key
+from bot_runtime.strategies.funding_arb.cycle import (
+    Skip,
+    cooldown_until,
+    exit_decisions,
+    free_slots,
+    pre_quote_check,
+    running_cooldowns,
+    size_entry,
+)
 from bot_runtime.strategies.funding_arb.deadline import Deadline
 from bot_runtime.strategies.funding_arb.execution import (
     ROLE_REBALANCE,
@@ -73,7 +81,6 @@ from bot_runtime.strategies.funding_arb.execution import (
 )
 from bot_runtime.strategies.funding_arb.exits import (
     endangered_leg,
-    evaluate_exit,
     imbalance_pct,
     leg_is_open,
     needs_rebalance,
@@ -85,11 +92,10 @@ from bot_runtime.strategies.funding_arb.selection import (
     OpportunitySource,
     candidate_filters,
     eligible,
-    funding_due,
     held_filters,
     pair_rates,
 )
-from bot_runtime.strategies.funding_arb.sizing import SizingError, base_mid, contracts, plan_sizes
+from bot_runtime.strategies.funding_arb.sizing import contracts
 
 log = logging.getLogger(__name__)
 
@@ -599,13 +605,13 @@ class FundingArbStrategy(Strategy):
     # exits -------------------------------------------------------------------------------------------------------------
     async def _exits(self) -> None:
         now = self.clock.monotonic()
+        reachable: list[Pair] = []
         for pair in list(self.pairs.values()):
             if pair.long.exchange in self.down or pair.short.exchange in self.down:
                 await self._liquidation_while_down(pair)
                 continue  # cannot act on both legs; the next cycle will
-            decision = evaluate_exit(pair, self.cfg, now)
-            if decision is None:
-                continue
+            reachable.append(pair)
+        for pair, decision in exit_decisions(reachable, self.cfg, now):
             if decision.reason is ExitReason.LEG_CLOSED and not await self._leg_really_closed(pair):
                 continue
             await self._close_pair(pair, decision)
@@ -645,7 +651,7 @@ class FundingArbStrategy(Strategy):
         self.closed.append(self._closed_record(pair, ExitDecision(ExitReason.LIQUIDATION, detail), funding))
         self.pairs.pop(pair.symbol, None)
         self.touched.add(pair.symbol)
-        self.cooldown[pair.symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+        self.cooldown[pair.symbol] = cooldown_until(self.clock.monotonic(), self.tuning)
 
     def _closed_record(self, pair: Pair, decision: ExitDecision, funding: Decimal) -> ClosedPair:
         return ClosedPair(
@@ -722,7 +728,7 @@ class FundingArbStrategy(Strategy):
         self.closed.append(self._closed_record(pair, decision, funding))
         self.pairs.pop(pair.symbol, None)
         # no churn: the same symbol is not reopened for a while (fees would be paid again for nothing)
-        self.cooldown[pair.symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+        self.cooldown[pair.symbol] = cooldown_until(self.clock.monotonic(), self.tuning)
         if decision.reason is not ExitReason.SHUTDOWN and decision.reason is not ExitReason.RISK:
             self.reason = f"closed {pair.key}: {decision.reason} ({decision.detail})"
         return True
@@ -864,7 +870,7 @@ class FundingArbStrategy(Strategy):
 
     # entries ----------------------------------------------------------------------------------------------------------
     async def _entries(self, stopping: asyncio.Event | None) -> None:
-        slots = min(self.cfg.max_new_positions_per_cycle, self.cfg.max_positions - len(self.pairs))
+        slots = free_slots(self.cfg, len(self.pairs))
         if slots <= 0:
             return
         venues = [name for name in self.exchanges if name not in self.down]
@@ -872,7 +878,7 @@ class FundingArbStrategy(Strategy):
             return
         rows = await self._candidates(venues)
         now = self.clock.monotonic()
-        self.cooldown = {s: until for s, until in self.cooldown.items() if until > now}
+        self.cooldown = running_cooldowns(self.cooldown, now)
         busy = set(self.pairs) | self.touched | set(self.cooldown)
         self.skipped = {}
         allowed: list[OpportunityRow] = []
@@ -928,7 +934,7 @@ class FundingArbStrategy(Strategy):
         self.skipped[symbol] = why
         log.info("not opening %s: %s", symbol, why)
         if cooldown:
-            self.cooldown[symbol] = self.clock.monotonic() + self.tuning.entry_cooldown
+            self.cooldown[symbol] = cooldown_until(self.clock.monotonic(), self.tuning)
         return False
 
     async def _try_entry(self, row: OpportunityRow) -> bool:
@@ -939,12 +945,9 @@ class FundingArbStrategy(Strategy):
         if lm is None or sm is None:
             where = row.long_dex if lm is None else row.short_dex
             return self._skip(symbol, f"no {symbol} market on {where}", cooldown=True)
-        due = funding_due(row, self.clock.now(), self.cfg.pre_funding_window)
-        if due is not None and due < 0:
-            return self._skip(
-                symbol,
-                f"a funding time within preFundingWindow would cost {-due} of the notional: waiting until after it",
-            )
+        early = pre_quote_check(row, self.cfg, self.clock.now())
+        if early is not None:
+            return self._skip(symbol, early.why, cooldown=early.cooldown)
         try:
             long_quote, short_quote = await asyncio.gather(
                 self.retry(lambda: long_ex.best_bid_ask(symbol)), self.retry(lambda: short_ex.best_bid_ask(symbol))
@@ -959,17 +962,9 @@ class FundingArbStrategy(Strategy):
             age = (now_wall - quote.timestamp).total_seconds()
             if age > self.tuning.max_quote_age:
                 return self._skip(symbol, f"{venue} quote is {age:.0f}s old (> {self.tuning.max_quote_age:.0f}s)")
-        divergence = _divergence_pct(lm, sm, long_quote, short_quote)
-        if divergence > self.cfg.max_entry_price_divergence_pct:
-            return self._skip(
-                symbol,
-                f"venue prices differ by {divergence:.4f}% > maxEntryPriceDivergencePct"
-                f" {self.cfg.max_entry_price_divergence_pct}",
-            )
-        try:
-            sizes = plan_sizes(self.cfg.position_size_usd, lm, sm, long_quote, short_quote)
-        except SizingError as exc:
-            return self._skip(symbol, str(exc), cooldown=True)
+        sizes = size_entry(self.cfg, lm, sm, long_quote, short_quote)
+        if isinstance(sizes, Skip):
+            return self._skip(symbol, sizes.why, cooldown=sizes.cooldown)
         try:
             long_before, short_before = await asyncio.gather(
                 self._read_position(long_ex, symbol), self._read_position(short_ex, symbol)
@@ -1110,14 +1105,6 @@ def _fill_divergence_pct(pair: Pair, long_order: Order | None, short_order: Orde
     long_price = pair.long.market.to_base_price(long_order.avg_fill_price)
     short_price = pair.short.market.to_base_price(short_order.avg_fill_price)
     return (long_price - short_price) / long_price * HUNDRED
-
-
-def _divergence_pct(long_market: Market, short_market: Market, long_quote: Quote, short_quote: Quote) -> Decimal:
-    """Percent difference of the two venues' base-unit mid prices."""
-    long_price, short_price = base_mid(long_market, long_quote), base_mid(short_market, short_quote)
-    if long_price <= 0:
-        return Decimal("Infinity")
-    return abs(short_price - long_price) / long_price * HUNDRED
 
 
 def create_strategy(

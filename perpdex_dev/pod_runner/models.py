@@ -117,6 +117,7 @@ class ContainerPort(K8sModel):
     container_port: int
     name: str | None = None
     protocol: str = "TCP"
+    host_port: int | None = None
 
 
 class VolumeMount(K8sModel):

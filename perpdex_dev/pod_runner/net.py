@@ -8,8 +8,9 @@ the pod is the pod itself, as in Kubernetes. The runner wires it from the outsid
   PostgreSQL, test servers -- gets a listener on the same port inside the pod's namespace that relays to the host, so
   ``https://127.0.0.1:<api port>`` and the rest work unchanged from inside; the pod's own container ports are never
   mirrored, and newly opened host ports are picked up by a periodic scan;
-- *out*: each container port is exposed on a free host port (recorded in the Pod's annotations); probes connect to
-  the container port directly inside the namespace.
+- *out*: each container port is exposed on a free host port, or on its ``hostPort`` when the template sets one
+  (recorded in the Pod's annotations); probes connect to the container port directly inside the namespace. A
+  ``hostPort`` is a host loopback listener like any other, so every other pod reaches it at ``127.0.0.1:<hostPort>``.
 
 Sockets are created inside a pod's namespace by a dedicated thread that ``setns()``es in and straight back out; a
 socket stays in the namespace it was created in. Nothing else in the runner ever leaves the host namespace.
@@ -29,7 +30,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -168,10 +169,12 @@ async def relay(
 
 
 class PodNetwork:
-    """One pod's network: how to reach its container ports, and which host ports they are exposed on."""
+    """One pod's network: how to reach its container ports, and which host ports they are exposed on (``fixed``: the
+    template's ``hostPort`` of a container port, exposed on exactly that host port; the others on free ones)."""
 
-    def __init__(self, container_ports: list[int]) -> None:
+    def __init__(self, container_ports: list[int], fixed: Mapping[int, int] | None = None) -> None:
         self.container_ports = sorted(set(container_ports))
+        self.fixed = dict(fixed or {})
         self.host_ports: dict[int, int] = {}  # container port -> host port
 
     @property
@@ -201,10 +204,12 @@ class PodNetwork:
 class HostNetwork(PodNetwork):
     """Shared host network: each container port gets a free host port that the process is told to use."""
 
-    def __init__(self, container_ports: list[int], *, exact: bool = False) -> None:
-        super().__init__(container_ports)
+    def __init__(
+        self, container_ports: list[int], fixed: Mapping[int, int] | None = None, *, exact: bool = False
+    ) -> None:
+        super().__init__(container_ports, fixed)
         for port in self.container_ports:
-            self.host_ports[port] = port if exact else _free_port()
+            self.host_ports[port] = port if exact else self.fixed.get(port) or _free_port()
 
     async def connect(self, port: int, within: float) -> socket.socket:
         loop = asyncio.get_running_loop()
@@ -244,8 +249,10 @@ def rewrite_port_args(argv: list[str], mapping: dict[int, int]) -> list[str]:
 class IsolatedNetwork(PodNetwork):
     """A private network namespace per pod, wired to the host by relays (see the module docstring)."""
 
-    def __init__(self, container_ports: list[int], sockets: NamespaceSockets) -> None:
-        super().__init__(container_ports)
+    def __init__(
+        self, container_ports: list[int], sockets: NamespaceSockets, fixed: Mapping[int, int] | None = None
+    ) -> None:
+        super().__init__(container_ports, fixed)
         self._sockets = sockets
         self._ns_fd: int | None = None
         self._exposed: list[asyncio.Server] = []
@@ -259,7 +266,9 @@ class IsolatedNetwork(PodNetwork):
 
     async def open(self) -> None:
         for port in self.container_ports:
-            server = await asyncio.start_server(self._make_inbound(port), host="127.0.0.1", port=0)
+            server = await asyncio.start_server(
+                self._make_inbound(port), host="127.0.0.1", port=self.fixed.get(port, 0)
+            )
             self._exposed.append(server)
             self.host_ports[port] = server.sockets[0].getsockname()[1]
 

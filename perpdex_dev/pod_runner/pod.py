@@ -149,13 +149,14 @@ class LocalPod:
                 number = self.container.port_number(action.port)
                 if number is not None:
                     ports.append(number)
+        fixed = {p.container_port: p.host_port for p in self.container.ports if p.host_port}
         self.network: PodNetwork
         if self.template.spec.host_network:
             self.network = HostNetwork(ports, exact=True)
         elif ctx.isolating.net_ns and ctx.sockets is not None:
-            self.network = IsolatedNetwork(ports, ctx.sockets)
+            self.network = IsolatedNetwork(ports, ctx.sockets, fixed)
         else:
-            self.network = HostNetwork(ports)
+            self.network = HostNetwork(ports, fixed)
 
     # identity --------------------------------------------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import urllib.request
 import uuid
 from typing import Any
@@ -249,3 +250,41 @@ async def test_deleted_workload_stops_its_pods(app_ns: AppNamespace, runner: Run
 
     await wait_for("the pod and its process gone", gone)
     assert lines(runner.pod_log(pods[0]["metadata"]["name"]))[-2:] == ["SIGTERM", "EXIT"]
+
+
+async def test_a_host_port_exposes_the_container_port_on_exactly_that_port(
+    app_ns: AppNamespace, runner: Runner
+) -> None:
+    """``ports[].hostPort``: the container port is exposed on that host port (what every other pod reaches at
+    127.0.0.1:<hostPort>, as it reaches the host's services); a replacement pod takes the same port."""
+    ns, client = app_ns.name, app_ns.client
+    host_port = _free_port()
+    main = container(f"h-{uuid.uuid4().hex}")
+    main["ports"][0]["hostPort"] = host_port
+    await create(client, deployment("hp", ns, main))
+    pods = await wait_for("the pod", lambda: _ready_listed(client, ns))
+    ports = json.loads(pods[0]["metadata"]["annotations"]["pod-runner.perpdex.io/ports"])
+    assert ports == {"8080": host_port}
+    assert await asyncio.to_thread(_http_get, f"http://127.0.0.1:{host_port}/readyz") == 200
+
+    first = pods[0]["metadata"]["name"]
+    await client.delete(resource_path("v1", "pods", ns, first))
+
+    async def replaced() -> list[dict[str, Any]] | None:
+        listed = await _ready_listed(client, ns)
+        return listed if listed and listed[0]["metadata"]["name"] != first else None
+
+    await wait_for("the replacement pod ready", replaced)
+    assert await asyncio.to_thread(_http_get, f"http://127.0.0.1:{host_port}/readyz") == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _ready_listed(client: Any, ns: str) -> list[dict[str, Any]] | None:
+    listed = [p for p in await list_pods(client, ns, "hp") if not p["metadata"].get("deletionTimestamp")]
+    return listed if len(listed) == 1 and container_status(listed[0]).get("ready") else None

@@ -1,10 +1,11 @@
 """``perpdex dev demo up|down`` (``make demo`` / ``make demo-down``): the whole product on paper venues.
 
-``up`` starts a local control plane, installs the CRDs, starts PostgreSQL, migrates and serves the funding service
-and the paper exchange (the paper venues the bot and the collector use),
-runs the operator and the local pod runner, applies a paper FundingCollector and a paper grid TradingBot, waits until
-the bot is Running with its PnL moving, and prints ``kubectl get tradingbots,fundingcollectors``. Everything keeps
-running in the background until ``down``.
+``up`` starts a local control plane, installs the CRDs, starts PostgreSQL, migrates and serves the funding service,
+starts the local pod runner with the paper exchange's Deployment (the paper venues the bot and the collector use; its
+migrate initContainer applies its schema), runs the operator, applies a paper FundingCollector and a paper grid
+TradingBot, waits until the bot is Running with its PnL moving, and prints ``kubectl get tradingbots,fundingcollectors``. Everything keeps
+running in the background until ``down``, which deletes the TradingBots first (their onStop reaches the paper
+exchange) and then stops the rest.
 """
 
 from __future__ import annotations
@@ -79,10 +80,12 @@ def up(args: argparse.Namespace) -> int:
         stack.start_postgres()
         say("migrating and starting the funding service")
         stack.start_funding_service()
-        say("migrating and starting the paper exchange (paper venues whose accounts outlive the bots)")
+        say(
+            "starting the pod runner and the paper exchange's Deployment (paper venues whose accounts outlive the bots)"
+        )
         stack.start_paper_exchange()
         stack.prepare_namespace()
-        say(f"starting the operator and the local pod runner (namespace {stack.namespace})")
+        say(f"starting the operator (namespace {stack.namespace})")
         stack.start_operator()
         stack.start_pod_runner()
         say("applying a paper FundingCollector and a paper grid TradingBot")
@@ -140,7 +143,8 @@ def down(args: argparse.Namespace) -> int:
         return 0
     stack = LocalStack.load(args.run_dir)
     say(
-        "stopping the bots (graceful: orders cancelled), the operator, the funding service, PostgreSQL, the control plane"
+        "deleting the bots and waiting for their pods (each applies its onStop on the paper exchange), then stopping the"
+        " paper exchange, the collector, the operator, the funding service, PostgreSQL, the control plane"
     )
     stack.stop()
     say("demo stopped")

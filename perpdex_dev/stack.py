@@ -1,8 +1,11 @@
 """The whole product as local processes, for ``make demo`` and the e2e tests.
 
-Real parts throughout: etcd + kube-apiserver, PostgreSQL, the funding service (uvicorn), the paper exchange (uvicorn,
-its own schema in the same database), the operator (kopf), and the local pod runner, which runs every pod template the operator creates as a local process. Each process runs in its own
-process group with its log in the run directory; :meth:`LocalStack.stop` leaves nothing behind.
+Real parts throughout: etcd + kube-apiserver, PostgreSQL, the funding service (uvicorn), the operator (kopf), and the
+local pod runner, which runs every pod template the operator creates as a local process, and the paper exchange as the
+chart deploys it (a Deployment + Service whose migrate step is an initContainer, its own schema in the same database,
+:mod:`perpdex_dev.paper_exchange_pod`). Each process runs in its own process group with its log in the run directory;
+:meth:`LocalStack.stop` stops the bots first (their onStop reaches the paper exchange), then everything else, and
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from perpdex_dev import paper_exchange_pod
 from perpdex_dev.control_plane import REPO_ROOT, ControlPlane, assets_dir, free_port
 from perpdex_dev.postgres import PostgresCluster
 
 INGEST_SECRET = "perpdex-ingest-token"  # noqa: S105 - the Secret's name, not a value
 BIN_DIR = Path(sys.executable).parent
+# the pod runner runs the operator's workloads and the stack's own (the paper exchange)
+RUNNER_SELECTOR = f"app.kubernetes.io/managed-by in (perpdex-operator,{paper_exchange_pod.MANAGED_BY})"
+BOT_PODS = "app.kubernetes.io/component=bot,app.kubernetes.io/managed-by=perpdex-operator"
 
 
 class StackError(RuntimeError):
@@ -147,33 +156,28 @@ class LocalStack:
         )
         return env
 
-    def start_paper_exchange(self, venues_file: Path | None = None) -> None:
-        """The paper venues' service on the stack's database (schema ``paper_exchange``; ``venues_file``: its venues,
-        default paper, paper-a..c); the operator started after this points paper bots and collectors at it. Its port
-        is a host port, which every pod reaches unchanged."""
+    def start_paper_exchange(
+        self, venues: list[dict[str, Any]] | None = None, files: Mapping[str, str] | None = None
+    ) -> None:
+        """The paper venues' service as a Deployment of the pod runner (started here if it is not running yet, with the
+        namespace), on the stack's database
+        (schema ``paper_exchange``, migrated by its initContainer). ``venues``: its venues file (default paper,
+        paper-a..c); ``files``: more files next to it in ``/etc/perpdex`` (a venue's ``priceFile``). Its container
+        port is exposed on the host port :attr:`paper_port` (a ``hostPort``), where the bots, the collectors and the
+        host reach it; the operator started after this points paper bots and collectors at it."""
         self.paper_port = self.paper_port or free_port()
-        env = self.env()
-        env.update(
-            PERPDEX_PX_DATABASE_URL=self.database_url, PERPDEX_PX_HOST="127.0.0.1", PERPDEX_PX_PORT=str(self.paper_port)
-        )
-        if venues_file is not None:
-            env["PERPDEX_PX_VENUES_FILE"] = str(venues_file)
-        out = subprocess.run(
-            [str(BIN_DIR / "perpdex"), "paper-exchange", "migrate"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if out.returncode != 0:
-            raise StackError(f"paper-exchange migrate failed: {out.stderr.strip()[-2000:]}")
-        self.spawn("paper-exchange", [str(BIN_DIR / "perpdex"), "paper-exchange", "serve"], env)
-        self.wait_http(f"{self.paper_url}/health", "paper exchange", timeout=60)
+        self._ensure_namespace()
+        self.start_pod_runner()
+        objects = paper_exchange_pod.manifests(self.namespace, self.database_url, self.paper_port, venues, files)
+        self.kubectl("apply", "-f", "-", input=json.dumps(objects))
+        self.wait_http(f"{self.paper_url}/health", "paper exchange", timeout=90)
 
-    def prepare_namespace(self) -> None:
+    def _ensure_namespace(self) -> None:
         if self.kubectl("get", "namespace", self.namespace, check=False).returncode != 0:
             self.kubectl("create", "namespace", self.namespace)
+
+    def prepare_namespace(self) -> None:
+        self._ensure_namespace()
         secret = self.kubectl(
             "create",
             "secret",
@@ -204,11 +208,15 @@ class LocalStack:
         self.spawn(name, argv, self.env())
 
     def start_pod_runner(self) -> None:
+        """The local pod runner for the namespace (once: a no-op while it runs)."""
+        if self.alive("pod-runner"):
+            return
         argv = [
             str(BIN_DIR / "perpdex"),
             "dev",
             "pod-runner",
             f"--namespace={self.namespace}",
+            f"--selector={RUNNER_SELECTOR}",
             f"--state-dir={self.run_dir / 'pods'}",
         ]
         self.spawn("pod-runner", argv, self.env())
@@ -274,13 +282,33 @@ class LocalStack:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
+    def stop_bots(self, timeout: float = 300.0) -> None:
+        """Delete every TradingBot of the namespace and wait until their pods and the CRs are gone: each bot applies
+        its onStop (cancelling orders on the paper exchange, still running) within its grace period, and the operator's
+        finalizer lets the CR go once the pod has stopped. Skipped when the operator or the pod runner is not running
+        (nothing would stop the pods); past ``timeout`` the runner's stop takes the rest."""
+        operators = [n for n in self.pids if n.startswith("operator")]
+        if not self.kubeconfig or not any(self.alive(n) for n in operators) or not self.alive("pod-runner"):
+            return
+        if self.kubectl("delete", "tradingbots", "--all", "-n", self.namespace, "--wait=false", check=False).returncode:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            bots = self.kubectl("get", "tradingbots", "-n", self.namespace, "-o", "name", check=False)
+            pods = self.kubectl("get", "pods", "-n", self.namespace, "-l", BOT_PODS, "-o", "name", check=False)
+            if bots.returncode == pods.returncode == 0 and not bots.stdout.strip() and not pods.stdout.strip():
+                return
+            time.sleep(1)
+
     def stop(self) -> None:
-        """Everything, in reverse order of dependence: pods (via the runner) first, then the operator, the funding
-        service, PostgreSQL, and the control plane."""
+        """Everything, in reverse order of dependence: the bots first (deleted while the operator, the pod runner and
+        the paper exchange still run, so their onStop reaches the venue: :meth:`stop_bots`), then the other pods (the
+        paper exchange, collectors) via the runner, the operator, the funding service, PostgreSQL, and the control
+        plane."""
+        self.stop_bots()
         for name in [
             "pod-runner",
             *[n for n in self.pids if n.startswith("operator")],
-            "paper-exchange",
             "funding-service",
         ]:
             self.stop_process(name, grace=60.0 if name == "pod-runner" else 15.0)

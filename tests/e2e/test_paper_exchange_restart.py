@@ -1,6 +1,8 @@
-"""End to end (control plane, PostgreSQL, funding service, paper exchange, operator, local pod runner): a paper grid bot
-whose take-profits rest on the paper exchange is restarted by a spec edit; afterwards the same take-profit orders
-(same ids) rest on the venue and the position is unchanged, because the venue, not the pod, holds them.
+"""End to end (control plane, PostgreSQL, funding service, operator, local pod runner running the bots and the paper
+exchange's Deployment): a paper grid bot whose take-profits rest on the paper exchange is restarted by a spec edit;
+afterwards the same take-profit orders (same ids) rest on the venue and the position is unchanged, because the venue,
+not the pod, holds them. Then the stack stops in order: the bots apply their onStop on the venue before the paper
+exchange's pod stops (read back from PostgreSQL afterwards).
 
 The venue's BTC price replays a file: flat at 60000 for 90 s (the stack starts, the bot comes up), down 2 USD a second
 for 60 s (each step trades through the bot's bid: entries fill, their take-profits 0.05 % above rest), then flat at
@@ -10,11 +12,11 @@ for 60 s (each step trades through the bot's bid: entries fill, their take-profi
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,10 +53,9 @@ MANIFEST = {
 }
 
 
-def price_file(path: Path) -> Path:
+def price_file() -> str:
     rows = [(0, 60000), (90, 60000)] + [(90 + i, 60000 - 2 * i) for i in range(1, 61)]
-    path.write_text("\n".join(f"{t},{p}" for t, p in rows) + "\n", encoding="utf-8")
-    return path
+    return "\n".join(f"{t},{p}" for t, p in rows) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +68,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kube: Kube, postgres: Postgr
     postgres.create_database(s.database)
     s.pg_port = postgres.port
     s.install_crds()
-    venues = run_dir / "venues.yaml"
-    venues.write_text(
-        yaml.safe_dump(
-            [{"name": "paper", "options": {"priceFile": str(price_file(run_dir / "btc.csv")), "step": "1s"}}]
-        )
-    )
+    # the venues file and the price file reach the paper exchange's pod in its ConfigMap, at /etc/perpdex
+    venues = [{"name": "paper", "options": {"priceFile": "/etc/perpdex/btc.csv", "step": "1s"}}]
     try:
         s.start_funding_service()
-        s.start_paper_exchange(venues)
+        s.start_paper_exchange(venues, {"btc.csv": price_file()})
         s.prepare_namespace()
         s.start_operator()
         s.start_pod_runner()
@@ -170,3 +167,51 @@ def test_a_restarted_paper_grid_bot_finds_its_take_profits_and_position(stack: L
         return reported is not None and Decimal(reported) == Decimal(before_position["size"])
 
     wait("status position = the venue's", reported_position, timeout=120)
+
+
+LIVE = {"open", "partially_filled"}  # bot_runtime.exchanges.base.OrderStatus of a resting order
+
+
+def venue_rows(postgres: PostgresCluster, database: str, account: str) -> dict[str, tuple[str, bool]]:
+    """The account's orders as PostgreSQL holds them (the paper exchange is not running any more): id -> (status,
+    reduce_only)."""
+    sql = f"SELECT order_id, status, reduce_only FROM paper_exchange.orders WHERE venue = 'paper' AND account = '{account}'"
+    out = subprocess.run(
+        [str(postgres.bindir / "psql"), "-X", "-At", "-F", ",", "-d", postgres.dsn_for(database), "-c", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split(",") for line in out.stdout.splitlines() if line]
+    return {order_id: (status, reduce_only == "t") for order_id, status, reduce_only in rows}
+
+
+def test_the_stacks_stop_applies_each_bots_on_stop_on_the_venue(stack: LocalStack, postgres: PostgresCluster) -> None:
+    """LocalStack.stop (what ``make demo-down`` and every e2e teardown run) deletes the TradingBots and waits for their
+    pods before the pod runner stops the paper exchange: a bot with onStop cancelOrders leaves no order open, and
+    the restarted grid above (cancelEntries) keeps its take-profits but no entry."""
+    stopper = {**MANIFEST, "metadata": {"name": "px-stop"}, "spec": {**MANIFEST["spec"], "onStop": "cancelOrders"}}
+    stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=yaml.safe_dump(stopper))
+    account = f"{stack.namespace}.px-stop"
+
+    def resting() -> list[dict[str, Any]]:
+        try:
+            return list(venue(stack, f"/accounts/{account}/orders"))
+        except OSError:
+            return []
+
+    before = {o["order_id"] for o in wait("px-stop's orders resting on the venue", resting, timeout=180)}
+    grid_account = f"{stack.namespace}.{BOT}"
+    grid_tps = {o["order_id"] for o in venue(stack, f"/accounts/{grid_account}/orders") if o["reduce_only"]}
+
+    stack.stop()  # the fixture's own stop afterwards finds nothing left to do
+
+    assert not stack.alive("pod-runner")
+    rows = venue_rows(postgres, stack.database, account)
+    assert before <= set(rows)
+    assert [i for i, (status, _) in rows.items() if status in LIVE] == []
+    assert {rows[i][0] for i in before} == {"canceled"}, rows
+    grid = venue_rows(postgres, stack.database, grid_account)
+    still_open = {i for i, (status, _) in grid.items() if status in LIVE}
+    assert still_open == grid_tps  # cancelEntries: the take-profits stay, no entry is left open
+    assert all(grid[i][1] for i in still_open)

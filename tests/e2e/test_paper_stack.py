@@ -8,17 +8,23 @@ appears in a ConfigMap, a status, an event or a log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from bot_runtime.exchanges import registry
+from bot_runtime.exchanges.base import OrderRequest, OrderType, Side
+from bot_runtime.strategies.base import ClientIds
 from perpdex_dev.control_plane import REPO_ROOT
 from perpdex_dev.exit_cleanup import stop_at_exit
 from perpdex_dev.postgres import PostgresCluster
@@ -201,3 +207,129 @@ def test_funding_arb_bot_opens_a_pair_and_shows_its_legs(stack: LocalStack) -> N
     assert "longExchange:" in as_yaml and "entrySpreadApr:" in as_yaml
     stack.kubectl("delete", "tradingbot", name, "-n", stack.namespace, "--wait=false")
     wait("fundingArb CR gone", lambda: get(stack, "tradingbot", name) is None, timeout=180)
+
+
+def _grid_manifest(name: str, **spec: Any) -> str:
+    doc = yaml.safe_load((REPO_ROOT / "examples" / "paper-grid.yaml").read_text())
+    doc["metadata"] = {"name": name}
+    doc["spec"].update(spec)
+    return json.dumps(doc)
+
+
+async def _seed_five_take_profits(stack: LocalStack, bot: str) -> list[str]:
+    """What a running grid leaves on the paper exchange: a 0.05 BTC long and five take-profits with the bot's ids
+    (placed through the exchange's own API into the bot's account, so the test does not wait for five fills)."""
+    account = f"{stack.namespace}.{bot}"
+    venue = registry.create_exchange(
+        "paper", {"baseUrl": stack.paper_url, "account": account, "ticker": "BTC", "startingBalanceUsd": "10000"}, {}
+    )
+    await venue.connect()
+    try:
+        await venue.submit_order(
+            OrderRequest(
+                symbol="BTC", side=Side.BUY, size=D("0.05"), order_type=OrderType.MARKET, client_order_id="seed"
+            )
+        )
+        quote = await venue.best_bid_ask("BTC")
+        ids = ClientIds(bot, stack.namespace)
+        placed = []
+        for i in range(1, 6):
+            order = await venue.submit_order(
+                OrderRequest(
+                    symbol="BTC",
+                    side=Side.SELL,
+                    size=D("0.01"),
+                    price=(quote.ask * (1 + D(i) / 100)).quantize(D("0.1")),
+                    reduce_only=True,
+                    client_order_id=ids.new(ClientIds.CLOSE),
+                )
+            )
+            placed.append(order.order_id)
+        return placed
+    finally:
+        await venue.close()
+
+
+async def _resting_ids(stack: LocalStack, bot: str) -> set[str]:
+    venue = registry.create_exchange(
+        "paper", {"baseUrl": stack.paper_url, "account": f"{stack.namespace}.{bot}", "ticker": "BTC"}, {}
+    )
+    await venue.connect()
+    try:
+        return {o.order_id for o in await venue.open_orders("BTC")}
+    finally:
+        await venue.close()
+
+
+def test_a_spec_edit_keeps_the_five_take_profits(stack: LocalStack) -> None:
+    """kubectl patch a grid bot holding a position and five resting take-profits: the pod is replaced (a restart,
+    not a stop), the same five take-profits rest afterwards and the phase is Running (issue 17)."""
+    name = "day2-grid"
+    tps = asyncio.run(_seed_five_take_profits(stack, name))
+    # maxOrders 5: the grid is full, so nothing new opens and the five are all the bot's close orders
+    grid = {"quantity": "0.01", "takeProfit": "1", "direction": "buy", "maxOrders": 5, "waitTime": "30s"}
+    stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=_grid_manifest(name, grid=grid, onStop="leave"))
+    wait("Running", lambda: (get(stack, "tradingbot", name) or {}).get("status", {}).get("phase") == "Running")
+    first_uid = wait("the pod", lambda: (get(stack, "pod", f"{name}-0") or {}).get("metadata", {}).get("uid"))
+    assert set(tps) <= asyncio.run(_resting_ids(stack, name))
+
+    patch = json.dumps({"spec": {"grid": {**grid, "waitTime": "45s"}}})
+    stack.kubectl("patch", "tradingbot", name, "-n", stack.namespace, "--type=merge", "-p", patch)
+    wait(
+        "the replacement pod",
+        lambda: (uid := (get(stack, "pod", f"{name}-0") or {}).get("metadata", {}).get("uid")) and uid != first_uid,
+        timeout=180,
+    )
+    status = wait(
+        "Running after the restart",
+        lambda: (
+            (s := (get(stack, "tradingbot", name) or {}).get("status", {})).get("phase") == "Running"
+            and s.get("observedGeneration") == (get(stack, "tradingbot", name) or {})["metadata"]["generation"]
+            and s
+        ),
+        timeout=180,
+    )
+    time.sleep(5)  # a few loops of the new process
+    assert set(tps) <= asyncio.run(_resting_ids(stack, name))  # the same take-profits, never cancelled
+    status = (get(stack, "tradingbot", name) or {})["status"]
+    assert status["phase"] == "Running" and "riskHalt" not in status
+    stack.kubectl("delete", "tradingbot", name, "-n", stack.namespace, "--wait=false")
+    wait("CR gone", lambda: get(stack, "tradingbot", name) is None, timeout=180)
+
+
+def test_a_missing_secret_shows_the_reason_then_runs_once_created(stack: LocalStack) -> None:
+    name = "no-secret-grid"
+    # telegram's two keys are required secretKeyRefs: without the Secret the container cannot be created
+    manifest = _grid_manifest(name, notifications={"telegram": {"secretName": "tg-missing"}, "events": ["error"]})
+    stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=manifest)
+
+    def ready() -> dict[str, Any]:
+        conditions = (get(stack, "tradingbot", name) or {}).get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == "Ready"), {})
+
+    try:
+        stuck = wait(
+            "the kubelet's reason in Ready", lambda: ready().get("reason") == "CreateContainerConfigError" and ready()
+        )
+    except AssertionError:
+        pod = get(stack, "pod", f"{name}-0") or {}
+        raise AssertionError(f"Ready {ready()}; pod status {pod.get('status')}") from None
+    assert 'secret "tg-missing" not found' in stuck["message"]
+    wide = stack.kubectl("get", "tb", name, "-n", stack.namespace, "-o", "wide").stdout
+    assert "CreateContainerConfigError" in wide
+    described = stack.kubectl("describe", "tb", name, "-n", stack.namespace).stdout
+    assert 'secret "tg-missing" not found' in described
+
+    stack.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "tg-missing",
+        "-n",
+        stack.namespace,
+        "--from-literal=TELEGRAM_BOT_TOKEN=123:abc",
+        "--from-literal=TELEGRAM_CHAT_ID=1",
+    )
+    wait("Running once the Secret exists", lambda: ready().get("reason") == "Running", timeout=240)
+    stack.kubectl("delete", "tradingbot", name, "-n", stack.namespace, "--wait=false")
+    wait("CR gone", lambda: get(stack, "tradingbot", name) is None, timeout=180)

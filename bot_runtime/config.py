@@ -251,6 +251,16 @@ class FundingArbConfig(_Section):
         600.0,
         description="no entry this long before a funding time at which the new pair would pay funding (0 = off)",
     )
+    hold_while_best: bool = Field(
+        True, description="keep a pair past erosion and maxHoldHours while it is among its symbol's best"
+    )
+    hold_while_best_margin: Dec = Field(
+        Decimal("0.05"), description="among the best: net APR >= the symbol's best net APR - this"
+    )
+    take_profit_usd: Dec | None = Field(None, description="close a pair once its funding PnL reaches this (USD)")
+    take_profit_pct: Dec | None = Field(
+        None, description="close a pair once its funding PnL reaches this percent of its notional"
+    )
 
     @field_validator("exchanges")
     @classmethod
@@ -282,10 +292,16 @@ class FundingArbConfig(_Section):
         "max_entry_price_divergence_pct",
         "min_liquidation_distance_pct",
         "max_leg_imbalance_pct",
+        "hold_while_best_margin",
     )
     @classmethod
     def _non_neg(cls, v: Decimal | None) -> Decimal | None:
         return _non_negative(v)
+
+    @field_validator("take_profit_usd", "take_profit_pct")
+    @classmethod
+    def _pos_opt(cls, v: Decimal | None) -> Decimal | None:
+        return _positive(v)
 
     @model_validator(mode="after")
     def _cross(self) -> FundingArbConfig:

@@ -9,8 +9,9 @@ each instant (:mod:`.history`). Each step ``t`` (hourly by default), in the orde
 
 1. funding: each held leg's periods settling in ``(previous step, t]`` pay or receive ``rate × base size × that
    period's mark`` (a long pays a positive rate, a short receives it): accrued per funding interval of each venue;
-2. held pairs' rates: the finder on the pair's two legs with ``held_filters``, read by ``pair_rates`` (a leg without
-   data at ``t`` makes the last reading stale, as a failed service call does);
+2. held pairs' rates: the finder on the symbol's legs on the bot's venues with ``held_filters``, read by
+   ``read_held`` (the pair's own rates and the symbol's best net APR; a leg of the pair without data at ``t`` makes
+   the last reading stale, as a failed service call does);
 3. exits: ``evaluate_exit``; a closed pair pays the exit fees and books its price PnL; its symbol then waits
    ``Tuning.entry_cooldown`` as in the bot;
 4. entries while slots are free (``min(maxNewPositionsPerCycle, maxPositions − held)``): the finder on every leg at
@@ -38,7 +39,7 @@ from bot_runtime.exchanges.base import Market, Quote, Side
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.funding_arb import cycle as glue
 from bot_runtime.strategies.funding_arb.models import ExitDecision, ExitReason, Leg, Pair, Tuning
-from bot_runtime.strategies.funding_arb.selection import candidate_filters, eligible, held_filters, pair_rates
+from bot_runtime.strategies.funding_arb.selection import candidate_filters, eligible, held_filters, read_held
 from bot_runtime.strategies.funding_arb.sizing import base_mid
 from funding_service.api.views import opportunity_row
 from funding_service.backtest.history import History, Series
@@ -154,7 +155,8 @@ class Replay:
         for held in self.held.values():
             self._refresh_rates(held, t)
         by_pair = {id(held.pair): held for held in self.held.values()}
-        for pair, decision in glue.exit_decisions([h.pair for h in self.held.values()], self.cfg, self.clock(t)):
+        pairs = [h.pair for h in self.held.values()]
+        for pair, decision in glue.exit_decisions(pairs, self.cfg, self.clock(t), lambda p: by_pair[id(p)].funding):
             self._close(pair.symbol, by_pair[id(pair)], t, decision)
         self._entries(t)
         self.max_concurrent = max(self.max_concurrent, len(self.held))
@@ -187,19 +189,25 @@ class Replay:
 
     def _refresh_rates(self, held: _Held, t: datetime) -> None:
         pair = held.pair
-        li, si = held.long_series.covering(t), held.short_series.covering(t)
         rates = None
-        if li is not None and si is not None:
-            rows = self._rows([held.long_series.leg(li), held.short_series.leg(si)], held_filters(self.cfg, pair), t)
-            for row in rows:
-                rates = pair_rates(row, pair.long.exchange, pair.short.exchange)
-                if rates is not None:
-                    break
+        if held.long_series.covering(t) is not None and held.short_series.covering(t) is not None:
+            rows = self._rows(self._symbol_legs(pair.symbol, t), held_filters(self.cfg, pair), t)
+            rates = read_held(rows, self.cfg, pair)
         if rates is None:
             if pair.rates is not None:
                 pair.rates = dataclasses.replace(pair.rates, stale=True)
             return
         pair.rates = rates
+
+    def _symbol_legs(self, symbol: str, t: datetime) -> list[finder.Leg]:
+        """The service's latest rates of ``symbol`` at ``t`` on the bot's venues."""
+        legs: list[finder.Leg] = []
+        for venue in self.venues:
+            series = self.history.series.get((venue, symbol))
+            i = series.covering(t) if series is not None else None
+            if series is not None and i is not None:
+                legs.append(series.leg(i))
+        return legs
 
     def _rows(self, legs: list[finder.Leg], query: Mapping[str, Any], t: datetime) -> list[OpportunityRow]:
         """What ``GET /opportunities`` with ``query`` answers from ``legs`` at ``t``."""
@@ -309,6 +317,7 @@ class Replay:
             entry_spread_hourly=row.divergence_hourly,
             entry_net_apr=row.net_apr,
             opened_wall=t,
+            entry_price=sizes.reference_price,
         )
         base, long_price, short_price = pair.base_size, base_mid(lm, lq), base_mid(sm, sq)
         fees = base * long_price * long_series.fees.taker + base * short_price * short_series.fees.taker

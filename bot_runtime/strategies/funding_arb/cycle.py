@@ -14,7 +14,7 @@ funding service's rows, and returns what to do. The order of one cycle is:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -53,11 +53,17 @@ def running_cooldowns(cooldown: Mapping[str, float], now: float) -> dict[str, fl
     return {symbol: until for symbol, until in cooldown.items() if until > now}
 
 
-def exit_decisions(pairs: Iterable[Pair], cfg: FundingArbConfig, now: float) -> list[tuple[Pair, ExitDecision]]:
-    """The pairs to close at ``now``, each with the first exit rule that holds (:func:`.exits.evaluate_exit`)."""
+def exit_decisions(
+    pairs: Iterable[Pair],
+    cfg: FundingArbConfig,
+    now: float,
+    funding: Callable[[Pair], Decimal] | None = None,
+) -> list[tuple[Pair, ExitDecision]]:
+    """The pairs to close at ``now``, each with the first exit rule that holds (:func:`.exits.evaluate_exit`);
+    ``funding``: each pair's funding PnL (default: what the venues report)."""
     out: list[tuple[Pair, ExitDecision]] = []
     for pair in pairs:
-        decision = evaluate_exit(pair, cfg, now)
+        decision = evaluate_exit(pair, cfg, now, funding(pair) if funding is not None else None)
         if decision is not None:
             out.append((pair, decision))
     return out

@@ -4,15 +4,24 @@ Exit rules, checked in the original's order (the first that holds is the reason 
 
 1. spread flip: the current spread (short hourly - long hourly) is below 0;
 2. erosion: the current spread is below ``erosionExitRatio`` x the entry spread;
-3. net APR: the current net APR (fees amortised over ``holdHours``) is below ``exitNetApr``;
-4. ``maxHoldHours`` reached;
-5. liquidation distance: a leg's mark is within ``minLiquidationDistancePct`` percent of its liquidation price
+3. net APR: the current net APR is below ``exitNetApr``. A held pair's net APR charges only the exit fees still to
+   pay, amortised over ``holdHours``: ``(spread_hourly x holdHours - (long fee + short fee)) / holdHours x 8760``;
+   the entry fees are sunk (:func:`.selection.pair_rates`);
+4. profit target: the pair's funding PnL reached ``takeProfitUsd``, or ``takeProfitPct`` percent of its notional
+   (base size x entry price);
+5. ``maxHoldHours`` reached;
+6. liquidation distance: a leg's mark is within ``minLiquidationDistancePct`` percent of its liquidation price
    (venues that report one), measured on the leg's side: a long is liquidated below its mark, a short above it, so a
    liquidation price on the wrong side of the mark (already passed) is a distance below 0;
-6. a leg closed by the venue (liquidation, ADL, manual close): the other leg is closed at once.
+7. a leg closed by the venue (liquidation, ADL, manual close): the other leg is closed at once.
 
-1-3 are rate-based: they need a fresh rate reading and wait until the pair has been held ``minHoldHours``. 4-6 apply at
+1-3 are rate-based: they need a fresh rate reading and wait until the pair has been held ``minHoldHours``. 4-7 apply at
 once. A risk breach (closeAll, closeWorst) closes pairs outside these rules.
+
+Hold while best (``holdWhileBest``): erosion (2) and ``maxHoldHours`` (5) do not close a pair that is still among the best opportunities
+of its symbol: fresh rates whose net APR is at least the symbol's best net APR (a new pair's, round-trip fees) minus
+``holdWhileBestMargin``. Closing it would only pay the fees of re-opening the same trade after the cooldown. A flipped
+spread, a net APR below ``exitNetApr``, the profit target and the safety exits (6, 7) are never deferred.
 
 Imbalance is measured on base-asset sizes (both legs valued at one price): a pair is delta-neutral when its legs hold
 the same number of base units, whatever the two venues' prices do. Valuing each leg at its own venue's mark would
@@ -74,10 +83,37 @@ def imbalance_pct(pair: Pair) -> Decimal:
     return abs(long_base - short_base) / larger * HUNDRED
 
 
-def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float) -> ExitDecision | None:
-    """The first exit rule that holds for ``pair`` at clock time ``now``, or None to keep holding."""
+def among_best(pair: Pair, cfg: FundingArbConfig) -> bool:
+    """Is the pair still among the best opportunities of its symbol (within ``holdWhileBestMargin``)?"""
+    rates = pair.rates
+    if not cfg.hold_while_best or rates is None or rates.stale or rates.best_net_apr is None:
+        return False
+    return rates.spread_hourly > 0 and rates.net_apr >= rates.best_net_apr - cfg.hold_while_best_margin
+
+
+def profit_target(pair: Pair, cfg: FundingArbConfig, funding: Decimal) -> ExitDecision | None:
+    """``takeProfitUsd`` / ``takeProfitPct`` reached by the pair's funding PnL ``funding``."""
+    if cfg.take_profit_usd is not None and funding >= cfg.take_profit_usd:
+        return ExitDecision(
+            ExitReason.PROFIT_TARGET, f"funding PnL {funding:.4f} USD >= takeProfitUsd {cfg.take_profit_usd}"
+        )
+    notional = pair.notional
+    if cfg.take_profit_pct is not None and notional is not None and notional > 0:
+        pct = funding / notional * HUNDRED
+        if pct >= cfg.take_profit_pct:
+            return ExitDecision(
+                ExitReason.PROFIT_TARGET,
+                f"funding PnL {pct:.4f}% of the notional >= takeProfitPct {cfg.take_profit_pct}",
+            )
+    return None
+
+
+def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float, funding: Decimal | None = None) -> ExitDecision | None:
+    """The first exit rule that holds for ``pair`` at clock time ``now``, or None to keep holding. ``funding``: the
+    pair's funding PnL (default: what the venues report, ``pair.funding_pnl``)."""
     held = pair.held_hours(now)
     rates = pair.rates
+    best = among_best(pair, cfg)
     if rates is not None and not rates.stale and held >= cfg.min_hold_hours:
         if rates.spread_hourly < 0:
             return ExitDecision(
@@ -86,7 +122,7 @@ def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float) -> ExitDecision
                 f" {pair.long.exchange})",
             )
         entry = pair.entry_spread_hourly
-        if entry is not None and entry > 0 and rates.spread_hourly < cfg.erosion_exit_ratio * entry:
+        if entry is not None and entry > 0 and rates.spread_hourly < cfg.erosion_exit_ratio * entry and not best:
             return ExitDecision(
                 ExitReason.EROSION,
                 f"spread eroded to {rates.spread_hourly / entry:.3f} x entry (< erosionExitRatio"
@@ -94,7 +130,10 @@ def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float) -> ExitDecision
             )
         if rates.net_apr < cfg.exit_net_apr:
             return ExitDecision(ExitReason.NET_APR, f"net APR {rates.net_apr:.4f} < exitNetApr {cfg.exit_net_apr}")
-    if held >= cfg.max_hold_hours:
+    target = profit_target(pair, cfg, pair.funding_pnl if funding is None else funding)
+    if target is not None:
+        return target
+    if held >= cfg.max_hold_hours and not best:
         return ExitDecision(ExitReason.MAX_HOLD, f"held {held:.2f} h >= maxHoldHours {cfg.max_hold_hours}")
     near = endangered_leg(pair, cfg)
     if near is not None:

@@ -24,6 +24,7 @@ class ExitReason(StrEnum):
     SPREAD_FLIP = "spreadFlip"  # the short venue now pays less than the long venue
     EROSION = "erosion"  # current spread < erosionExitRatio x entry spread
     NET_APR = "netApr"  # current net APR < exitNetApr
+    PROFIT_TARGET = "profitTarget"  # funding PnL >= takeProfitUsd, or >= takeProfitPct of the notional
     MAX_HOLD = "maxHold"  # held maxHoldHours
     LIQUIDATION = "liquidationDistance"  # a leg's mark is within minLiquidationDistancePct of its liquidation price
     LEG_CLOSED = "legClosed"  # the venue closed (liquidated, ADL'd) one leg: close the other
@@ -109,10 +110,11 @@ class PairRates:
     """The funding service's current view of a held pair, in the pair's own orientation."""
 
     spread_hourly: Decimal  # short hourly - long hourly; < 0 means the spread flipped
-    net_apr: Decimal  # (spread_hourly x hold - round-trip fees) / hold x 8760
+    net_apr: Decimal  # (spread_hourly x hold - exit fees) / hold x 8760: the entry fees are sunk
     stale: bool
     long_next_funding: datetime | None = None
     short_next_funding: datetime | None = None
+    best_net_apr: Decimal | None = None  # the best net APR (a new pair's, round-trip fees) of the symbol now
 
     @property
     def gross_apr(self) -> Decimal:
@@ -131,6 +133,7 @@ class Pair:
     entry_net_apr: Decimal | None = None
     recovered: bool = False
     opened_wall: datetime | None = None  # wall-clock opening time, reported as status.legs[].openedAt
+    entry_price: Decimal | None = None  # base-unit reference price at entry (None: recovered; the marks stand in)
     rates: PairRates | None = None
     price_cash: Decimal = ZERO  # signed quote-currency flow of the pair's fills (price PnL once flat)
     order_ids: list[tuple[str, str]] = field(default_factory=list)  # (exchange, order id) of every pair order
@@ -160,6 +163,12 @@ class Pair:
     @property
     def unrealized_pnl(self) -> Decimal:
         return self.long.unrealized_pnl + self.short.unrealized_pnl
+
+    @property
+    def notional(self) -> Decimal | None:
+        """The hedged size valued at the entry price, else at the long leg's last mark (None when neither is known)."""
+        price = self.entry_price if self.entry_price is not None else self.long.base_mark
+        return None if price is None else self.base_size * price
 
     @property
     def entry_spread_apr(self) -> Decimal | None:

@@ -9,14 +9,20 @@ restrictions as the service's filters:
   horizon (fees amortised over ``holdHours``); ``min_divergence=0`` so ``minNetApr`` alone decides;
 - sorted by net APR, best first.
 
-Held pairs are read one by one (``dex_pair`` + ``symbol``, no profitability filter), so a pair whose spread flipped
-still has a row: the service then orients it the other way round, which :func:`pair_rates` turns back into the
-pair's own orientation (a negative spread).
+Held pairs are read one by one: every row of the pair's symbol on the bot's venues (``whitelist_dexes`` +
+``symbol``, no profitability filter), so a pair whose spread flipped still has a row: the service then orients it the
+other way round, which :func:`pair_rates` turns back into the pair's own orientation (a negative spread). The same
+answer gives the best opportunity of the symbol (:func:`read_held`): a held pair that stays among the best is kept
+(``holdWhileBestMargin``, :mod:`.exits`).
+
+A held pair's net APR values only what is still to pay: the exit fees (one fill on each leg, ``long_fee +
+short_fee``), not the round trip the service charges a new pair: the entry fees are sunk once the pair is open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -60,16 +66,38 @@ def candidate_filters(cfg: FundingArbConfig, venues: Sequence[str], limit: int) 
 
 
 def held_filters(cfg: FundingArbConfig, pair: Pair) -> dict[str, Any]:
-    """Filters that return the one row of a held pair whatever its profitability (either orientation)."""
+    """Filters that return every row of a held pair's symbol on the bot's venues whatever its profitability: the
+    pair's own (either orientation) and the symbol's other venue pairs, best net APR first."""
     return {
         "symbol": pair.symbol,
-        "dex_pair": [pair.long.exchange, pair.short.exchange],
+        "whitelist_dexes": sorted(cfg.exchanges),
         "min_divergence": ZERO,
         "min_profit": Decimal(-1),
         "position_size_usd": cfg.position_size_usd,
         "hold_hours": cfg.hold_hours,
-        "limit": 1,
+        "sort_by": "net_apr",
+        "sort_desc": True,
     }
+
+
+def read_held(rows: Iterable[OpportunityRow], cfg: FundingArbConfig, pair: Pair) -> PairRates | None:
+    """The pair's rates (:func:`pair_rates`) from the answer to :func:`held_filters`, with ``best_net_apr``: the
+    best net APR of a pair the bot could open in the symbol now (fresh, spread > 0, ``requiredExchange`` on a leg;
+    the held pair's own orientation included). None when the answer has no row of the pair."""
+    own: PairRates | None = None
+    best: Decimal | None = None
+    for row in rows:
+        if own is None:
+            own = pair_rates(row, pair.long.exchange, pair.short.exchange)
+        if row.stale or row.divergence_hourly <= 0 or row.long_dex == row.short_dex:
+            continue
+        if cfg.required_exchange and cfg.required_exchange not in (row.long_dex, row.short_dex):
+            continue
+        if best is None or row.net_apr > best:
+            best = row.net_apr
+    if own is None:
+        return None
+    return replace(own, best_net_apr=best)
 
 
 def pair_rates(row: OpportunityRow, long_exchange: str, short_exchange: str) -> PairRates | None:
@@ -82,7 +110,7 @@ def pair_rates(row: OpportunityRow, long_exchange: str, short_exchange: str) -> 
     else:
         return None
     hold = row.hold_hours
-    net = (spread * hold - row.estimated_fees) * HOURS_PER_YEAR / hold
+    net = (spread * hold - (row.long_fee + row.short_fee)) * HOURS_PER_YEAR / hold  # the exit fees only
     return PairRates(
         spread_hourly=spread,
         net_apr=net,

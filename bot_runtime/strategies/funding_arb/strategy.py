@@ -93,7 +93,7 @@ from bot_runtime.strategies.funding_arb.selection import (
     candidate_filters,
     eligible,
     held_filters,
-    pair_rates,
+    read_held,
 )
 from bot_runtime.strategies.funding_arb.sizing import contracts
 
@@ -478,11 +478,7 @@ class FundingArbStrategy(Strategy):
                 if pair.rates is not None:
                     pair.rates = dataclasses.replace(pair.rates, stale=True)
                 continue
-            rates = None
-            for row in result.opportunities:
-                rates = pair_rates(row, pair.long.exchange, pair.short.exchange)
-                if rates is not None:
-                    break
+            rates = read_held(result.opportunities, self.cfg, pair)
             if rates is None:
                 if pair.rates is not None:
                     pair.rates = dataclasses.replace(pair.rates, stale=True)
@@ -990,6 +986,7 @@ class FundingArbStrategy(Strategy):
             self._entry_failed(key, realized - self.ledger.realized, result.message)
             return False
         pair = result.pair
+        pair.entry_price = sizes.reference_price
         self.pairs[symbol] = pair
         self.pairs_opened += 1
         apart = _fill_divergence_pct(pair, result.long.order, result.short.order)

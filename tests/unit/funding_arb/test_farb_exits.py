@@ -80,8 +80,9 @@ async def test_min_hold_hours_delays_a_rate_exit(make_rig: Callable[..., Any]) -
 
 
 async def test_erosion_exit(make_rig: Callable[..., Any]) -> None:
-    # exitNetApr 0: only the erosion rule can fire (spread 0.00003/h still nets > 0 over 72 h)
-    rig = await opened(make_rig, {"exitNetApr": "0", "erosionExitRatio": "0.5"})
+    # exitNetApr 0: only the erosion rule can fire (spread 0.00003/h still nets > 0 over 72 h); holdWhileBest
+    # false: the pair, the only one of its symbol, would otherwise be kept as the best
+    rig = await opened(make_rig, {"exitNetApr": "0", "erosionExitRatio": "0.5", "holdWhileBest": False})
     rig.set_rates(paper_b="0.00005")  # spread 0.00004 = 0.57 x entry: kept
     await rig.run_for(600)
     assert len(rig.strategy.pairs) == 1
@@ -90,19 +91,35 @@ async def test_erosion_exit(make_rig: Callable[..., Any]) -> None:
     await closed_by(rig, ExitReason.EROSION)
 
 
+async def test_a_pair_still_the_best_of_its_symbol_is_kept_past_erosion_and_max_hold(
+    make_rig: Callable[..., Any],
+) -> None:
+    rig = await opened(make_rig, {"exitNetApr": "0", "erosionExitRatio": "0.5", "maxHoldHours": 2})
+    rig.set_rates(paper_b="0.00004")  # spread 0.00003 = 0.43 x entry, but still the symbol's only (best) pair
+    await rig.run_for(3 * 3600)  # past maxHoldHours too
+    assert len(rig.strategy.pairs) == 1
+    assert rig.strategy.closed == []
+
+
 async def test_net_apr_decay_exit(make_rig: Callable[..., Any]) -> None:
     rig = await opened(make_rig, {"exitNetApr": "0.03", "erosionExitRatio": "0.1"})
-    rig.set_rates(paper_b="0.00005")  # spread 0.00004: net APR 0.35 - 0.243 = 0.107 >= 0.03
+    # a held pair's net APR charges only the exit fees (0.0005 + 0.0005), the entry's are sunk:
+    rig.set_rates(paper_b="0.00005")  # spread 0.00004: net APR 0.3504 - 0.1217 = 0.2287 >= 0.03
     await rig.run_for(600)
     assert len(rig.strategy.pairs) == 1
-    assert rig.strategy.snapshot().legs[0].current_net_apr == (D("0.00004") * 72 - D("0.002")) * 8760 / 72
-    rig.set_rates(paper_b="0.00003")  # spread 0.00002: net APR 0.175 - 0.243 < 0.03, above 0.1 x entry
+    assert rig.strategy.snapshot().legs[0].current_net_apr == (D("0.00004") * 72 - D("0.001")) * 8760 / 72
+    # spread 0.00002: net APR 0.1752 - 0.1217 = 0.0535 >= 0.03: kept (with the round trip, 0.1752 - 0.2433 < 0.03,
+    # the pair would have been closed here)
+    rig.set_rates(paper_b="0.00003")
+    await rig.run_for(600)
+    assert len(rig.strategy.pairs) == 1
+    rig.set_rates(paper_b="0.000025")  # spread 0.000015: net APR 0.1314 - 0.1217 = 0.0097 < 0.03, above 0.1 x entry
     await rig.run_for(120)
     await closed_by(rig, ExitReason.NET_APR)
 
 
 async def test_max_hold_hours(make_rig: Callable[..., Any]) -> None:
-    rig = await opened(make_rig, {"maxHoldHours": 2})
+    rig = await opened(make_rig, {"maxHoldHours": 2, "holdWhileBest": False})
     await rig.run_for(2 * 3600 - 120)
     assert len(rig.strategy.pairs) == 1
     await rig.run_for(120)

@@ -145,7 +145,8 @@ async def test_shutdown_cancel_orders_keeps_the_pairs_for_the_next_run(make_rig:
 async def test_restart_keeps_the_pairs_entry_time_and_spread_from_status_legs(make_rig: Callable[..., Any]) -> None:
     """The previous process's status.legs (openedAt, entrySpreadApr) carry a recovered pair's hold timer and entry
     spread across the restart: maxHoldHours counts from the original entry, not from the restart."""
-    rig = await make_rig(farb_config({"maxHoldHours": 3}), {"paper-a": LOW, "paper-b": HIGH})
+    # holdWhileBest false: the pair is its symbol's best and would otherwise be kept past maxHoldHours
+    rig = await make_rig(farb_config({"maxHoldHours": 3, "holdWhileBest": False}), {"paper-a": LOW, "paper-b": HIGH})
     await rig.run_for(30)
     [before] = rig.strategy.snapshot().legs
     assert before.opened_at is not None and before.entry_spread_apr == D("0.00007") * 8760

@@ -176,12 +176,14 @@ def test_pair_rates_in_the_pair_orientation_and_flipped() -> None:
     same = pair_rates(r, "paper-a", "paper-b")
     assert same is not None
     assert same.spread_hourly == D("0.00007")
-    assert same.net_apr == (D("0.00007") * 72 - D("0.002")) * 8760 / 72
+    # a held pair pays only its exit fees (0.0005 + 0.0005), not the service's round trip (0.002): entry fees are sunk
+    assert same.net_apr == (D("0.00007") * 72 - D("0.001")) * 8760 / 72
+    assert same.net_apr == D("0.4915333333333333333333333333")  # 0.00404 x 8760 / 72
     # the service orients long = lower rate; our pair is the other way round: the spread flipped
     flipped = pair_rates(r, "paper-b", "paper-a")
     assert flipped is not None
     assert flipped.spread_hourly == D("-0.00007")
-    assert flipped.net_apr == (D("-0.00007") * 72 - D("0.002")) * 8760 / 72
+    assert flipped.net_apr == (D("-0.00007") * 72 - D("0.001")) * 8760 / 72
     assert flipped.long_next_funding == r.short_next_funding_time
     assert pair_rates(r, "paper-a", "paper-c") is None
 
@@ -234,12 +236,13 @@ def test_held_pair_filters_return_its_row_whatever_its_profitability() -> None:
     pair = held_pair(None)
     assert held_filters(cfg, pair) == {
         "symbol": "BTC",
-        "dex_pair": ["paper-a", "paper-b"],
+        "whitelist_dexes": ["paper-a", "paper-b"],
         "min_divergence": D(0),
         "min_profit": D(-1),
         "position_size_usd": D(1000),
         "hold_hours": D(72),
-        "limit": 1,
+        "sort_by": "net_apr",
+        "sort_desc": True,
     }
 
 

@@ -15,7 +15,9 @@ steps 00:00 … 03:00.
   entry fees 0.5 × 2000 × 0.0005 = 0.5.
 - 01:00: funding at 01:00: long pays 0.00001 × 1000 = 0.01, short receives 0.0001 × 1000 = 0.1 → +0.09. Spread now
   0.00007 ≥ 0.5 × 0.00009 and net APR 0.49 ≥ 0.03: hold.
-- 02:00: funding at 02:00: −0.01 + 0.08 = +0.07 (0.16 in all). Spread now 0.00001 < 0.000045: erosion exit at the
+- 02:00: funding at 02:00: −0.01 + 0.08 = +0.07 (0.16 in all). Spread now 0.00001 < 0.000045, but erosion waits:
+  the pair is still its symbol's only (so best) opportunity (holdWhileBestMargin). Its net APR, valued with the exit
+  fees only (the entry's are sunk): (0.00001 × 72 − 0.0005) / 72 × 8760 = 0.0267 < 0.03: netApr exit at the
   marks 2010 / 2012: exit fees 0.5 × 2012 × 0.0005 = 0.503; price PnL 0.5 × (2010 − 2000) + 0.5 × (2000 − 2012) = −1;
   net 0.16 − 1.003 − 1 = −1.843. ETH cools down 600 s.
 - 03:00: spread 0.00001 / h: net APR < 0, nothing opens.
@@ -88,7 +90,7 @@ def test_hand_made_history() -> None:
     [pair] = result.pairs
     assert (pair.symbol, pair.long_dex, pair.short_dex) == ("ETH", "lighter", "backpack")
     assert (pair.opened_at, pair.closed_at) == (START, START + 2 * HOUR)
-    assert pair.exit_reason == "erosion"
+    assert pair.exit_reason == "netApr"
     assert pair.base_size == D("0.5")
     assert pair.entry_notional_usd == D(1000)
     assert pair.entry_net_apr == (D("0.00009") * 72 - D("0.001")) / 72 * 8760

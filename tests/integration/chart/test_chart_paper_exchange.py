@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from perpdex_dev import paper_exchange_pod
+from tests.conftest import Kube
 from tests.integration.chart.test_chart import CHART, KUBE_VERSION, render
 
 pytestmark = pytest.mark.integration
@@ -62,3 +65,38 @@ def test_the_schema_refuses_a_live_venue_name(kube) -> None:  # type: ignore[no-
     )
     assert out.returncode != 0
     assert "name" in out.stderr
+
+
+def test_the_local_stack_runs_the_charts_shape(kube: Kube) -> None:
+    """``make demo`` and the e2e stacks run the paper exchange from perpdex_dev.paper_exchange_pod: the same Deployment
+    as the chart's (commands, env, probes, security, mounts, strategy) and Service port; only names, labels, the
+    migration wait and the hostPort (the pod runner's stand-in for Service DNS) differ."""
+    venues = [{"name": "paper-a", "options": {"volatility": 0.3}}]
+    docs = render(kube, *ON, "paperExchange.venues[0].name=paper-a", "paperExchange.venues[0].options.volatility=0.3")
+    chart_dep = named(docs, "Deployment", "t-perp-dex-operator-paper-exchange")
+    local = paper_exchange_pod.manifests("ns", "postgresql://x@127.0.0.1:5432/db", 40000, venues)["items"]
+    local_dep = named(local, "Deployment", paper_exchange_pod.NAME)
+    chart_pod, local_pod = chart_dep["spec"]["template"]["spec"], local_dep["spec"]["template"]["spec"]
+    assert local_dep["spec"]["strategy"] == chart_dep["spec"]["strategy"]
+    assert local_dep["spec"]["replicas"] == chart_dep["spec"]["replicas"]
+    assert local_pod["securityContext"] == chart_pod["securityContext"]
+
+    def shape(container: dict[str, Any]) -> dict[str, Any]:
+        env = {e["name"]: ("secretKeyRef" in e.get("valueFrom", {})) or e.get("value") for e in container["env"]}
+        return {
+            "command": [part for part in container["command"] if not part.startswith("--wait=")],
+            "env": env,
+            "ports": [{k: v for k, v in p.items() if k != "hostPort"} for p in container.get("ports", [])],
+            "probes": [container.get(p) for p in ("readinessProbe", "livenessProbe", "startupProbe")],
+            "security": container["securityContext"],
+            "mounts": sorted(m["mountPath"] for m in container.get("volumeMounts", [])),
+        }
+
+    assert [shape(c) for c in local_pod["initContainers"]] == [shape(c) for c in chart_pod["initContainers"]]
+    assert [shape(c) for c in local_pod["containers"]] == [shape(c) for c in chart_pod["containers"]]
+    assert local_pod["containers"][0]["ports"][0]["hostPort"] == 40000
+    chart_svc = named(docs, "Service", "t-perp-dex-operator-paper-exchange")
+    local_svc = named(local, "Service", paper_exchange_pod.NAME)
+    assert [p["port"] for p in local_svc["spec"]["ports"]] == [p["port"] for p in chart_svc["spec"]["ports"]]
+    assert named(local, "Secret", f"{paper_exchange_pod.NAME}-database")["stringData"]["url"].startswith("postgresql")
+    assert yaml.safe_load(named(local, "ConfigMap", paper_exchange_pod.NAME)["data"]["venues.yaml"]) == venues

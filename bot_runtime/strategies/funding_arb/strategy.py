@@ -698,7 +698,7 @@ class FundingArbStrategy(Strategy):
             return False
         self._waiting.pop(pair.key, None)
         log.info("closing %s: %s (%s)", pair.key, decision.reason, decision.detail)
-        funding = pair.funding_pnl  # from the last readings while open
+        funding = pair.funding_pnl  # from the readings just taken (_unreachable), up to the close
         finals = await asyncio.gather(
             self.executor.flatten(self.exchanges[pair.long.exchange], pair.long.market, pair=pair),
             self.executor.flatten(self.exchanges[pair.short.exchange], pair.short.market, pair=pair),
@@ -731,7 +731,8 @@ class FundingArbStrategy(Strategy):
 
     async def _unreachable(self, pair: Pair) -> list[str]:
         """The pair's venues that cannot act now: down at the last reading, or not answering a position read within
-        ``Tuning.final_read_reserve`` seconds (the reading is stored for the others)."""
+        ``Tuning.final_read_reserve`` seconds (the reading is stored for the others, and becomes the leg's reading:
+        the funding the venue paid up to now is what the close books)."""
         down = [leg.exchange for leg in pair.legs if leg.exchange in self.down]
         if down:
             return down
@@ -751,6 +752,9 @@ class FundingArbStrategy(Strategy):
                 out.append(leg.exchange)
             else:
                 self._store_position(leg.exchange, reading)
+                if reading.symbol == pair.symbol:
+                    # the venue's funding up to now: a funding time since the cycle's reading is booked at close
+                    leg.position = reading
         return out
 
     async def _close_everything(self, decision: ExitDecision) -> None:

@@ -13,6 +13,8 @@
   value: {{ .Values.fundingService.port | quote }}
 - name: PERPDEX_FS_CORS_ORIGINS
   value: {{ .Values.fundingService.corsOrigins | join "," | quote }}
+- name: PERPDEX_FS_UI_ENABLED
+  value: {{ .Values.fundingService.ui.enabled | quote }}
 - name: TMPDIR
   value: /tmp
 {{- end -}}

@@ -228,6 +228,31 @@ class GridConfig(_Section):
         return self.grid_step > -100
 
 
+class SizingMode(StrEnum):
+    FIXED_USD = "fixedUsd"  # positionSizeUsd per leg
+    MARGIN = "margin"  # marginUsd x leverage per leg, capped by each venue's max leverage
+
+
+class FundingArbSizing(_Section):
+    """How large a new pair's legs are (fundingArb.sizing): mode margin is capped by risk.maxPositionUsd, both modes by
+    maxExposurePerVenueUsd."""
+
+    mode: SizingMode = Field(SizingMode.FIXED_USD)
+    margin_usd: Dec | None = Field(None, description="margin per leg (mode margin)")
+    leverage: Dec = Field(Decimal(1), description="target leverage (mode margin), capped by each venue's maximum")
+
+    @field_validator("margin_usd", "leverage")
+    @classmethod
+    def _pos(cls, v: Decimal | None) -> Decimal | None:
+        return _positive(v)
+
+    @model_validator(mode="after")
+    def _margin(self) -> FundingArbSizing:
+        if self.mode is SizingMode.MARGIN and self.margin_usd is None:
+            raise ValueError("sizing.mode margin needs sizing.marginUsd")
+        return self
+
+
 class FundingArbConfig(_Section):
     exchanges: list[str] = Field(default_factory=list, description="venues to pair (>= 2)")
     symbols: list[str] = Field(default_factory=list, description="canonical symbols; empty = all on >= 2 venues")
@@ -242,6 +267,11 @@ class FundingArbConfig(_Section):
     max_new_positions_per_cycle: int = Field(2, ge=1)
     required_exchange: str | None = None
     min_oi_usd: Dec | None = None
+    max_oi_usd: Dec | None = Field(None, description="the original's low-OI farming cap (the service's max_oi)")
+    sizing: FundingArbSizing = Field(default_factory=FundingArbSizing)
+    max_exposure_per_venue_usd: Dec | None = Field(
+        None, description="the bot's legs on one venue together (notional) stay within this"
+    )
     min_volume24h_usd: Dec | None = Field(None, alias="minVolume24hUsd")
     max_entry_price_divergence_pct: Dec = Field(Decimal("0.5"))
     single_leg_timeout: Seconds = Field(30.0)
@@ -298,7 +328,7 @@ class FundingArbConfig(_Section):
     def _non_neg(cls, v: Decimal | None) -> Decimal | None:
         return _non_negative(v)
 
-    @field_validator("take_profit_usd", "take_profit_pct")
+    @field_validator("take_profit_usd", "take_profit_pct", "max_oi_usd", "max_exposure_per_venue_usd")
     @classmethod
     def _pos_opt(cls, v: Decimal | None) -> Decimal | None:
         return _positive(v)

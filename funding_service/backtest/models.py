@@ -49,7 +49,9 @@ class Totals(BaseModel):
     fees_usd: Dec
     price_pnl_usd: Dec
     net_pnl_usd: Dec
-    capital_usd: Dec = Field(description="maxPositions × 2 legs × positionSizeUsd")
+    capital_usd: Dec = Field(
+        description="maxPositions × 2 legs × positionSizeUsd (sizing.mode margin: × sizing.marginUsd)"
+    )
     apr_on_capital: Dec = Field(description="net PnL / capital, annualised over the replayed hours")
     max_concurrent_pairs: int
     turnover_usd: Dec = Field(description="notional traded: entries and exits, both legs")

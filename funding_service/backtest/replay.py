@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.config import FundingArbConfig
+from bot_runtime.config import FundingArbConfig, SizingMode
 from bot_runtime.exchanges.base import Market, Quote, Side
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.funding_arb import cycle as glue
@@ -80,6 +80,7 @@ def finder_query(
         "min_profit",
         "min_net_apr",
         "min_oi",
+        "max_oi",
         "min_volume",
         "position_size_usd",
         "hold_hours",
@@ -104,6 +105,7 @@ def finder_query(
         min_profit=query.get("min_profit", ZERO),
         min_net_apr=query.get("min_net_apr"),
         min_oi=query.get("min_oi"),
+        max_oi=query.get("max_oi"),
         min_volume=query.get("min_volume"),
     )
     params = finder.Params(
@@ -304,7 +306,8 @@ class Replay:
         lm, sm = self._market(long_series), self._market(short_series)
         lq = Quote(symbol=symbol, bid=row.long_mark_price, ask=row.long_mark_price, timestamp=t)
         sq = Quote(symbol=symbol, bid=row.short_mark_price, ask=row.short_mark_price, timestamp=t)
-        sizes = glue.size_entry(cfg, lm, sm, lq, sq)
+        caps = glue.Caps(exposure=glue.venue_exposure(h.pair for h in self.held.values()))
+        sizes = glue.size_entry(cfg, lm, sm, lq, sq, venues=(row.long_dex, row.short_dex), caps=caps)
         if isinstance(sizes, glue.Skip):
             if sizes.cooldown:
                 self.cooldown[symbol] = glue.cooldown_until(self.clock(t), self.tuning)
@@ -335,6 +338,13 @@ class Replay:
         return True
 
 
+def capital_per_leg(cfg: FundingArbConfig) -> Decimal:
+    """What one leg commits: its notional (``fixedUsd``, fully collateralised) or its margin (``margin``)."""
+    if cfg.sizing.mode is SizingMode.MARGIN and cfg.sizing.margin_usd is not None:
+        return cfg.sizing.margin_usd
+    return cfg.position_size_usd
+
+
 def run_backtest(
     cfg: FundingArbConfig, history: History, start: datetime, end: datetime, step: timedelta = timedelta(hours=1)
 ) -> BacktestResult:
@@ -361,7 +371,7 @@ def run_backtest(
     fees = sum((p.fees_usd for p in pairs), ZERO)
     price = sum((p.price_pnl_usd for p in pairs), ZERO)
     net = funding - fees + price
-    capital = cfg.max_positions * 2 * cfg.position_size_usd
+    capital = cfg.max_positions * 2 * capital_per_leg(cfg)
     totals = Totals(
         pairs=len(pairs),
         funding_usd=funding,

@@ -29,7 +29,7 @@ def funding_arb_config(bot: Mapping[str, Any]) -> FundingArbConfig:
 
 def needs_liquidity(cfg: FundingArbConfig) -> bool:
     """Does the bot filter on open interest or volume (else the backtest does not read them)?"""
-    return cfg.min_oi_usd is not None or cfg.min_volume24h_usd is not None
+    return cfg.min_oi_usd is not None or cfg.max_oi_usd is not None or cfg.min_volume24h_usd is not None
 
 
 def utc(value: datetime) -> datetime:

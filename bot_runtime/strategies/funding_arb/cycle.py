@@ -9,24 +9,26 @@ funding service's rows, and returns what to do. The order of one cycle is:
 2. entries while :func:`free_slots` > 0: the cooldowns still running (:func:`running_cooldowns`) and the held symbols
    are busy; the candidates are ``selection.eligible`` rows, best first; each is checked before its quotes are read
    (:func:`pre_quote_check`: the ``preFundingWindow``) and after (:func:`size_entry`: the venues' price divergence,
-   then the sizing); an unsizable pair's symbol also waits a cooldown.
+   then the sizing by ``sizing.mode`` under ``maxPositionUsd`` and ``maxExposurePerVenueUsd``); an unsizable pair's
+   symbol also waits a cooldown. A pair opened this cycle counts in the venues' exposure for the next candidate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot_runtime.config import FundingArbConfig
+from bot_runtime.config import FundingArbConfig, SizingMode
 from bot_runtime.exchanges.base import Market, Quote
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.strategies.funding_arb.exits import evaluate_exit
 from bot_runtime.strategies.funding_arb.models import ExitDecision, Pair, Tuning
 from bot_runtime.strategies.funding_arb.selection import funding_due
-from bot_runtime.strategies.funding_arb.sizing import LegSizes, SizingError, base_mid, plan_sizes
+from bot_runtime.strategies.funding_arb.sizing import LegSizes, SizingError, base_mid, leg_notional, plan_sizes
 
+ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 
@@ -85,18 +87,60 @@ def pre_quote_check(row: OpportunityRow, cfg: FundingArbConfig, now: datetime) -
     return None
 
 
+def venue_exposure(pairs: Iterable[Pair]) -> dict[str, Decimal]:
+    """Notional of the held legs on each venue: base size x the entry price (a recovered pair: the long's mark)."""
+    out: dict[str, Decimal] = {}
+    for pair in pairs:
+        notional = pair.notional
+        if notional is None:
+            continue
+        for leg in pair.legs:
+            out[leg.exchange] = out.get(leg.exchange, ZERO) + notional
+    return out
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What bounds a new pair's legs besides its sizing mode."""
+
+    max_position_usd: Decimal | None = None  # the risk manager's position cap in force (risk.maxPositionUsd)
+    exposure: Mapping[str, Decimal] = field(default_factory=dict)  # held notional per venue (:func:`venue_exposure`)
+
+
 def size_entry(
-    cfg: FundingArbConfig, long_market: Market, short_market: Market, long_quote: Quote, short_quote: Quote
+    cfg: FundingArbConfig,
+    long_market: Market,
+    short_market: Market,
+    long_quote: Quote,
+    short_quote: Quote,
+    *,
+    venues: tuple[str, str],
+    caps: Caps | None = None,
 ) -> LegSizes | Skip:
-    """The legs' sizes of a candidate whose quotes are read, or why it is not opened (prices too far apart, not
-    sizable)."""
+    """The legs' sizes of a candidate (long on ``venues[0]``, short on ``venues[1]``) whose quotes are read, or why
+    it is not opened (prices too far apart, no room left under ``maxExposurePerVenueUsd``, not sizable).
+
+    Each leg's notional: :func:`.sizing.leg_notional`, capped (mode ``margin``) by ``caps.max_position_usd`` and by
+    ``maxExposurePerVenueUsd`` minus what the bot holds on each of the two venues. A ``fixedUsd`` size above the
+    risk's position cap is not shrunk: the risk check refuses it and reports the breach (the spec asks for more
+    than its limits allow)."""
+    caps = caps or Caps()
     divergence = divergence_pct(long_market, short_market, long_quote, short_quote)
     if divergence > cfg.max_entry_price_divergence_pct:
         return Skip(
             f"venue prices differ by {divergence:.4f}% > maxEntryPriceDivergencePct"
             f" {cfg.max_entry_price_divergence_pct}"
         )
+    notional = leg_notional(cfg, long_market, short_market)
+    if cfg.sizing.mode is SizingMode.MARGIN and caps.max_position_usd is not None:
+        notional = min(notional, caps.max_position_usd)
+    if cfg.max_exposure_per_venue_usd is not None:
+        for venue in venues:
+            room = cfg.max_exposure_per_venue_usd - caps.exposure.get(venue, ZERO)
+            if room <= 0:
+                return Skip(f"maxExposurePerVenueUsd {cfg.max_exposure_per_venue_usd} reached on {venue}")
+            notional = min(notional, room)
     try:
-        return plan_sizes(cfg.position_size_usd, long_market, short_market, long_quote, short_quote)
+        return plan_sizes(notional, long_market, short_market, long_quote, short_quote)
     except SizingError as exc:
         return Skip(str(exc), cooldown=True)

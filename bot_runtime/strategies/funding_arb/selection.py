@@ -4,7 +4,8 @@ The funding service does the ranking (``GET /api/v1/opportunities``); the strate
 restrictions as the service's filters:
 
 - ``whitelist_dexes`` = ``fundingArb.exchanges`` (both legs on the bot's venues), ``symbols``, ``required_dex``,
-  ``min_oi``, ``min_volume``;
+  ``min_oi``, ``max_oi`` (``maxOiUsd``: the original's low-OI cap, on the required venue's leg or the smaller OI),
+  ``min_volume``;
 - ``min_net_apr`` with ``position_size_usd`` and ``hold_hours``, so the service values each pair with the bot's own
   horizon (fees amortised over ``holdHours``); ``min_divergence=0`` so ``minNetApr`` alone decides;
 - sorted by net APR, best first.
@@ -60,6 +61,8 @@ def candidate_filters(cfg: FundingArbConfig, venues: Sequence[str], limit: int) 
         filters["required_dex"] = cfg.required_exchange
     if cfg.min_oi_usd is not None:
         filters["min_oi"] = cfg.min_oi_usd
+    if cfg.max_oi_usd is not None:
+        filters["max_oi"] = cfg.max_oi_usd
     if cfg.min_volume24h_usd is not None:
         filters["min_volume"] = cfg.min_volume24h_usd
     return filters

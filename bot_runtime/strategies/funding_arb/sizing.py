@@ -1,6 +1,9 @@
 """Leg sizes of a pair: equal base-asset size on both venues, a multiple of both venues' size steps.
 
-``positionSizeUsd`` is the notional of each leg. The base size is ``positionSizeUsd / reference price`` (the average
+The notional of each leg (:func:`leg_notional`): ``sizing.mode: fixedUsd`` (the default) takes ``positionSizeUsd``;
+``sizing.mode: margin`` takes ``sizing.marginUsd x leverage``, the leverage being ``sizing.leverage`` capped by each
+venue's maximum (``Market.max_leverage``, where the venue says it), then by the risk manager's ``maxPositionUsd``.
+Either is capped by what ``maxExposurePerVenueUsd`` leaves on each leg's venue (:mod:`.cycle`). The base size is ``positionSizeUsd / reference price`` (the average
 of the two venues' base-unit mid prices), rounded DOWN to the common step: the least common multiple of the two
 venues' steps expressed in base units (``size_step x multiplier``). With the usual power-of-ten steps that is simply
 the coarser step; with steps such as 0.002 and 0.003 it is 0.006, so both legs land exactly on their venue's grid
@@ -14,6 +17,7 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
+from bot_runtime.config import FundingArbConfig, SizingMode
 from bot_runtime.exchanges.base import Market, Quote
 
 ZERO = Decimal(0)
@@ -79,6 +83,18 @@ class LegSizes:
 
 class SizingError(ValueError):
     """The pair cannot be sized (too small for a venue's minimum, no price)."""
+
+
+def leg_notional(cfg: FundingArbConfig, long_market: Market, short_market: Market) -> Decimal:
+    """The notional of each leg of a new pair by ``sizing.mode``, before the risk and exposure caps."""
+    sizing = cfg.sizing
+    if sizing.mode is SizingMode.FIXED_USD or sizing.margin_usd is None:
+        return cfg.position_size_usd
+    leverage = sizing.leverage
+    for market in (long_market, short_market):
+        if market.max_leverage is not None and market.max_leverage > 0:
+            leverage = min(leverage, market.max_leverage)
+    return sizing.margin_usd * leverage
 
 
 def base_mid(market: Market, quote: Quote) -> Decimal:

@@ -62,6 +62,7 @@ from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
 from bot_runtime.strategies.funding_arb.backoff import EntriesStopped, EntryBackoff, describe, entry_key
 from bot_runtime.strategies.funding_arb.cycle import (
+    Caps,
     Skip,
     cooldown_until,
     exit_decisions,
@@ -69,6 +70,7 @@ from bot_runtime.strategies.funding_arb.cycle import (
     pre_quote_check,
     running_cooldowns,
     size_entry,
+    venue_exposure,
 )
 from bot_runtime.strategies.funding_arb.deadline import Deadline
 from bot_runtime.strategies.funding_arb.execution import (
@@ -962,7 +964,8 @@ class FundingArbStrategy(Strategy):
             age = (now_wall - quote.timestamp).total_seconds()
             if age > self.tuning.max_quote_age:
                 return self._skip(symbol, f"{venue} quote is {age:.0f}s old (> {self.tuning.max_quote_age:.0f}s)")
-        sizes = size_entry(self.cfg, lm, sm, long_quote, short_quote)
+        caps = Caps(self.risk.position_cap, venue_exposure(self.pairs.values()))
+        sizes = size_entry(self.cfg, lm, sm, long_quote, short_quote, venues=(row.long_dex, row.short_dex), caps=caps)
         if isinstance(sizes, Skip):
             return self._skip(symbol, sizes.why, cooldown=sizes.cooldown)
         try:

@@ -10,6 +10,8 @@ from bot_runtime.strategies.funding_arb import cycle
 from bot_runtime.strategies.funding_arb.models import Tuning
 from tests.unit.funding_arb.farb_helpers import farb_config
 
+VENUES = ("paper-a", "paper-b")
+
 
 def market(step: str = "0.001", min_size: str = "0.001") -> Market:
     return Market(
@@ -38,12 +40,12 @@ def test_size_entry_checks_the_divergence_then_sizes() -> None:
     cfg = farb_config({"maxEntryPriceDivergencePct": "0.5"}).funding_arb
     assert cfg is not None
     # 60000 vs 60400: 400 / 60000 = 0.667 % > 0.5 %
-    too_far = cycle.size_entry(cfg, market(), market(), quote("60000"), quote("60400"))
+    too_far = cycle.size_entry(cfg, market(), market(), quote("60000"), quote("60400"), venues=VENUES)
     assert isinstance(too_far, cycle.Skip) and not too_far.cooldown
     # 60000 vs 60200: 0.333 %; 1000 USD / 60100 = 0.016638... -> 0.016 BTC per leg
-    sizes = cycle.size_entry(cfg, market(), market(), quote("60000"), quote("60200"))
+    sizes = cycle.size_entry(cfg, market(), market(), quote("60000"), quote("60200"), venues=VENUES)
     assert not isinstance(sizes, cycle.Skip)
     assert sizes.base == D("0.016")
     # a venue whose minimum is 0.1 BTC cannot take 1000 USD: the symbol cools down
-    small = cycle.size_entry(cfg, market(), market("0.1", "0.1"), quote("60000"), quote("60000"))
+    small = cycle.size_entry(cfg, market(), market("0.1", "0.1"), quote("60000"), quote("60000"), venues=VENUES)
     assert isinstance(small, cycle.Skip) and small.cooldown

@@ -181,3 +181,22 @@ def test_min_oi_filters_on_the_stored_open_interest() -> None:
     assert kept_out.pairs == []
     let_in = run_backtest(_cfg(exchanges=["lighter", "grvt"], minOiUsd="800000"), history, START, START + HOUR)
     assert len(let_in.pairs) == 1
+
+
+def test_max_oi_caps_on_the_stored_open_interest() -> None:
+    """maxOiUsd (the service's max_oi, on the smaller leg's OI: 900 000 here) keeps out a pair above it."""
+    history = history_from_rows(_eight_hour_history(oi="900000"), EIGHT_HOUR_FEES)
+    kept_out = run_backtest(_cfg(exchanges=["lighter", "grvt"], maxOiUsd="800000"), history, START, START + HOUR)
+    assert kept_out.pairs == []
+    let_in = run_backtest(_cfg(exchanges=["lighter", "grvt"], maxOiUsd="1000000"), history, START, START + HOUR)
+    assert len(let_in.pairs) == 1
+
+
+def test_margin_sizing_and_its_capital() -> None:
+    """sizing.mode margin, 250 USD x leverage 2 = 500 USD a leg at 1000: 0.5 ETH; capital 1 x 2 x 250 = 500."""
+    history = history_from_rows(_eight_hour_history(), EIGHT_HOUR_FEES)
+    cfg = _cfg(exchanges=["lighter", "grvt"], sizing={"mode": "margin", "marginUsd": "250", "leverage": "2"})
+    result = run_backtest(cfg, history, START, START + HOUR)
+    [pair] = result.pairs
+    assert pair.base_size == D("0.5")
+    assert result.totals.capital_usd == D(500)

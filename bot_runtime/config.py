@@ -228,6 +228,13 @@ class GridConfig(_Section):
         return self.grid_step > -100
 
 
+class LoneLeg(StrEnum):
+    """What an entry does when one leg filled and the other did not (fundingArb.loneLeg)."""
+
+    COMPLETE = "complete"  # send the missing leg again within singleLegTimeout; unwind only if that fails
+    UNWIND = "unwind"  # unwind the filled excess at once
+
+
 class SizingMode(StrEnum):
     FIXED_USD = "fixedUsd"  # positionSizeUsd per leg
     MARGIN = "margin"  # marginUsd x leverage per leg, capped by each venue's max leverage
@@ -275,6 +282,7 @@ class FundingArbConfig(_Section):
     min_volume24h_usd: Dec | None = Field(None, alias="minVolume24hUsd")
     max_entry_price_divergence_pct: Dec = Field(Decimal("0.5"))
     single_leg_timeout: Seconds = Field(30.0)
+    lone_leg: LoneLeg = Field(LoneLeg.COMPLETE, description="complete the missing leg first, or unwind at once")
     min_liquidation_distance_pct: Dec = Field(Decimal(10))
     max_leg_imbalance_pct: Dec = Field(Decimal(2))
     pre_funding_window: Seconds = Field(

@@ -41,11 +41,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot_runtime.clock import Clock
+from bot_runtime.config import LoneLeg
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
@@ -184,12 +185,15 @@ class Executor:
         tuning: Tuning,
         single_leg_timeout: float,
         watch: OrderWatch,
+        *,
+        lone_leg: LoneLeg = LoneLeg.COMPLETE,
     ) -> None:
         self.strategy = strategy
         self.ledger = ledger
         self.tuning = tuning
         self.timeout = single_leg_timeout
         self.watch = watch
+        self.lone_leg = lone_leg
         self.last_position: dict[tuple[str, str], Position] = {}  # (venue, symbol) → the last reading of a reduce
 
     @property
@@ -310,11 +314,18 @@ class Executor:
         return LegFill(exchange.name, request.size, ZERO, None, known=False, error=last_error)
 
     async def execute(
-        self, exchange: Exchange, request: OrderRequest, market: Market, pair: Pair | None, deadline: Deadline
+        self,
+        exchange: Exchange,
+        request: OrderRequest,
+        market: Market,
+        pair: Pair | None,
+        deadline: Deadline,
+        *,
+        book: bool = True,
     ) -> Order | None:
-        """Send one order, follow it to a final state (cancelling it before ``deadline``), book its fills. An unknown
-        outcome is looked up by client id; None when the order is not on the venue (or could not be found): the
-        callers read the position to know what happened."""
+        """Send one order, follow it to a final state (cancelling it before ``deadline``), book its fills (unless
+        ``book`` is False: the caller books it). An unknown outcome is looked up by client id; None when the order is
+        not on the venue (or could not be found): the callers read the position to know what happened."""
         reserve = self.reserve()
         before = None
         try:
@@ -337,7 +348,8 @@ class Executor:
         order = await self.confirm(exchange, order, deadline, reserve)
         if not order.status.is_final:
             order = await self.cancel_and_read(exchange, order, deadline)
-        self.ledger.book(exchange.name, order, market, pair)
+        if book:
+            self.ledger.book(exchange.name, order, market, pair)
         return order
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -602,7 +614,10 @@ class Executor:
                 self._leg(plan.long, long_req, long_before, deadline),
                 self._leg(plan.short, short_req, short_before, deadline),
             )
-            return await self._resolve(plan, long_fill, short_fill, long_before, short_before)
+            completions: list[tuple[str, Order, Market]] = []
+            if self.lone_leg is LoneLeg.COMPLETE:
+                await self._complete(plan, long_fill, short_fill, deadline, completions)
+            return await self._resolve(plan, long_fill, short_fill, long_before, short_before, completions=completions)
         except BaseException as exc:
             log.exception("entry of %s interrupted: flattening both venues back", plan.symbol)
             await asyncio.shield(self._restore(plan, long_before, short_before))
@@ -644,8 +659,84 @@ class Executor:
             filled = order_seen.filled_size if order_seen is not None else ZERO
             return LegFill(exchange.name, request.size, filled, order_seen, known=False, error=exc)
 
+    async def _complete(
+        self,
+        plan: EntryPlan,
+        long_fill: LegFill,
+        short_fill: LegFill,
+        deadline: Deadline,
+        completions: list[tuple[str, Order, Market]],
+    ) -> None:
+        """``loneLeg: complete``: the leg that filled less than the other is sent again for the difference (an IOC at
+        the touch plus the entry slippage; up to ``Tuning.unwind_attempts`` tries) while the first half of
+        ``singleLegTimeout`` lasts, so the unwind that follows a failed completion still ends within the timeout.
+        Only when both outcomes are known (a leg whose venue did not answer may have filled: never doubled), and not
+        after the venue refused the leg (a rejection repeats). The orders are added to ``completions`` (booked by :meth:`_resolve` on the pair) and to the leg's fill."""
+        if not (long_fill.known and short_fill.known):
+            return
+        cutoff = Deadline(self.clock, deadline.at - self.timeout / 2)
+        lm, sm = plan.long_market, plan.short_market
+        for _ in range(self.tuning.unwind_attempts):
+            long_base, short_base = lm.to_base_size(long_fill.filled), sm.to_base_size(short_fill.filled)
+            if long_base == short_base or cutoff.passed(self.reserve()):
+                return
+            if long_base < short_base:
+                fill, exchange, market, side, missing = long_fill, plan.long, lm, Side.BUY, short_base - long_base
+            else:
+                fill, exchange, market, side, missing = short_fill, plan.short, sm, Side.SELL, long_base - short_base
+            size = contracts(market, missing)
+            if size <= 0 or size < market.min_size or isinstance(fill.error, OrderRejected):
+                return  # a refusal (margin, a closed market, ...) would only repeat: unwind instead
+            try:
+                quote = await cutoff.run(
+                    exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
+                )
+            except (CredentialsError, AuthenticationError):
+                raise
+            except Exception as exc:
+                self.strategy.report_error(exc)
+                return
+            slip = self.tuning.entry_slippage_pct
+            if side is Side.BUY:
+                price = max(market.round_price(quote.ask * (1 + slip / HUNDRED), Side.BUY), quote.ask)
+            else:
+                price = min(market.round_price(quote.bid * (1 - slip / HUNDRED), Side.SELL), quote.bid)
+            request = OrderRequest(
+                symbol=market.symbol,
+                side=side,
+                size=size,
+                price=price,
+                time_in_force=TimeInForce.IOC,
+                client_order_id=self.strategy.client_ids.new(ROLE_ENTRY),
+            )
+            log.info("completing %s: %s %s %s more (loneLeg complete)", plan.symbol, exchange.name, side, size)
+            try:
+                order = await self.execute(exchange, request, market, None, cutoff, book=False)
+            except (CredentialsError, AuthenticationError):
+                raise
+            except OrderRejected as exc:  # refused and not on the venue (looked up): the unwind follows
+                fill.error = exc
+                return
+            except Exception as exc:
+                self.strategy.report_error(exc)
+                fill.known = False  # whatever it did, the reconciliation and the unwind below follow the venue
+                return
+            if order is None:
+                fill.known = False
+                return
+            if order.filled_size > 0:
+                completions.append((exchange.name, order, market))
+                fill.filled += order.filled_size
+
     async def _resolve(
-        self, plan: EntryPlan, long_fill: LegFill, short_fill: LegFill, long_before: Position, short_before: Position
+        self,
+        plan: EntryPlan,
+        long_fill: LegFill,
+        short_fill: LegFill,
+        long_before: Position,
+        short_before: Position,
+        *,
+        completions: Sequence[tuple[str, Order, Market]] = (),
     ) -> EntryResult:
         """Keep the hedged part, unwind every excess at once."""
         lm, sm = plan.long_market, plan.short_market
@@ -677,11 +768,14 @@ class Executor:
                     pair=pair,
                     client_ids=(fill.client_order_id,) if fill.client_order_id else (),
                 )
+        for name, order, market in completions:
+            self.ledger.book(name, order, market, pair)
         excess_long = contracts(lm, long_base - keep)
         excess_short = contracts(sm, short_base - keep)
         full = long_fill.filled >= long_fill.requested and short_fill.filled >= short_fill.requested
         if full and excess_long == 0 and excess_short == 0:
-            return EntryResult(pair, long_fill, short_fill, "both legs filled", unhedged=False)
+            how = "both legs filled" + (" (the lone leg completed)" if completions else "")
+            return EntryResult(pair, long_fill, short_fill, how, unhedged=False)
 
         detail = f"long {long_fill.describe()}, short {short_fill.describe()}"
         jobs = []

@@ -156,7 +156,9 @@ class FundingArbStrategy(Strategy):
         # status.legs of the previous process, by (symbol, long venue, short venue): recovery restores each pair's
         # entry time and spread from it; reported as the legs until recovery has run
         self.remembered: dict[tuple[str, str, str], LegSnapshot] = {}
-        self.executor = Executor(self, self.ledger, self.tuning, self.cfg.single_leg_timeout, self.watch)
+        self.executor = Executor(
+            self, self.ledger, self.tuning, self.cfg.single_leg_timeout, self.watch, lone_leg=self.cfg.lone_leg
+        )
         # state: rebuilt from the venues on start
         self.pairs: dict[str, Pair] = {}  # one pair per symbol
         self.touched: set[str] = set()  # symbols whose positions the reconciliation watches

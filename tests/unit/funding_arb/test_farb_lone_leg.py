@@ -80,7 +80,7 @@ async def test_hedge_not_filled_within_single_leg_timeout_is_cancelled_and_the_l
 
 
 async def test_partial_hedge_keeps_the_hedged_part_and_unwinds_the_excess(make_rig: Callable[..., Any]) -> None:
-    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    rig = await make_rig(farb_config({"loneLeg": "unwind"}), {"paper-a": LOW, "paper-b": HIGH})
     rig.venues["paper-b"].fill_fraction = D("0.5")
     await rig.run_for(30)
     [pair] = rig.strategy.pairs.values()
@@ -93,7 +93,7 @@ async def test_partial_hedge_keeps_the_hedged_part_and_unwinds_the_excess(make_r
 
 
 async def test_partial_long_and_short_keep_the_smaller_one(make_rig: Callable[..., Any]) -> None:
-    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    rig = await make_rig(farb_config({"loneLeg": "unwind"}), {"paper-a": LOW, "paper-b": HIGH})
     rig.venues["paper-a"].fill_fraction = D("0.3")
     rig.venues["paper-b"].fill_fraction = D("0.6")
     await rig.run_for(30)

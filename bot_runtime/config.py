@@ -235,6 +235,13 @@ class LoneLeg(StrEnum):
     UNWIND = "unwind"  # unwind the filled excess at once
 
 
+class ExitOrders(StrEnum):
+    """How a pair leaves on a rate-based exit (fundingArb.exitOrders); safety exits are always IOC."""
+
+    MAKER_FIRST = "makerFirst"  # post-only at the touch first, IOC for what is left after exitMakerTimeout
+    IOC = "ioc"  # reduce-only IOC at once
+
+
 class SizingMode(StrEnum):
     FIXED_USD = "fixedUsd"  # positionSizeUsd per leg
     MARGIN = "margin"  # marginUsd x leverage per leg, capped by each venue's max leverage
@@ -282,6 +289,14 @@ class FundingArbConfig(_Section):
     min_volume24h_usd: Dec | None = Field(None, alias="minVolume24hUsd")
     max_entry_price_divergence_pct: Dec = Field(Decimal("0.5"))
     single_leg_timeout: Seconds = Field(30.0)
+    exit_orders: ExitOrders = Field(ExitOrders.MAKER_FIRST)
+    exit_maker_timeout: Seconds = Field(
+        20.0, description="how long the maker exit orders rest (at most half of singleLegTimeout)"
+    )
+    exit_max_spread_bps: Dec = Field(
+        Decimal(20), description="a rate-based exit waits while a leg's book spread is wider than this"
+    )
+    exit_max_deferral: Seconds = Field(600.0, description="the longest a rate-based exit waits for spreads (0 = never)")
     lone_leg: LoneLeg = Field(LoneLeg.COMPLETE, description="complete the missing leg first, or unwind at once")
     min_liquidation_distance_pct: Dec = Field(Decimal(10))
     max_leg_imbalance_pct: Dec = Field(Decimal(2))
@@ -331,6 +346,7 @@ class FundingArbConfig(_Section):
         "min_liquidation_distance_pct",
         "max_leg_imbalance_pct",
         "hold_while_best_margin",
+        "exit_max_spread_bps",
     )
     @classmethod
     def _non_neg(cls, v: Decimal | None) -> Decimal | None:

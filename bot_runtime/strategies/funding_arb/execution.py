@@ -27,6 +27,10 @@ What filled decides, at the deadline at the latest:
   that landed late, a fill behind a lost reply) is a lone leg the cycle's reconciliation finds and unwinds: every
   symbol with a non-zero position stays watched.
 
+Voluntary exits (``exitOrders: makerFirst``) first rest a reduce-only post-only order on each leg at its own side of
+the book for ``exitMakerTimeout`` (at most half of ``singleLegTimeout``), cancelled and read back
+(:meth:`Executor.close_as_maker`); what is left goes as below.
+
 Unwinds, trims and closes (:meth:`Executor.reduce`) are reduce-only IOC limits at the touch less a slippage that
 widens after an attempt that filled nothing (``unwind_slippage_pct`` up to ``max_unwind_slippage_pct``); a market
 order is the fallback when no quote can be read in time. They aim at a target position read first, so a lost reply
@@ -559,6 +563,38 @@ class Executor:
             self.strategy.report_error(exc)
             return ZERO
         return order.filled_size if order is not None else ZERO
+
+    async def close_as_maker(self, exchange: Exchange, market: Market, *, pair: Pair, wait: float) -> None:
+        """The maker-first part of a voluntary exit: the whole position as one reduce-only post-only limit at the
+        position's own side of the book (a sell at the ask, a buy at the bid), followed for ``wait`` seconds, then
+        cancelled and read back (:meth:`execute`). Whatever is left, :meth:`flatten` takes by IOC. A post-only the
+        venue refuses (it would cross), an unreadable quote or position: nothing done here, the IOC does it all."""
+        deadline = Deadline.after(self.clock, wait)
+        try:
+            position = await deadline.run(exchange.position(market.symbol), what=f"{exchange.name} position")
+            size = round_down(abs(position.size), market.size_step)
+            if position.size == 0 or size <= 0 or size < market.min_size:
+                return
+            side = Side.SELL if position.size > 0 else Side.BUY
+            quote = await deadline.run(
+                exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
+            )
+            request = OrderRequest(
+                symbol=market.symbol,
+                side=side,
+                size=size,
+                price=quote.ask if side is Side.SELL else quote.bid,
+                time_in_force=TimeInForce.POST_ONLY,
+                reduce_only=True,
+                client_order_id=self.strategy.client_ids.new(ROLE_EXIT),
+            )
+            await self.execute(exchange, request, market, pair, deadline)
+        except (CredentialsError, AuthenticationError):
+            raise
+        except OrderRejected as exc:
+            log.info("%s %s: maker exit refused (%s): IOC", exchange.name, market.symbol, exc)
+        except Exception as exc:
+            self.strategy.report_error(exc)
 
     async def flatten(
         self,

@@ -23,6 +23,10 @@ of its symbol: fresh rates whose net APR is at least the symbol's best net APR (
 ``holdWhileBestMargin``. Closing it would only pay the fees of re-opening the same trade after the cooldown. A flipped
 spread, a net APR below ``exitNetApr``, the profit target and the safety exits (6, 7) are never deferred.
 
+Leaving: a voluntary exit (1-5) waits while a leg's book spread is wider than ``exitMaxSpreadBps``, at most
+``exitMaxDeferral`` (:func:`exit_deferral`), and leaves maker-first (``exitOrders``, :mod:`.execution`). Safety exits
+(6, 7, risk, shutdown) never wait and leave by IOC.
+
 Imbalance is measured on base-asset sizes (both legs valued at one price): a pair is delta-neutral when its legs hold
 the same number of base units, whatever the two venues' prices do. Valuing each leg at its own venue's mark would
 call for "rebalancing" a perfectly hedged pair whenever the venues' prices drift apart, and create the very exposure
@@ -150,6 +154,25 @@ def evaluate_exit(pair: Pair, cfg: FundingArbConfig, now: float, funding: Decima
                 ExitReason.LEG_CLOSED, f"{leg.exchange} {'long' if leg.side.sign > 0 else 'short'} leg is {size}"
             )
     return None
+
+
+def spread_bps(bid: Decimal, ask: Decimal) -> Decimal:
+    """A book's spread in basis points of its mid."""
+    mid = (bid + ask) / 2
+    return (ask - bid) / mid * 10_000 if mid > 0 else Decimal("Infinity")
+
+
+def exit_deferral(spreads: dict[str, Decimal], cfg: FundingArbConfig, since: float | None, now: float) -> str | None:
+    """Why a voluntary exit waits now (a leg's spread in bps wider than ``exitMaxSpreadBps``), or None to close. The
+    wait is bounded: ``exitMaxDeferral`` after the first deferral (``since``) the exit goes ahead whatever the
+    spreads (0: never waits)."""
+    wide = {venue: bps for venue, bps in spreads.items() if bps > cfg.exit_max_spread_bps}
+    if not wide or cfg.exit_max_deferral <= 0:
+        return None
+    if since is not None and now - since >= cfg.exit_max_deferral:
+        return None
+    venues = ", ".join(f"{venue} {bps:.2f} bp" for venue, bps in sorted(wide.items()))
+    return f"spread wider than exitMaxSpreadBps {cfg.exit_max_spread_bps} on {venues}"
 
 
 def needs_rebalance(pair: Pair, cfg: FundingArbConfig) -> bool:

@@ -33,6 +33,17 @@ class ExitReason(StrEnum):
     SHUTDOWN = "shutdown"  # onStop closePositions
 
     @property
+    def voluntary(self) -> bool:
+        """Exits the bot chooses (it may wait for spreads and leave maker-first); the others are safety exits."""
+        return self in {
+            ExitReason.SPREAD_FLIP,
+            ExitReason.EROSION,
+            ExitReason.NET_APR,
+            ExitReason.PROFIT_TARGET,
+            ExitReason.MAX_HOLD,
+        }
+
+    @property
     def rate_based(self) -> bool:
         """Rate-based exits wait for minHoldHours; the others apply at once."""
         return self in {ExitReason.SPREAD_FLIP, ExitReason.EROSION, ExitReason.NET_APR}
@@ -134,6 +145,7 @@ class Pair:
     recovered: bool = False
     opened_wall: datetime | None = None  # wall-clock opening time, reported as status.legs[].openedAt
     entry_price: Decimal | None = None  # base-unit reference price at entry (None: recovered; the marks stand in)
+    exit_deferred_since: float | None = None  # clock time a voluntary exit first waited for a leg's spread
     rates: PairRates | None = None
     price_cash: Decimal = ZERO  # signed quote-currency flow of the pair's fills (price PnL once flat)
     order_ids: list[tuple[str, str]] = field(default_factory=list)  # (exchange, order id) of every pair order

@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from bot_runtime.clock import Clock
-from bot_runtime.config import BotConfig, FundingArbConfig, OnStop
+from bot_runtime.config import BotConfig, ExitOrders, FundingArbConfig, OnStop
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     Balance,
@@ -83,9 +83,11 @@ from bot_runtime.strategies.funding_arb.execution import (
 )
 from bot_runtime.strategies.funding_arb.exits import (
     endangered_leg,
+    exit_deferral,
     imbalance_pct,
     leg_is_open,
     needs_rebalance,
+    spread_bps,
 )
 from bot_runtime.strategies.funding_arb.ledger import Ledger
 from bot_runtime.strategies.funding_arb.models import HOURS_PER_YEAR, ExitDecision, ExitReason, Leg, Pair, Tuning
@@ -612,9 +614,33 @@ class FundingArbStrategy(Strategy):
                 continue  # cannot act on both legs; the next cycle will
             reachable.append(pair)
         for pair, decision in exit_decisions(reachable, self.cfg, now):
+            if decision.reason.voluntary and await self._exit_waits(pair, decision, now):
+                continue
             if decision.reason is ExitReason.LEG_CLOSED and not await self._leg_really_closed(pair):
                 continue
             await self._close_pair(pair, decision)
+
+    async def _exit_waits(self, pair: Pair, decision: ExitDecision, now: float) -> bool:
+        """A voluntary exit waits while a leg's book spread is wider than ``exitMaxSpreadBps`` (bounded by
+        ``exitMaxDeferral``); a quote that cannot be read does not hold it back."""
+        spreads: dict[str, Decimal] = {}
+        for leg in pair.legs:
+            try:
+                quote = await self.exchanges[leg.exchange].best_bid_ask(pair.symbol)
+            except (CredentialsError, AuthenticationError):
+                raise
+            except Exception as exc:
+                self.report_error(exc)
+                continue
+            spreads[leg.exchange] = spread_bps(quote.bid, quote.ask)
+        why = exit_deferral(spreads, self.cfg, pair.exit_deferred_since, now)
+        if why is None:
+            return False
+        if pair.exit_deferred_since is None:
+            pair.exit_deferred_since = now
+            log.info("%s: %s exit waits: %s", pair.key, decision.reason, why)
+        self.reason = f"{pair.key}: {decision.reason} exit waits ({why})"
+        return True
 
     async def _liquidation_while_down(self, pair: Pair) -> None:
         """A leg near its liquidation price while the other venue is unreachable: the venue would close it soon
@@ -702,6 +728,14 @@ class FundingArbStrategy(Strategy):
             return False
         self._waiting.pop(pair.key, None)
         log.info("closing %s: %s (%s)", pair.key, decision.reason, decision.detail)
+        if decision.reason.voluntary and self.cfg.exit_orders is ExitOrders.MAKER_FIRST:
+            wait = min(self.cfg.exit_maker_timeout, self.cfg.single_leg_timeout / 2)
+            await asyncio.gather(
+                *(
+                    self.executor.close_as_maker(self.exchanges[leg.exchange], leg.market, pair=pair, wait=wait)
+                    for leg in pair.legs
+                )
+            )
         funding = pair.funding_pnl  # from the readings just taken (_unreachable), up to the close
         finals = await asyncio.gather(
             self.executor.flatten(self.exchanges[pair.long.exchange], pair.long.market, pair=pair),

@@ -47,7 +47,7 @@ async def venue_reduces(rig: Rig, venue: str, side: Side, size: str) -> None:
 
 
 async def test_spread_flip_closes_both_legs(make_rig: Callable[..., Any]) -> None:
-    rig = await opened(make_rig)
+    rig = await opened(make_rig, {"exitOrders": "ioc"})  # maker-first: test_farb_exit_orders.py
     await rig.run_for(2 * 3600)
     rig.set_rates(paper_a="0.00009", paper_b="0.00002")  # the long venue now pays more than the short one
     await rig.run_for(120)

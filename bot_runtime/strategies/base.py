@@ -241,9 +241,12 @@ class ClientIds:
     Roles: ``o`` open (grid entry), ``c`` close (take-profit), ``x`` exit (shutdown / risk close); other strategies
     may use their own short lowercase roles. Unique within and across processes (time + counter + random).
 
-    Venues whose client ids are integers (Backpack, Lighter, GRVT) carry the first 2, 4 or all 6 hex digits of the tag
-    and report ``pd<tag digits>-<role>-<seconds>.<counter>`` back (see ``bot_runtime/exchanges/_shared/client_ids.py``):
-    a tag of at least :attr:`MIN_TAG_HEX` digits that starts our own tag counts as ours.
+    Venues whose client ids are integers carry the first 5 (Backpack) or all 6 (Lighter, GRVT) hex digits of the tag
+    and report ``pd<tag digits>-<role>-#<sequence>`` (``bot_runtime/exchanges/_shared/tagged_ids.py``) or
+    ``pd<tag digits>-<role>-<seconds>.<counter>`` (GRVT, ``client_ids.py``) back: a tag of at least
+    :attr:`MIN_TAG_HEX` digits that starts our own tag counts as ours. The 2 and 4 digits of the previous Backpack
+    and Lighter encodings still count (orders an older version left resting); the current encodings never report
+    fewer than 5.
     """
 
     MIN_TAG_HEX = 2
@@ -254,6 +257,8 @@ class ClientIds:
 
     def __init__(self, name: str, namespace: str | None = None) -> None:
         digest = hashlib.sha256(f"{namespace or ''}/{name}".encode()).hexdigest()
+        while digest.startswith("0000"):  # tags starting with 16 zero bits are kept for small (manual) integer ids
+            digest = hashlib.sha256(digest.encode()).hexdigest()
         self.tag = f"pd{digest[:6]}"
         self._counter = itertools.count(secrets.randbelow(1296))
 

@@ -1,5 +1,7 @@
-"""Client order ids on venues that only take integers (Backpack ``clientId`` uint32, Lighter ``client_order_index``
-< 2^48, GRVT ``client_order_id`` uint64 in [2^63, 2^64)).
+"""Client order ids on venues that only take integers, the deterministic time layout: GRVT ``client_order_id`` (uint64
+in [2^63, 2^64)), and the previous Backpack (``clientId`` uint32) and Lighter (``client_order_index`` < 2^48)
+encodings, which :mod:`bot_runtime.exchanges._shared.tagged_ids` still decodes so that orders an older version left
+resting are recognised (Backpack and Lighter now use that module's layout: 20 / 24 tag bits and an allocated sequence).
 
 The strategies name their orders ``pd<tag>-<role>-<unique>`` (:class:`bot_runtime.strategies.base.ClientIds`: ``tag``
 = 6 hex digits of the bot's identity, ``role`` a lowercase letter such as ``o`` open / ``c`` close / ``x`` exit,
@@ -26,7 +28,7 @@ congruent mod 2^K. :meth:`IntegerClientIds.ensure_free` refuses - before anythin
 an order the client knows to be live, so two live orders never share one; the refusal itself needs a live order at
 least 2^S seconds old whose (second, counter) match: about one chance in 2^(S+K) per such order and new id.
 Different bots on one account share a tag with probability 16^-tag_hex (they would see each other's orders on the
-same market as their own). The layouts of the three venues are :data:`BACKPACK`, :data:`LIGHTER` and :data:`GRVT`.
+same market as their own). The layouts are :data:`GRVT`, :data:`BACKPACK_LEGACY` and :data:`LIGHTER_LEGACY`.
 """
 
 from __future__ import annotations
@@ -87,10 +89,12 @@ class IntIdLayout:
         return 1 << self.second_bits
 
 
-#: Backpack ``clientId``: uint32. Tag: 2 hex digits; roles o/c/x; seconds wrap after ~36 h; 16 ids a second.
-BACKPACK = IntIdLayout("backpack", payload_bits=32, tag_hex=2, role_bits=2, second_bits=17, counter_bits=4)
+#: Backpack ``clientId``: uint32. Tag: 2 hex digits; roles o/c/x; seconds wrap after ~36 h; 16 ids a second. The
+#: previous Backpack encoding, still decoded in the upper half by ``tagged_ids.BACKPACK``.
+BACKPACK_LEGACY = IntIdLayout("backpack", payload_bits=32, tag_hex=2, role_bits=2, second_bits=17, counter_bits=4)
 #: Lighter ``client_order_index`` < 2^48. Tag: 4 hex digits; roles o/c/x; seconds wrap after ~194 days; 32 a second.
-LIGHTER = IntIdLayout("lighter", payload_bits=48, tag_hex=4, role_bits=2, second_bits=24, counter_bits=5)
+#: The previous Lighter encoding, still decoded in the upper half by ``tagged_ids.LIGHTER``.
+LIGHTER_LEGACY = IntIdLayout("lighter", payload_bits=48, tag_hex=4, role_bits=2, second_bits=24, counter_bits=5)
 #: GRVT ``client_order_id`` in [2^63, 2^64) (the range GRVT reserves for API clients). The whole tag; any one-letter
 #: role; seconds wrap after ~4 years; 64 ids a second.
 GRVT = IntIdLayout(
@@ -152,6 +156,11 @@ class IntegerClientIds:
                 )
             return None
         return layout.base + self._pack(tag, layout.roles.index(role), seconds, counter)
+
+    def decoded_id(self, client_order_id: str) -> int | None:
+        """The venue id a decoded ``pd<tag>-<role>-<seconds>.<counter>`` form names, else None."""
+        decoded = _DECODED.match(client_order_id)
+        return self._ours(client_order_id) if decoded is not None else None
 
     def _pack(self, tag: int, role: int, seconds: int, counter: int) -> int:
         """The marker bit, then each field (reduced modulo its width) below it."""

@@ -6,8 +6,9 @@ signed here with the same key and scheme (instruction ``subscribe``). After ever
 over REST (fills since the last one seen, open orders, the final state of orders that left the book).
 
 Client ids: Backpack's ``clientId`` is a uint32. Our ``pd<tag>-<role>-<unique>`` ids are packed into it (and read
-back after a restart) by :class:`~bot_runtime.exchanges._shared.client_ids.IntegerClientIds` with the ``BACKPACK``
-layout; a small numeric id is sent as it is, any other string is hashed into the ids that are not ours.
+back after a restart) by :class:`~bot_runtime.exchanges._shared.tagged_ids.TaggedClientIds` with the ``BACKPACK``
+layout (20 bits of the bot tag, the role, an allocated sequence); a numeric id is sent as it is, any other string is
+hashed into the ids that are not ours.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 import httpx
 from bpx.base.base_account import BaseAccount
 
-from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.tagged_ids import BACKPACK, TaggedClientIds
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.backpack import parsing
 from bot_runtime.exchanges.backpack.errors import map_error
@@ -89,7 +90,7 @@ class BackpackExchange(Exchange):
         self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.request_timeout)
         self._markets: dict[str, Market] | None = None
         self._by_venue: dict[str, Market] = {}
-        self._client_ids = IntegerClientIds(BACKPACK)
+        self._client_ids = TaggedClientIds(BACKPACK)
         self._post_only: set[str] = set()
         self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
@@ -210,7 +211,7 @@ class BackpackExchange(Exchange):
                 f"{self.name}: size {request.size} is below the minimum {market.min_size} of {market.venue_symbol}",
                 exchange=self.name,
             )
-        client_id = self._client_ids.encode(request.client_order_id)
+        client_id = self._client_ids.encode(request.client_order_id, self._hub.open_orders())
         self._client_ids.ensure_free(client_id, request.client_order_id, self._hub.open_orders())
         price = None
         if request.order_type is OrderType.LIMIT:

@@ -27,8 +27,8 @@ from lighter.api.account_api import AccountApi
 from lighter.api.order_api import OrderApi
 from lighter.signer_client import SignerClient
 
-from bot_runtime.exchanges._shared.client_ids import LIGHTER, IntegerClientIds
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.tagged_ids import LIGHTER, TaggedClientIds
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -100,7 +100,7 @@ class LighterExchange(Exchange):
         self._account_api: Any = None
         self._markets: dict[str, Market] = {}
         self._by_market_id: dict[int, Market] = {}
-        self._client_ids = IntegerClientIds(LIGHTER)
+        self._client_ids = TaggedClientIds(LIGHTER)
         self._hub = OrderUpdateHub(name)
         self._stream: ReconnectingWebSocket | None = None
         self._token: str | None = None
@@ -319,7 +319,7 @@ class LighterExchange(Exchange):
             )
         return {
             "market_index": int(market.contract_id),
-            "client_order_index": self._client_ids.encode(request.client_order_id),
+            "client_order_index": self._client_ids.encode(request.client_order_id, self._hub.open_orders()),
             "base_amount": scale(size, int(size_decimals)),
             "price": scale(price, int(price_decimals)),
             "is_ask": request.side is Side.SELL,

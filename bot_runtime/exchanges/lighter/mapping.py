@@ -5,7 +5,7 @@ Wire facts (SDK models ``Order``, ``Trade``, ``OrderBook``; WebSocket reference)
 * prices and sizes are decimal strings; ``base_amount``/``price`` sent in a tx are integers scaled by the market's
   ``supported_size_decimals`` / ``supported_price_decimals``;
 * ``client_order_index`` is an integer (our string client ids are packed into it and read back by
-  :class:`~bot_runtime.exchanges._shared.client_ids.IntegerClientIds` with the ``LIGHTER`` layout);
+  :class:`~bot_runtime.exchanges._shared.tagged_ids.TaggedClientIds` with the ``LIGHTER`` layout);
 * order ``status`` values: in-progress, pending, open, filled, canceled, canceled-post-only, canceled-reduce-only,
   canceled-margin-not-allowed, canceled-invalid-balance, canceled-expired, ...;
 * a trade names both sides (``ask_account_id``/``bid_account_id``) and who was maker (``is_maker_ask``); fees are
@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._shared.client_ids import IntegerClientIds
+from bot_runtime.exchanges._shared.tagged_ids import TaggedClientIds
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_ns, from_seconds, from_us
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -112,7 +112,7 @@ def _status(raw: str, filled: Decimal) -> tuple[OrderStatus, CancelReason | None
     return OrderStatus.OPEN, None
 
 
-def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) -> Order:
+def parse_order(raw: dict[str, Any], symbol: str, client_ids: TaggedClientIds) -> Order:
     filled = dec(raw.get("filled_base_amount") or "0")
     filled_quote = dec(raw.get("filled_quote_amount") or "0")
     status, reason = _status(str(raw.get("status", "open")), filled)
@@ -144,7 +144,7 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) 
     )
 
 
-def parse_fills(trade: dict[str, Any], account_index: int, symbol: str, client_ids: IntegerClientIds) -> list[Fill]:
+def parse_fills(trade: dict[str, Any], account_index: int, symbol: str, client_ids: TaggedClientIds) -> list[Fill]:
     """Our side(s) of one trade (two fills when we traded with ourselves)."""
     fills: list[Fill] = []
     size = dec(trade["size"])

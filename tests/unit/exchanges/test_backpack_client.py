@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from bot_runtime.exchanges import registry
-from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
+from bot_runtime.exchanges._shared.tagged_ids import BACKPACK, TaggedClientIds
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
@@ -170,7 +170,9 @@ async def test_reduce_only_market_with_a_non_numeric_client_id(backpack: Exchang
         "Ask",
     )
     assert "price" not in sent and "postOnly" not in sent
-    assert sent["clientId"] == IntegerClientIds(BACKPACK).encode("grid-close-7") and 0 < sent["clientId"] < 2**31
+    assert sent["clientId"] == TaggedClientIds(BACKPACK).encode("grid-close-7") and BACKPACK.is_foreign_slice(
+        sent["clientId"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -506,7 +508,7 @@ async def test_grid_restart_recognises_its_close_orders() -> None:
             assert opened["postOnly"] and Decimal(opened["price"]) == venue.best_ask - Decimal("0.1")
             await venue.fill(opened["id"])
             close = await wait_until(lambda: next((o for o in venue.orders.values() if o["side"] == "Ask"), None))
-            assert close["reduceOnly"] and close["status"] == "New" and 2**31 <= close["clientId"] < 2**32
+            assert close["reduceOnly"] and close["status"] == "New" and 0 < close["clientId"] < 2**31
         finally:
             await first.crash()
         placed_before_restart = len(server.requests_to("POST", "/api/v1/order"))
@@ -518,7 +520,7 @@ async def test_grid_restart_recognises_its_close_orders() -> None:
             await asyncio.sleep(1.5)  # a few grid iterations
             assert [o.order_id for o in second.strategy.close_orders] == [close["id"]]
             client_id = resting[0].client_order_id
-            assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag[:4] + "-c-")
+            assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag[:7] + "-c-#")
             assert second.strategy.client_ids.role_of(client_id) == "c"
             assert len(server.requests_to("POST", "/api/v1/order")) == placed_before_restart  # nothing placed again
         finally:

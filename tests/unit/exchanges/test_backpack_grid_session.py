@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from bot_runtime.clock import VirtualClock
 from bot_runtime.exchanges import registry
-from bot_runtime.exchanges._shared.client_ids import BACKPACK, IntegerClientIds
+from bot_runtime.exchanges._shared.tagged_ids import BACKPACK, TaggedClientIds
 from bot_runtime.exchanges.base import TimeInForce
 from bot_runtime.strategies.base import ClientIds, OrderResult
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsEndpoint, load_fixture
@@ -195,7 +195,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
     fill over ``account.orderUpdate``, the reduce-only take-profit at fill x (1 + 0.02 %) rounded up to the tick, and
     the stop with ``cancelOrders`` cancels it."""
     clock = VirtualClock()
-    decoder = IntegerClientIds(BACKPACK)  # a fresh decoder: what any process reads back from the venue
+    decoder = TaggedClientIds(BACKPACK)  # a fresh decoder: what any process reads back from the venue
     async with ReplayServer() as server:
         venue = BackpackVenue(server)
         options = {"baseUrl": server.url, "wsUrl": server.ws_url + "/", "reconnectInitialDelay": 0.01}
@@ -226,9 +226,10 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
             # the venue fills the entry while it rests: once placement returned (the strategy reports the order and
             # watches it from then on), as on a live market
             placed = await wait_until(lambda: events.orders)
-            assert [(decoder.encode(r.client_order_id), r.time_in_force, result) for r, result, _ in placed] == [
-                (body["clientId"], TimeInForce.POST_ONLY, OrderResult.ACCEPTED)
+            assert [(ids.role_of(r.client_order_id), r.time_in_force, result) for r, result, _ in placed] == [
+                (ClientIds.OPEN, TimeInForce.POST_ONLY, OrderResult.ACCEPTED)
             ]
+            assert (decoder.decode(body["clientId"]) or "").startswith(f"{ids.tag[:7]}-o-#")  # 20 bits of the tag
             fill = await venue.fill(opened["id"])
             close = await wait_until(lambda: venue.resting("Ask"))
             sent = venue.bodies[close["id"]]

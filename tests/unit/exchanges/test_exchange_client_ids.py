@@ -1,5 +1,7 @@
-"""Client order ids on integer-only venues: the strategy's ``pd<tag>-<role>-<unique>`` ids packed into Backpack,
-Lighter and GRVT integers and read back - by another process too - as ids the bot recognises."""
+"""Client order ids on integer-only venues, the deterministic time layout: the strategy's ``pd<tag>-<role>-<unique>``
+ids packed into GRVT integers (and the previous Backpack and Lighter encodings, still decoded after an upgrade: see
+test_exchange_tagged_ids.py for the current ones) and read back - by another process too - as ids the bot
+recognises."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot_runtime.exchanges._shared.client_ids import BACKPACK, GRVT, LIGHTER, IntegerClientIds, IntIdLayout
+from bot_runtime.exchanges._shared.client_ids import BACKPACK_LEGACY as BACKPACK
+from bot_runtime.exchanges._shared.client_ids import GRVT, IntegerClientIds, IntIdLayout
+from bot_runtime.exchanges._shared.client_ids import LIGHTER_LEGACY as LIGHTER
 from bot_runtime.exchanges.base import Order, OrderRejected, OrderStatus, Side
 from bot_runtime.strategies.base import ClientIds
 

@@ -35,7 +35,7 @@ pytest.importorskip("lighter")
 
 from lighter.signer_client import create_api_key
 
-from bot_runtime.exchanges._shared.client_ids import LIGHTER, IntegerClientIds
+from bot_runtime.exchanges._shared.tagged_ids import LIGHTER, TaggedClientIds
 from bot_runtime.exchanges.lighter import LighterExchange
 
 ACCOUNT = 7
@@ -342,7 +342,7 @@ async def test_post_only_order_sends_a_well_formed_signed_tx(client: LighterExch
     info = json.loads(sent["tx_info"])
     assert info["AccountIndex"] == ACCOUNT and info["ApiKeyIndex"] == KEY_INDEX
     assert info["MarketIndex"] == 1
-    assert info["ClientOrderIndex"] == IntegerClientIds(LIGHTER).encode("grid-open-1")
+    assert info["ClientOrderIndex"] == TaggedClientIds(LIGHTER).encode("grid-open-1")
     assert isinstance(info["BaseAmount"], int) and info["BaseAmount"] == 1000  # 0.01 BTC at 5 size decimals
     assert isinstance(info["Price"], int) and info["Price"] == 970000  # 97000.0 at 1 price decimal
     assert (info["IsAsk"], info["Type"], info["TimeInForce"], info["ReduceOnly"]) == (0, 0, 2, 0)
@@ -564,7 +564,7 @@ def test_order_timestamps_in_microseconds_are_read_as_such() -> None:
 
     raw = load_fixture("lighter", "order")
     raw["updated_at"] = 0
-    order = parse_order(raw, "BTC", IntegerClientIds(LIGHTER))
+    order = parse_order(raw, "BTC", TaggedClientIds(LIGHTER))
     assert order.updated_at == datetime(2024, 11, 25, 10, 20, 1, 234567, tzinfo=UTC)
     assert timestamp(1732530001) == timestamp(1732530001000) == timestamp(1732530001000000)
     assert timestamp(1732530001234567) == timestamp(1732530001234567000)
@@ -650,7 +650,7 @@ async def test_grid_restart_recognises_its_close_orders(venue: LighterVenue, api
         await asyncio.sleep(1.5)  # a few grid iterations
         assert [o.order_id for o in second.strategy.close_orders] == [str(close["order_index"])]
         client_id = resting[0].client_order_id
-        assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag[:6] + "-c-")
+        assert client_id is not None and client_id.startswith(second.strategy.client_ids.tag + "-c-#")
         assert second.strategy.client_ids.role_of(client_id) == "c"
         assert venue.txs[sent_before_restart:] == []  # no second close, no open during the restart cooldown
     finally:

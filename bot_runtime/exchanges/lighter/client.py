@@ -458,6 +458,8 @@ class LighterExchange(Exchange):
             parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
             for raw in _as_dict(result).get("orders") or []
         ]
+        for order in orders:  # known live: a new client id never takes one of theirs (recovery after a restart)
+            self._hub.track(order)
         return [o for o in orders if symbol is None or o.symbol == symbol]
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:

@@ -24,62 +24,76 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-NOW = datetime.now(UTC)
-GRID_STATUS = {
-    "phase": "Running",
-    "position": "0.0400000000000000000000000001",
-    "avgEntryPrice": "61234.56789",
-    "realizedPnl": "12.3149999999999999999999999",
-    "unrealizedPnl": "-1.2",
-    "fundingPnl": "0",
-    "openOrders": 7,
-    "lastHeartbeat": _iso(NOW - timedelta(seconds=5)),
-    "conditions": [
-        {
-            "type": "Ready",
-            "status": "True",
-            "reason": "Running",
-            "message": "the bot is trading",
-            "lastTransitionTime": _iso(NOW - timedelta(minutes=3)),
-        }
-    ],
-}
-FARB_STATUS = {
-    "phase": "RiskHalted",
-    "position": "0.001",
-    "realizedPnl": "-3.5",
-    "unrealizedPnl": "0.25",
-    "fundingPnl": "4.123456789",
-    "lastHeartbeat": _iso(NOW - timedelta(minutes=4)),
-    "lastError": "grvt: 503 Service Unavailable",
-    "legs": [
-        {
-            "symbol": "ETH",
-            "longExchange": "lighter",
-            "shortExchange": "grvt",
-            "size": "1.5",
-            "entrySpreadApr": "0.1534000000000000000000000001",
-            "currentNetApr": "0.0871",
-            "fundingPnl": "4.123456789",
-            "openedAt": _iso(NOW - timedelta(hours=5)),
-        }
-    ],
-    "riskHalt": {
-        "limit": "maxDailyLossUsd",
-        "message": "daily loss 210 > 200",
-        "action": "pause",
-        "at": _iso(NOW),
-        "generation": 1,
-    },
-}
-COLLECTOR_STATUS = {
-    "phase": "Degraded",
-    "lastCycle": {"startedAt": _iso(NOW - timedelta(seconds=30)), "durationMs": 812, "ratesIngested": 400},
-    "exchanges": [
-        {"name": "lighter", "lastSuccess": _iso(NOW - timedelta(seconds=30)), "markets": 120, "latencyMs": 340},
-        {"name": "grvt", "lastSuccess": _iso(NOW - timedelta(hours=1)), "markets": 0, "lastError": "timeout after 20s"},
-    ],
-}
+def grid_status(now: datetime) -> dict[str, Any]:
+    """Times relative to ``now``: the status is written when the module's fixture runs, not when it is imported."""
+    return {
+        "phase": "Running",
+        "position": "0.0400000000000000000000000001",
+        "avgEntryPrice": "61234.56789",
+        "realizedPnl": "12.3149999999999999999999999",
+        "unrealizedPnl": "-1.2",
+        "fundingPnl": "0",
+        "openOrders": 7,
+        "lastHeartbeat": _iso(now - timedelta(seconds=5)),
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Running",
+                "message": "the bot is trading",
+                "lastTransitionTime": _iso(now - timedelta(minutes=3)),
+            }
+        ],
+    }
+
+
+def farb_status(now: datetime) -> dict[str, Any]:
+    """Times relative to ``now``: the status is written when the module's fixture runs, not when it is imported."""
+    return {
+        "phase": "RiskHalted",
+        "position": "0.001",
+        "realizedPnl": "-3.5",
+        "unrealizedPnl": "0.25",
+        "fundingPnl": "4.123456789",
+        "lastHeartbeat": _iso(now - timedelta(minutes=4)),
+        "lastError": "grvt: 503 Service Unavailable",
+        "legs": [
+            {
+                "symbol": "ETH",
+                "longExchange": "lighter",
+                "shortExchange": "grvt",
+                "size": "1.5",
+                "entrySpreadApr": "0.1534000000000000000000000001",
+                "currentNetApr": "0.0871",
+                "fundingPnl": "4.123456789",
+                "openedAt": _iso(now - timedelta(hours=5)),
+            }
+        ],
+        "riskHalt": {
+            "limit": "maxDailyLossUsd",
+            "message": "daily loss 210 > 200",
+            "action": "pause",
+            "at": _iso(now),
+            "generation": 1,
+        },
+    }
+
+
+def collector_status(now: datetime) -> dict[str, Any]:
+    """Times relative to ``now``: the status is written when the module's fixture runs, not when it is imported."""
+    return {
+        "phase": "Degraded",
+        "lastCycle": {"startedAt": _iso(now - timedelta(seconds=30)), "durationMs": 812, "ratesIngested": 400},
+        "exchanges": [
+            {"name": "lighter", "lastSuccess": _iso(now - timedelta(seconds=30)), "markets": 120, "latencyMs": 340},
+            {
+                "name": "grvt",
+                "lastSuccess": _iso(now - timedelta(hours=1)),
+                "markets": 0,
+                "lastError": "timeout after 20s",
+            },
+        ],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +108,10 @@ def world(crds_installed: Any) -> dict[str, Any]:
     apply(kube, ns_a, grid_bot("grid-btc"))
     apply(kube, ns_a, collector("dexes"))
     apply(kube, ns_b, funding_arb_bot("farb-eth"))
-    set_status(kube, ns_a, "tradingbot", "grid-btc", GRID_STATUS)
-    set_status(kube, ns_a, "fundingcollector", "dexes", COLLECTOR_STATUS)
-    set_status(kube, ns_b, "tradingbot", "farb-eth", FARB_STATUS)
+    now = datetime.now(UTC)
+    set_status(kube, ns_a, "tradingbot", "grid-btc", grid_status(now))
+    set_status(kube, ns_a, "fundingcollector", "dexes", collector_status(now))
+    set_status(kube, ns_b, "tradingbot", "farb-eth", farb_status(now))
     event = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -110,8 +125,8 @@ def world(crds_installed: Any) -> dict[str, Any]:
         "type": "Warning",
         "reason": "RiskHalted",
         "message": "maxDailyLossUsd breached: daily loss 210 > 200",
-        "lastTimestamp": _iso(NOW),
-        "firstTimestamp": _iso(NOW),
+        "lastTimestamp": _iso(now),
+        "firstTimestamp": _iso(now),
         "count": 1,
         "source": {"component": "perpdex-operator"},
     }
@@ -175,7 +190,8 @@ def test_list_one_namespace_and_machine_output(world: dict[str, Any]) -> None:
     data = json.loads(plugin.run("list", "-n", world["a"], "-o", "json").stdout)
     [bot] = data["tradingBots"]
     # full precision: only the table rounds
-    assert bot["position"] == GRID_STATUS["position"] and bot["realizedPnl"] == GRID_STATUS["realizedPnl"]
+    written = grid_status(datetime.now(UTC))
+    assert bot["position"] == written["position"] and bot["realizedPnl"] == written["realizedPnl"]
     assert bot["venues"] == ["lighter"] and bot["haltReason"] is None
     assert {v["venue"]: v["health"] for v in data["fundingCollectors"]} == {"lighter": "ok", "grvt": "failing"}
     as_yaml = yaml.safe_load(plugin.run("list", "-o", "yaml", "--namespace", world["b"]).stdout)

@@ -57,7 +57,8 @@ NEVER_STALE = 10**9
 
 ASSUMPTIONS = [
     "fills at the mark price of the period running at the step (no bid/ask spread, no slippage)",
-    "every fill pays the venue's taker fee from the funding service's dex table (the bot's entries and exits are IOC)",
+    "every fill pays the venue's taker fee from the funding service's dex table (the bot's entries are IOC; its exits"
+    " are taken as their IOC fallback: the maker-first step and the wait for narrow spreads need order books)",
     f"sizes rounded down to {SIZE_STEP} contracts (venue size steps and minimums are not in the history)",
     "a stored period's rate, mark, open interest and volume stand for every collection made while it ran",
     "funding settles at each stored funding time on the position then held, at that period's mark",

@@ -390,19 +390,7 @@ class Executor:
                 reduce_only=True,
                 client_order_id=client_id,
             )
-        if side is Side.BUY:
-            price = max(market.round_price(quote.ask * (1 + slippage / HUNDRED), Side.SELL), quote.ask)
-        else:
-            price = min(market.round_price(quote.bid * (1 - slippage / HUNDRED), Side.BUY), quote.bid)
-        return OrderRequest(
-            symbol=market.symbol,
-            side=side,
-            size=size,
-            price=price,
-            time_in_force=TimeInForce.IOC,
-            reduce_only=True,
-            client_order_id=client_id,
-        )
+        return bounded_ioc(market, side, size, quote, slippage=slippage, client_id=client_id, reduce_only=True)
 
     async def _read_size(self, exchange: Exchange, market: Market, side: Side, deadline: Deadline) -> Decimal | None:
         """The position's size on ``side`` (0 when flat or on the other side); None when unreadable in time. The
@@ -517,6 +505,12 @@ class Executor:
             exchange.name, key, side=side, size=size, price=price, market=market, pair=pair, client_ids=tuple(behind)
         )
 
+    def _adding_request(self, market: Market, side: Side, size: Decimal, quote: Quote, role: str) -> OrderRequest:
+        """An IOC that adds ``size`` on ``side`` at the touch plus the entry slippage."""
+        slip = self.tuning.entry_slippage_pct
+        client_id = self.strategy.client_ids.new(role)
+        return bounded_ioc(market, side, size, quote, slippage=slip, client_id=client_id, reduce_only=False)
+
     async def add(
         self,
         exchange: Exchange,
@@ -540,19 +534,7 @@ class Executor:
         except Exception as exc:
             self.strategy.report_error(exc)
             return ZERO
-        slip = self.tuning.entry_slippage_pct
-        if position_side is Side.BUY:
-            price = max(market.round_price(quote.ask * (1 + slip / HUNDRED), Side.BUY), quote.ask)
-        else:
-            price = min(market.round_price(quote.bid * (1 - slip / HUNDRED), Side.SELL), quote.bid)
-        request = OrderRequest(
-            symbol=market.symbol,
-            side=position_side,
-            size=size,
-            price=price,
-            time_in_force=TimeInForce.IOC,
-            client_order_id=self.strategy.client_ids.new(ROLE_REBALANCE),
-        )
+        request = self._adding_request(market, position_side, size, quote, ROLE_REBALANCE)
         if not allow(request):
             return ZERO
         try:
@@ -732,19 +714,7 @@ class Executor:
             except Exception as exc:
                 self.strategy.report_error(exc)
                 return
-            slip = self.tuning.entry_slippage_pct
-            if side is Side.BUY:
-                price = max(market.round_price(quote.ask * (1 + slip / HUNDRED), Side.BUY), quote.ask)
-            else:
-                price = min(market.round_price(quote.bid * (1 - slip / HUNDRED), Side.SELL), quote.bid)
-            request = OrderRequest(
-                symbol=market.symbol,
-                side=side,
-                size=size,
-                price=price,
-                time_in_force=TimeInForce.IOC,
-                client_order_id=self.strategy.client_ids.new(ROLE_ENTRY),
-            )
+            request = self._adding_request(market, side, size, quote, ROLE_ENTRY)
             log.info("completing %s: %s %s %s more (loneLeg complete)", plan.symbol, exchange.name, side, size)
             try:
                 order = await self.execute(exchange, request, market, None, cutoff, book=False)
@@ -855,6 +825,30 @@ class Executor:
             back(plan.short, plan.short_market, short_before),
             return_exceptions=True,
         )
+
+
+def bounded_ioc(
+    market: Market, side: Side, size: Decimal, quote: Quote, *, slippage: Decimal, client_id: str, reduce_only: bool
+) -> OrderRequest:
+    """An IOC limit at the touch plus ``slippage`` percent (a buy at ask x (1 + s), a sell at bid x (1 - s)), never
+    inside the touch. The tick rounding: outward for a reduce (it must go through), inward for an add (it may not
+    pay more than asked)."""
+    outward = reduce_only
+    if side is Side.BUY:
+        rounding = Side.SELL if outward else Side.BUY
+        price = max(market.round_price(quote.ask * (1 + slippage / HUNDRED), rounding), quote.ask)
+    else:
+        rounding = Side.BUY if outward else Side.SELL
+        price = min(market.round_price(quote.bid * (1 - slippage / HUNDRED), rounding), quote.bid)
+    return OrderRequest(
+        symbol=market.symbol,
+        side=side,
+        size=size,
+        price=price,
+        time_in_force=TimeInForce.IOC,
+        reduce_only=reduce_only,
+        client_order_id=client_id,
+    )
 
 
 def _added_at(before: Position, now: Position) -> Decimal | None:

@@ -9,14 +9,13 @@ from bot_runtime.exchanges.base import Market, Quote
 from bot_runtime.strategies.funding_arb import cycle
 from bot_runtime.strategies.funding_arb.models import Tuning
 from tests.unit.funding_arb.farb_helpers import farb_config
+from tests.unit.funding_arb.test_farb_rules import market as rules_market
 
 VENUES = ("paper-a", "paper-b")
 
 
 def market(step: str = "0.001", min_size: str = "0.001") -> Market:
-    return Market(
-        symbol="BTC", venue_symbol="BTC", contract_id="BTC", tick_size=D("0.1"), size_step=D(step), min_size=D(min_size)
-    )
+    return rules_market("BTC", step=step, min_size=min_size, tick="0.1")
 
 
 def quote(mid: str) -> Quote:

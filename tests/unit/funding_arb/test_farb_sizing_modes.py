@@ -17,6 +17,7 @@ from bot_runtime.strategies.funding_arb.selection import candidate_filters
 from bot_runtime.strategies.funding_arb.sizing import LegSizes
 from tests.unit.funding_arb.farb_helpers import farb_config
 from tests.unit.funding_arb.test_farb_rules import held_pair
+from tests.unit.funding_arb.test_farb_rules import market as rules_market
 
 VENUES = ("paper-a", "paper-b")
 
@@ -28,15 +29,7 @@ def cfg(**fa: Any) -> FundingArbConfig:
 
 
 def market(max_leverage: str | None = None) -> Market:
-    return Market(
-        symbol="BTC",
-        venue_symbol="BTC",
-        contract_id="BTC",
-        tick_size=D("0.1"),
-        size_step=D("0.001"),
-        min_size=D("0.001"),
-        max_leverage=None if max_leverage is None else D(max_leverage),
-    )
+    return rules_market("BTC", step="0.001", tick="0.1", max_leverage=None if max_leverage is None else D(max_leverage))
 
 
 QUOTE = Quote(symbol="BTC", bid=D("49999"), ask=D("50001"))

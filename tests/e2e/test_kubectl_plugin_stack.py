@@ -1,12 +1,23 @@
 """``kubectl perpdex`` on the whole local stack (control plane, PostgreSQL, funding service, operator, local pod
-runner, a paper collector and a paper grid bot): list, describe, logs of the running bot pod, then flatten (onStop
-closePositions, the pod restarts, pause, the bot stops flat) and resume, as a user runs them."""
+runner, the paper exchange service as a Deployment, a paper collector and a paper grid bot): list, describe, logs of
+the running bot pod, then flatten (onStop closePositions, the pod restarts, pause, the bot stops flat) and resume, as a
+user runs them.
+
+The position lives on the paper exchange, not in the bot's pod, so it survives flatten's restart and only the stop's
+closePositions can take it to zero; the test reads it from the paper exchange's REST API (docs/operations.md: a spec
+edit is a restart, which keeps the position; ``paused: true`` is a stop, which applies ``onStop``).
+
+The venue ``paper`` replays a price file: flat at 60000 for 90 s (the stack starts, the bot comes up), down 2 USD a
+second for 120 s (each step trades through the bot's bid: entries fill, their take-profits 0.02 % above rest), then
+flat at 59760 forever: nothing fills any more, so the position flatten finds is the one it must close.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +34,19 @@ from tests.conftest import Kube
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 BOT = "paper-btc-grid"
+FLAT_END = "59760"
+# the collector example's venues are the paper exchange's defaults; `paper` (the grid's) replays price_file()
+VENUES: list[dict[str, Any]] = [
+    {"name": "paper", "options": {"priceFile": "/etc/perpdex/btc.csv", "step": "1s"}},
+    {"name": "paper-a"},
+    {"name": "paper-b"},
+    {"name": "paper-c"},
+]
+
+
+def price_file() -> str:
+    rows = [(0, 60000), (90, 60000)] + [(90 + i, 60000 - 2 * i) for i in range(1, 121)]
+    return "\n".join(f"{t},{p}" for t, p in rows) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kube: Kube, postgres: Postgr
     s.install_crds()
     try:
         s.start_funding_service()
+        s.start_paper_exchange(VENUES, {"btc.csv": price_file()})
         s.prepare_namespace()
         s.start_operator()
         s.start_pod_runner()
@@ -65,6 +90,12 @@ def bot(stack: LocalStack) -> dict[str, Any]:
     return found
 
 
+def venue(stack: LocalStack, path: str) -> Any:
+    """The paper exchange's own answer (its REST API) for venue ``paper``."""
+    with urllib.request.urlopen(f"{stack.paper_url}/api/v1/venues/paper{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
 def plugin(stack: LocalStack, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["kubectl", "perpdex", *args], env=stack.env(), capture_output=True, text=True, timeout=timeout, check=False
@@ -76,12 +107,25 @@ def test_list_describe_logs_flatten_resume(stack: LocalStack) -> None:
     for manifest in ("paper-collector.yaml", "paper-grid.yaml"):
         stack.kubectl("apply", "-n", ns, "-f", str(REPO_ROOT / "examples" / manifest))
     on_stop = bot(stack)["spec"].get("onStop")
+    account = f"/accounts/{ns}.{BOT}"
 
-    def holds_a_position() -> bool:
+    def settled() -> bool:
+        try:
+            quote = venue(stack, "/quotes/BTC")
+            held = Decimal(venue(stack, account + "/positions/BTC")["size"])
+        except OSError:
+            return False
+        mid = (Decimal(quote["bid"]) + Decimal(quote["ask"])) / 2
+        return abs(mid - Decimal(FLAT_END)) < 1 and held > 0
+
+    wait("a long position on the venue and the market flat", settled, timeout=420)
+    held = Decimal(venue(stack, account + "/positions/BTC")["size"])
+
+    def reports_it() -> bool:
         status = bot(stack).get("status") or {}
-        return status.get("phase") == "Running" and Decimal(status.get("position") or 0) != 0
+        return status.get("phase") == "Running" and Decimal(status.get("position") or 0) == held
 
-    wait("the bot to hold a position", holds_a_position)
+    wait("the bot to report the venue's position", reports_it)
     listed = json.loads(plugin(stack, "list", "-n", ns, "-o", "json").stdout)
     [row] = listed["tradingBots"]
     assert (row["name"], row["phase"], row["venues"]) == (BOT, "Running", ["paper"])
@@ -98,6 +142,8 @@ def test_list_describe_logs_flatten_resume(stack: LocalStack) -> None:
     assert logs.returncode == 0, logs.stderr
     assert len(logs.stdout.splitlines()) == 5 and all(json.loads(line)["ts"] for line in logs.stdout.splitlines())
 
+    held = Decimal(venue(stack, account + "/positions/BTC")["size"])
+    assert held > 0
     flat = plugin(stack, "flatten", BOT, "-n", ns, "--timeout", "240")
     assert flat.returncode == 0, flat.stderr + flat.stdout
     assert f"{BOT} is flat and paused" in flat.stdout
@@ -105,6 +151,13 @@ def test_list_describe_logs_flatten_resume(stack: LocalStack) -> None:
     assert after["spec"]["paused"] is True and after["spec"].get("onStop") == on_stop  # the user's onStop is back
     assert after["status"]["phase"] == "Paused" and Decimal(after["status"]["position"]) == 0
     assert not after["status"].get("legs")
+    # the venue's own state: the position the bot held is closed and none of its orders rests
+    assert Decimal(venue(stack, account + "/positions/BTC")["size"]) == 0, held
+    assert venue(stack, account + "/orders") == []
+    # the market only fell, so no take-profit filled: every sell is the stop's reduce-only market close
+    fills = venue(stack, account + "/fills")
+    sells = [f for f in fills if f["side"] == "sell"]
+    assert sum(Decimal(f["size"]) for f in sells) == held and {f["liquidity"] for f in sells} == {"taker"}, fills
     log = next(Path(stack.run_dir).rglob(f"{BOT}-0.log")).read_text()
     stop = log.rindex('"signal read as a stop"')
     assert '"onStop applied","on_stop":"closePositions"' in log[stop:]

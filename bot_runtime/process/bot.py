@@ -507,7 +507,10 @@ class BotProcess:
             return await self._finish("RiskHalted", reason, on_stop=on_stop)
         if kind is StopKind.RESTART:
             return await self._finish(
-                "Stopped", "restart: entry order cancelled, take-profits and position kept", on_stop=on_stop
+                "Stopped",
+                "restart: entry order cancelled, take-profits and position kept",
+                on_stop=on_stop,
+                applied="restart: pending entry cancelled (onStop applies to stops only)",
             )
         return await self._finish("Stopped", "signal")
 
@@ -557,6 +560,7 @@ class BotProcess:
         *,
         apply_on_stop: bool = True,
         on_stop: OnStop | None = None,
+        applied: str = "onStop applied",
         code: int = EXIT_OK,
         stay: bool = False,
     ) -> int:
@@ -568,7 +572,7 @@ class BotProcess:
         if apply_on_stop:
             if self.phase not in {"Stopping", "Failed"}:
                 self.reporting.set_phase("Stopping", reason)
-            await self._shutdown_strategy(self.config.on_stop if on_stop is None else on_stop)
+            await self._shutdown_strategy(self.config.on_stop if on_stop is None else on_stop, done=applied)
         observed = await self._observe_venue()
         if self.halt_keeper is not None and self.halt_keeper.generation_pending:
             with contextlib.suppress(Exception):  # the final record carries the halt's generation when it can

@@ -64,6 +64,7 @@ from bot_runtime.process.lifecycle import (
 from bot_runtime.process.preflight_gate import PREFLIGHT_RETRY_S, PreflightGate
 from bot_runtime.process.reporting import PnlCarry, Reporting
 from bot_runtime.process.risk_halt import RiskHaltKeeper
+from bot_runtime.process.secret_watch import SECRET_POLL_S, SecretWatch, secret_names
 from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.status import BotStatus, Phase, RiskHaltRecord
@@ -84,6 +85,7 @@ class RunOptions:
     telegram_api_base: str | None = None
     lark_api_base: str | None = None
     preflight_retry_s: float = PREFLIGHT_RETRY_S  # a failed preflight is run again this often
+    secret_poll_s: float = SECRET_POLL_S  # meanwhile, the pod's Secrets' versions are read this often
 
 
 class BotProcess:
@@ -409,8 +411,17 @@ class BotProcess:
             self.redactor,
             self.stopping,
             retry_s=self.options.preflight_retry_s,
+            secrets=self._secret_watch(),
+            secret_poll_s=self.options.secret_poll_s,
         )
         return await self.preflight_gate.wait_until_passed()
+
+    def _secret_watch(self) -> SecretWatch | None:
+        """In Kubernetes, the versions of the Secrets the pod references (a change restarts the container)."""
+        names = secret_names(self.env)
+        if self.kube_target is None or not names:
+            return None
+        return SecretWatch(self._kube_client(), self.kube_target.namespace, names)
 
     # the three ways to run -------------------------------------------------------------------------------------------
     async def _stay_halted(self) -> int:

@@ -24,6 +24,7 @@ from bot_runtime.legacy_flags import add_legacy_arguments, config_from_legacy, l
 from bot_runtime.logs import credential_env_names, setup_logging
 from bot_runtime.process.bot import BotProcess, RunOptions
 from bot_runtime.process.lifecycle import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from bot_runtime.process.secret_watch import SECRET_POLL_S
 
 log = logging.getLogger("perpdex.bot")
 
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics-host", default="0.0.0.0", help="address to listen on")  # noqa: S104
     parser.add_argument("--trade-log", help="CSV trade log path (default: $TMPDIR/perpdex-trades-<bot>.csv)")
     parser.add_argument("--status-interval", type=float, default=5.0, help="seconds between status writes")
+    parser.add_argument(
+        "--secret-poll-interval",
+        type=float,
+        default=SECRET_POLL_S,
+        help="seconds between reads of the pod's Secrets' versions while preflight fails",
+    )
     parser.add_argument("--log-level", default=os.environ.get("PERPDEX_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--log-format",
@@ -87,6 +94,7 @@ def main(argv: list[str]) -> int:
         metrics_host=args.metrics_host,
         trade_log=Path(args.trade_log) if args.trade_log else None,
         status_interval=args.status_interval,
+        secret_poll_s=args.secret_poll_interval,
         telegram_api_base=args.telegram_api_base,
         lark_api_base=args.lark_api_base,
     )

@@ -11,7 +11,10 @@ into the ``Preflight`` condition, with an Event on every change. A failing check
 phase ``Failed`` with the failed checks as the reason, and the process stays up: an exit would restart the pod into
 the same failure (a crash loop). It runs the checks again every ``retry_s`` (a venue-side fix: funds, a key's
 permissions, a market listed) and trades once they pass; a spec change rolls the pod, which checks afresh. A
-Secret's new values reach a process only in a new pod (a spec change, or ``kubectl delete pod <bot>-0``).
+Secret's new values reach a process only through a container restart: meanwhile it polls the versions of the
+Secrets the pod references (:mod:`.secret_watch`, every ``secret_poll_s``) and, when one changed since the start,
+ends with a note and exit code 0, so the kubelet restarts the container with the new values (one restart per
+change, not a crash loop).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bot_runtime.logs import SecretRedactor
 from bot_runtime.preflight.checks import PreflightRequest, run_checks
 from bot_runtime.preflight.report import Outcome, PreflightReport
 from bot_runtime.process.reporting import Reporting
+from bot_runtime.process.secret_watch import SECRET_POLL_S, SecretWatch
 from bot_runtime.status import PreflightRecord
 
 PREFLIGHT_RETRY_S = 300.0
@@ -104,6 +108,8 @@ class PreflightGate:
         stopping: asyncio.Event,
         *,
         retry_s: float = PREFLIGHT_RETRY_S,
+        secrets: SecretWatch | None = None,
+        secret_poll_s: float = SECRET_POLL_S,
     ) -> None:
         self.exchanges = exchanges
         self.config = config
@@ -111,10 +117,16 @@ class PreflightGate:
         self.redactor = redactor
         self.stopping = stopping
         self.retry_s = retry_s
-        self.reason: str | None = None  # why the last run failed
+        self.secrets = secrets
+        self.secret_poll_s = secret_poll_s
+        self.reason: str | None = None  # why the last run failed, or why the process ends
+        self.changed_secret: str | None = None  # a referenced Secret changed: the process ends to read it
 
     async def wait_until_passed(self) -> bool:
-        """True once every check passes; False when the process is stopped first (phase ``Failed`` meanwhile)."""
+        """True once every check passes; False when the process is stopped first (phase ``Failed`` meanwhile) or a
+        referenced Secret changed (``changed_secret``, ``reason`` the note: the caller exits 0)."""
+        if self.secrets is not None:
+            await self.secrets.remember()
         while True:
             record, reports = await run_preflight(self.exchanges, self.config, self.redactor)
             self.reporting.preflight = record
@@ -125,7 +137,23 @@ class PreflightGate:
             self.reason = failure_reason(reports, self.redactor)
             self.reporting.events.last_error = self.reason
             self.reporting.set_phase("Failed", self.reason)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.retry_s)
-            if self.stopping.is_set():
+            if await self._wait_for_retry():
                 return False
+
+    async def _wait_for_retry(self) -> bool:
+        """Sleep ``retry_s``, polling the Secrets' versions meanwhile. True: stop now (stopped, or a Secret changed)."""
+        loop = asyncio.get_running_loop()
+        retry_at = loop.time() + self.retry_s
+        while (left := retry_at - loop.time()) > 0:
+            step = min(left, self.secret_poll_s) if self.secrets is not None else left
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), step)
+            if self.stopping.is_set():
+                return True
+            if self.secrets is not None and (name := await self.secrets.changed()) is not None:
+                self.changed_secret = name
+                self.reason = f"credentials Secret {name} changed: restarting to read it"
+                self.reporting.events.last_error = self.reason  # status.lastError: why the container restarts
+                self.reporting.set_phase("Failed", self.reason)
+                return True
+        return False

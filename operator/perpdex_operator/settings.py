@@ -46,6 +46,11 @@ class OperatorSettings(BaseSettings):
     ingest_token_secret: str = Field(
         "perpdex-ingest-token", min_length=1, description="Secret (key `token`) with the collectors' ingest token"
     )
+    bot_secret_versions: bool = Field(
+        True,
+        description="grant each bot `get` on exactly the Secrets its pod references (it restarts when one is fixed "
+        "while preflight fails); the chart sets false when no admission policy pins the Roles the operator writes",
+    )
     peering: str | None = Field(None, description="kopf peering name (several replicas, one active)")
     priority: int | None = Field(None, description="peering priority; default: earlier start = higher priority")
     standalone: bool = Field(False, description="no peering at all (a single replica)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from bot_runtime.process.secret_watch import SECRET_NAMES_ENV
 from perpdex_operator.builders import BuildError, Children
 from perpdex_operator.builders.config import bot_config, to_yaml
 from perpdex_operator.builders.credentials import bot_secret_env
@@ -79,10 +80,18 @@ def desired_replicas(owner: Mapping[str, Any]) -> int:
     return 0 if paused or deleting else 1
 
 
-def role_rules(bot: str) -> list[dict[str, Any]]:
+def referenced_secrets(env: list[dict[str, Any]]) -> list[str]:
+    """The Secrets a container's ``secretKeyRef`` env vars name, each once, in order."""
+    names = [e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in (e.get("valueFrom") or {})]
+    return list(dict.fromkeys(names))
+
+
+def role_rules(bot: str, secrets: list[str] | None = None) -> list[dict[str, Any]]:
     """Least privilege, exactly the calls the bot makes: GET its own TradingBot (risk halt, stop kind), merge-PATCH
-    its own status, GET and PUT (update) its own pre-created Lease. Nothing else: no Secrets, no other bots, no Lease
-    creation, no Events (the bot posts none)."""
+    its own status, GET and PUT (update) its own pre-created Lease, and GET exactly the Secrets its pod references
+    (their versions: a changed one restarts a bot whose preflight failed; no new exposure, the pod holds their values
+    already). Nothing else: no other Secret, no listing, no other bots, no Lease creation, no Events."""
+    secret_rule = [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": secrets, "verbs": ["get"]}]
     return [
         {"apiGroups": [GROUP], "resources": [TRADINGBOT_PLURAL], "resourceNames": [bot], "verbs": ["get"]},
         {
@@ -97,6 +106,7 @@ def role_rules(bot: str) -> list[dict[str, Any]]:
             "resourceNames": [bot],
             "verbs": ["get", "update"],
         },
+        *(secret_rule if secrets else []),
     ]
 
 
@@ -117,7 +127,6 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         "metadata": object_meta(cm, owner, child_labels),
         "data": {CONFIG_KEY: config_yaml},
     }
-    service_account, role, role_binding = identity_children(sa, namespace, owner, child_labels, role_rules(name))
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -143,6 +152,12 @@ def build_tradingbot_children(owner: Mapping[str, Any], settings: OperatorSettin
         *bot_secret_env(spec),
         *paper_exchange_env(spec, bot_venues(spec), settings.paper_exchange_url),
     ]
+    secrets = referenced_secrets(env) if settings.bot_secret_versions else []
+    if secrets:  # the bot reads their versions (bot_runtime.process.secret_watch)
+        env.append({"name": SECRET_NAMES_ENV, "value": ",".join(secrets)})
+    service_account, role, role_binding = identity_children(
+        sa, namespace, owner, child_labels, role_rules(name, secrets)
+    )
     main = container(
         CONTAINER,
         image=str(spec.get("image") or settings.image),

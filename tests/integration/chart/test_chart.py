@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -111,6 +112,33 @@ def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-
                 assert "secrets" not in rule["resources"], d["metadata"]["name"]
 
 
+def _grants_escalate(docs: list[dict[str, Any]]) -> bool:
+    return any(
+        {"escalate", "bind"} & set(rule["verbs"])
+        for d in docs
+        if d["kind"] in {"ClusterRole", "Role"}
+        for rule in d["rules"]
+    )
+
+
+def test_escalate_and_bind_only_with_the_admission_policy(kube) -> None:  # type: ignore[no-untyped-def]
+    """A bot's Role grants `get` on its Secrets by name (issue 19), which the operator does not hold: it needs
+    `escalate`/`bind` on Roles, and has them only while the admission policy pins the Roles it writes. Without the
+    policy the operator renders no Secret rule (PERPDEX_OPERATOR_BOT_SECRET_VERSIONS=false)."""
+
+    def operator_env(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        op = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator"))
+        return list(op["spec"]["template"]["spec"]["containers"][0]["env"])
+
+    docs = render(kube)
+    assert _grants_escalate(docs)
+    assert any(d["kind"] == "ValidatingAdmissionPolicy" for d in docs)
+    assert not any(e["name"] == "PERPDEX_OPERATOR_BOT_SECRET_VERSIONS" for e in operator_env(docs))
+    off = render(kube, "admissionPolicy.enabled=false")
+    assert not _grants_escalate(off)
+    assert {"name": "PERPDEX_OPERATOR_BOT_SECRET_VERSIONS", "value": "false"} in operator_env(off)
+
+
 def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
     ns = f"chart-{uuid.uuid4().hex[:8]}"
     release = "pdx"
@@ -182,6 +210,10 @@ def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube, req
         ("patch", "tradingbots.perpdex.io", "--subresource=status", "-n", "trading"),
         ("update", "tradingbots.perpdex.io", "--subresource=finalizers", "-n", "trading"),
         ("create", "roles.rbac.authorization.k8s.io", "-n", "trading"),
+        # a bot's Role grants `get` on its Secrets by name, which the operator does not hold itself (issue 19); the
+        # admission policy pins what those Roles and their bindings may hold (test_chart_admission)
+        ("escalate", "roles.rbac.authorization.k8s.io", "-n", "trading"),
+        ("bind", "roles.rbac.authorization.k8s.io", "-n", "trading"),
         ("create", "leases.coordination.k8s.io", "-n", "trading"),
         ("create", "events", "-n", "trading"),
         ("watch", "pods", "-n", "trading"),
@@ -196,7 +228,8 @@ def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube, req
         ("create", "tradingbots.perpdex.io", "-n", "trading"),
         ("delete", "pods", "-n", "trading"),
         ("create", "clusterroles.rbac.authorization.k8s.io"),
-        ("escalate", "roles.rbac.authorization.k8s.io", "-n", "trading"),
+        ("escalate", "clusterroles.rbac.authorization.k8s.io"),
+        ("bind", "clusterroles.rbac.authorization.k8s.io"),
         ("impersonate", "serviceaccounts"),
     ):
         assert not can(*denied), denied

@@ -150,24 +150,25 @@ def test_operator_identity_writes_only_what_it_manages(kube: Kube, release: tupl
     out = as_operator(kube, ns, name, *create, input=system)
     assert denied_by(out, policy) and "never writes in namespace kube-system" in out.stderr
 
-    # a RoleBinding granting a Role to everyone, or to another namespace's ServiceAccount, is refused; binding it to
-    # a ServiceAccount of its own namespace (what the operator does for each bot) passes. The Role exists and holds
-    # less than the operator does, so RBAC's own escalation check passes and admission decides.
+    # a RoleBinding granting a Role to everyone, to another namespace's ServiceAccount, or to a ServiceAccount of
+    # another name (the operator's own), is refused; binding a <name>-bot Role to the ServiceAccount <name>-bot (what
+    # the operator does for each bot) passes. The operator holds `bind` on Roles (a bot's Role grants `get` on its
+    # Secrets, which the operator does not hold), so admission decides.
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": {"name": "r", "namespace": victim, "labels": dict(MANAGED)},
+        "metadata": {"name": "r-bot", "namespace": victim, "labels": dict(MANAGED)},
         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
     }
     kube.kubectl("apply", "-f", "-", input=json.dumps(role))
 
-    def binding(subject: dict[str, str]) -> str:
+    def binding(subject: dict[str, str], role: str = "r-bot") -> str:
         return json.dumps(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
                 "metadata": {"name": "grant", "namespace": victim, "labels": dict(MANAGED)},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
                 "subjects": [subject],
             }
         )
@@ -175,12 +176,44 @@ def test_operator_identity_writes_only_what_it_manages(kube: Kube, release: tupl
     everyone = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}
     out = as_operator(kube, ns, name, *create, input=binding(everyone))
     assert denied_by(out, policy) and "ServiceAccounts of the RoleBinding's own namespace" in out.stderr
-    foreign = {"kind": "ServiceAccount", "name": "default", "namespace": "kube-system"}
+    foreign = {"kind": "ServiceAccount", "name": "r-bot", "namespace": "kube-system"}
     out = as_operator(kube, ns, name, *create, input=binding(foreign))
     assert denied_by(out, policy), out.stderr
-    own = {"kind": "ServiceAccount", "name": "bot", "namespace": victim}
+    itself = {"kind": "ServiceAccount", "name": f"{name}-perp-dex-operator-operator", "namespace": victim}
+    out = as_operator(kube, ns, name, *create, input=binding(itself))
+    assert denied_by(out, policy) and "to the ServiceAccount of the same" in out.stderr, out.stderr
+    kube.kubectl("apply", "-f", "-", input=json.dumps({**role, "metadata": {**role["metadata"], "name": "r"}}))
+    out = as_operator(kube, ns, name, *create, input=binding({"kind": "ServiceAccount", "name": "r"}, role="r"))
+    assert denied_by(out, policy), out.stderr  # not a bot's or a collector's Role
+    own = {"kind": "ServiceAccount", "name": "r-bot", "namespace": victim}
     ok = as_operator(kube, ns, name, *create, input=binding(own))
     assert ok.returncode == 0, ok.stderr
+
+    # the Roles it writes grant only what bots and collectors use: `get` on Secrets only by name, in a bot's Role
+    # (issue 19: the bot reads its Secrets' versions). The operator holds `escalate` for that one rule.
+    def bot_role(rules: list[dict[str, Any]], role: str = "x-bot") -> str:
+        meta = {"name": role, "namespace": victim, "labels": dict(MANAGED)}
+        return json.dumps(
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules}
+        )
+
+    secret_get = {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["lighter-main"], "verbs": ["get"]}
+    lease = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["x"], "verbs": ["get"]}
+    ok = as_operator(kube, ns, name, *create, input=bot_role([lease, secret_get]))
+    assert ok.returncode == 0, ok.stderr  # what the operator builds for a bot with credentials
+    for bad in (
+        [{**secret_get, "resourceNames": []}],  # every Secret
+        [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+        [{**secret_get, "verbs": ["get", "list"]}],
+        [{**secret_get, "resources": ["secrets", "configmaps"]}],
+        [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}],
+        [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+        [{"apiGroups": ["perpdex.io"], "resources": ["tradingbots"], "verbs": ["delete"]}],
+    ):
+        out = as_operator(kube, ns, name, *create, input=bot_role(bad))
+        assert denied_by(out, policy) and "writes only Roles granting" in out.stderr, (bad, out.stderr)
+    out = as_operator(kube, ns, name, *create, input=bot_role([secret_get], role=f"{name}-perp-dex-operator-operator"))
+    assert denied_by(out, policy), out.stderr  # a Secret rule only in a bot's Role
 
     # everyone else is not concerned: the cluster admin patches the same Deployment
     kube.kubectl(*patch, "-p", '{"spec":{"replicas":3}}')

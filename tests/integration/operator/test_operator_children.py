@@ -187,7 +187,9 @@ async def test_tradingbot_children_are_exact_and_hold_no_secret(
             "name": "PERPDEX_GRACE_SECONDS",
             "value": str(pod["terminationGracePeriodSeconds"]),
         }
-        plain = {"PERPDEX_BOT_NAME", "TMPDIR", "PERPDEX_GRACE_SECONDS"}
+        # the Secrets the pod references, by name only: the bot reads their versions (issue 19)
+        assert env["PERPDEX_SECRET_NAMES"] == {"name": "PERPDEX_SECRET_NAMES", "value": "lighter-main,tg-bot,lark-hook"}
+        plain = {"PERPDEX_BOT_NAME", "TMPDIR", "PERPDEX_GRACE_SECONDS", "PERPDEX_SECRET_NAMES"}
         secretish = [e for e in container["env"] if "value" in e and e["name"] not in plain]
         assert secretish == []
 
@@ -209,7 +211,15 @@ async def test_tradingbot_children_are_exact_and_hold_no_secret(
             "resourceNames": [name],
             "verbs": ["get", "update"],
         } in rules
-        assert not any("secrets" in r["resources"] for r in rules)
+        # `get` on exactly the Secrets the pod references (it holds their values already): nothing else of Secrets
+        assert [r for r in rules if "secrets" in r["resources"]] == [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": ["lighter-main", "tg-bot", "lark-hook"],
+                "verbs": ["get"],
+            }
+        ]
         assert children["RoleBinding"]["subjects"] == [
             {"kind": "ServiceAccount", "name": f"{name}-bot", "namespace": ns}
         ]

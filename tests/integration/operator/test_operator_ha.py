@@ -161,3 +161,25 @@ async def test_bot_service_account_is_least_privilege(kube: Any, operator: Any, 
     assert not _can(kube, ns, sa, "list", "secrets")
     assert not _can(kube, ns, sa, "get", "secrets/lighter-main")
     assert not _can(kube, ns, sa, "delete", "statefulsets.apps/rbac-a")
+
+
+async def test_a_live_bot_may_get_exactly_its_own_secrets(kube: Any, operator: Any, op_namespace: str) -> None:
+    """Issue 19: a bot whose preflight failed restarts when its credentials Secret changes, so it may GET exactly
+    the Secrets its pod references (their values are in its env already): no other Secret, no list/watch/write."""
+    ns = op_namespace
+    body = paper_bot("rbac-live", exchange="lighter", credentials={"lighter": {"secretName": "lighter-rbac"}})
+    del body["spec"]["paper"]
+    async with kube.client() as client:
+        await create_bot(client, ns, body)
+        await eventually(
+            lambda: client.get(resource_path("rbac.authorization.k8s.io/v1", "rolebindings", ns, "rbac-live-bot")),
+            what="rolebinding",
+        )
+    sa = "rbac-live-bot"
+    assert _can(kube, ns, sa, "get", "secrets/lighter-rbac")
+    assert not _can(kube, ns, sa, "get", "secrets/lighter-main")
+    assert not _can(kube, ns, sa, "get", "secrets")
+    assert not _can(kube, ns, sa, "list", "secrets")
+    assert not _can(kube, ns, sa, "watch", "secrets")
+    assert not _can(kube, ns, sa, "update", "secrets/lighter-rbac")
+    assert not _can(kube, ns, sa, "patch", "secrets/lighter-rbac")

@@ -186,7 +186,9 @@ def test_env_is_field_refs_and_secret_refs_only() -> None:
         {"name": k, "valueFrom": {"secretKeyRef": {"name": "tg-bot", "key": k}}}
         for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     ]
-    assert env[6:] == expected
+    assert env[6:-1] == expected
+    # the Secrets the pod references, each once: the bot reads their versions (a changed one restarts it)
+    assert env[-1] == {"name": "PERPDEX_SECRET_NAMES", "value": "lighter-main,tg-bot"}
 
 
 def test_lark_keys_are_optional_and_paper_needs_no_secret() -> None:
@@ -225,7 +227,8 @@ def test_no_secret_value_can_reach_a_manifest() -> None:
     """The builders only ever see Secret names; a value placed where a name belongs would show up verbatim."""
     children = build_tradingbot_children(grid_bot(), SETTINGS)
     text = json.dumps([*children.applied, *children.created])
-    plain = ('"value": "btc-grid"', '"value": "/tmp"', '"value": "40"')  # name, TMPDIR, PERPDEX_GRACE_SECONDS
+    # name, TMPDIR, PERPDEX_GRACE_SECONDS, PERPDEX_SECRET_NAMES (Secret names only)
+    plain = ('"value": "btc-grid"', '"value": "/tmp"', '"value": "40"', '"value": "lighter-main,tg-bot"')
     for value in plain:
         text = text.replace(value, "")
     assert '"value": "' not in text
@@ -249,7 +252,11 @@ def test_rbac_is_limited_to_the_bot() -> None:
             "resourceNames": ["btc-grid"],
             "verbs": ["get", "update"],
         },
+        # exactly the Secrets the pod references (their versions; the pod holds their values already)
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["lighter-main", "tg-bot"], "verbs": ["get"]},
     ]
+    paper = by_kind(build_tradingbot_children(grid_bot(exchange="paper", credentials={}, notifications={}), SETTINGS))
+    assert not any("secrets" in rule["resources"] for rule in paper["Role"]["rules"])  # no Secret, no rule
     assert kids["RoleBinding"]["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",

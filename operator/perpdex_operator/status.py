@@ -173,8 +173,9 @@ def _crash(obs: Observation, now: datetime, settings: OperatorSettings, phase: s
     return obs.crash_loop(now=now, restarts=settings.crashloop_restarts, window=window, failing=phase == "Failed")
 
 
-# a container that cannot start until someone fixes something (a Secret, a key, the image): the TradingBot's Ready
-# condition carries the kubelet's reason and message, and clears by itself once the pod runs
+# a container that cannot start until someone fixes something (a Secret, a key, the image): the TradingBot's or
+# FundingCollector's Ready condition carries the kubelet's reason and message (e.g. the collector's ingest-token
+# Secret missing in its namespace: 'secret "perpdex-ingest-token" not found'), and clears by itself once the pod runs
 CONTAINER_PROBLEMS = frozenset(
     {
         "CreateContainerConfigError",
@@ -187,10 +188,10 @@ CONTAINER_PROBLEMS = frozenset(
 )
 
 
-def _container_problem(obs: Observation) -> Condition | None:
+def _container_problem(obs: Observation, what: str) -> Condition | None:
     for pod in obs.pods:
         if pod.waiting_reason in CONTAINER_PROBLEMS and not pod.terminating:
-            message = pod.waiting_message or f"the bot container of pod {pod.name} cannot start"
+            message = pod.waiting_message or f"the {what} container of pod {pod.name} cannot start"
             return _cond(READY, False, pod.waiting_reason, f"{pod.name}: {message}")
     return None
 
@@ -204,7 +205,7 @@ def _bot_ready(f: Facts) -> Condition:
         return _cond(READY, False, "CrashLoopBackOff", f.crash.message)
     if f.problem is not None:
         return _cond(READY, False, f.problem.reason, f.problem.message)
-    if (waiting := _container_problem(f.obs)) is not None:
+    if (waiting := _container_problem(f.obs, f.what)) is not None:
         return waiting
     if f.stale:
         return _cond(READY, False, "HeartbeatStale", f.beat.describe())
@@ -328,6 +329,8 @@ def _collector_ready(f: Facts) -> Condition:
         return _cond(READY, False, "CrashLoopBackOff", f.crash.message)
     if f.problem is not None:
         return _cond(READY, False, f.problem.reason, f.problem.message)
+    if (waiting := _container_problem(f.obs, f.what)) is not None:
+        return waiting
     if f.stale:
         return _cond(READY, False, "HeartbeatStale", f.beat.describe())
     if f.phase in {"Running", "Degraded"} and f.speaks:

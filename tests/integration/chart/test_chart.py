@@ -112,6 +112,36 @@ def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-
                 assert "secrets" not in rule["resources"], d["metadata"]["name"]
 
 
+def test_the_ingest_token_reaches_every_watched_namespace(kube) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: a collector's pod reads the ingest token from a Secret of its own namespace, so in namespaced scope
+    the chart renders the same token into every watched namespace; cluster scope only into the release's (the copy
+    command is in docs/operations.md); an existing Secret named by the user is never rendered."""
+
+    def tokens(docs: list[dict[str, Any]]) -> dict[str, str]:
+        return {
+            d["metadata"]["namespace"]: d["data"]["token"]
+            for d in docs
+            if d["kind"] == "Secret" and d["metadata"]["name"] == "t-perp-dex-operator-ingest-token"
+        }
+
+    namespaced = tokens(render(kube, "operator.scope=namespaced", "operator.watchNamespaces={a,perpdex,b}"))
+    assert sorted(namespaced) == ["a", "b", "perpdex"]
+    assert len(set(namespaced.values())) == 1  # one token: the funding service checks it
+    op = next(
+        d
+        for d in render(kube, "operator.scope=namespaced", "operator.watchNamespaces={a,b}")
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator")
+    )
+    assert (
+        "--ingest-token-secret=t-perp-dex-operator-ingest-token"
+        in op["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    assert sorted(tokens(render(kube))) == ["perpdex"]  # cluster scope
+    assert tokens(render(kube, "operator.scope=namespaced", "fundingService.ingestToken.existingSecret=mine")) == {}
+    operations = (REPO / "docs" / "operations.md").read_text()
+    assert "kubectl create secret generic <release>-perp-dex-operator-ingest-token -n <namespace>" in operations
+
+
 def _grants_escalate(docs: list[dict[str, Any]]) -> bool:
     return any(
         {"escalate", "bind"} & set(rule["verbs"])

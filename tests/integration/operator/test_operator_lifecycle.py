@@ -375,3 +375,51 @@ async def test_the_bots_own_reports_update_conditions_at_once(
             lambda: _cond(client, ns, "prompt", "RiskLimitBreached", "True", "RiskHalted"), timeout=15, what="risk"
         )
     op.stop()
+
+
+async def test_a_collector_without_its_ingest_token_names_the_secret(
+    kube: Any, operator: Any, op_namespace: str
+) -> None:
+    """Issue 20: a FundingCollector in a namespace without the ingest-token Secret: the kubelet leaves its container
+    in CreateContainerConfigError (the pod stands in for it: no kubelet here) and the collector's Ready condition
+    says which Secret is missing."""
+    ns, name = op_namespace, "no-token"
+    body = {"apiVersion": API, "kind": "FundingCollector", "metadata": {"name": name}, "spec": {"exchanges": ["paper"]}}
+    async with kube.client() as client:
+        await client.create(resource_path(API, "fundingcollectors", ns), body)
+        await eventually(lambda: client.get(resource_path("apps/v1", "deployments", ns, name)), what="deployment")
+        pod = f"{name}-6f7c9-abcde"
+        await client.create(
+            resource_path("v1", "pods", ns),
+            fake_pod(pod, name, app="fundingcollector", service_account=f"{name}-collector"),
+        )
+        missing = 'secret "perpdex-ingest-token" not found'
+        await client.patch(
+            resource_path("v1", "pods", ns, pod, "status"),
+            {
+                "status": {
+                    "phase": "Pending",
+                    "containerStatuses": [
+                        {
+                            "name": "bot",
+                            "image": "registry.test/perpdex:it",
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 0,
+                            "state": {"waiting": {"reason": "CreateContainerConfigError", "message": missing}},
+                        }
+                    ],
+                }
+            },
+        )
+
+        async def ready_names_it() -> dict[str, Any] | None:
+            cr = await client.get(collector_path(ns, name))
+            try:
+                ready = condition(cr, "Ready")
+            except AssertionError:
+                return None
+            return ready if ready["reason"] == "CreateContainerConfigError" else None
+
+        ready = await eventually(ready_names_it, what="Ready=False/CreateContainerConfigError")
+        assert ready["status"] == "False" and ready["message"] == f"{pod}: {missing}"

@@ -289,3 +289,19 @@ def test_a_container_that_cannot_start_shows_the_kubelets_reason_in_ready() -> N
     # the Secret is created, the kubelet starts the container: the reason goes by itself
     running = bot(phase="Running", lastHeartbeat=iso(NOW - timedelta(seconds=5)))
     assert derive(running, A_POD)["Ready"] == ("True", "Running")
+
+
+def test_a_collector_missing_its_ingest_token_secret_names_it_in_ready() -> None:
+    """Issue 20: a collector outside the namespaces the chart renders the token into waits in
+    CreateContainerConfigError; its Ready condition says which Secret is missing."""
+    stuck = PodView(
+        name="c-5d9f-x",
+        phase="Pending",
+        waiting_reason="CreateContainerConfigError",
+        waiting_message='secret "perpdex-ingest-token" not found',
+    )
+    owner = {"metadata": {"name": "c", "generation": 1}, "spec": {"interval": "60s"}}
+    got = collector_status(owner, Observation(pods=(stuck,)), now=NOW, settings=SETTINGS, config_hash="h")
+    ready = next(c for c in got.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "CreateContainerConfigError")
+    assert ready.message == 'c-5d9f-x: secret "perpdex-ingest-token" not found'

@@ -127,6 +127,18 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
         "every live exchange",
     ),
     (
+        "fundingArb-margin-sizing-without-margin",
+        edit(funding_arb_bot, spec__fundingArb__sizing={"mode": "margin", "leverage": "3"}),
+        "spec.fundingArb.sizing.marginUsd",
+        "needs spec.fundingArb.sizing.marginUsd",
+    ),
+    (
+        "fundingArb-loneLeg-unknown",
+        edit(funding_arb_bot, spec__fundingArb__loneLeg="hope"),
+        "spec.fundingArb.loneLeg",
+        "Unsupported value",
+    ),
+    (
         "requiredExchange-not-in-exchanges",
         edit(funding_arb_bot, spec__fundingArb__requiredExchange="paradex"),
         "spec.fundingArb.requiredExchange",
@@ -327,6 +339,9 @@ def test_boundary_values_are_accepted(kube, crd_ns: str) -> None:  # type: ignor
         "requiredExchange": "grvt",
         "erosionExitRatio": "1",
         "singleLegTimeout": "500ms",
+        "sizing": {"mode": "margin", "marginUsd": "250", "leverage": "3"},
+        "exitMaxDeferral": "0",
+        "holdWhileBestMargin": "0",
     }
     paper = {
         "apiVersion": "perpdex.io/v1alpha1",
@@ -409,6 +424,14 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "preFundingWindow": "10m",
         "minLiquidationDistancePct": "10",
         "maxLegImbalancePct": "2",
+        # issue 22: exits and the lone leg
+        "holdWhileBest": True,
+        "holdWhileBestMargin": "0.05",
+        "exitOrders": "makerFirst",
+        "exitMakerTimeout": "20s",
+        "exitMaxSpreadBps": "20",
+        "exitMaxDeferral": "10m",
+        "loneLeg": "complete",
     }
     # fundingRateHourly has no default: unset, each named paper venue derives its own rate
     assert spec["paper"] == {

@@ -52,6 +52,9 @@ def config() -> BotConfig:
                 "exitNetApr": "0.03",
                 "holdHours": 72,
                 "preFundingWindow": "0s",
+                # cycles run by hand on a virtual clock nobody advances meanwhile: a maker exit order would rest
+                # forever (issue 22's maker-first exit is tested on the fault rig, test_farb_exit_orders.py)
+                "exitOrders": "ioc",
             },
             # paper-a trades where the replay's BTC book is (97380 / 97381)
             "paper": {"volatility": "0", "startPrice": "97380.5", "step": "60s", "seed": 7},

@@ -69,6 +69,7 @@ CHILD_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "services"),
     ("apps/v1", "statefulsets"),
     ("coordination.k8s.io/v1", "leases"),
+    ("policy/v1", "poddisruptionbudgets"),
 )
 CHILDREN_PER_BOT = len(CHILD_KINDS)
 CONCURRENCY = 64  # KubeClient's connection pool
@@ -293,7 +294,7 @@ def expected_children(name: str) -> dict[str, str]:
 
 
 async def children_state(client: KubeClient, namespace: str, n: int) -> tuple[set[str], dict[str, int]]:
-    """The bots whose 7 children all exist, and how many children of each kind exist."""
+    """The bots whose children (one of each of CHILD_KINDS) all exist, and how many children of each kind exist."""
     present: dict[str, set[str]] = {}
     for api_version, plural in CHILD_KINDS:
         got = await client.list(resource_path(api_version, plural, namespace))

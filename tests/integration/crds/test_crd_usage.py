@@ -160,7 +160,7 @@ def test_printer_columns_by_plural_short_name_and_category(kube, crd_ns: str) ->
     assert farb[1:4] == ["fundingArb", "multi", "BTC"]
 
     wide = kube.kubectl("get", "tb", "-n", crd_ns, "-o", "wide").stdout
-    assert _header(wide) == [*bot_columns[:-1], "EXCHANGES", "ORDERS", "UPNL", "FUNDING", "ERROR", "AGE"]
+    assert _header(wide) == [*bot_columns[:-1], "EXCHANGES", "ORDERS", "UPNL", "FUNDING", "READY", "ERROR", "AGE"]
     assert '["paper-a","paper-b"]' in _row(wide, "paper-funding-arb")
     assert "7" in _row(wide, "paper-btc-grid") and "-1.20" in _row(wide, "paper-btc-grid")
     assert "0.46" in _row(wide, "paper-btc-grid")

@@ -341,7 +341,9 @@ def test_operator_baseline_children_match_the_operator_builders() -> None:
     children = operator_scale.baseline_children("ns", 3, operator_scale.paper_spec())
     assert len(children) == 3 * operator_scale.CHILDREN_PER_BOT
     kinds = {c["kind"] for c in children}
-    assert kinds == {"ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet", "Lease"}
+    assert kinds == {
+        "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "StatefulSet", "Lease", "PodDisruptionBudget"
+    }  # fmt: skip
     assert all(c["metadata"]["namespace"] == "ns" for c in children)
     plurals = {p for _, p in operator_scale.CHILD_KINDS}
     assert {operator_scale.child_collection(c).rsplit("/", 1)[-1] for c in children} == plurals

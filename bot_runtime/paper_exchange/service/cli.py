@@ -15,13 +15,8 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
-from typing import TYPE_CHECKING
 
 from bot_runtime.paper_exchange.service.settings import Settings
-
-if TYPE_CHECKING:
-    import asyncpg
 
 log = logging.getLogger("paper_exchange")
 
@@ -52,9 +47,12 @@ def main(argv: list[str]) -> int:
     )
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.migrate)
+    from bot_runtime.db.commands import migrate_command, status_command
+    from bot_runtime.paper_exchange.service.store import MIGRATIONS
+
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings, args.wait))
-    return asyncio.run(_status(settings))
+        return asyncio.run(migrate_command(settings, MIGRATIONS, args.wait))
+    return asyncio.run(status_command(settings, MIGRATIONS))
 
 
 def _config_error(exc: Exception) -> str:
@@ -85,69 +83,3 @@ def _serve(settings: Settings, host: str | None, port: int | None, migrate: bool
         access_log=False,
     )
     return 0
-
-
-async def _connect(settings: Settings, wait: float) -> asyncpg.Connection:
-    import asyncpg
-
-    from bot_runtime.db.pool import is_connection_error
-
-    deadline = time.monotonic() + wait
-    delay = 0.5
-    while True:
-        try:
-            return await asyncpg.connect(settings.dsn(), timeout=settings.connect_timeout_seconds)
-        except Exception as exc:
-            if not is_connection_error(exc) or time.monotonic() + delay > deadline:
-                raise
-            log.info("database %s not reachable yet (%s); retrying", settings.redacted_dsn(), type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-async def _migrate(settings: Settings, wait: float) -> int:
-    import asyncpg
-
-    from bot_runtime.db.migrator import MigrationError, migrate
-    from bot_runtime.paper_exchange.service.store import MIGRATIONS
-
-    try:
-        conn = await _connect(settings, wait)
-    except Exception as exc:
-        print(f"database {settings.redacted_dsn()} unreachable: {type(exc).__name__}", file=sys.stderr)
-        return 2
-    try:
-        applied = await migrate(conn, MIGRATIONS)
-    except MigrationError as exc:
-        print(f"migration error: {exc}", file=sys.stderr)
-        return 1
-    except asyncpg.PostgresError as exc:
-        print(f"migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await conn.close()
-    for m in applied:
-        print(f"applied {m.filename}")
-    if not applied:
-        print("database schema is current")
-    return 0
-
-
-async def _status(settings: Settings) -> int:
-    from bot_runtime.db.migrator import migration_status
-    from bot_runtime.paper_exchange.service.store import MIGRATIONS
-
-    try:
-        conn = await _connect(settings, 0)
-    except Exception as exc:
-        print(f"database {settings.redacted_dsn()} unreachable: {type(exc).__name__}", file=sys.stderr)
-        return 2
-    try:
-        status = await migration_status(conn, MIGRATIONS)
-    finally:
-        await conn.close()
-    print(f"applied: {status.applied or 'none'}")
-    print(f"pending: {[m.filename for m in status.pending] or 'none'}")
-    if status.mismatched:
-        print(f"CHANGED after being applied: {status.mismatched}")
-    return 0 if status.current else 1

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot_runtime.clock import Clock, SystemClock
 from bot_runtime.config import BotConfig, OnStop
+from bot_runtime.exchanges._shared.id_text import base36
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CredentialsError,
@@ -265,8 +266,8 @@ class ClientIds:
     def new(self, role: str) -> str:
         if not role.isalpha() or not role.islower():
             raise ValueError("role must be lowercase letters")
-        stamp = _base36(time.time_ns() // 1_000_000)
-        return f"{self.tag}-{role}-{stamp}{_base36(next(self._counter) % 46656).rjust(3, '0')}"
+        stamp = base36(time.time_ns() // 1_000_000)
+        return f"{self.tag}-{role}-{stamp}{base36(next(self._counter) % 46656).rjust(3, '0')}"
 
     def role_of(self, client_order_id: str | None) -> str | None:
         """The role of one of *our* ids, else None (foreign or missing id)."""
@@ -282,16 +283,6 @@ class ClientIds:
 
     def is_ours(self, client_order_id: str | None) -> bool:
         return self.role_of(client_order_id) is not None
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = digits[rem] + out
-        if number == 0:
-            return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -40,23 +40,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot_runtime.exchanges._shared.id_text import NATIVE_ID, base36
 from bot_runtime.exchanges.base import Order, OrderRejected
 
 log = logging.getLogger(__name__)
 
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-_NATIVE = re.compile(r"^pd(?P<tag>[0-9a-f]{6})-(?P<role>[a-z]+)-(?P<stamp>[0-9a-z]+)(?P<counter>[0-9a-z]{3})$")
 _DECODED = re.compile(r"^pd(?P<tag>[0-9a-f]+)-(?P<role>[a-z]+)-(?P<seconds>[0-9a-z]+)\.(?P<counter>[0-9a-z]+)$")
 _REMEMBERED = 100_000
-
-
-def _base36(number: int) -> str:
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = _DIGITS[rem] + out
-        if number == 0:
-            return out
 
 
 @dataclass(frozen=True)
@@ -131,7 +121,7 @@ class IntegerClientIds:
 
     def _ours(self, client_order_id: str) -> int | None:
         layout = self.layout
-        native = _NATIVE.match(client_order_id)
+        native = NATIVE_ID.match(client_order_id)
         if native is not None:
             tag = int(native["tag"][: layout.tag_hex], 16)
             role = native["role"]
@@ -209,7 +199,7 @@ class IntegerClientIds:
         tag = payload % (1 << (4 * layout.tag_hex))
         if role >= len(layout.roles):
             return text
-        return f"pd{tag:0{layout.tag_hex}x}-{layout.roles[role]}-{_base36(seconds)}.{_base36(counter)}"
+        return f"pd{tag:0{layout.tag_hex}x}-{layout.roles[role]}-{base36(seconds)}.{base36(counter)}"
 
     # the guard ----------------------------------------------------------------------------------------------------------
     def ensure_free(self, venue_id: int, client_order_id: str, live: Iterable[Order]) -> None:

@@ -55,24 +55,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot_runtime.exchanges._shared.client_ids import BACKPACK_LEGACY, LIGHTER_LEGACY, IntegerClientIds, IntIdLayout
+from bot_runtime.exchanges._shared.id_text import NATIVE_ID, base36
 from bot_runtime.exchanges.base import Order, OrderRejected
 
 log = logging.getLogger(__name__)
 
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-_NATIVE = re.compile(r"^pd(?P<tag>[0-9a-f]{6})-(?P<role>[a-z]+)-(?P<stamp>[0-9a-z]+)(?P<counter>[0-9a-z]{3})$")
 _DECODED = re.compile(r"^pd(?P<tag>[0-9a-f]+)-(?P<role>[a-z]+)-#(?P<seq>[0-9a-z]+)$")
 _REMEMBERED = 100_000
 _BOT_TAG_BITS = 24  # ClientIds: 6 hex digits
-
-
-def _base36(number: int) -> str:
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = _DIGITS[rem] + out
-        if number == 0:
-            return out
 
 
 @dataclass(frozen=True)
@@ -159,7 +149,7 @@ class TaggedClientIds:
         known = self._sent.get(client_order_id)
         if known is not None:
             return known
-        native = _NATIVE.match(client_order_id)
+        native = NATIVE_ID.match(client_order_id)
         venue_id: int | None = None
         if native is not None:
             role = self._role_code(native["role"])
@@ -261,7 +251,7 @@ class TaggedClientIds:
         tag, role, seq = layout.unpack(number)
         if role >= len(layout.roles) or number < layout.small:  # a small decimal id: a manual one
             return text
-        return f"pd{tag:0{layout.tag_hex}x}-{layout.roles[role]}-#{_base36(seq)}"
+        return f"pd{tag:0{layout.tag_hex}x}-{layout.roles[role]}-#{base36(seq)}"
 
     # the guard ----------------------------------------------------------------------------------------------------------
     def ensure_free(self, venue_id: int, client_order_id: str, live: Iterable[Order]) -> None:

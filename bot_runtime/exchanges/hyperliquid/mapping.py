@@ -23,25 +23,15 @@ import re
 from collections import OrderedDict
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from bot_runtime.exchanges._shared.id_text import NATIVE_ID, base36
 from bot_runtime.exchanges.base import CancelReason, OrderStatus, Side
 
 PERP_MAX_DECIMALS = 6
 MAX_SIGNIFICANT = 5
 
-_NATIVE = re.compile(r"^pd(?P<tag>[0-9a-f]{6})-(?P<role>[a-z]{1,3})-(?P<stamp>[0-9a-z]+)(?P<counter>[0-9a-z]{3})$")
 _CLOID = re.compile(r"^0x[0-9a-f]{32}$")
 _MARKER = 0x7064  # "pd"
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _REMEMBERED = 100_000
-
-
-def _base36(number: int) -> str:
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = _DIGITS[rem] + out
-        if number == 0:
-            return out
 
 
 class CloidCodec:
@@ -51,8 +41,8 @@ class CloidCodec:
         self._foreign: OrderedDict[str, str] = OrderedDict()
 
     def encode(self, client_order_id: str) -> str:
-        native = _NATIVE.match(client_order_id)
-        if native is not None:
+        native = NATIVE_ID.match(client_order_id)
+        if native is not None and len(native["role"]) <= 3:  # three 5-bit letters fit the cloid's role field
             stamp = int(native["stamp"], 36)
             if stamp < 1 << 48:
                 role = 0
@@ -92,7 +82,7 @@ class CloidCodec:
         if letters[0] == 0 or any(code > 26 for code in letters) or (letters[1] == 0 and letters[2] != 0):
             return lowered
         role = "".join(chr(ord("`") + code) for code in letters if code)
-        return f"pd{tag:06x}-{role}-{_base36(stamp)}{_base36(counter).rjust(3, '0')}"
+        return f"pd{tag:06x}-{role}-{base36(stamp)}{base36(counter).rjust(3, '0')}"
 
 
 # --- numbers --------------------------------------------------------------------------------------------------------

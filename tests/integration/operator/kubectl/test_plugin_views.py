@@ -134,9 +134,10 @@ def world(crds_installed: Any) -> dict[str, Any]:
     return {"kube": kube, "a": ns_a, "b": ns_b}
 
 
-def _rows(text: str) -> dict[str, list[str]]:
+def _rows(text: str) -> dict[tuple[str, str], list[str]]:
+    """Rows by (namespace, name): the control plane is shared with other tests, whose objects the list shows too."""
     lines = text.splitlines()
-    return {line.split()[1]: line.split() for line in lines[1:] if line.strip()}
+    return {(line.split()[0], line.split()[1]): line.split() for line in lines[1:] if line.strip()}
 
 
 def test_list_every_namespace_rounded(world: dict[str, Any]) -> None:
@@ -148,7 +149,7 @@ def test_list_every_namespace_rounded(world: dict[str, Any]) -> None:
         "REALIZED", "UNREALIZED", "FUNDING", "HEARTBEAT", "HALT",
     ]  # fmt: skip
     rows = _rows(bots_part)
-    grid, farb = rows["grid-btc"], rows["farb-eth"]
+    grid, farb = rows[(world["a"], "grid-btc")], rows[(world["b"], "farb-eth")]
     assert grid[:10] == [
         world["a"],
         "grid-btc",
@@ -177,8 +178,9 @@ def test_list_every_namespace_rounded(world: dict[str, Any]) -> None:
     # the collector's venues, one row each, with their health
     venue_lines = venues_part.splitlines()
     assert venue_lines[0].split()[:5] == ["NAMESPACE", "COLLECTOR", "PHASE", "VENUE", "HEALTH"]
-    lighter = next(line.split() for line in venue_lines if " lighter " in line)
-    grvt = next(line for line in venue_lines if " grvt " in line)
+    ours = [line for line in venue_lines if line.startswith(world["a"] + " ")]
+    lighter = next(line.split() for line in ours if " lighter " in line)
+    grvt = next(line for line in ours if " grvt " in line)
     assert lighter[:6] == [world["a"], "dexes", "Degraded", "lighter", "ok", "120"] and "340ms" in lighter
     assert " failing " in grvt and "timeout after 20s" in grvt
 

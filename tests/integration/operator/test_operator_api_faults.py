@@ -121,10 +121,11 @@ async def _wait_converged(client: KubeClient, ns: str, op: OperatorProcess, expe
 async def _assert_quiet(proxy: FaultProxy, op: OperatorProcess) -> None:
     """Once converged, the operator falls silent: a window of QUIET_WINDOW seconds (several status checks per object)
     with no request through the proxy besides its watch streams. A retry kopf scheduled just before convergence may
-    still land in the first window, so up to four windows are tried; a storm fills every one of them."""
+    still land in the first windows (later on a loaded machine), so up to eight windows are tried; a storm fills every
+    one of them."""
     await asyncio.sleep(2.0)  # the last writes' own watch events come back
     windows: list[int] = []
-    for _ in range(4):
+    for _ in range(8):
         mark = proxy.mark()
         await asyncio.sleep(QUIET_WINDOW)
         sent = proxy.requests_since(mark)

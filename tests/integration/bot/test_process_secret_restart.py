@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Kube
 from tests.integration.bot.bot_harness import BotRun, fast_paper_spec, write_manifest
 from tests.integration.bot.test_process_kubernetes import cr_status, eventually, pod_env
 
@@ -44,7 +45,7 @@ def secret(namespace: str, value: str) -> str:
 
 
 @pytest.fixture
-def failing_bot(crds_installed, namespace: str, tmp_path: Path) -> tuple[Any, str, str, Path]:  # type: ignore[no-untyped-def]
+def failing_bot(crds_installed: Kube, namespace: str, tmp_path: Path) -> tuple[Kube, str, str, Path]:
     """A TradingBot whose quantity is under the paper market's minimum (preflight fails), and its Secret."""
     kube = crds_installed
     spec = fast_paper_spec(grid={"quantity": "0.00001", "takeProfit": "0.05", "maxOrders": 10, "waitTime": "2s"})
@@ -66,8 +67,8 @@ def start(kube: Any, namespace: str, name: str, config: Path, tmp_path: Path, ru
     return bot
 
 
-def test_a_changed_secret_ends_the_failed_bot_with_exit_0_and_a_note(  # type: ignore[no-untyped-def]
-    failing_bot, tmp_path: Path, runs: list[BotRun]
+def test_a_changed_secret_ends_the_failed_bot_with_exit_0_and_a_note(
+    failing_bot: tuple[Kube, str, str, Path], tmp_path: Path, runs: list[BotRun]
 ) -> None:
     kube, namespace, name, config = failing_bot
     bot = start(kube, namespace, name, config, tmp_path, runs)
@@ -89,8 +90,8 @@ def test_a_changed_secret_ends_the_failed_bot_with_exit_0_and_a_note(  # type: i
         assert value not in text and base64.b64encode(value.encode()).decode() not in text
 
 
-def test_without_the_names_the_failed_bot_stays_up(  # type: ignore[no-untyped-def]
-    failing_bot, tmp_path: Path, runs: list[BotRun]
+def test_without_the_names_the_failed_bot_stays_up(
+    failing_bot: tuple[Kube, str, str, Path], tmp_path: Path, runs: list[BotRun]
 ) -> None:
     """Outside a pod built by the operator (no PERPDEX_SECRET_NAMES) nothing is polled: a changed Secret ends
     nothing, the bot stays in Failed until stopped."""

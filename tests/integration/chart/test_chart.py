@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import Kube
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
@@ -18,7 +20,7 @@ CHART = REPO / "charts" / "perp-dex-operator"
 KUBE_VERSION = "--kube-version=1.34.0"
 
 
-def render(kube, *sets: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def render(kube: Kube, *sets: str) -> list[dict[str, Any]]:
     args = ["template", "t", str(CHART), KUBE_VERSION, "--namespace=perpdex"]
     for s in sets:
         args += ["--set", s]
@@ -34,7 +36,7 @@ def test_chart_crds_are_the_repository_crds() -> None:
         assert (REPO / "crds" / name).read_bytes() == (CHART / "crds" / name).read_bytes(), name
 
 
-def test_lint(kube) -> None:  # type: ignore[no-untyped-def]
+def test_lint(kube: Kube) -> None:
     kube.helm("lint", str(CHART), KUBE_VERSION, "--strict")
 
 
@@ -51,13 +53,13 @@ def test_lint(kube) -> None:  # type: ignore[no-untyped-def]
         ("unknownKey=1", "unknownKey"),
     ],
 )
-def test_schema_rejects_bad_values(kube, value: str, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_schema_rejects_bad_values(kube: Kube, value: str, field: str) -> None:
     out = kube.helm("template", "t", str(CHART), KUBE_VERSION, "--set", value, check=False)
     assert out.returncode != 0
     assert field in out.stderr
 
 
-def test_every_pod_is_restricted_and_secrets_only_by_reference(kube) -> None:  # type: ignore[no-untyped-def]
+def test_every_pod_is_restricted_and_secrets_only_by_reference(kube: Kube) -> None:
     docs = render(
         kube,
         "collector.create=true",
@@ -92,7 +94,7 @@ def test_every_pod_is_restricted_and_secrets_only_by_reference(kube) -> None:  #
     assert len(panels) >= 6
 
 
-def test_namespaced_scope_uses_roles_only_in_watched_namespaces(kube) -> None:  # type: ignore[no-untyped-def]
+def test_namespaced_scope_uses_roles_only_in_watched_namespaces(kube: Kube) -> None:
     docs = render(kube, "operator.scope=namespaced", "operator.watchNamespaces={a,b}")
     roles = [(d["kind"], d["metadata"].get("namespace")) for d in docs if d["kind"] in {"Role", "RoleBinding"}]
     assert sorted(roles) == [("Role", "a"), ("Role", "b"), ("RoleBinding", "a"), ("RoleBinding", "b")]
@@ -104,7 +106,7 @@ def test_namespaced_scope_uses_roles_only_in_watched_namespaces(kube) -> None:  
     assert "--namespace=a" in args and "--namespace=b" in args and "--all-namespaces" not in args
 
 
-def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-def]
+def test_operator_never_reads_secrets(kube: Kube) -> None:
     docs = render(kube)
     for d in docs:
         if d["kind"] in {"ClusterRole", "Role"}:
@@ -112,7 +114,7 @@ def test_operator_never_reads_secrets(kube) -> None:  # type: ignore[no-untyped-
                 assert "secrets" not in rule["resources"], d["metadata"]["name"]
 
 
-def test_the_ingest_token_reaches_every_watched_namespace(kube) -> None:  # type: ignore[no-untyped-def]
+def test_the_ingest_token_reaches_every_watched_namespace(kube: Kube) -> None:
     """Issue 20: a collector's pod reads the ingest token from a Secret of its own namespace, so in namespaced scope
     the chart renders the same token into every watched namespace; cluster scope only into the release's (the copy
     command is in docs/operations.md); an existing Secret named by the user is never rendered."""
@@ -151,7 +153,7 @@ def _grants_escalate(docs: list[dict[str, Any]]) -> bool:
     )
 
 
-def test_escalate_and_bind_only_with_the_admission_policy(kube) -> None:  # type: ignore[no-untyped-def]
+def test_escalate_and_bind_only_with_the_admission_policy(kube: Kube) -> None:
     """A bot's Role grants `get` on its Secrets by name (issue 19), which the operator does not hold: it needs
     `escalate`/`bind` on Roles, and has them only while the admission policy pins the Roles it writes. Without the
     policy the operator renders no Secret rule (PERPDEX_OPERATOR_BOT_SECRET_VERSIONS=false)."""
@@ -169,7 +171,9 @@ def test_escalate_and_bind_only_with_the_admission_policy(kube) -> None:  # type
     assert {"name": "PERPDEX_OPERATOR_BOT_SECRET_VERSIONS", "value": "false"} in operator_env(off)
 
 
-def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(kube, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
+def test_install_and_upgrade_on_the_api_server_keeps_generated_secrets(
+    kube: Kube, request: pytest.FixtureRequest
+) -> None:
     ns = f"chart-{uuid.uuid4().hex[:8]}"
     release = "pdx"
 

@@ -22,7 +22,7 @@ def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-def test_enabled_paper_exchange_is_deployed_restricted_and_wired(kube) -> None:  # type: ignore[no-untyped-def]
+def test_enabled_paper_exchange_is_deployed_restricted_and_wired(kube: Kube) -> None:
     docs = render(kube, *ON, "paperExchange.venues[0].name=paper-a", "paperExchange.venues[0].options.volatility=0.3")
     dep = named(docs, "Deployment", "t-perp-dex-operator-paper-exchange")
     spec = dep["spec"]["template"]["spec"]
@@ -51,7 +51,7 @@ def test_enabled_paper_exchange_is_deployed_restricted_and_wired(kube) -> None: 
     assert db["spec"]["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
 
 
-def test_disabled_by_default(kube) -> None:  # type: ignore[no-untyped-def]
+def test_disabled_by_default(kube: Kube) -> None:
     docs = render(kube, "networkPolicy.enabled=true", "networkPolicy.apiServerCIDR=10.0.0.1/32")
     assert not [d for d in docs if "paper-exchange" in d["metadata"]["name"]]
     operator = named(docs, "Deployment", "t-perp-dex-operator-operator")
@@ -59,7 +59,7 @@ def test_disabled_by_default(kube) -> None:  # type: ignore[no-untyped-def]
     assert "PERPDEX_OPERATOR_PAPER_EXCHANGE_URL" not in names
 
 
-def test_the_schema_refuses_a_live_venue_name(kube) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_refuses_a_live_venue_name(kube: Kube) -> None:
     out = kube.helm(
         "template", "t", str(CHART), KUBE_VERSION, "--set", "paperExchange.venues[0].name=lighter", check=False
     )

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -523,7 +523,8 @@ async def test_price_stream_from_order_book_channel(client: LighterExchange, ven
     )
     quote = await asyncio.wait_for(anext(stream), 5)
     assert quote.ask == Decimal("97351.0")
-    await stream.aclose()  # type: ignore[attr-defined]
+    assert isinstance(stream, AsyncGenerator)  # the client's stream is an async generator: it can be closed
+    await stream.aclose()
 
 
 async def test_order_book_gap_resubscribes_and_quotes_resume_from_the_new_snapshot(
@@ -553,7 +554,8 @@ async def test_order_book_gap_resubscribes_and_quotes_resume_from_the_new_snapsh
     assert (quote.bid, quote.ask) == (Decimal("97300.0"), Decimal("97300.4"))
     sent = [m for m in book_conn.received if m.get("channel") == "order_book/1"]
     assert [m["type"] for m in sent] == ["subscribe", "unsubscribe", "subscribe"]
-    await stream.aclose()  # type: ignore[attr-defined]
+    assert isinstance(stream, AsyncGenerator)  # the client's stream is an async generator: it can be closed
+    await stream.aclose()
 
 
 def test_order_timestamps_in_microseconds_are_read_as_such() -> None:

@@ -22,16 +22,11 @@ SECRET_ENV = ("PERPDEX_FS_DB_PASSWORD", "PERPDEX_FS_DATABASE_URL")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perpdex funding-service", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
-    serve.add_argument("--host", default=None, help="listen address (default PERPDEX_FS_HOST or 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="listen port (default PERPDEX_FS_PORT or 8000)")
-    serve.add_argument("--migrate", action="store_true", help="apply pending migrations at start")
-    migrate = sub.add_parser("migrate", help="apply pending database migrations")
-    migrate.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the database (default 60)")
-    sub.add_parser("status", help="show which migrations are applied")
-    return parser
+    from bot_runtime.db.commands import service_parser
+
+    return service_parser(
+        "perpdex funding-service", __doc__.split("\n\n")[0], api="HTTP API", env_prefix="PERPDEX_FS_", default_port=8000
+    )
 
 
 def main(argv: list[str]) -> int:

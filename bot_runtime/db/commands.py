@@ -8,6 +8,7 @@ redacted DSN is ever printed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
+
+
+def service_parser(
+    prog: str, description: str, *, api: str, env_prefix: str, default_port: int
+) -> argparse.ArgumentParser:
+    """``serve [--host] [--port] [--migrate] | migrate [--wait] | status``: the command line both services share."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help=f"run the {api} (uvicorn)")
+    serve.add_argument("--host", default=None, help=f"listen address (default {env_prefix}HOST or 0.0.0.0)")
+    serve.add_argument(
+        "--port", type=int, default=None, help=f"listen port (default {env_prefix}PORT or {default_port})"
+    )
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations at start")
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the database (default 60)")
+    sub.add_parser("status", help="show which migrations are applied")
+    return parser
 
 
 async def connect(settings: DatabaseSettings, wait: float) -> asyncpg.Connection:

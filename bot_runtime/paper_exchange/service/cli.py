@@ -22,16 +22,15 @@ log = logging.getLogger("paper_exchange")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perpdex paper-exchange", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP/WebSocket API (uvicorn)")
-    serve.add_argument("--host", default=None, help="listen address (default PERPDEX_PX_HOST or 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="listen port (default PERPDEX_PX_PORT or 8100)")
-    serve.add_argument("--migrate", action="store_true", help="apply pending migrations at start")
-    migrate = sub.add_parser("migrate", help="apply pending database migrations")
-    migrate.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the database (default 60)")
-    sub.add_parser("status", help="show which migrations are applied")
-    return parser
+    from bot_runtime.db.commands import service_parser
+
+    return service_parser(
+        "perpdex paper-exchange",
+        __doc__.split("\n\n")[0],
+        api="HTTP/WebSocket API",
+        env_prefix="PERPDEX_PX_",
+        default_port=8100,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -322,6 +322,12 @@ class TransientNetworkError(ExchangeError):
     retryable = True
 
 
+class MalformedResponse(TransientNetworkError):
+    """The venue answered something its client cannot use: an unknown order status, a missing or unreadable field, a
+    top of book that is not ``0 < bid < ask``. Never read as a default (a silent OPEN, a filled size of 0, a quote of
+    0): the outcome is unknown, so a read is retried and then skipped, and a placement is looked up by client id."""
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # retries
 

@@ -7,6 +7,7 @@
   the placement verdict, REST reconciliation);
 * :mod:`.http` - JSON over httpx with Decimal numbers, the HTTP status → error mapping, ``Retry-After``;
 * :mod:`.values` - wire numbers and timestamps → Decimal / aware datetimes;
+* :mod:`.payload_checks` - venue payloads read strictly (unknown status, missing field, bad quote → an error);
 * :mod:`.redaction` - scrubbing secrets (and session cookies) from SDK logs;
 * :mod:`.settings` - the connection options every venue reads (base/WS URL, timeouts, reconnect delays);
 * :mod:`.client_ids` - client order ids on venues that only take integers.

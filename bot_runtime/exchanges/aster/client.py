@@ -27,6 +27,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.aster import parsing
 from bot_runtime.exchanges.aster.errors import map_error
@@ -161,12 +162,13 @@ class AsterExchange(Exchange):
     # markets ------------------------------------------------------------------------------------------------------
     async def markets(self) -> dict[str, Market]:
         if self._markets is None:
-            info = ExchangeInfo.model_validate(await self._public("/fapi/v1/exchangeInfo"))
+            data = await self._public("/fapi/v1/exchangeInfo")
+            with reading(self.name, "exchangeInfo"):
+                info = ExchangeInfo.model_validate(data)
+                perpetuals = [s for s in info.symbols if s.contract_type == "PERPETUAL" and s.status == "TRADING"]
+                parsed = [parsing.market_from_symbol(sym) for sym in perpetuals]
             markets: dict[str, Market] = {}
-            for sym in info.symbols:
-                if sym.contract_type != "PERPETUAL" or sym.status != "TRADING":
-                    continue
-                market = parsing.market_from_symbol(sym)
+            for market in parsed:
                 self._by_venue[market.venue_symbol] = market
                 current = markets.get(market.symbol)
                 if current is None or (current.quote != self.settings.quote and market.quote == self.settings.quote):
@@ -180,11 +182,11 @@ class AsterExchange(Exchange):
 
     async def best_bid_ask(self, symbol: str) -> Quote:
         market = await self.market(symbol)
-        ticker = BookTicker.model_validate(
-            await self._public("/fapi/v1/ticker/bookTicker", {"symbol": market.venue_symbol})
-        )
-        return Quote(
-            symbol=symbol, bid=ticker.bid_price, ask=ticker.ask_price, bid_size=ticker.bid_qty, ask_size=ticker.ask_qty
+        data = await self._public("/fapi/v1/ticker/bookTicker", {"symbol": market.venue_symbol})
+        with reading(self.name, "bookTicker"):
+            ticker = BookTicker.model_validate(data)
+        return checked_quote(
+            self.name, symbol, ticker.bid_price, ticker.ask_price, bid_size=ticker.bid_qty, ask_size=ticker.ask_qty
         )
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
@@ -194,12 +196,14 @@ class AsterExchange(Exchange):
 
         async def on_message(message: Any) -> None:
             if isinstance(message, Mapping) and message.get("e") == "bookTicker":
-                ticker = BookTicker.from_stream(dict(message))
-                quotes.put(
-                    Quote(
-                        symbol=symbol,
-                        bid=ticker.bid_price,
-                        ask=ticker.ask_price,
+                with reading(self.name, "bookTicker event"):
+                    ticker = BookTicker.from_stream(dict(message))
+                quotes.put(  # a bad book raises: the socket logs it and the queue keeps the last good quote
+                    checked_quote(
+                        self.name,
+                        symbol,
+                        ticker.bid_price,
+                        ticker.ask_price,
                         bid_size=ticker.bid_qty,
                         ask_size=ticker.ask_qty,
                         timestamp=parsing.ms(ticker.time),
@@ -223,8 +227,13 @@ class AsterExchange(Exchange):
             return None
         return self._client_ids.get(venue_id, venue_id)
 
-    def _order(self, resp: OrderResp) -> Order:
-        return parsing.order_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_order_id))
+    def _order(self, raw: Any) -> Order:
+        """An order answer (``POST/GET/DELETE order``, an ``openOrders`` row) read strictly."""
+        with reading(self.name, "order"):
+            resp = OrderResp.model_validate(raw)
+            return parsing.order_from_resp(
+                resp, self._canonical(resp.symbol), self._our_client_id(resp.client_order_id)
+            )
 
     async def place_order(self, request: OrderRequest) -> Order:
         market = await self.market(request.symbol)
@@ -249,8 +258,8 @@ class AsterExchange(Exchange):
             params["reduceOnly"] = True
         params["newClientOrderId"] = self._venue_client_id(request.client_order_id)
         params["newOrderRespType"] = "RESULT"
-        resp = OrderResp.model_validate(await self._signed("POST", self._paths.order, params))
-        order = self._order(resp).model_copy(update={"client_order_id": request.client_order_id})
+        order = self._order(await self._signed("POST", self._paths.order, params))
+        order = order.model_copy(update={"client_order_id": request.client_order_id})
         self._hub.track(order)
         if request.time_in_force is TimeInForce.POST_ONLY and order.status is OrderStatus.EXPIRED:
             self._hub.publish(OrderUpdate(order=order))
@@ -262,10 +271,8 @@ class AsterExchange(Exchange):
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)
-        resp = OrderResp.model_validate(
-            await self._signed("DELETE", self._paths.order, {"symbol": market.venue_symbol, "orderId": order_id})
-        )
-        self._hub.publish(OrderUpdate(order=self._order(resp)))
+        data = await self._signed("DELETE", self._paths.order, {"symbol": market.venue_symbol, "orderId": order_id})
+        self._hub.publish(OrderUpdate(order=self._order(data)))
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         open_orders = await self.open_orders(symbol)
@@ -282,7 +289,7 @@ class AsterExchange(Exchange):
         if symbol is not None:
             params["symbol"] = (await self.market(symbol)).venue_symbol
         rows = await self._signed("GET", self._paths.open_orders, params)
-        return [self._order(OrderResp.model_validate(row)) for row in rows]
+        return [self._order(row) for row in rows]
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         market = await self.market(symbol)
@@ -290,7 +297,7 @@ class AsterExchange(Exchange):
             data = await self._signed("GET", self._paths.order, {"symbol": market.venue_symbol, "orderId": order_id})
         except OrderNotFound:
             return None
-        return self._order(OrderResp.model_validate(data))
+        return self._order(data)
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         market = await self.market(symbol)
@@ -299,7 +306,7 @@ class AsterExchange(Exchange):
             data = await self._signed("GET", self._paths.order, params)
         except OrderNotFound:
             return None
-        return self._order(OrderResp.model_validate(data))
+        return self._order(data)
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
         return self._hub.subscribe()
@@ -308,10 +315,13 @@ class AsterExchange(Exchange):
     async def position(self, symbol: str) -> Position:
         market = await self.market(symbol)
         rows = await self._signed("GET", self._paths.position_risk, {"symbol": market.venue_symbol})
-        return parsing.position_from_risk([PositionRisk.model_validate(r) for r in rows], symbol)
+        with reading(self.name, "positionRisk"):
+            return parsing.position_from_risk([PositionRisk.model_validate(r) for r in rows], symbol)
 
     async def positions(self) -> list[Position]:
-        rows = [PositionRisk.model_validate(r) for r in await self._signed("GET", self._paths.position_risk, {})]
+        data = await self._signed("GET", self._paths.position_risk, {})
+        with reading(self.name, "positionRisk"):
+            rows = [PositionRisk.model_validate(r) for r in data]
         grouped: dict[str, list[PositionRisk]] = defaultdict(list)
         for row in rows:
             grouped[row.symbol].append(row)
@@ -323,7 +333,9 @@ class AsterExchange(Exchange):
         return result
 
     async def balance(self) -> Balance:
-        account = Account.model_validate(await self._signed("GET", self._paths.account, {}))
+        data = await self._signed("GET", self._paths.account, {})
+        with reading(self.name, "account"):
+            account = Account.model_validate(data)
         return Balance(
             asset="USDT",
             equity=account.total_margin_balance,
@@ -347,7 +359,8 @@ class AsterExchange(Exchange):
 
     async def _listen_url(self) -> str:
         data = await self._listen_key_call("POST")
-        self._listen_key = str(data["listenKey"])
+        with reading(self.name, "listenKey"):
+            self._listen_key = str(data["listenKey"])
         return f"{self.settings.ws_url}/ws/{self._listen_key}"
 
     async def _keepalive_listen_key(self) -> None:
@@ -372,11 +385,13 @@ class AsterExchange(Exchange):
             await self._user_ws.reconnect("listen key expired")
 
     def _on_order_event(self, message: Mapping[str, Any]) -> None:
-        event = OrderEvent.model_validate(message["o"])
-        symbol = self._canonical(event.symbol)
-        client_id = self._our_client_id(event.client_order_id)
-        order = parsing.order_from_event(event, symbol, client_id, message.get("E"))
-        self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
+        with reading(self.name, "ORDER_TRADE_UPDATE"):  # raised to the socket: it logs and catches up over REST
+            event = OrderEvent.model_validate(message["o"])
+            symbol = self._canonical(event.symbol)
+            client_id = self._our_client_id(event.client_order_id)
+            order = parsing.order_from_event(event, symbol, client_id, message.get("E"))
+            fill = parsing.fill_from_event(event, symbol, client_id)
+        self._hub.publish(OrderUpdate(order=order, fill=fill))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         markets = await self.markets()
@@ -389,11 +404,12 @@ class AsterExchange(Exchange):
                 {"symbol": venue_symbol, "startTime": int(since.timestamp() * 1000), "limit": 1000},
             )
             for row in rows:
-                trade = UserTrade.model_validate(row)
-                known = self._hub.known_order(str(trade.order_id))
-                fills.append(
-                    parsing.fill_from_trade(
-                        trade, self._canonical(venue_symbol), known.client_order_id if known else None
+                with reading(self.name, "userTrades"):
+                    trade = UserTrade.model_validate(row)
+                    known = self._hub.known_order(str(trade.order_id))
+                    fills.append(
+                        parsing.fill_from_trade(
+                            trade, self._canonical(venue_symbol), known.client_order_id if known else None
+                        )
                     )
-                )
         return fills

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges.aster.wire import OrderEvent, OrderResp, PositionRisk, SymbolInfo, UserTrade
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -63,8 +64,16 @@ def market_from_symbol(info: SymbolInfo) -> Market:
     )
 
 
-def _status(raw: str, tif: str, filled: Decimal) -> tuple[OrderStatus, CancelReason | None]:
-    status = _STATUS.get(raw, OrderStatus.OPEN)
+def _status(
+    raw: str, tif: str, reported: Decimal | None, size: Decimal, order_id: int
+) -> tuple[OrderStatus, CancelReason | None, Decimal]:
+    """Status, cancel reason and filled size. The status enum is the doc's ("ENUM definitions", Order status): any
+    other raises; FILLED means ``executedQty == origQty`` there (Binance-USDⓈ-M semantics), so a FILLED order
+    without ``executedQty`` has filled its ``origQty``."""
+    status = _STATUS.get(raw)
+    if status is None:
+        raise unknown_status(EXCHANGE, raw, order_id)
+    filled = filled_size(EXCHANGE, status, reported, size, order_id)
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     reason: CancelReason | None = None
@@ -74,11 +83,11 @@ def _status(raw: str, tif: str, filled: Decimal) -> tuple[OrderStatus, CancelRea
         reason = CancelReason.USER_CANCELED
     elif status is OrderStatus.REJECTED:
         reason = CancelReason.REJECTED
-    return status, reason
+    return status, reason, filled
 
 
 def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -> Order:
-    status, reason = _status(resp.status, resp.time_in_force, resp.executed_qty)
+    status, reason, filled = _status(resp.status, resp.time_in_force, resp.executed_qty, resp.orig_qty, resp.order_id)
     return Order(
         order_id=str(resp.order_id),
         client_order_id=client_order_id,
@@ -88,7 +97,7 @@ def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -
         time_in_force=_TIF.get(resp.time_in_force, TimeInForce.GTC),
         price=resp.price if resp.price > 0 else None,
         size=resp.orig_qty,
-        filled_size=resp.executed_qty,
+        filled_size=filled,
         avg_fill_price=resp.avg_price if resp.avg_price > 0 else None,
         status=status,
         reduce_only=resp.reduce_only,
@@ -99,7 +108,9 @@ def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -
 
 
 def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None, event_time: int | None) -> Order:
-    status, reason = _status(event.status, event.time_in_force, event.filled_qty)
+    status, reason, filled = _status(
+        event.status, event.time_in_force, event.filled_qty, event.quantity, event.order_id
+    )
     return Order(
         order_id=str(event.order_id),
         client_order_id=client_order_id,
@@ -109,7 +120,7 @@ def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None
         time_in_force=_TIF.get(event.time_in_force, TimeInForce.GTC),
         price=event.price if event.price > 0 else None,
         size=event.quantity,
-        filled_size=event.filled_qty,
+        filled_size=filled,
         avg_fill_price=event.avg_price if event.avg_price > 0 else None,
         status=status,
         reduce_only=event.reduce_only,

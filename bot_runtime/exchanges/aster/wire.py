@@ -53,7 +53,7 @@ class OrderResp(_Wire):
     price: Decimal = Decimal(0)
     avg_price: Decimal = Field(default=Decimal(0), alias="avgPrice")
     orig_qty: Decimal = Field(alias="origQty")
-    executed_qty: Decimal = Field(default=Decimal(0), alias="executedQty")
+    executed_qty: Decimal | None = Field(default=None, alias="executedQty")
     reduce_only: bool = Field(default=False, alias="reduceOnly")
     time: int | None = None
     update_time: int | None = Field(default=None, alias="updateTime")
@@ -167,7 +167,7 @@ class OrderEvent(_Wire):
     status: str = Field(alias="X")
     order_id: int = Field(alias="i")
     last_filled_qty: Decimal = Field(default=Decimal(0), alias="l")
-    filled_qty: Decimal = Field(default=Decimal(0), alias="z")
+    filled_qty: Decimal | None = Field(default=None, alias="z")
     last_filled_price: Decimal = Field(default=Decimal(0), alias="L")
     commission: Decimal | None = Field(default=None, alias="n")
     trade_time: int | None = Field(default=None, alias="T")

@@ -18,6 +18,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -337,3 +338,66 @@ async def test_bad_key_fails_at_connect(venue: ReplayServer) -> None:
     with pytest.raises(AuthenticationError):
         await client.connect()
     await client.close()
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+
+async def test_unknown_order_status_is_an_error_not_open(aster: Exchange, venue: ReplayServer) -> None:
+    # order_filled.json ("Query Order") with a status outside the doc's enum
+    venue.route("GET", "/fapi/v1/order", fx("order_filled") | {"status": "NEW_ADL"})
+    with pytest.raises(MalformedResponse, match="unknown order status 'NEW_ADL'"):
+        await aster.get_order("BTC", "22542179")
+    # the same over the user stream (ws_order_trade_update_fill.json): no update is published from it
+    updates = aster.order_updates()
+    event = fx("ws_order_trade_update_fill")
+    await venue._ws[f"/ws/{LISTEN_KEY}"].broadcast(event | {"o": event["o"] | {"X": "NEW_ADL"}})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_filled_without_executed_qty_is_the_whole_order(aster: Exchange, venue: ReplayServer) -> None:
+    # order_filled.json without executedQty: FILLED means executedQty == origQty (Binance-USDⓈ-M semantics)
+    venue.route("GET", "/fapi/v1/order", {k: v for k, v in fx("order_filled").items() if k != "executedQty"})
+    order = await aster.get_order("BTC", "22542179")
+    assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.010"))
+    # a cancelled order without it may have filled anything: an error, not 0
+    venue.route("GET", "/fapi/v1/order", {k: v for k, v in fx("order_canceled").items() if k != "executedQty"})
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await aster.get_order("BTC", "22542179")
+
+
+@pytest.mark.parametrize("field", ["orderId", "origQty", "status"])
+async def test_missing_order_field_is_an_exchange_error(aster: Exchange, venue: ReplayServer, field: str) -> None:
+    # order_filled.json without a required field: a MalformedResponse naming it, never a ValidationError
+    venue.route("GET", "/fapi/v1/order", {k: v for k, v in fx("order_filled").items() if k != field})
+    with pytest.raises(MalformedResponse, match=field):
+        await aster.get_order("BTC", "22542179")
+    venue.route("GET", "/fapi/v1/openOrders", [{k: v for k, v in fx("order_filled").items() if k != field}])
+    with pytest.raises(MalformedResponse):
+        await aster.open_orders("BTC")
+
+
+@pytest.mark.parametrize(
+    "prices", [{"bidPrice": "0"}, {"askPrice": "0.0"}, {"bidPrice": "-1"}, {"bidPrice": "97012.5"}, {"askPrice": None}]
+)
+async def test_zero_negative_or_crossed_quote_is_refused(
+    aster: Exchange, venue: ReplayServer, prices: dict[str, Any]
+) -> None:
+    # book_ticker.json's BTCUSDT row (the answer with ?symbol=) with a bad side
+    venue.route("GET", "/fapi/v1/ticker/bookTicker", fx("book_ticker")[0] | prices)
+    with pytest.raises(MalformedResponse):
+        await aster.best_bid_ask("BTC")
+    venue.route("GET", "/fapi/v1/ticker/bookTicker", fx("book_ticker")[0])
+    assert (await aster.best_bid_ask("BTC")).bid == Decimal("97012.3")
+
+
+async def test_price_stream_skips_a_zero_quote(aster: Exchange, venue: ReplayServer) -> None:
+    # ws_book_ticker.json with a zero bid first: the stream yields only the good quote after it
+    good = fx("ws_book_ticker")
+    venue.websocket("/ws/btcusdt@bookTicker", on_connect=[good | {"b": "0"}, good])
+    stream = aster.price_stream("BTC")
+    assert isinstance(stream, AsyncGenerator)
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert quote.bid == Decimal("97020.1")
+    await stream.aclose()

@@ -28,7 +28,9 @@ from bpx.base.base_account import BaseAccount
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.tagged_ids import BACKPACK, TaggedClientIds
+from bot_runtime.exchanges._shared.values import dec
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.backpack import parsing
 from bot_runtime.exchanges.backpack.errors import map_error
@@ -145,10 +147,11 @@ class BackpackExchange(Exchange):
         if self._markets is None:
             markets: dict[str, Market] = {}
             for raw in await self._public("api/v1/markets"):
-                info = MarketInfo.model_validate(raw)
-                if info.market_type != "PERP" or info.order_book_state == "Closed":
-                    continue
-                market = parsing.market_from_info(info)
+                with reading(self.name, "markets"):
+                    info = MarketInfo.model_validate(raw)
+                    if info.market_type != "PERP" or info.order_book_state == "Closed":
+                        continue
+                    market = parsing.market_from_info(info)
                 self._by_venue[market.venue_symbol] = market
                 markets.setdefault(market.symbol, market)
             self._markets = markets
@@ -161,12 +164,13 @@ class BackpackExchange(Exchange):
     async def best_bid_ask(self, symbol: str) -> Quote:
         market = await self.market(symbol)
         depth = await self._public("api/v1/depth", {"symbol": market.venue_symbol})
-        bids = [(Decimal(p), Decimal(q)) for p, q in depth.get("bids", [])]
-        asks = [(Decimal(p), Decimal(q)) for p, q in depth.get("asks", [])]
+        with reading(self.name, "depth"):
+            bids = [(dec(p), dec(q)) for p, q in depth.get("bids", [])]
+            asks = [(dec(p), dec(q)) for p, q in depth.get("asks", [])]
         if not bids or not asks:
             raise ExchangeError(f"{self.name}: empty order book for {market.venue_symbol}", exchange=self.name)
         bid, ask = max(bids), min(asks)
-        return Quote(symbol=symbol, bid=bid[0], ask=ask[0], bid_size=bid[1], ask_size=ask[1])
+        return checked_quote(self.name, symbol, bid[0], ask[0], bid_size=bid[1], ask_size=ask[1])
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -178,12 +182,14 @@ class BackpackExchange(Exchange):
 
         async def on_message(message: Any) -> None:
             if isinstance(message, Mapping) and message.get("stream") == stream:
-                event = BookTickerEvent.model_validate(message["data"])
-                quotes.put(
-                    Quote(
-                        symbol=symbol,
-                        bid=event.bid,
-                        ask=event.ask,
+                with reading(self.name, "bookTicker event"):
+                    event = BookTickerEvent.model_validate(message["data"])
+                quotes.put(  # a bad book raises: the socket logs it and the queue keeps the last good quote
+                    checked_quote(
+                        self.name,
+                        symbol,
+                        event.bid,
+                        event.ask,
                         bid_size=event.bid_size,
                         ask_size=event.ask_size,
                         timestamp=parse_time(event.event_time) or utcnow(),
@@ -198,10 +204,14 @@ class BackpackExchange(Exchange):
     def _our_client_id(self, venue_id: int | None) -> str | None:
         return self._client_ids.decode(venue_id)
 
-    def _order(self, resp: OrderResp) -> Order:
+    def _order(self, raw: Any) -> Order:
+        """An order answer (``order``, ``orders``, order history rows) read strictly."""
+        with reading(self.name, "order"):
+            resp = OrderResp.model_validate(raw)
+            order = parsing.order_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
         if resp.post_only:
             self._post_only.add(resp.id)
-        return parsing.order_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
+        return order
 
     async def place_order(self, request: OrderRequest) -> Order:
         market = await self.market(request.symbol)
@@ -229,7 +239,7 @@ class BackpackExchange(Exchange):
             post_only=request.post_only or None,
             reduce_only=request.reduce_only or None,
         )
-        order = self._order(OrderResp.model_validate(await self._send("POST", config)))
+        order = self._order(await self._send("POST", config))
         if request.post_only:
             self._post_only.add(order.order_id)
         order = order.model_copy(update={"client_order_id": request.client_order_id})
@@ -239,7 +249,7 @@ class BackpackExchange(Exchange):
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         market = await self.market(symbol)
         data = await self._send("DELETE", self._signer.cancel_order(symbol=market.venue_symbol, order_id=order_id))
-        self._hub.publish(OrderUpdate(order=self._order(OrderResp.model_validate(data))))
+        self._hub.publish(OrderUpdate(order=self._order(data)))
 
     async def cancel_all(self, symbol: str | None = None) -> int:
         if symbol is not None:
@@ -258,44 +268,45 @@ class BackpackExchange(Exchange):
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         venue_symbol = (await self.market(symbol)).venue_symbol if symbol is not None else None
         data = await self._send("GET", self._signer.get_open_orders(market_type="PERP", symbol=venue_symbol))
-        return [self._order(OrderResp.model_validate(row)) for row in data or []]
+        return [self._order(row) for row in data or []]
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         market = await self.market(symbol)
         try:
             data = await self._send("GET", self._signer.get_open_order(symbol=market.venue_symbol, order_id=order_id))
-            return self._order(OrderResp.model_validate(data))
+            return self._order(data)
         except OrderNotFound:
             pass
         history = await self._send(
             "GET", self._signer.get_order_history(limit=1, offset=0, order_id=order_id, symbol=market.venue_symbol)
         )
-        rows = [OrderResp.model_validate(row) for row in history or []]
-        return next((self._order(r) for r in rows if r.id == order_id), None)
+        with reading(self.name, "order history"):
+            return next((self._order(row) for row in history or [] if str(row.get("id")) == order_id), None)
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         market = await self.market(symbol)
         client_id = self._client_ids.encode(client_order_id)
         try:
             data = await self._send("GET", self._signer.get_open_order(symbol=market.venue_symbol, client_id=client_id))
-            return self._order(OrderResp.model_validate(data))
+            return self._order(data)
         except OrderNotFound:
             pass
         history = await self._send(
             "GET", self._signer.get_order_history(limit=100, offset=0, symbol=market.venue_symbol, market_type="PERP")
         )
-        rows = [OrderResp.model_validate(row) for row in history or []]
-        return next((self._order(r) for r in rows if r.client_id == client_id), None)
+        with reading(self.name, "order history"):
+            mine = (row for row in history or [] if str(row.get("clientId")) == str(client_id))
+            return next((self._order(row) for row in mine), None)
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
         return self._hub.subscribe()
 
     # account ------------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
-        rows = [
-            PositionResp.model_validate(r) for r in await self._send("GET", self._signer.get_open_positions()) or []
-        ]
-        return [parsing.position_from_resp(r, self._canonical(r.symbol)) for r in rows if r.net_quantity != 0]
+        data = await self._send("GET", self._signer.get_open_positions())
+        with reading(self.name, "position"):
+            rows = [PositionResp.model_validate(r) for r in data or []]
+            return [parsing.position_from_resp(r, self._canonical(r.symbol)) for r in rows if r.net_quantity != 0]
 
     async def position(self, symbol: str) -> Position:
         for position in await self.positions():
@@ -304,7 +315,9 @@ class BackpackExchange(Exchange):
         return Position(symbol=symbol, size=Decimal(0))
 
     async def balance(self) -> Balance:
-        data = CollateralResp.model_validate(await self._send("GET", self._signer.get_collateral()))
+        raw = await self._send("GET", self._signer.get_collateral())
+        with reading(self.name, "collateral"):
+            data = CollateralResp.model_validate(raw)
         return Balance(
             asset="USDC",
             equity=data.net_equity,
@@ -333,7 +346,9 @@ class BackpackExchange(Exchange):
             log.warning("%s: account stream error: %s", self.name, message["error"])
             return
         if str(message.get("stream", "")).startswith("account.orderUpdate"):
-            self._on_order_event(OrderEvent.model_validate(message["data"]))
+            with reading(self.name, "orderUpdate event"):  # raised to the socket: it logs and catches up over REST
+                event = OrderEvent.model_validate(message["data"])
+            self._on_order_event(event)
 
     def _on_order_event(self, event: OrderEvent) -> None:
         symbol = self._canonical(event.symbol)
@@ -342,8 +357,10 @@ class BackpackExchange(Exchange):
         post_only = event.order_id in self._post_only or (
             known is not None and known.time_in_force is TimeInForce.POST_ONLY
         )
-        order = parsing.order_from_event(event, symbol, client_id, post_only)
-        self._hub.publish(OrderUpdate(order=order, fill=parsing.fill_from_event(event, symbol, client_id)))
+        with reading(self.name, "orderUpdate event"):
+            order = parsing.order_from_event(event, symbol, client_id, post_only)
+            fill = parsing.fill_from_event(event, symbol, client_id)
+        self._hub.publish(OrderUpdate(order=order, fill=fill))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         data = await self._send(
@@ -354,8 +371,9 @@ class BackpackExchange(Exchange):
         )
         fills = []
         for row in data or []:
-            resp = FillResp.model_validate(row)
-            fills.append(
-                parsing.fill_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
-            )
+            with reading(self.name, "fills"):
+                resp = FillResp.model_validate(row)
+                fills.append(
+                    parsing.fill_from_resp(resp, self._canonical(resp.symbol), self._our_client_id(resp.client_id))
+                )
         return fills

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges.backpack.wire import (
     FillResp,
     MarketInfo,
@@ -88,8 +89,16 @@ _EXPIRY_REASONS: dict[str, CancelReason] = {
 }
 
 
-def _status(raw: str, filled: Decimal, expiry_reason: str | None) -> tuple[OrderStatus, CancelReason | None]:
-    status = _STATUS.get(raw, OrderStatus.OPEN)
+def _status(
+    raw: str, reported: Decimal | None, size: Decimal, expiry_reason: str | None, order_id: str
+) -> tuple[OrderStatus, CancelReason | None, Decimal]:
+    """Status, cancel reason and filled size. The statuses are the OpenAPI ``OrderStatus`` enum: any other raises.
+    ``Filled`` is the final state of an order that executed its whole quantity, so ``Filled`` without
+    ``executedQuantity`` has filled ``quantity``."""
+    status = _STATUS.get(raw)
+    if status is None:
+        raise unknown_status(EXCHANGE, raw, order_id)
+    filled = filled_size(EXCHANGE, status, reported, size, order_id)
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     reason = None
@@ -100,7 +109,7 @@ def _status(raw: str, filled: Decimal, expiry_reason: str | None) -> tuple[Order
         reason = _EXPIRY_REASONS.get(expiry_reason, CancelReason.REJECTED) if expiry_reason else CancelReason.EXPIRED
     elif status is OrderStatus.REJECTED:
         reason = CancelReason.REJECTED
-    return status, reason
+    return status, reason, filled
 
 
 def _tif(time_in_force: str | None, post_only: bool | None) -> TimeInForce:
@@ -109,10 +118,22 @@ def _tif(time_in_force: str | None, post_only: bool | None) -> TimeInForce:
     return TimeInForce.IOC if time_in_force in {"IOC", "FOK"} else TimeInForce.GTC
 
 
+def _size(quantity: Decimal | None, executed: Decimal | None) -> Decimal:
+    """An order's size: its ``quantity`` (an order sized in quote has none: what it executed)."""
+    if quantity is not None:
+        return quantity
+    return executed if executed is not None else ZERO
+
+
+def _average(quote_quantity: Decimal, executed: Decimal | None) -> Decimal | None:
+    return quote_quantity / executed if executed and quote_quantity > 0 else None
+
+
 def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -> Order:
-    status, reason = _status(resp.status, resp.executed_quantity, resp.expiry_reason)
+    size = _size(resp.quantity, resp.executed_quantity)
+    status, reason, filled = _status(resp.status, resp.executed_quantity, size, resp.expiry_reason, resp.id)
     created = parse_time(resp.created_at) or utcnow()
-    avg = resp.executed_quote_quantity / resp.executed_quantity if resp.executed_quantity > 0 else None
+    avg = _average(resp.executed_quote_quantity, resp.executed_quantity)
     return Order(
         order_id=resp.id,
         client_order_id=client_order_id,
@@ -121,8 +142,8 @@ def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -
         order_type=OrderType.MARKET if resp.order_type.upper() == "MARKET" else OrderType.LIMIT,
         time_in_force=_tif(resp.time_in_force, resp.post_only),
         price=resp.price if resp.price else None,
-        size=resp.quantity if resp.quantity is not None else resp.executed_quantity,
-        filled_size=resp.executed_quantity,
+        size=size,
+        filled_size=filled,
         avg_fill_price=avg,
         status=status,
         reduce_only=bool(resp.reduce_only),
@@ -133,8 +154,9 @@ def order_from_resp(resp: OrderResp, symbol: str, client_order_id: str | None) -
 
 
 def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None, post_only: bool) -> Order:
-    status, reason = _status(event.status, event.executed_quantity, event.expiry_reason)
-    avg = event.executed_quote_quantity / event.executed_quantity if event.executed_quantity > 0 else None
+    size = _size(event.quantity, event.executed_quantity)
+    status, reason, filled = _status(event.status, event.executed_quantity, size, event.expiry_reason, event.order_id)
+    avg = _average(event.executed_quote_quantity, event.executed_quantity)
     return Order(
         order_id=event.order_id,
         client_order_id=client_order_id,
@@ -143,8 +165,8 @@ def order_from_event(event: OrderEvent, symbol: str, client_order_id: str | None
         order_type=OrderType.MARKET if event.order_type.upper() == "MARKET" else OrderType.LIMIT,
         time_in_force=_tif(event.time_in_force, post_only),
         price=event.price if event.price else None,
-        size=event.quantity if event.quantity is not None else event.executed_quantity,
-        filled_size=event.executed_quantity,
+        size=size,
+        filled_size=filled,
         avg_fill_price=avg,
         status=status,
         reduce_only=bool(event.reduce_only),

@@ -66,7 +66,7 @@ class OrderResp(_Wire):
     reduce_only: bool | None = Field(default=None, alias="reduceOnly")
     price: Decimal | None = None
     quantity: Decimal | None = None
-    executed_quantity: Decimal = Field(default=Decimal(0), alias="executedQuantity")
+    executed_quantity: Decimal | None = Field(default=None, alias="executedQuantity")
     executed_quote_quantity: Decimal = Field(default=Decimal(0), alias="executedQuoteQuantity")
     status: str
     expiry_reason: str | None = Field(default=None, alias="expiryReason")  # OpenAPI Order.expiryReason
@@ -156,7 +156,7 @@ class OrderEvent(_Wire):
     status: str = Field(alias="X")
     expiry_reason: str | None = Field(default=None, alias="R")  # only on orderExpired
     order_id: str = Field(alias="i")
-    executed_quantity: Decimal = Field(default=Decimal(0), alias="z")
+    executed_quantity: Decimal | None = Field(default=None, alias="z")
     executed_quote_quantity: Decimal = Field(default=Decimal(0), alias="Z")
     fill_quantity: Decimal | None = Field(default=None, alias="l")
     fill_price: Decimal | None = Field(default=None, alias="L")

@@ -22,6 +22,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -526,3 +527,78 @@ async def test_grid_restart_recognises_its_close_orders() -> None:
         finally:
             await second.stop()
         assert close["status"] == "Cancelled"  # cancelled on stop: recognised as the bot's own
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+
+def _history_row(**changes: Any) -> dict[str, Any]:
+    """order_history_filled.json's row (OpenAPI ``Order``) with ``changes``; a value of None drops the key."""
+    row = fx("order_history_filled")[0] | changes
+    return {k: v for k, v in row.items() if v is not None or k not in changes}
+
+
+async def test_unknown_order_status_is_an_error_not_open(backpack: Exchange, venue: ReplayServer) -> None:
+    venue.route("GET", "/api/v1/order", _history_row(status="Liquidating"))
+    with pytest.raises(MalformedResponse, match="unknown order status 'Liquidating'"):
+        await backpack.get_order("BTC", "4228978331")
+    # the same over the account stream (ws_order_fill.json): no update is published from it
+    updates = backpack.order_updates()
+    message = fx("ws_order_fill")
+    await order_stream(venue).broadcast(message | {"data": message["data"] | {"X": "Liquidating"}})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_filled_without_executed_quantity_is_the_whole_order(backpack: Exchange, venue: ReplayServer) -> None:
+    # OpenAPI OrderStatus "Filled" is the final state of an order that executed its quantity
+    venue.route("GET", "/api/v1/order", _history_row(executedQuantity=None))
+    order = await backpack.get_order("BTC", "4228978331")
+    assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.0100"))
+    venue.route("GET", "/api/v1/order", _history_row(executedQuantity=None, status="Cancelled"))
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await backpack.get_order("BTC", "4228978331")
+
+
+@pytest.mark.parametrize("field", ["id", "side", "status", "orderType"])
+async def test_missing_order_field_is_an_exchange_error(backpack: Exchange, venue: ReplayServer, field: str) -> None:
+    venue.route("GET", "/api/v1/order", _history_row(**{field: None}))
+    with pytest.raises(MalformedResponse, match=field):
+        await backpack.get_order("BTC", "4228978331")
+    venue.route("GET", "/api/v1/orders", [_history_row(**{field: None})])
+    with pytest.raises(MalformedResponse):
+        await backpack.open_orders("BTC")
+
+
+@pytest.mark.parametrize(
+    "book",
+    [
+        {"bids": [["0", "2.0"]]},  # a zero bid
+        {"asks": [["-1", "0.1"]]},  # a negative ask
+        {"bids": [["97020.0", "1.0"]]},  # crossed: best bid above the best ask
+        {"bids": [["abc", "1.0"]]},  # not a number
+    ],
+)
+async def test_zero_negative_or_crossed_quote_is_refused(
+    backpack: Exchange, venue: ReplayServer, book: dict[str, Any]
+) -> None:
+    # depth.json with one side replaced
+    venue.route("GET", "/api/v1/depth", fx("depth") | book)
+    with pytest.raises(MalformedResponse):
+        await backpack.best_bid_ask("BTC")
+
+
+async def test_price_stream_skips_a_zero_quote(backpack: Exchange, venue: ReplayServer) -> None:
+    # ws_book_ticker.json with a zero ask first: only the good quote after it is yielded
+    good = fx("ws_book_ticker")
+    bad = good | {"data": good["data"] | {"a": "0"}}
+
+    def on_message(conn: Any, message: Any) -> list[Any]:
+        return [bad, good] if message.get("params") == ["bookTicker.BTC_USDC_PERP"] else []
+
+    venue.websocket("/", on_message=on_message)
+    stream = backpack.price_stream("BTC")
+    assert isinstance(stream, AsyncGenerator)
+    quote = await asyncio.wait_for(anext(stream), 5)
+    assert (quote.bid, quote.ask) == (Decimal("97020.1"), Decimal("97020.2"))
+    await stream.aclose()

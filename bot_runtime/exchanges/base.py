@@ -304,6 +304,11 @@ class InsufficientMargin(OrderRejected):
         super().__init__(message, reason=CancelReason.INSUFFICIENT_BALANCE, exchange=exchange)
 
 
+class DuplicateClientOrderId(OrderRejected):
+    """The venue refused an order because its client id is already in use: an earlier attempt of the same request
+    may have landed (a lost reply), so the caller looks it up by client id instead of reading "not placed"."""
+
+
 class OrderNotFound(ExchangeError):
     pass
 
@@ -328,10 +333,30 @@ class MalformedResponse(TransientNetworkError):
     0): the outcome is unknown, so a read is retried and then skipped, and a placement is looked up by client id."""
 
 
+class OrderOutcomeUnknown(TransientNetworkError):
+    """An order was sent, no answer said whether it landed, and looking it up by its client id did not find it (the
+    venue's lookup may lag, or the order may still land): the caller tracks ``client_order_id`` and resolves it by
+    lookup later, never reading it as "not placed" nor sending it again under a new id meanwhile."""
+
+    def __init__(self, message: str, *, client_order_id: str, exchange: str | None = None) -> None:
+        super().__init__(message, exchange=exchange)
+        self.client_order_id = client_order_id
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # retries
 
 T = TypeVar("T")
+
+# how a caller waits between attempts: ``asyncio.sleep`` by default, a strategy's ``clock.sleep`` (virtual in tests)
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def retry_delay(exc: BaseException, default: float) -> float:
+    """How long to wait before trying again after ``exc``: the venue's Retry-After when it gave one (never less)."""
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        return max(default, exc.retry_after)
+    return default
 
 
 async def with_retries(
@@ -341,11 +366,14 @@ async def with_retries(
     base_delay: float = 0.25,
     max_delay: float = 5.0,
     what: str = "request",
+    sleep: Sleep | None = None,
 ) -> T:
-    """Retry a *safe* call (a read, a cancel) on retryable errors with exponential backoff.
+    """Retry a *safe* call (a read, a cancel) on retryable errors with exponential backoff (Retry-After honoured),
+    waiting with ``sleep`` (default ``asyncio.sleep``).
 
     Never use this for order placement: use :meth:`Exchange.submit_order`, which checks the client id first.
     """
+    pause = sleep or asyncio.sleep
     delay = base_delay
     for attempt in range(1, attempts + 1):
         try:
@@ -353,9 +381,9 @@ async def with_retries(
         except ExchangeError as exc:
             if not exc.retryable or attempt == attempts:
                 raise
-            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
+            wait = retry_delay(exc, delay)
             log.warning("%s failed (%s), retry %d/%d in %.2fs", what, exc, attempt, attempts - 1, wait)
-            await asyncio.sleep(wait)
+            await pause(wait)
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")
 
@@ -452,30 +480,75 @@ class Exchange(ABC):
     async def balance(self) -> Balance: ...
 
     # helpers built on the contract --------------------------------------------------------------------------------
-    async def submit_order(self, request: OrderRequest, *, attempts: int = 3) -> Order:
+    async def submit_order(
+        self, request: OrderRequest, *, attempts: int = 3, sleep: Sleep | None = None, lookup_window: float = 0.0
+    ) -> Order:
         """Place an order, retrying transient failures without ever sending it twice.
 
-        On an unknown outcome (timeout, reset, 5xx) it first looks the order up by ``client_order_id``; only when the
-        venue has no such order is it sent again.
+        - A 429 (:class:`RateLimited`: not processed) waits its Retry-After and sends again.
+        - An unknown outcome (timeout, reset, 5xx, an unreadable answer) looks the order up by ``client_order_id``,
+          again and again for ``lookup_window`` seconds (a venue's lookup may lag the order); found, it is returned;
+          not found, it is sent again with the same client id while attempts remain.
+        - A resend refused as a duplicate (:class:`DuplicateClientOrderId`) landed after all: looked up (found, it is
+          returned), else the refusal is raised (the caller must not read it as "not placed").
+        - The last attempt's unknown outcome, not found by the lookup: :class:`OrderOutcomeUnknown` (the caller
+          tracks the client id and resolves it by lookup later).
+
+        Waits use ``sleep`` (default ``asyncio.sleep``; a strategy passes its clock's).
         """
+        pause = sleep or asyncio.sleep
         delay = 0.25
+        unknown: ExchangeError | None = None
         for attempt in range(1, attempts + 1):
             try:
                 return await self.place_order(request)
+            except DuplicateClientOrderId:
+                if unknown is None:
+                    raise  # the first send: the id was in use before (not ours to look up)
+                existing = await self.find_landed(request, pause, lookup_window)
+                if existing is not None:
+                    log.info("%s: order %s landed despite %s", self.name, request.client_order_id, unknown)
+                    return existing
+                raise
             except (TransientNetworkError, RateLimited) as exc:
-                if attempt == attempts:
+                rate_limited = isinstance(exc, RateLimited)
+                if not rate_limited:
+                    unknown = exc
+                if attempt == attempts and unknown is None:
                     raise
-                await asyncio.sleep(exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay)
+                await pause(retry_delay(exc, delay))
                 delay *= 2
-                if isinstance(exc, TransientNetworkError):
-                    existing = await with_retries(
-                        lambda: self.find_order_by_client_id(request.symbol, request.client_order_id),
-                        what=f"{self.name} lookup of {request.client_order_id}",
-                    )
-                    if existing is not None:
-                        log.info("%s: order %s landed despite %s", self.name, request.client_order_id, exc)
-                        return existing
+                if unknown is None:
+                    continue  # rate limited before any attempt could have landed
+                existing = await self.find_landed(request, pause, lookup_window)
+                if existing is not None:
+                    log.info("%s: order %s landed despite %s", self.name, request.client_order_id, unknown)
+                    return existing
+                if attempt == attempts:
+                    raise OrderOutcomeUnknown(
+                        f"{self.name}: order {request.client_order_id} sent {attempts} times, outcome unknown"
+                        f" ({unknown}); not found by its client id",
+                        client_order_id=request.client_order_id,
+                        exchange=self.name,
+                    ) from exc
         raise AssertionError("unreachable")
+
+    async def find_landed(self, request: OrderRequest, sleep: Sleep, window: float) -> Order | None:
+        """Look ``request`` up by its client id, and while not found again after 0.5, 1, 2, ... s until ``window``
+        seconds have passed (0: once)."""
+        waited, step = 0.0, 0.5
+        while True:
+            existing = await with_retries(
+                lambda: self.find_order_by_client_id(request.symbol, request.client_order_id),
+                what=f"{self.name} lookup of {request.client_order_id}",
+                sleep=sleep,
+            )
+            if existing is not None or waited >= window:
+                return existing
+            wait = min(step, window - waited)
+            await sleep(wait)
+            waited += wait
+            step *= 2
 
 
 class FundingSource(ABC):

@@ -12,7 +12,8 @@ client, ``/api/v1/venues/{venue}/stream?account=A&since=N&symbols=BTC,ETH``, car
 - ``ready``: sent once after the replay of ``since``, with the account's current ``seq``.
 
 Errors are :class:`ErrorBody` with the HTTP status: 404 unknown venue/market/order, 409 an order the venue refuses
-(``kind`` says why: ``rejected``, ``post_only_would_cross``, ``insufficient_margin``, ``reduce_only``), 422 a
+(``kind`` says why: ``rejected``, ``post_only_would_cross``, ``insufficient_margin``, ``reduce_only``,
+``duplicate_client_order_id``), 422 a
 malformed request, 503 the database unreachable (the outcome of a write is then unknown: look it up by client id).
 """
 
@@ -32,6 +33,7 @@ ErrorKind = Literal[
     "post_only_would_cross",
     "insufficient_margin",
     "reduce_only",
+    "duplicate_client_order_id",
     "not_found",
     "bad_request",
     "unavailable",

@@ -31,6 +31,7 @@ from bot_runtime.exchanges._shared.ws import ReconnectingWebSocket
 from bot_runtime.exchanges.base import (
     Balance,
     CancelReason,
+    DuplicateClientOrderId,
     Exchange,
     ExchangeError,
     FundingRate,
@@ -81,6 +82,8 @@ def _mapper(exchange: str) -> Any:
                 return PostOnlyWouldCross(text, exchange=exchange)
             if kind == "insufficient_margin":
                 return InsufficientMargin(text, exchange=exchange)
+            if kind == "duplicate_client_order_id":
+                return DuplicateClientOrderId(text, exchange=exchange)
             if kind == "reduce_only":
                 return OrderRejected(text, reason=CancelReason.REDUCE_ONLY_VIOLATION, exchange=exchange)
             return OrderRejected(text, exchange=exchange)

@@ -35,6 +35,7 @@ from bot_runtime.exchanges.base import (
     ZERO,
     Balance,
     CancelReason,
+    DuplicateClientOrderId,
     Fill,
     InsufficientMargin,
     Liquidity,
@@ -148,7 +149,7 @@ class AccountEngine:
         """Validate, accept and (when it crosses) execute one order; raises :class:`OrderRejected` (no state change)."""
         market = self.market(request.symbol)
         if request.client_order_id in self.by_client_id:
-            raise OrderRejected(f"duplicate client order id {request.client_order_id}", exchange=self.venue)
+            raise DuplicateClientOrderId(f"duplicate client order id {request.client_order_id}", exchange=self.venue)
         if request.size < market.min_size or market.round_size(request.size) != request.size:
             raise OrderRejected(
                 f"size {request.size} is not a multiple of {market.size_step} >= {market.min_size}", exchange=self.venue

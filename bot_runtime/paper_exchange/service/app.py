@@ -26,6 +26,7 @@ from bot_runtime.db.pool import Database, DatabaseUnavailable
 from bot_runtime.exchanges.base import (
     Balance,
     CancelReason,
+    DuplicateClientOrderId,
     Fill,
     InsufficientMargin,
     Market,
@@ -97,6 +98,8 @@ def _install_errors(app: FastAPI) -> None:
             kind = "post_only_would_cross"
         elif isinstance(exc, InsufficientMargin):
             kind = "insufficient_margin"
+        elif isinstance(exc, DuplicateClientOrderId):
+            kind = "duplicate_client_order_id"
         elif isinstance(exc, OrderRejected) and exc.reason is CancelReason.REDUCE_ONLY_VIOLATION:
             kind = "reduce_only"
         return _error(409, kind, str(exc))

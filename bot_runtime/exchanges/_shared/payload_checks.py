@@ -59,13 +59,21 @@ def unknown_status(exchange: str, status: object, order_id: object = None) -> Ma
 
 
 def filled_size(
-    exchange: str, status: OrderStatus, filled: Decimal | None, size: Decimal, order_id: object = None
+    exchange: str,
+    status: OrderStatus,
+    filled: Decimal | None,
+    size: Decimal,
+    order_id: object = None,
+    *,
+    none_filled: bool = False,
 ) -> Decimal:
     """The filled size to report for an order in ``status`` whose payload said ``filled`` (``None``: left out).
 
     FILLED means filled completely on every venue we speak (each client names its source), so a FILLED order
-    without a filled size (or with 0) has filled ``size``; an order still open or refused without one has filled
-    nothing. A partial, cancelled or expired order without one may have filled anything: :class:`MalformedResponse`.
+    without a filled size (or with 0) has filled ``size``. Without one, a pending or refused order has filled
+    nothing, and so has an order whose venue status says so (``none_filled``: Binance's ``NEW``); an open order of a
+    venue whose open status covers partial fills, a cancelled or an expired one may have filled anything:
+    :class:`MalformedResponse`.
     """
     if status is OrderStatus.FILLED:
         if filled is not None and filled > 0:
@@ -77,7 +85,7 @@ def filled_size(
         )
     if filled is not None:
         return filled
-    if status in (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.REJECTED):
+    if none_filled or status in (OrderStatus.PENDING, OrderStatus.REJECTED):
         return ZERO
     raise MalformedResponse(f"{exchange}: order {order_id} is {status.value} without a filled size", exchange=exchange)
 

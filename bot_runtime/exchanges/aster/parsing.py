@@ -73,7 +73,7 @@ def _status(
     status = _STATUS.get(raw)
     if status is None:
         raise unknown_status(EXCHANGE, raw, order_id)
-    filled = filled_size(EXCHANGE, status, reported, size, order_id)
+    filled = filled_size(EXCHANGE, status, reported, size, order_id, none_filled=raw == "NEW")
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     reason: CancelReason | None = None

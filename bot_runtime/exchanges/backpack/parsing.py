@@ -43,6 +43,9 @@ _STATUS = {
 }
 
 
+_NOTHING_FILLED = {"New", "TriggerPending"}  # resting untouched / a trigger order not yet live
+
+
 def side(value: str) -> Side:
     return Side.BUY if value == "Bid" else Side.SELL
 
@@ -98,7 +101,7 @@ def _status(
     status = _STATUS.get(raw)
     if status is None:
         raise unknown_status(EXCHANGE, raw, order_id)
-    filled = filled_size(EXCHANGE, status, reported, size, order_id)
+    filled = filled_size(EXCHANGE, status, reported, size, order_id, none_filled=raw in _NOTHING_FILLED)
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     reason = None

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -26,6 +25,8 @@ from pysdk.grvt_ccxt_types import GrvtInvalidOrder
 
 from bot_runtime.exchanges._shared.client_ids import GRVT, IntegerClientIds
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
+from bot_runtime.exchanges._shared.values import dec, dec_or_none
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -148,7 +149,8 @@ class GrvtExchange(Exchange):
         for instrument in rest.markets.values():
             if instrument.get("kind") != "PERPETUAL":
                 continue
-            market = parse_market(instrument)
+            with reading(self.name, "instrument"):
+                market = parse_market(instrument)
             markets[market.symbol] = market
             self._instruments[market.venue_symbol] = instrument
         self._markets = markets
@@ -169,16 +171,11 @@ class GrvtExchange(Exchange):
         return self._quote(symbol, ticker)
 
     def _quote(self, symbol: str, ticker: dict[str, Any]) -> Quote:
-        bid, ask = ticker.get("best_bid_price"), ticker.get("best_ask_price")
-        if not bid or not ask:
-            raise ExchangeError(f"{self.name}: no top of book for {symbol}", exchange=self.name)
-        return Quote(
-            symbol=symbol,
-            bid=Decimal(bid),
-            ask=Decimal(ask),
-            bid_size=Decimal(ticker["best_bid_size"]) if ticker.get("best_bid_size") else None,
-            ask_size=Decimal(ticker["best_ask_size"]) if ticker.get("best_ask_size") else None,
-        )
+        """A mini ticker's top of book (``MiniTicker.best_bid_price`` / ``best_ask_price``), only 0 < bid < ask."""
+        with reading(self.name, "mini ticker"):
+            bid, ask = dec_or_none(ticker.get("best_bid_price")), dec_or_none(ticker.get("best_ask_price"))
+            bid_size, ask_size = dec_or_none(ticker.get("best_bid_size")), dec_or_none(ticker.get("best_ask_size"))
+        return checked_quote(self.name, symbol, bid, ask, bid_size=bid_size, ask_size=ask_size)
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -193,8 +190,7 @@ class GrvtExchange(Exchange):
             if not isinstance(message, dict) or "feed" not in message:
                 return
             if str(message.get("stream", "")).endswith("mini.s") or str(message.get("stream", "")).endswith("mini.d"):
-                with contextlib.suppress(ExchangeError):
-                    quotes.put(self._quote(symbol, message["feed"]))
+                quotes.put(self._quote(symbol, message["feed"]))  # a bad book raises: logged, the last quote stays
 
         ws = ReconnectingWebSocket(
             self._cfg.market_ws_url, name=f"{self.name}:mini:{symbol}", on_message=on_message, on_connect=subscribe
@@ -237,7 +233,7 @@ class GrvtExchange(Exchange):
                 market.venue_symbol, kind, side, str(size), str(price) if price else None, params
             ),
         )
-        order = parse_order(result, market.symbol, self._client_ids) if result else None
+        order = self._parse_order(result, market.symbol) if result else None
         if order is not None and order.status is not OrderStatus.PENDING and order.order_id not in ("", "0x00"):
             self._hub.remember(order)  # the answer already carries the verdict
         verdict = await self._hub.settle(
@@ -283,8 +279,7 @@ class GrvtExchange(Exchange):
         raw = response.get("result") if isinstance(response, dict) else None
         if not raw:
             return None
-        instrument = (raw.get("legs") or [{}])[0].get("instrument", "")
-        return parse_order(raw, self._symbol_of(instrument), self._client_ids)
+        return self._parse_order(raw)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         opens = {o.order_id for o in await self.open_orders(symbol)}
@@ -312,11 +307,14 @@ class GrvtExchange(Exchange):
         raws = await self._call(
             "open_orders", lambda: self._sdk().fetch_open_orders(symbol=instrument, params={"kind": "PERPETUAL"})
         )
-        orders = []
-        for raw in raws:
-            inst = (raw.get("legs") or [{}])[0].get("instrument", "")
-            orders.append(parse_order(raw, self._symbol_of(inst), self._client_ids))
-        return orders
+        return [self._parse_order(raw) for raw in raws]
+
+    def _parse_order(self, raw: Any, symbol: str | None = None) -> Order:
+        """An ``Order`` payload read strictly (:func:`~.mapping.parse_order`), its symbol from its first leg."""
+        with reading(self.name, "order"):
+            if symbol is None:
+                symbol = self._symbol_of(str(raw["legs"][0]["instrument"]))
+            return parse_order(raw, symbol, self._client_ids)
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         order = await self._order_by_id(order_id)
@@ -333,7 +331,8 @@ class GrvtExchange(Exchange):
     # account ----------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
         raws = await self._call("positions", lambda: self._sdk().fetch_positions(params={"kind": "PERPETUAL"}))
-        positions = [parse_position(raw, self._symbol_of(str(raw.get("instrument", "")))) for raw in raws]
+        with reading(self.name, "positions"):
+            positions = [parse_position(raw, self._symbol_of(str(raw["instrument"]))) for raw in raws]
         return [p for p in positions if p.size != 0]
 
     async def position(self, symbol: str) -> Position:
@@ -347,13 +346,14 @@ class GrvtExchange(Exchange):
         summary = await self._call("account_summary", lambda: self._sdk().get_account_summary("sub-account"))
         if not summary:
             raise ExchangeError(f"{self.name}: empty account summary", exchange=self.name)
-        return Balance(
-            asset=str(summary.get("settle_currency") or "USDT"),
-            equity=Decimal(summary.get("total_equity") or "0"),
-            available=Decimal(summary.get("available_balance") or "0"),
-            margin_used=Decimal(summary.get("initial_margin") or "0"),
-            unrealized_pnl=Decimal(summary.get("unrealized_pnl") or "0"),
-        )
+        with reading(self.name, "account summary"):
+            return Balance(
+                asset=str(summary.get("settle_currency") or "USDT"),
+                equity=dec(summary["total_equity"]),
+                available=dec(summary["available_balance"]),
+                margin_used=dec(summary.get("initial_margin") or "0"),
+                unrealized_pnl=dec(summary.get("unrealized_pnl") or "0"),
+            )
 
     # the trade-data stream ----------------------------------------------------------------------------------------
     def _rpc(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -374,14 +374,14 @@ class GrvtExchange(Exchange):
             return
         stream = str(message.get("stream", ""))
         feed = message["feed"]
-        if stream.endswith(".order") or stream == "order":
-            instrument = (feed.get("legs") or [{}])[0].get("instrument", "")
-            self._hub.publish(OrderUpdate(order=parse_order(feed, self._symbol_of(instrument), self._client_ids)))
+        if stream.endswith(".order") or stream == "order":  # unreadable: raised, the socket catches up over REST
+            self._hub.publish(OrderUpdate(order=self._parse_order(feed)))
         elif stream.endswith(".fill") or stream == "fill":
             self._hub.publish_fill(self._fill(feed), drop_history=True)
 
     def _fill(self, raw: dict[str, Any]) -> Fill:
-        return parse_fill(raw, self._symbol_of(str(raw.get("instrument", ""))), self._client_ids)
+        with reading(self.name, "fill"):
+            return parse_fill(raw, self._symbol_of(str(raw["instrument"])), self._client_ids)
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         since_ns = int(since.timestamp() * NS)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot_runtime.exchanges._shared.client_ids import IntegerClientIds
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ns
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -59,27 +60,42 @@ def parse_market(instrument: dict[str, Any]) -> Market:
     )
 
 
-def _first(values: Any) -> Decimal:
+def _first(values: Any) -> Decimal | None:
+    """The first leg's value of a per-leg list (``None`` when the field is left out)."""
+    if values is None:
+        return None
     if isinstance(values, list):
-        return dec(values[0]) if values else ZERO
-    return dec_or_none(values) or ZERO
+        return dec(values[0]) if values else None
+    return dec_or_none(values)
+
+
+# ``pysdk.grvt_raw_types.OrderStatus``: PENDING (sent, nothing traded yet), OPEN ("unfilled or partially filled"),
+# FILLED ("fully filled and hence closed"), REJECTED ("Once an order is open, it cannot be rejected"), CANCELLED.
+_STATUS = {
+    "PENDING": OrderStatus.PENDING,
+    "OPEN": OrderStatus.OPEN,
+    "FILLED": OrderStatus.FILLED,
+    "REJECTED": OrderStatus.REJECTED,
+    "CANCELLED": OrderStatus.CANCELED,
+}
 
 
 def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) -> Order:
-    leg = (raw.get("legs") or [{}])[0]
-    state = raw.get("state") or {}
-    size = dec(leg.get("size") or "0")
-    traded = _first(state.get("traded_size"))
-    avg = _first(state.get("avg_fill_price"))
-    status_raw = str(state.get("status") or "PENDING")
+    """An ``Order`` (REST answer or ``v1.order`` feed). ``order_id``, the first leg's ``size`` and ``state.status``
+    are required; an unknown status raises; FILLED without ``traded_size`` has traded the leg's size."""
+    order_id = str(raw["order_id"])
+    leg = raw["legs"][0]
+    state = raw["state"]
+    size = dec(leg["size"])
+    status_raw = str(state["status"])
+    status = _STATUS.get(status_raw)
+    if status is None:
+        raise unknown_status(NAME, status_raw, order_id)
+    traded = filled_size(NAME, status, _first(state.get("traded_size")), size, order_id)
+    if status is OrderStatus.OPEN and traded > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    avg = _first(state.get("avg_fill_price")) or ZERO
     reason = _REJECT_REASONS.get(str(state.get("reject_reason") or ""))
-    status = {
-        "PENDING": OrderStatus.PENDING,
-        "OPEN": OrderStatus.PARTIALLY_FILLED if traded > 0 else OrderStatus.OPEN,
-        "FILLED": OrderStatus.FILLED,
-        "REJECTED": OrderStatus.REJECTED,
-        "CANCELLED": OrderStatus.CANCELED,
-    }.get(status_raw, OrderStatus.OPEN)
     if status is OrderStatus.CANCELED and reason is None:
         reason = CancelReason.USER_CANCELED
     if status is OrderStatus.REJECTED and reason is None:
@@ -103,10 +119,10 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: IntegerClientIds) 
         extra["updated_at"] = from_ns(state["update_time"])
     limit_price = dec_or_none(leg.get("limit_price"))
     return Order(
-        order_id=str(raw.get("order_id") or ""),
+        order_id=order_id,
         client_order_id=cid,
         symbol=symbol,
-        side=Side.BUY if leg.get("is_buying_asset") else Side.SELL,
+        side=Side.BUY if leg["is_buying_asset"] else Side.SELL,
         order_type=OrderType.MARKET if raw.get("is_market") else OrderType.LIMIT,
         time_in_force=tif,
         price=limit_price if limit_price else None,

@@ -21,6 +21,7 @@ from bot_runtime.exchanges._shared.client_ids import GRVT, IntegerClientIds
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRequest,
     OrderStatus,
@@ -577,3 +578,71 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: GrvtExchan
         await asyncio.wait_for(task, 30)
         await strategy.shutdown(OnStop.CANCEL_ORDERS)
     assert resting(False) is None and resting(True) is None
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+ORDER_ID = load_fixture("grvt", "order")["order_id"]
+
+
+def stored_order(venue: GrvtVenue, **state: Any) -> dict[str, Any]:
+    """order.json (``pysdk.grvt_raw_types.Order``) served by ``/full/v1/order``, its ``state`` changed by ``state``
+    (a value of None drops the key)."""
+    order: dict[str, Any] = load_fixture("grvt", "order")
+    order["state"] = {k: v for k, v in (order["state"] | state).items() if v is not None}
+    venue.orders[ORDER_ID] = order
+    return order
+
+
+async def test_unknown_order_status_is_an_error_not_open(client: GrvtExchange, venue: GrvtVenue) -> None:
+    stored_order(venue, status="LIQUIDATING")
+    with pytest.raises(MalformedResponse, match="unknown order status 'LIQUIDATING'"):
+        await client.get_order("BTC", ORDER_ID)
+    # the same on the v1.order feed: no update is published from it
+    updates = client.order_updates()
+    await venue.ws.wait_for_connections(1)
+    await venue.push("v1.order", stored_order(venue, status="LIQUIDATING"))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_filled_without_traded_size_is_the_whole_order(client: GrvtExchange, venue: GrvtVenue) -> None:
+    # OrderStatus.FILLED: "Order is fully filled and hence closed"
+    stored_order(venue, status="FILLED", traded_size=None, book_size=["0.0"])
+    order = await client.get_order("BTC", ORDER_ID)
+    assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.01"))
+    # OPEN is "unfilled or partially filled": without traded_size it is unreadable, never 0
+    stored_order(venue, traded_size=None)
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await client.get_order("BTC", ORDER_ID)
+
+
+@pytest.mark.parametrize("drop", ["status", "legs", "size", "is_buying_asset"])
+async def test_missing_order_field_is_an_exchange_error(client: GrvtExchange, venue: GrvtVenue, drop: str) -> None:
+    order = stored_order(venue, **({"status": None} if drop == "status" else {}))
+    if drop == "legs":
+        order["legs"] = []
+    elif drop != "status":
+        del order["legs"][0][drop]
+    with pytest.raises(MalformedResponse):
+        await client.get_order("BTC", ORDER_ID)
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        {"best_bid_price": "0"},
+        {"best_ask_price": "0.0"},
+        {"best_bid_price": "-5"},
+        {"best_bid_price": "97345.7"},  # crossed
+        {"best_ask_price": None},
+    ],
+)
+async def test_zero_negative_or_crossed_quote_is_refused(
+    client: GrvtExchange, venue: GrvtVenue, top: dict[str, Any]
+) -> None:
+    # mini_ticker.json with one side replaced
+    ticker = load_fixture("grvt", "mini_ticker")
+    venue.server.route("POST", "/full/v1/mini", {"result": ticker["result"] | top})
+    with pytest.raises(MalformedResponse):
+        await client.best_bid_ask("BTC")

@@ -1,9 +1,10 @@
 """The bot's runtime status (to its TradingBot's ``status`` subresource, or stdout) and its Lease.
 
 Who writes what on a TradingBot's status: the bot writes ONLY the runtime fields of :class:`BotStatus` (phase,
-position, avgEntryPrice, realizedPnl, unrealizedPnl, fundingPnl, openOrders, lastHeartbeat, lastError, legs, and
-riskHalt) with a JSON merge patch, which leaves every other field alone; the operator writes ``conditions`` and
-``observedGeneration``.
+position, avgEntryPrice, realizedPnl, unrealizedPnl, fundingPnl, openOrders, lastHeartbeat, lastError, legs,
+riskHalt, entriesBlocked, ...) with a JSON merge patch, which leaves every other field alone; the operator writes
+``conditions`` and ``observedGeneration``, some of them derived from the bot's fields (``preflight`` → Preflight,
+``entriesBlocked`` → EntriesBlocked).
 
 ``riskHalt`` (:class:`RiskHaltRecord`) is the breach that halted the bot and the ``metadata.generation`` of the
 TradingBot at that moment. It outlives the process: a bot that starts while the record's generation is still the
@@ -51,6 +52,7 @@ FIELD_MANAGER = "perpdex-bot"
 # PnL is reported to 1e-8 of the quote currency; positions and prices exactly
 PNL_PLACES = Decimal("0.00000001")
 MAX_DECIMAL_LEN = 40  # crds/tradingbots.yaml: status decimals are strings of at most 40 characters
+MAX_ENTRY_BLOCKS = 50  # crds/tradingbots.yaml: status.entriesBlocked maxItems
 _WIDE = Context(prec=100)  # quantizing never fails for lack of precision
 
 
@@ -171,6 +173,36 @@ class PreflightRecord(BaseModel):
         return {"passed": self.passed, "message": self.message[:4000], "at": rfc3339(self.at)}
 
 
+ENTRY_BLOCK_REASON = r"^[A-Z][A-Za-z0-9]*$"
+
+
+class EntryBlock(BaseModel):
+    """One item of ``status.entriesBlocked``: where the bot opens nothing new, and why (any strategy may report one;
+    fundingArb reports a symbol on a pair of venues backing off or stopped after failed entries). The operator turns
+    the list into the ``EntriesBlocked`` condition (and so an Event per change)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str = Field(description="the canonical symbol entries are blocked for")
+    venues: tuple[str, ...] = Field(description="the venues it concerns (fundingArb: the pair of venues, sorted)")
+    reason: str = Field(pattern=ENTRY_BLOCK_REASON, description="CamelCase, e.g. FailedEntriesStopped")
+    message: str = Field(description="why, in words (never a secret)")
+    since: datetime = Field(description="when the block began")
+    until: datetime | None = Field(None, description="when entries may be tried again; None: until a restart")
+
+    def to_status(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "symbol": self.symbol[:20],
+            "venues": [v[:32] for v in self.venues[:4]],
+            "reason": self.reason[:64],
+            "message": self.message[:1000],
+            "since": rfc3339(self.since),
+        }
+        if self.until is not None:
+            doc["until"] = rfc3339(self.until)
+        return doc
+
+
 class RiskHaltRecord(BaseModel):
     """``status.riskHalt``: why the bot is halted, and the TradingBot's ``metadata.generation`` when it halted."""
 
@@ -287,10 +319,14 @@ class BotStatus(BaseModel):
     uncovered: Decimal | None = None
     # the maxPositionUsd in force (the spec's, or the one derived from the grid); None: not known yet (left alone)
     position_cap_usd: Decimal | None = None
+    # where entries are blocked and why (status.entriesBlocked, at most MAX_ENTRY_BLOCKS); None: the strategy does
+    # not report it (the field is left alone); () clears it
+    entries_blocked: tuple[EntryBlock, ...] | None = None
 
     def urgent_fields(self) -> tuple[Any, ...]:
         """A change of these is written at once (not held back by ``min_interval``)."""
-        return self.phase, self.risk_halt, self.risk_halt_checked, self.preflight, self.uncovered
+        blocked = tuple((b.symbol, b.venues, b.reason) for b in self.entries_blocked or ())
+        return self.phase, self.risk_halt, self.risk_halt_checked, self.preflight, self.uncovered, blocked
 
     def to_status(self) -> dict[str, Any]:
         """The ``status`` fields as the CRD stores them (decimals as strings; ``None`` clears a field)."""
@@ -327,6 +363,8 @@ class BotStatus(BaseModel):
         doc["uncoveredFill"] = decimal_str(self.uncovered)
         if self.position_cap_usd is not None:
             doc["positionCapUsd"] = decimal_str(self.position_cap_usd, PNL_PLACES)
+        if self.entries_blocked is not None:
+            doc["entriesBlocked"] = [b.to_status() for b in self.entries_blocked[:MAX_ENTRY_BLOCKS]]
         return doc
 
 

@@ -5,7 +5,7 @@
 - The sampler (:meth:`Reporting.sample`, every ``sample_interval``) reads the strategy's snapshot (cheap, no I/O) into
   the metrics and the status, beats the heartbeat that ``/healthz`` checks, and follows the strategy's phase hint
   (``Running`` ↔ ``RiskHalted``) unless a recorded halt holds.
-- The status (:meth:`Reporting.current_status`): phase, heartbeat, the snapshot's position/PnL/orders/legs, and
+- The status (:meth:`Reporting.current_status`): phase, heartbeat, the snapshot's position/PnL/orders/legs/entriesBlocked, and
   ``lastError``: the halt notice first while halted, then the last error, redacted. ``legs`` are the previous
   process's (read at start) until the strategy reports its own. :class:`HaltState` is what it says of the persistent
   risk halt; :mod:`.risk_halt` fills it (Kubernetes only).
@@ -163,6 +163,7 @@ class Reporting:
                 open_orders=snap.open_orders,
                 uncovered=snap.uncovered,
                 legs=tuple(Leg.model_validate(leg.model_dump()) for leg in snap.legs),
+                entries_blocked=snap.entries_blocked,
             )
         fields.update(override)
         if fields.get("last_error"):

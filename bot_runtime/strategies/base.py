@@ -57,6 +57,7 @@ from bot_runtime.exchanges.base import (
     TimeInForce,
 )
 from bot_runtime.risk import RiskBreach, RiskManager
+from bot_runtime.status import EntryBlock
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,9 @@ class StrategySnapshot(BaseModel):
         None, description="grid: size of a fill whose take-profit could not be placed yet (no new opens meanwhile)"
     )
     legs: list[LegSnapshot] = Field(default_factory=list)
+    entries_blocked: tuple[EntryBlock, ...] | None = Field(
+        None, description="where no entry is tried and why (status.entriesBlocked); None: not reported by the strategy"
+    )
     last_error: str | None = None
     risk_breach: RiskBreach | None = None
     updated_at: datetime | None = None

@@ -16,6 +16,7 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 RISK_LIMIT_BREACHED = "RiskLimitBreached"
 PREFLIGHT = "Preflight"  # from the bot's status.preflight: its checks before the first order
+ENTRIES_BLOCKED = "EntriesBlocked"  # from the bot's status.entriesBlocked: where it opens nothing new, and why
 
 # for the Event type of a transition: which status of each condition is the healthy one
 _HEALTHY: dict[str, ConditionStatus] = {
@@ -24,6 +25,7 @@ _HEALTHY: dict[str, ConditionStatus] = {
     DEGRADED: "False",
     RISK_LIMIT_BREACHED: "False",
     PREFLIGHT: "True",
+    ENTRIES_BLOCKED: "False",
 }
 _MESSAGE_LIMIT = 1024
 

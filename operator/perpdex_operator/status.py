@@ -7,6 +7,7 @@ heartbeat and errors. See docs/status-ownership.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from bot_runtime.config import parse_duration
 from perpdex_operator.conditions import (
     DEGRADED,
+    ENTRIES_BLOCKED,
     PREFLIGHT,
     PROGRESSING,
     READY,
@@ -154,7 +156,14 @@ def bot_status(
         risk = _cond(RISK_LIMIT_BREACHED, True, "RiskHalted", msg)
     else:
         risk = _cond(RISK_LIMIT_BREACHED, False, "WithinLimits", "no risk limit breached")
-    conditions = (ready, _progressing(facts, ready), _degraded(facts), risk, *_preflight(status))
+    conditions = (
+        ready,
+        _progressing(facts, ready),
+        _degraded(facts),
+        risk,
+        *_preflight(status),
+        *_entries_blocked(status, speaks),
+    )
     return OperatorStatus(phase=op_phase, conditions=conditions, active=active)
 
 
@@ -166,6 +175,35 @@ def _preflight(status: Mapping[str, Any]) -> tuple[Condition, ...]:
     passed = bool(record["passed"])
     message = str(record.get("message") or "")
     return (_cond(PREFLIGHT, passed, "Passed" if passed else "Failed", message),)
+
+
+_BLOCK_REASON = re.compile(r"^[A-Z][A-Za-z0-9]*$")  # crds/tradingbots.yaml status.entriesBlocked[].reason
+
+
+def _entries_blocked(status: Mapping[str, Any], speaks: bool) -> tuple[Condition, ...]:
+    """``EntriesBlocked`` from the bot's ``status.entriesBlocked`` (where it opens nothing new, and why); none while
+    the bot has never reported the list. True while the list has an item, its reason the items' reasons (sorted,
+    comma-joined); a bot that does not run (no fresh heartbeat) tries no entries at all, and its blocks last only
+    until it restarts: False then (``NotRunning``; the Ready condition says why)."""
+    items = status.get("entriesBlocked")
+    if not isinstance(items, list):
+        return ()
+    blocks = [item for item in items if isinstance(item, Mapping)]
+    if not blocks:
+        return (_cond(ENTRIES_BLOCKED, False, "NoneBlocked", "no entries are blocked"),)
+    if not speaks:
+        return (_cond(ENTRIES_BLOCKED, False, "NotRunning", "the bot does not run: its blocks end with it"),)
+    reasons: list[str] = []
+    for reason in sorted({str(b.get("reason") or "") for b in blocks}):
+        if _BLOCK_REASON.match(reason) and len(",".join([*reasons, reason])) <= 256:
+            reasons.append(reason)
+    lines = []
+    for block in blocks:
+        venues = "/".join(str(v) for v in block.get("venues") or [])
+        until = f" until {block['until']}" if block.get("until") else ""
+        where = f"{block.get('symbol')} on {venues}" if venues else str(block.get("symbol"))
+        lines.append(f"{where}: {block.get('reason')}{until}: {block.get('message') or ''}")
+    return (_cond(ENTRIES_BLOCKED, True, ",".join(reasons) or "Blocked", "; ".join(lines)),)
 
 
 def _crash(obs: Observation, now: datetime, settings: OperatorSettings, phase: str) -> CrashLoop | None:

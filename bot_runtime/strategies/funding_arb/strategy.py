@@ -211,6 +211,7 @@ class FundingArbStrategy(Strategy):
             legs=[p.snapshot() for p in sorted(pairs, key=lambda p: p.symbol)]
             if self.started
             else sorted(self.remembered.values(), key=lambda leg: leg.symbol),
+            entries_blocked=self.backoff.blocks(self.clock.monotonic()),
             last_error=self.last_error,
             risk_breach=self.risk.breach,
             updated_at=self.clock.now(),
@@ -1057,7 +1058,7 @@ class FundingArbStrategy(Strategy):
         return True
 
     def _entry_failed(self, key: tuple[str, str, str], cost: Decimal, why: str) -> None:
-        state = self.backoff.failed(key, self.clock.monotonic(), cost, why)
+        state = self.backoff.failed(key, self.clock.monotonic(), cost, why, wall=self.clock.now())
         log.info(
             "failed entry %d of %s cost %s (%s in all for it); next try in %.0fs",
             state.failures,

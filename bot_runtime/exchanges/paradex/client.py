@@ -31,6 +31,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     AuthenticationError,
@@ -226,10 +227,11 @@ class ParadexExchange(Exchange):
             data = await self._public("GET", "/markets")
             markets: dict[str, Market] = {}
             for raw in data.get("results", []):
-                resp = MarketResp.model_validate(raw)
-                if not parsing.is_perpetual(resp):
-                    continue
-                market = parsing.market_from_resp(resp)
+                with reading(self.name, "markets"):
+                    resp = MarketResp.model_validate(raw)
+                    if not parsing.is_perpetual(resp):
+                        continue
+                    market = parsing.market_from_resp(resp)
                 self._by_venue[market.venue_symbol] = market
                 markets.setdefault(market.symbol, market)
             self._markets = markets
@@ -241,8 +243,10 @@ class ParadexExchange(Exchange):
 
     async def best_bid_ask(self, symbol: str) -> Quote:
         market = await self.market(symbol)
-        bbo = BBOResp.model_validate(await self._public("GET", f"/bbo/{market.venue_symbol}"))
-        return Quote(symbol=symbol, bid=bbo.bid, ask=bbo.ask, bid_size=bbo.bid_size, ask_size=bbo.ask_size)
+        data = await self._public("GET", f"/bbo/{market.venue_symbol}")
+        with reading(self.name, "bbo"):
+            bbo = BBOResp.model_validate(data)
+        return checked_quote(self.name, symbol, bbo.bid, bbo.ask, bid_size=bbo.bid_size, ask_size=bbo.ask_size)
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -255,9 +259,10 @@ class ParadexExchange(Exchange):
         async def on_message(message: Any) -> None:
             params = message.get("params") if isinstance(message, Mapping) else None
             if isinstance(params, Mapping) and params.get("channel") == channel:
-                bbo = BBOResp.model_validate(params["data"])
-                quotes.put(Quote(symbol=symbol, bid=bbo.bid, ask=bbo.ask, bid_size=bbo.bid_size,
-                                 ask_size=bbo.ask_size, timestamp=ms(bbo.last_updated_at) or utcnow()))  # fmt: skip
+                with reading(self.name, "bbo event"):
+                    bbo = BBOResp.model_validate(params["data"])
+                quotes.put(checked_quote(self.name, symbol, bbo.bid, bbo.ask, bid_size=bbo.bid_size,
+                                         ask_size=bbo.ask_size, timestamp=ms(bbo.last_updated_at) or utcnow()))  # fmt: skip
 
         socket = self.settings.websocket(f"{self.name} {channel}", on_message, on_connect=subscribe)
         async for quote in relay(socket, quotes):
@@ -265,8 +270,10 @@ class ParadexExchange(Exchange):
 
     # orders -------------------------------------------------------------------------------------------------------
     def _order(self, raw: Any) -> Order:
-        resp = OrderResp.model_validate(raw)
-        return parsing.order_from_resp(resp, self._canonical(resp.market))
+        """An order answer or ``orders`` event read strictly."""
+        with reading(self.name, "order"):
+            resp = OrderResp.model_validate(raw)
+            return parsing.order_from_resp(resp, self._canonical(resp.market))
 
     async def place_order(self, request: OrderRequest) -> Order:
         market = await self.market(request.symbol)
@@ -346,7 +353,8 @@ class ParadexExchange(Exchange):
     # account ------------------------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
         data = await self._private("GET", "/positions")
-        rows = [PositionResp.model_validate(r) for r in (data or {}).get("results", [])]
+        with reading(self.name, "positions"):
+            rows = [PositionResp.model_validate(r) for r in (data or {}).get("results", [])]
         return [
             parsing.position_from_resp(r, self._canonical(r.market))
             for r in rows
@@ -360,7 +368,9 @@ class ParadexExchange(Exchange):
         return Position(symbol=symbol, size=Decimal(0))
 
     async def balance(self) -> Balance:
-        summary = AccountSummaryResp.model_validate(await self._private("GET", "/account"))
+        data = await self._private("GET", "/account")
+        with reading(self.name, "account"):
+            summary = AccountSummaryResp.model_validate(data)
         return Balance(
             asset=summary.settlement_asset or "USDC",
             equity=summary.account_value,
@@ -403,7 +413,9 @@ class ParadexExchange(Exchange):
         if channel.startswith("orders."):
             self._hub.publish(OrderUpdate(order=self._order(params["data"])))
         elif channel.startswith("fills."):
-            await self._on_fill(FillResult.model_validate(params["data"]))
+            with reading(self.name, "fill event"):  # raised to the socket: it logs and catches up over REST
+                result = FillResult.model_validate(params["data"])
+            await self._on_fill(result)
 
     async def _on_fill(self, result: FillResult) -> None:
         symbol = self._canonical(result.market)
@@ -411,7 +423,8 @@ class ParadexExchange(Exchange):
         if order is None:
             log.warning("%s: fill %s of unknown order %s", self.name, result.id, result.order_id)
             return
-        fill = parsing.fill_from_result(result, symbol)
+        with reading(self.name, "fill event"):
+            fill = parsing.fill_from_result(result, symbol)
         if fill.client_order_id is None and order.client_order_id is not None:
             fill = fill.model_copy(update={"client_order_id": order.client_order_id})
         self._hub.publish(OrderUpdate(order=parsing.order_after_fill(order, result), fill=fill))
@@ -420,6 +433,7 @@ class ParadexExchange(Exchange):
         data = await self._private("GET", "/fills", {"start_at": int(since.timestamp() * 1000), "page_size": 1000})
         fills = []
         for row in (data or {}).get("results", []):
-            result = FillResult.model_validate(row)
-            fills.append(parsing.fill_from_result(result, self._canonical(result.market)))
+            with reading(self.name, "fills"):
+                result = FillResult.model_validate(row)
+                fills.append(parsing.fill_from_result(result, self._canonical(result.market)))
         return fills

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot_runtime.exchanges._shared.payload_checks import unknown_status
 from bot_runtime.exchanges.base import (
     CancelReason,
     Fill,
@@ -48,12 +49,16 @@ def market_from_resp(resp: MarketResp) -> Market:
 
 
 def status_of(resp: OrderResp) -> tuple[OrderStatus, CancelReason | None]:
+    """Paradex's ``OrderStatus`` enum is NEW, UNTRIGGERED, OPEN, CLOSED (any other raises). There is no FILLED: a
+    CLOSED order with ``remaining_size`` 0 filled completely; ``size`` and ``remaining_size`` are required fields of
+    :class:`~.wire.OrderResp`, so a payload without them never reaches this point."""
     filled = resp.size - resp.remaining_size
     if resp.status == "NEW":
         return OrderStatus.PENDING, None
     if resp.status in {"OPEN", "UNTRIGGERED"}:
         return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN), None
-    # CLOSED
+    if resp.status != "CLOSED":
+        raise unknown_status(EXCHANGE, resp.status, resp.id)
     if resp.remaining_size == 0:
         return OrderStatus.FILLED, None
     reason = CANCEL_REASONS.get(resp.cancel_reason or "", CancelReason.REJECTED)

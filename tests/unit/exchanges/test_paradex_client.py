@@ -17,6 +17,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderRejected,
     OrderRequest,
     OrderStatus,
@@ -420,3 +421,59 @@ def test_collector_funding_source_defaults_to_prod(monkeypatch: pytest.MonkeyPat
     source = registry.create_funding_source("paradex", {})
     assert isinstance(source, ParadexFundingSource)
     assert source.settings.base_url == "https://api.prod.paradex.trade/v1"
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+ORDER_ID = load_fixture("paradex", "order_filled")["id"]
+
+
+def filled_order(**changes: Any) -> dict[str, Any]:
+    """order_filled.json (``GET /orders/{id}``, a CLOSED order with nothing remaining) with ``changes``; a value of
+    None drops the key."""
+    return {k: v for k, v in (fx("order_filled") | changes).items() if v is not None or k not in changes}
+
+
+async def test_unknown_order_status_is_an_error_not_closed(paradex: Exchange, venue: ReplayServer) -> None:
+    venue.route("GET", "/v1/orders/{order_id}", filled_order(status="SETTLING"))
+    with pytest.raises(MalformedResponse, match="unknown order status 'SETTLING'"):
+        await paradex.get_order("BTC", ORDER_ID)
+    # the same on the orders channel (the order_filled.json object as a subscription event): nothing published
+    updates = paradex.order_updates()
+    event = {"channel": "orders.ALL", "data": filled_order(status="SETTLING")}
+    await venue._ws["/v1/ws"].broadcast({"jsonrpc": "2.0", "method": "subscription", "params": event})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_closed_without_remaining_size_is_an_error_not_unfilled(paradex: Exchange, venue: ReplayServer) -> None:
+    # Paradex has no FILLED status: a CLOSED order filled size - remaining_size; without remaining_size it may have
+    # filled anything (CLOSED also ends cancelled orders), so it is an error, never a fill of 0
+    venue.route("GET", "/v1/orders/{order_id}", filled_order(remaining_size=None))
+    with pytest.raises(MalformedResponse, match="remaining_size"):
+        await paradex.get_order("BTC", ORDER_ID)
+    venue.route("GET", "/v1/orders/{order_id}", filled_order())
+    order = await paradex.get_order("BTC", ORDER_ID)
+    assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.01"))
+
+
+@pytest.mark.parametrize("field", ["id", "market", "side", "size", "status"])
+async def test_missing_order_field_is_an_exchange_error(paradex: Exchange, venue: ReplayServer, field: str) -> None:
+    venue.route("GET", "/v1/orders/{order_id}", filled_order(**{field: None}))
+    with pytest.raises(MalformedResponse, match=field):
+        await paradex.get_order("BTC", ORDER_ID)
+    venue.route("GET", "/v1/orders", {"results": [filled_order(**{field: None})]})
+    with pytest.raises(MalformedResponse):
+        await paradex.open_orders("BTC")
+
+
+@pytest.mark.parametrize(
+    "top", [{"bid": "0"}, {"ask": "0"}, {"bid": "-1"}, {"bid": "97011.0"}, {"ask": None}, {"bid": "x"}]
+)
+async def test_zero_negative_or_crossed_quote_is_refused(
+    paradex: Exchange, venue: ReplayServer, top: dict[str, Any]
+) -> None:
+    # bbo.json with one side replaced (the REST read accepted 0 before)
+    venue.route("GET", "/v1/bbo/{market}", {k: v for k, v in (fx("bbo") | top).items() if v is not None})
+    with pytest.raises(MalformedResponse):
+        await paradex.best_bid_ask("BTC")

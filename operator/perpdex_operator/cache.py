@@ -27,6 +27,10 @@ class WatchCache:
         self._objects: dict[Key, bytes] = {}
         self._pods: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (ns, app, instance) -> name -> pod
         self._watched: set[Key] = set()  # delivered by a watch at least once (a second listing of one is a re-list)
+        # the newest resourceVersion applied per object, deletions included: the answer to one of the operator's
+        # writes can arrive after a newer watch event of the same object (the pod runner or the kubelet writes the
+        # workload's status within milliseconds of the operator's scale-down), and must not overwrite it
+        self._versions: dict[Key, int] = {}
 
     def __len__(self) -> int:
         return len(self._objects) + sum(len(p) for p in self._pods.values())
@@ -35,6 +39,8 @@ class WatchCache:
         """``watched``: the body comes from a watch event (not from the answer to one of the operator's writes)."""
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if not self._newer(kind, namespace, name, meta.get("resourceVersion"), deleted=deleted):
+            return
         if deleted:
             self._watched.discard((kind, namespace, name))
         elif watched:
@@ -56,6 +62,21 @@ class WatchCache:
             meta = {k: v for k, v in meta.items() if k != "managedFields"}  # serialised at once: no copy needed
             slim = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": meta, "kind": kind}
             self._objects[(kind, namespace, name)] = json.dumps(slim, separators=(",", ":")).encode()
+
+    def _newer(self, kind: str, namespace: str, name: str, resource_version: object, *, deleted: bool) -> bool:
+        """Record ``resource_version`` for the object and say whether it is newer than what the cache applied last.
+        A deletion always applies (its event may carry the last live version); a body older than the last applied
+        version (a late write answer, or a resurrection after a deletion) is ignored."""
+        key = (kind, namespace, name)
+        version = _version(resource_version)
+        last = self._versions.get(key)
+        if last is not None and version >= 0 and version < last and not deleted:
+            return False
+        if deleted and kind == "Pod":
+            self._versions.pop(key, None)  # pods are only watched (never written here): watch order is enough
+        elif version >= 0:
+            self._versions[key] = max(version, last or -1)
+        return True
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A fresh copy (the caller may change it)."""

@@ -325,6 +325,8 @@ class Reconciler:
         workload_created = any(r.kind == spec.workload_kind and r.action == "created" for r in results)
         if workload_created:  # no pod can be older than its workload: the pod watch reports the first one
             obs = Observation(workload=WorkloadView.from_workload(workload))
+        elif _deleting(owner):  # the finalizer's "is the pod gone?" is answered by fresh reads, never by a cache
+            obs = await self.observe(spec, namespace, name, None)
         else:
             obs = await self.observe(spec, namespace, name, workload)
         now = self.clock()

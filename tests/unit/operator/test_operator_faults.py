@@ -57,6 +57,40 @@ def test_a_fresh_list_drops_vanished_pods() -> None:
     assert cache.pods("ns", "tradingbot", "b") == []
 
 
+def test_a_late_write_answer_never_replaces_a_newer_watch_event() -> None:
+    """The finalizer scales the workload to 0; the pod runner (or kubelet) writes status.replicas 0 within
+    milliseconds, and that watch event can reach the cache before the answer to the operator's own scale-down
+    (status.replicas still 1). The older answer must not win: it would make the pod look present until the
+    finalizer's delete bound (seen in a chart e2e run: the collector's delete waited out 150 s)."""
+    cache = WatchCache()
+    cache.update("Deployment", _obj("c", 41, spec={"replicas": 0}, status={"replicas": 0}), watched=True)
+    cache.update("Deployment", _obj("c", 40, spec={"replicas": 0}, status={"replicas": 1}))  # the late answer
+    assert (cache.get("Deployment", "ns", "c") or {})["status"] == {"replicas": 0}
+    cache.update("Deployment", _obj("c", 42, spec={"replicas": 0}, status={}))
+    assert (cache.get("Deployment", "ns", "c") or {})["status"] == {}
+
+
+def test_a_deleted_child_is_not_brought_back_by_an_older_copy() -> None:
+    cache = WatchCache()
+    cache.update("Deployment", _obj("c", 40), watched=True)
+    cache.update("Deployment", _obj("c", 45), deleted=True)
+    cache.update("Deployment", _obj("c", 44))  # an answer from before the deletion
+    assert not cache.has("Deployment", "ns", "c")
+    cache.update("Deployment", _obj("c", 46))  # created again
+    assert cache.has("Deployment", "ns", "c")
+
+
+def test_pods_follow_their_watch_and_are_not_remembered_once_deleted() -> None:
+    cache = WatchCache()
+    cache.update("Pod", _obj("b-0", 10, status={"phase": "Running"}), watched=True)
+    cache.update("Pod", _obj("b-0", 9, status={"phase": "Pending"}), watched=True)
+    assert [p["status"]["phase"] for p in cache.pods("ns", "tradingbot", "b")] == ["Running"]
+    cache.update("Pod", _obj("b-0", 11), deleted=True)
+    assert cache.pods("ns", "tradingbot", "b") == []
+    cache.update("Pod", _obj("b-0", 12, status={"phase": "Pending"}), watched=True)  # the StatefulSet's new b-0
+    assert [p["status"]["phase"] for p in cache.pods("ns", "tradingbot", "b")] == ["Pending"]
+
+
 def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
     for attempt, low, high in [(1, 0.8, 1.0), (2, 1.6, 2.0), (4, 6.4, 8.0), (30, 48.0, 60.0)]:
         assert low <= backoff(attempt) <= high

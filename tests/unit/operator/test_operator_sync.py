@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from bot_runtime.kube import Conflict, KubeClient, KubeConfig, NotFound
+from perpdex_operator.builders.fundingcollector import build_collector_children
 from perpdex_operator.cache import WatchCache
 from perpdex_operator.children import ChildConflictError, sync_child
 from perpdex_operator.constants import APPLIED_HASH_ANNOTATION
 from perpdex_operator.events import EventRecorder
+from perpdex_operator.kinds import FUNDINGCOLLECTOR
 from perpdex_operator.metrics import OperatorMetrics
 from perpdex_operator.reconcile import Reconciler
 from perpdex_operator.settings import OperatorSettings
@@ -238,3 +240,69 @@ async def test_the_client_bounds_requests_in_flight() -> None:
     assert peak == MAX_IN_FLIGHT
     with pytest.raises(ValueError):
         KubeClient(KubeConfig(server="http://127.0.0.1:1"), max_in_flight=0)
+
+
+class _StatusKube(FakeKube):
+    """FakeKube that also takes status merge patches (stored as sent)."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        if method == "PATCH" and path.endswith("/status"):
+            self.calls.append((method, path, body))
+            owner = self.objects[path.removesuffix("/status")]
+            owner["status"] = {**(owner.get("status") or {}), **body["status"]}
+            return copy.deepcopy(owner)
+        return await super().request(method, path, params=params, body=body, content_type=content_type)
+
+
+async def test_a_deleting_owner_is_judged_by_a_fresh_read_of_its_workload_not_the_cache() -> None:
+    """While the finalizer waits for the pod to be gone, a cached workload that still counts a replica (a late write
+    answer, a watch that missed the runner's status write) must not keep it waiting: the workload is read fresh."""
+    settings = OperatorSettings(
+        namespaces=["trading"], image="registry.test/perpdex:1", funding_service_url="http://f:8000"
+    )
+    owner = {
+        "apiVersion": "perpdex.io/v1alpha1",
+        "kind": "FundingCollector",
+        "metadata": {
+            "name": "all-dexes",
+            "namespace": "trading",
+            "uid": "u1",
+            "generation": 1,
+            "resourceVersion": "30",
+            "deletionTimestamp": "2026-11-25T10:00:00Z",
+            "finalizers": ["perpdex.io/finalizer"],
+        },
+        "spec": {"exchanges": ["paper-a"], "interval": "60s", "timeout": "20s", "fundingService": {}},
+        "status": {"phase": "Stopped", "observedGeneration": 1},
+    }
+    children = build_collector_children(owner, settings)
+    cache = WatchCache()
+    live_deployment: dict[str, Any] = {}
+    for manifest in children.applied:
+        cached = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": "20"}}
+        if manifest["kind"] == "Deployment":
+            live_deployment = {**cached, "status": {}}  # the runner's last write: no replica left
+            cached["status"] = {"replicas": 1, "readyReplicas": 1}  # what the cache last saw
+        cache.update(manifest["kind"], cached, watched=True)
+    deployment_path = "/apis/apps/v1/namespaces/trading/deployments/all-dexes"
+    kube = _StatusKube(
+        {
+            "/apis/perpdex.io/v1alpha1/namespaces/trading/fundingcollectors/all-dexes": owner,
+            deployment_path: live_deployment,
+            "/api/v1/namespaces/trading/pods": {"items": []},
+        }
+    )
+    reconciler = Reconciler(kube, settings, OperatorMetrics(), EventRecorder(kube), cache=cache)
+
+    outcome = await reconciler.reconcile(FUNDINGCOLLECTOR, "trading", "all-dexes", full=True)
+
+    assert outcome.exists and not outcome.active
+    assert ("GET", deployment_path, None) in kube.calls

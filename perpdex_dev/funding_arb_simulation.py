@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.clock import VirtualClock
+from bot_runtime.clock import Clock, VirtualClock
 from bot_runtime.config import BotConfig, OnStop, parse_config
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.funding_api.models import DexList, Opportunities
@@ -48,7 +48,7 @@ class PaperOpportunitySource:
     """``opportunities(**filters)`` like ``GET /api/v1/opportunities``, computed by the funding service's finder from
     paper venues' current funding models and quotes, at the clock's time."""
 
-    def __init__(self, venues: Mapping[str, PaperExchange], clock: VirtualClock) -> None:
+    def __init__(self, venues: Mapping[str, PaperExchange], clock: Clock) -> None:
         self.venues = venues
         self.clock = clock
 

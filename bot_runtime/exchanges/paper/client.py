@@ -97,7 +97,15 @@ def _mapper(exchange: str) -> Any:
 
 
 class PaperServiceExchange(Exchange):
-    def __init__(self, name: str, options: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        env: Mapping[str, str],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``transport``: the REST requests' (default: httpx's own; tests put a fault-injecting one in between)."""
         url = service_url(options, env)
         if url is None:
             raise ValueError(f"{name}: no paper exchange URL (option baseUrl or {URL_ENV})")
@@ -108,6 +116,7 @@ class PaperServiceExchange(Exchange):
         self._starting_balance = Decimal(str(balance)) if balance is not None else None
         self._symbols: set[str] = {str(options["ticker"]).upper()} if options.get("ticker") else set()
         self._timeout = float(options.get("timeoutSeconds", 10))
+        self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._ws: ReconnectingWebSocket | None = None
         self._markets: dict[str, Market] = {}
@@ -124,7 +133,7 @@ class PaperServiceExchange(Exchange):
     # lifecycle ------------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout)
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout, transport=self._transport)
         body = {"starting_balance_usd": str(self._starting_balance)} if self._starting_balance else {}
         opened = AccountInfo.model_validate(await self._request("PUT", self._account_path, json_body=body))
         self.info = VenueInfo.model_validate(await self._request("GET", f"{API_PREFIX}/venues/{self.name}"))

@@ -117,6 +117,20 @@ VENUES: dict[str, VenueSpec] = {
             sdk_modules=("hyperliquid", "eth_account", "msgpack"),
         ),
         VenueSpec(
+            "extended",
+            "bot_runtime.exchanges.extended",
+            # the original perp-dex-tools names: the sub-account's API key, its Stark key pair and vault
+            required_env=(
+                "EXTENDED_API_KEY",
+                "EXTENDED_STARK_KEY_PRIVATE",
+                "EXTENDED_STARK_KEY_PUBLIC",
+                "EXTENDED_VAULT",
+            ),
+            optional_env=("EXTENDED_NETWORK", "EXTENDED_BASE_URL", "EXTENDED_WS_URL"),
+            extra="extended",
+            sdk_modules=("x10", "fast_stark_crypto"),
+        ),
+        VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
         ),
     )

@@ -26,6 +26,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "backpack": ("_USDC_PERP", "_USDT_PERP", "_PERP", "_USDC", "_USD"),
     "aster": ("USDT", "USDC"),
     "hyperliquid": (),  # perps are named by the coin alone: BTC, kPEPE
+    "extended": ("-USD",),  # BTC-USD, 1000PEPE-USD
 }
 _GENERIC = ("-USD-PERP", "_USDC_PERP", "_USDT_PERP", "-PERP", "_PERP", "PERP", "-USD", "USDT", "USDC")
 

@@ -15,7 +15,8 @@ def test_all_venue_sdks_import_together() -> None:
         [
             sys.executable,
             "-c",
-            "import lighter, pysdk, edgex_sdk, paradex_py, bpx, hyperliquid, websockets; print(websockets.__version__)",
+            "import lighter, pysdk, edgex_sdk, paradex_py, bpx, hyperliquid, x10.signing.order_object, websockets;"
+            " print(websockets.__version__)",
         ],
         capture_output=True,
         text=True,
@@ -29,7 +30,7 @@ def test_all_venue_sdks_import_together() -> None:
 def test_registry_imports_no_sdk() -> None:
     code = (
         "import sys, bot_runtime.exchanges.registry, bot_runtime.cli;"
-        "heavy = {'lighter','pysdk','edgex_sdk','paradex_py','bpx','hyperliquid','kopf','fastapi','asyncpg'} & set(sys.modules);"
+        "heavy = {'lighter','pysdk','edgex_sdk','paradex_py','bpx','hyperliquid','x10','kopf','fastapi','asyncpg'} & set(sys.modules);"
         "print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

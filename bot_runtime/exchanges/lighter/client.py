@@ -28,7 +28,9 @@ from lighter.api.order_api import OrderApi
 from lighter.signer_client import SignerClient
 
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.tagged_ids import LIGHTER, TaggedClientIds
+from bot_runtime.exchanges._shared.values import dec
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -202,7 +204,8 @@ class LighterExchange(Exchange):
         for book in _as_dict(result).get("order_books") or []:
             if book.get("market_type", "perp") != "perp" or book.get("status", "active") != "active":
                 continue
-            market = parse_market(book)
+            with reading(self.name, "order book"):
+                market = parse_market(book)
             markets[market.symbol] = market
             by_id[int(market.contract_id)] = market
         self._markets, self._by_market_id = markets, by_id
@@ -225,13 +228,10 @@ class LighterExchange(Exchange):
         asks, bids = book.get("asks") or [], book.get("bids") or []
         if not asks or not bids:
             raise ExchangeError(f"{self.name}: empty order book for {symbol}", exchange=self.name)
-        return Quote(
-            symbol=symbol,
-            bid=Decimal(bids[0]["price"]),
-            ask=Decimal(asks[0]["price"]),
-            bid_size=Decimal(bids[0]["remaining_base_amount"]),
-            ask_size=Decimal(asks[0]["remaining_base_amount"]),
-        )
+        with reading(self.name, "orderBookOrders"):
+            bid, ask = dec(bids[0]["price"]), dec(asks[0]["price"])
+            bid_size, ask_size = dec(bids[0]["remaining_base_amount"]), dec(asks[0]["remaining_base_amount"])
+        return checked_quote(self.name, symbol, bid, ask, bid_size=bid_size, ask_size=ask_size)
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -248,7 +248,9 @@ class LighterExchange(Exchange):
             kind = message.get("type") if isinstance(message, dict) else None
             if kind not in ("subscribed/order_book", "update/order_book"):
                 return
-            if not book.apply(kind, message.get("order_book") or {}):
+            with reading(self.name, "order_book update"):
+                continues = book.apply(kind, message.get("order_book") or {})
+            if not continues:
                 log.warning("%s: order book of %s skipped updates: resubscribing", self.name, symbol)
                 await socket.send_json({"type": "unsubscribe", "channel": channel})
                 await socket.send_json({"type": "subscribe", "channel": channel})
@@ -256,7 +258,8 @@ class LighterExchange(Exchange):
             best = book.best()
             if best is not None:
                 (bid, bid_size), (ask, ask_size) = best
-                quotes.put(Quote(symbol=symbol, bid=bid, ask=ask, bid_size=bid_size, ask_size=ask_size))
+                # a bad book raises: the socket logs it and the queue keeps the last good quote
+                quotes.put(checked_quote(self.name, symbol, bid, ask, bid_size=bid_size, ask_size=ask_size))
 
         socket = self._socket(f"book:{symbol}", on_message, subscribe)
         async for quote in relay(socket, quotes):
@@ -402,8 +405,9 @@ class LighterExchange(Exchange):
                 ),
             )
             for raw in _as_dict(result).get("orders") or []:
-                order = parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
-                found[int(raw["client_order_index"])] = order
+                with reading(self.name, "order"):
+                    order = parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
+                    found[int(raw["client_order_index"])] = order
         return found
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
@@ -454,10 +458,11 @@ class LighterExchange(Exchange):
                 authorization=token, account_index=self._cfg.account_index, market_id=market_id
             ),
         )
-        orders = [
-            parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
-            for raw in _as_dict(result).get("orders") or []
-        ]
+        with reading(self.name, "order"):
+            orders = [
+                parse_order(raw, self._symbol_of(raw["market_index"]), self._client_ids)
+                for raw in _as_dict(result).get("orders") or []
+            ]
         for order in orders:  # known live: a new client id never takes one of theirs (recovery after a restart)
             self._hub.track(order)
         return [o for o in orders if symbol is None or o.symbol == symbol]
@@ -479,7 +484,8 @@ class LighterExchange(Exchange):
         )
         for raw in _as_dict(result).get("orders") or []:
             if str(raw.get("order_id") or raw.get("order_index")) == order_id:
-                return parse_order(raw, symbol, self._client_ids)
+                with reading(self.name, "order"):
+                    return parse_order(raw, symbol, self._client_ids)
         return None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
@@ -492,6 +498,10 @@ class LighterExchange(Exchange):
 
     # account ----------------------------------------------------------------------------------------------------
     def _parse_position(self, raw: dict[str, Any]) -> Position:
+        with reading(self.name, "position"):
+            return self._position_of(raw)
+
+    def _position_of(self, raw: dict[str, Any]) -> Position:
         size = Decimal(raw.get("position") or "0") * (-1 if int(raw.get("sign", 1)) < 0 else 1)
         value = Decimal(raw.get("position_value") or "0")
         liq = Decimal(raw.get("liquidation_price") or "0")
@@ -521,15 +531,16 @@ class LighterExchange(Exchange):
 
     async def balance(self) -> Balance:
         account = await self._account()
-        unrealized = sum((Decimal(p.get("unrealized_pnl") or "0") for p in account.get("positions") or []), ZERO)
-        equity = Decimal(account.get("total_asset_value") or account.get("collateral") or "0")
-        return Balance(
-            asset="USDC",
-            equity=equity,
-            available=Decimal(account.get("available_balance") or "0"),
-            margin_used=Decimal(account.get("cross_initial_margin_requirement") or "0"),
-            unrealized_pnl=unrealized,
-        )
+        with reading(self.name, "account"):
+            unrealized = sum((dec(p.get("unrealized_pnl") or "0") for p in account.get("positions") or []), ZERO)
+            equity = dec(account.get("total_asset_value") or account.get("collateral") or "0")
+            return Balance(
+                asset="USDC",
+                equity=equity,
+                available=dec(account.get("available_balance") or "0"),
+                margin_used=dec(account.get("cross_initial_margin_requirement") or "0"),
+                unrealized_pnl=unrealized,
+            )
 
     # the account stream -----------------------------------------------------------------------------------------
     async def _subscribe_account(self, ws: ReconnectingWebSocket) -> None:
@@ -552,8 +563,10 @@ class LighterExchange(Exchange):
     def _handle_orders(self, by_market: dict[str, list[dict[str, Any]]]) -> None:
         for market_id, raws in by_market.items():
             symbol = self._symbol_of(market_id)
-            for raw in raws or []:
-                self._hub.publish(OrderUpdate(order=parse_order(raw, symbol, self._client_ids)))
+            for raw in raws or []:  # unreadable: raised, the socket logs it and catches up over REST
+                with reading(self.name, "account_all_orders"):
+                    order = parse_order(raw, symbol, self._client_ids)
+                self._hub.publish(OrderUpdate(order=order))
 
     def _handle_trades(self, by_market: dict[str, list[dict[str, Any]]]) -> None:
         for market_id, raws in by_market.items():
@@ -561,7 +574,9 @@ class LighterExchange(Exchange):
                 self._publish_trade(raw, self._symbol_of(market_id))
 
     def _publish_trade(self, raw: dict[str, Any], symbol: str) -> None:
-        for fill in parse_fills(raw, self._cfg.account_index, symbol, self._client_ids):
+        with reading(self.name, "trade"):
+            fills = parse_fills(raw, self._cfg.account_index, symbol, self._client_ids)
+        for fill in fills:
             self._hub.publish_fill(fill, drop_history=True)  # the subscription starts with recent trades
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
@@ -578,10 +593,10 @@ class LighterExchange(Exchange):
         )
         fills: list[Fill] = []
         for raw in _as_dict(result).get("trades") or []:
-            symbol = self._symbol_of(raw["market_id"])
-            fills += [
-                f for f in parse_fills(raw, self._cfg.account_index, symbol, self._client_ids) if f.timestamp >= since
-            ]
+            with reading(self.name, "trade"):
+                symbol = self._symbol_of(raw["market_id"])
+                parsed = parse_fills(raw, self._cfg.account_index, symbol, self._client_ids)
+            fills += [f for f in parsed if f.timestamp >= since]
         return fills
 
     async def _refresh(self, order: Order) -> Order | None:

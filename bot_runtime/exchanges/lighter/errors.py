@@ -15,6 +15,7 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     ExchangeError,
     InsufficientMargin,
+    MalformedResponse,
     OrderRejected,
     PostOnlyWouldCross,
     RateLimited,
@@ -39,7 +40,9 @@ async def sdk_call(what: str, call: Awaitable[T], timeout: float, *, exchange: s
     except (aiohttp.ClientError, OSError) as exc:
         raise TransientNetworkError(f"{exchange}: {what} failed: {type(exc).__name__}", exchange=exchange) from None
     except ValueError as exc:  # json.JSONDecodeError, pydantic.ValidationError
-        raise ExchangeError(f"{exchange}: {what}: malformed answer ({type(exc).__name__})", exchange=exchange) from None
+        raise MalformedResponse(
+            f"{exchange}: {what}: malformed answer ({type(exc).__name__})", exchange=exchange
+        ) from None
 
 
 def _body_message(body: Any) -> tuple[int | None, str]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges._shared.tagged_ids import TaggedClientIds
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms, from_ns, from_seconds, from_us
 from bot_runtime.exchanges.base import (
@@ -92,30 +93,50 @@ def scale(value: Decimal, decimals: int) -> int:
     return int(scaled)
 
 
-def _status(raw: str, filled: Decimal) -> tuple[OrderStatus, CancelReason | None]:
+def _status(raw: str, order_id: str) -> tuple[OrderStatus, CancelReason | None]:
+    """The SDK's ``Order.status`` enum (``status_validate_enum``): any other value raises. An ``open`` order may be
+    partially filled (Lighter has no partial status); ``filled`` means filled completely (nothing remains)."""
     if raw == "filled":
         return OrderStatus.FILLED, None
     if raw in ("open", "in-progress"):
-        return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN), None
+        return OrderStatus.OPEN, None
     if raw == "pending":
         return OrderStatus.PENDING, None
     if raw == "canceled-expired":
         return OrderStatus.EXPIRED, CancelReason.EXPIRED
-    if raw.startswith("canceled"):
+    if raw.startswith("canceled"):  # a cancel reason newer than this list still ends the order: never read as open
         reason = _CANCEL_REASONS.get(raw, CancelReason.REJECTED)
         rejected = reason in (
             CancelReason.POST_ONLY_VIOLATION,
             CancelReason.INSUFFICIENT_BALANCE,
             CancelReason.REDUCE_ONLY_VIOLATION,
         )
-        return (OrderStatus.REJECTED if rejected and filled == 0 else OrderStatus.CANCELED), reason
-    return OrderStatus.OPEN, None
+        return (OrderStatus.REJECTED if rejected else OrderStatus.CANCELED), reason
+    raise unknown_status(NAME, raw, order_id)
+
+
+def _filled(raw: dict[str, Any], status: OrderStatus, size: Decimal, order_id: str) -> Decimal:
+    """``filled_base_amount``, else ``initial_base_amount - remaining_base_amount``, else what the status says."""
+    reported = dec_or_none(raw.get("filled_base_amount"))
+    remaining = dec_or_none(raw.get("remaining_base_amount"))
+    if reported is None and remaining is not None:
+        reported = size - remaining
+    return filled_size(NAME, status, reported, size, order_id)
 
 
 def parse_order(raw: dict[str, Any], symbol: str, client_ids: TaggedClientIds) -> Order:
-    filled = dec(raw.get("filled_base_amount") or "0")
+    """An SDK ``Order`` (REST, dumped) or an ``account_all_orders`` entry: the id, ``initial_base_amount`` and
+    ``status`` are required; FILLED without a filled amount is the whole ``initial_base_amount``."""
+    order_id = str(raw.get("order_id") or raw["order_index"])
+    size = dec(raw["initial_base_amount"])
+    status, reason = _status(str(raw["status"]), order_id)
+    # a refusal (post-only, margin, reduce-only) may come after trading: without an amount it is unreadable
+    filled = _filled(raw, OrderStatus.CANCELED if status is OrderStatus.REJECTED else status, size, order_id)
+    if status is OrderStatus.OPEN and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    elif status is OrderStatus.REJECTED and filled > 0:
+        status = OrderStatus.CANCELED  # it traded before the engine cancelled it: not a refusal
     filled_quote = dec(raw.get("filled_quote_amount") or "0")
-    status, reason = _status(str(raw.get("status", "open")), filled)
     tif_raw = str(raw.get("time_in_force", "good-till-time"))
     tif = {"post-only": TimeInForce.POST_ONLY, "immediate-or-cancel": TimeInForce.IOC}.get(tif_raw, TimeInForce.GTC)
     client_idx = int(raw.get("client_order_index") or 0)
@@ -127,14 +148,14 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: TaggedClientIds) -
     if updated:
         extra["updated_at"] = timestamp(updated)
     return Order(
-        order_id=str(raw.get("order_id") or raw["order_index"]),
+        order_id=order_id,
         client_order_id=client_ids.decode(client_idx),
         symbol=symbol,
         side=Side.SELL if raw.get("is_ask") else Side.BUY,
         order_type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
         time_in_force=tif,
         price=dec_or_none(raw.get("price")) or None,
-        size=dec(raw["initial_base_amount"]),
+        size=size,
         filled_size=filled,
         avg_fill_price=(filled_quote / filled) if filled > 0 else None,
         status=status,

@@ -16,6 +16,7 @@ import pytest
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRequest,
     OrderStatus,
@@ -658,3 +659,75 @@ async def test_grid_restart_recognises_its_close_orders(venue: LighterVenue, api
     finally:
         await second.stop()
     assert close["status"] == "canceled"  # cancelled on stop: recognised as the bot's own
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+
+def lighter_order(**changes: Any) -> dict[str, Any]:
+    """order.json (SDK ``Order``) with ``changes``; a value of None drops the key."""
+    order = load_fixture("lighter", "order") | changes
+    return {k: v for k, v in order.items() if v is not None or k not in changes}
+
+
+async def test_unknown_order_status_is_an_error_not_open(client: LighterExchange, venue: LighterVenue) -> None:
+    # REST: the SDK's own enum check refuses it; our error, not a ValidationError
+    order = lighter_order(status="frozen")
+    venue.orders[order["order_index"]] = order
+    with pytest.raises(MalformedResponse):
+        await client.get_order("BTC", order["order_id"])
+    # the account_all_orders channel hands us the raw entry: no update is published from it
+    updates = client.order_updates()
+    await venue.ws.wait_for_connections(1)
+    await venue.push_order(order)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+    await venue.push_order(lighter_order())  # the next readable entry still comes through
+    assert (await asyncio.wait_for(anext(updates), 5)).order.status is OrderStatus.OPEN
+
+
+async def test_filled_without_filled_amount_is_the_whole_order(client: LighterExchange, venue: LighterVenue) -> None:
+    # "filled" leaves nothing remaining (an open order carries its partial fills): the whole initial_base_amount
+    updates = client.order_updates()
+    await venue.ws.wait_for_connections(1)
+    await venue.push_order(lighter_order(status="filled", filled_base_amount=None, remaining_base_amount=None))
+    update = await asyncio.wait_for(anext(updates), 5)
+    assert (update.order.status, update.order.filled_size) == (OrderStatus.FILLED, Decimal("0.01000"))
+    # an open entry without either amount may be partly filled: unreadable, no update
+    await venue.push_order(lighter_order(filled_base_amount=None, remaining_base_amount=None))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [["initial_base_amount"], ["status"], ["filled_base_amount", "remaining_base_amount"], ["order_index", "order_id"]],
+)
+async def test_missing_order_field_is_an_exchange_error(
+    client: LighterExchange, venue: LighterVenue, fields: list[str]
+) -> None:
+    # order.json without the field(s) in accountActiveOrders (REST, through the SDK's models) and on the
+    # account_all_orders channel (raw): an error / no update, never an order read with a default
+    order = lighter_order()
+    for field in fields:
+        del order[field]
+    venue.server.route("GET", "/api/v1/accountActiveOrders", {"code": 200, "orders": [order]})
+    with pytest.raises(MalformedResponse):
+        await client.open_orders("BTC")
+    updates = client.order_updates()
+    await venue.ws.wait_for_connections(1)
+    await venue.ws.broadcast(
+        {"type": "update/account_all_orders", "channel": f"account_all_orders:{ACCOUNT}", "orders": {"1": [order]}}
+    )
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+@pytest.mark.parametrize(("bid", "ask"), [("0", "97350.5"), ("97349.9", "0"), ("-1", "97350.5"), ("97351", "97350.5")])
+async def test_zero_negative_or_crossed_quote_is_refused(
+    client: LighterExchange, venue: LighterVenue, bid: str, ask: str
+) -> None:
+    # order_book_orders.json with its best bid/ask replaced
+    venue.best_bid, venue.best_ask = Decimal(bid), Decimal(ask)
+    with pytest.raises(MalformedResponse):
+        await client.best_bid_ask("BTC")

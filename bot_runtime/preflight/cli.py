@@ -30,7 +30,9 @@ DEFAULT_ENV_FILE = ".env"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perpdex preflight", description=__doc__.split("\n\n", 1)[0])
     p.add_argument(
-        "--exchange", required=True, help="lighter, grvt, edgex, paradex, backpack, aster, hyperliquid (or paper)"
+        "--exchange",
+        required=True,
+        help="lighter, grvt, edgex, paradex, backpack, aster, hyperliquid, extended (or paper)",
     )
     p.add_argument("--ticker", required=True, help="canonical base asset, e.g. BTC, ETH, PEPE")
     p.add_argument("--quantity", help="order size in base units: checked against the minimum and the size step")

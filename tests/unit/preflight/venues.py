@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid"]
+VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended"]
 
 
 @dataclass
@@ -125,6 +125,17 @@ def _hyperliquid(server: ReplayServer) -> Rig:
     return Rig("hyperliquid", server, options, dict(ENV), refuse)
 
 
+def _extended(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_extended_client import ENV, ExtendedVenue, options
+
+    venue = ExtendedVenue(server)  # verifies every order's Stark signature and the API key header
+
+    def refuse(rig: Rig) -> None:  # the API key's sub-account has another Stark key (or the key was revoked)
+        venue.account["data"]["l2Key"] = "0x" + "5" * 63
+
+    return Rig("extended", server, options(server), dict(ENV), refuse)
+
+
 BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "lighter": _lighter,
     "grvt": _grvt,
@@ -133,6 +144,7 @@ BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "backpack": _backpack,
     "aster": _aster,
     "hyperliquid": _hyperliquid,
+    "extended": _extended,
 }
 
 

@@ -19,9 +19,8 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
@@ -33,8 +32,8 @@ from bot_runtime.exchanges.paper import PaperServiceExchange
 from bot_runtime.risk import RiskAction, RiskBreach, RiskLimit, RiskManager
 from bot_runtime.strategies.base import RecordingEvents, StrategyPhase
 from bot_runtime.strategies.funding_arb import FundingArbStrategy, Tuning
-from perpdex_dev.funding_arb_simulation import PaperOpportunitySource
 from perpdex_dev.postgres import PostgresCluster
+from tests.integration.funding_arb.farb_sources import QuotedOpportunities
 from tests.integration.paper_exchange.px_helpers import ServiceProcess, free_port, fresh_database, write_venues
 
 pytestmark = pytest.mark.integration
@@ -120,49 +119,6 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-class ServiceOpportunities(PaperOpportunitySource):
-    """The funding service's finder (the in-process source the simulation uses) on the service venues' quotes and
-    the hourly rates their venue file pays."""
-
-    def __init__(self, venues: Mapping[str, Exchange], rates: Mapping[str, Decimal]) -> None:
-        super().__init__({}, SystemClock())
-        self.service_venues = venues
-        self.rates = rates
-
-    async def legs(self) -> list[Any]:
-        from funding_service.core.fees import FeeSchedule
-        from funding_service.core.opportunities import Leg
-
-        now = self.clock.now()
-        hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        out: list[Leg] = []
-        for name, venue in self.service_venues.items():
-            for symbol, market in (await venue.markets()).items():
-                if symbol != "BTC":
-                    continue
-                quote = await venue.best_bid_ask(symbol)
-                out.append(
-                    Leg(
-                        dex=name,
-                        symbol=symbol,
-                        rate=self.rates[name],
-                        interval_hours=Decimal(1),
-                        fees=FeeSchedule(Decimal("0.0002"), Decimal("0.0005")),
-                        collected_at=now,
-                        venue_symbol=market.venue_symbol,
-                        multiplier=market.multiplier,
-                        mark_price=quote.mid,
-                        index_price=quote.mid,
-                        open_interest_usd=Decimal(10_000_000),
-                        volume_24h_usd=Decimal(100_000_000),
-                        best_bid=quote.bid,
-                        best_ask=quote.ask,
-                        next_funding_time=hour,
-                    )
-                )
-        return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -279,7 +235,7 @@ async def running_bot(svc: ServiceProcess, account: str, balances: Mapping[str, 
     clock = SystemClock()
     risk = RiskManager(cfg.risk, clock)
     events = RecordingEvents()
-    source = ServiceOpportunities(venues, {"paper-a": LOW, "paper-b": HIGH})
+    source = QuotedOpportunities(venues, {"paper-a": LOW, "paper-b": HIGH})
     strategy = FundingArbStrategy(cfg, venues, risk, events, clock=clock, source=source, tuning=TUNING)
     exposure = Exposure(svc.url, dict.fromkeys(venues, account))
     sampler = asyncio.create_task(exposure.run())

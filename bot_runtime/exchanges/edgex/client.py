@@ -37,6 +37,8 @@ from edgex_sdk.order.types import TimeInForce as SdkTimeInForce
 from edgex_sdk.quote.client import GetOrderBookDepthParams
 
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
+from bot_runtime.exchanges._shared.values import dec
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -142,7 +144,8 @@ class EdgexExchange(Exchange):
         for contract in (metadata.get("data") or {}).get("contractList") or []:
             if not contract.get("enableTrade", True):
                 continue
-            market = parse_market(contract)
+            with reading(self.name, "contract"):
+                market = parse_market(contract)
             markets[market.symbol] = market
         self._markets = markets
         self._by_contract = {m.contract_id: m for m in markets.values()}
@@ -164,14 +167,11 @@ class EdgexExchange(Exchange):
         books = depth.get("data") or []
         if not books or not books[0].get("asks") or not books[0].get("bids"):
             raise ExchangeError(f"{self.name}: empty order book for {symbol}", exchange=self.name)
-        best_ask, best_bid = books[0]["asks"][0], books[0]["bids"][0]
-        return Quote(
-            symbol=symbol,
-            bid=Decimal(best_bid["price"]),
-            ask=Decimal(best_ask["price"]),
-            bid_size=Decimal(best_bid["size"]),
-            ask_size=Decimal(best_ask["size"]),
-        )
+        with reading(self.name, "depth"):
+            best_ask, best_bid = books[0]["asks"][0], books[0]["bids"][0]
+            bid, ask = dec(best_bid["price"]), dec(best_ask["price"])
+            bid_size, ask_size = dec(best_bid["size"]), dec(best_ask["size"])
+        return checked_quote(self.name, symbol, bid, ask, bid_size=bid_size, ask_size=ask_size)
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -196,15 +196,17 @@ class EdgexExchange(Exchange):
                     book["bids"].clear()
                 for side in ("asks", "bids"):
                     for level in data.get(side) or []:
-                        price, size = Decimal(level["price"]), Decimal(level["size"])
+                        with reading(self.name, "depth event"):
+                            price, size = dec(level["price"]), dec(level["size"])
                         if size == 0:
                             book[side].pop(price, None)
                         else:
                             book[side][price] = size
             if book["asks"] and book["bids"]:
                 ask, bid = min(book["asks"]), max(book["bids"])
+                # a bad book raises: the socket logs it and the queue keeps the last good quote
                 quotes.put(
-                    Quote(symbol=symbol, bid=bid, ask=ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
+                    checked_quote(self.name, symbol, bid, ask, bid_size=book["bids"][bid], ask_size=book["asks"][ask])
                 )
 
         ws = ReconnectingWebSocket(
@@ -299,7 +301,12 @@ class EdgexExchange(Exchange):
             "getOrderByClientOrderId", lambda: self._sdk.order.get_orders_by_client_order_id([client_order_id])
         )
         rows = result.get("data") or []
-        return parse_order(rows[0], self._symbol_of(rows[0]["contractId"])) if rows else None
+        return self._order(rows[0]) if rows else None
+
+    def _order(self, raw: Any) -> Order:
+        """An order object (REST or stream) read strictly (:func:`~.mapping.parse_order`)."""
+        with reading(self.name, "order"):
+            return parse_order(raw, self._symbol_of(raw["contractId"]))
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         await self.market(symbol)
@@ -332,7 +339,7 @@ class EdgexExchange(Exchange):
             page = (await self._call("getActiveOrderPage", functools.partial(self._sdk.get_active_orders, params))).get(
                 "data"
             ) or {}
-            orders += [parse_order(raw, self._symbol_of(raw["contractId"])) for raw in page.get("dataList") or []]
+            orders += [self._order(raw) for raw in page.get("dataList") or []]
             offset = str(page.get("nextPageOffsetData") or "")
             if not offset:
                 return orders
@@ -340,7 +347,7 @@ class EdgexExchange(Exchange):
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         result = await self._call("getOrderById", lambda: self._sdk.order.get_orders_by_id([order_id]))
         rows = result.get("data") or []
-        order = parse_order(rows[0], self._symbol_of(rows[0]["contractId"])) if rows else None
+        order = self._order(rows[0]) if rows else None
         return order if order is not None and order.symbol == symbol else None
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
@@ -358,7 +365,9 @@ class EdgexExchange(Exchange):
 
     async def positions(self) -> list[Position]:
         symbols = {cid: m.symbol for cid, m in self._by_contract.items()}
-        return [p for p in parse_positions(await self._asset(), symbols) if p.size != 0]
+        asset = await self._asset()
+        with reading(self.name, "account asset"):
+            return [p for p in parse_positions(asset, symbols) if p.size != 0]
 
     async def position(self, symbol: str) -> Position:
         await self.market(symbol)
@@ -369,15 +378,16 @@ class EdgexExchange(Exchange):
 
     async def balance(self) -> Balance:
         asset = await self._asset()
-        collateral = (asset.get("collateralAssetModelList") or [{}])[0]
-        unrealized = sum((Decimal(p.get("unrealizePnl") or "0") for p in asset.get("positionAssetList") or []), ZERO)
-        return Balance(
-            asset="USDT",
-            equity=Decimal(collateral.get("totalEquity") or "0"),
-            available=Decimal(collateral.get("availableAmount") or "0"),
-            margin_used=Decimal(collateral.get("initialMarginRequirement") or "0"),
-            unrealized_pnl=unrealized,
-        )
+        with reading(self.name, "account asset"):
+            collateral = (asset.get("collateralAssetModelList") or [{}])[0]
+            unrealized = sum((dec(p.get("unrealizePnl") or "0") for p in asset.get("positionAssetList") or []), ZERO)
+            return Balance(
+                asset="USDT",
+                equity=dec(collateral.get("totalEquity") or "0"),
+                available=dec(collateral.get("availableAmount") or "0"),
+                margin_used=dec(collateral.get("initialMarginRequirement") or "0"),
+                unrealized_pnl=unrealized,
+            )
 
     # the private stream -------------------------------------------------------------------------------------------
     async def _stamp(self) -> None:
@@ -408,14 +418,15 @@ class EdgexExchange(Exchange):
         if kind != "trade-event":
             return
         data = (message.get("content") or {}).get("data") or {}
-        for raw in data.get("order") or []:
-            self._hub.publish(OrderUpdate(order=parse_order(raw, self._symbol_of(raw.get("contractId")))))
+        for raw in data.get("order") or []:  # unreadable: raised, the socket logs it and catches up over REST
+            self._hub.publish(OrderUpdate(order=self._order(raw)))
         for raw in data.get("orderFillTransaction") or []:
             self._hub.publish_fill(self._fill(raw), drop_history=True)
 
     def _fill(self, raw: dict[str, Any]) -> Fill:
-        order = self._hub.known_order(str(raw["orderId"]))
-        return parse_fill(raw, self._symbol_of(raw.get("contractId")), order.client_order_id if order else None)
+        with reading(self.name, "fill"):
+            order = self._hub.known_order(str(raw["orderId"]))
+            return parse_fill(raw, self._symbol_of(raw.get("contractId")), order.client_order_id if order else None)
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
         params = OrderFillTransactionParams(

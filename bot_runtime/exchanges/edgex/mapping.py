@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -71,11 +72,23 @@ def funding_interval_hours(contract: dict[str, Any], default: Decimal = Decimal(
     return minutes / 60 if minutes and minutes > 0 else default
 
 
+# The order schema's ``status`` enum (V2 API docs, "Enum Values"): PENDING, OPEN, FILLED, CANCELING, CANCELED,
+# UNTRIGGERED. Anything else (UNKNOWN_ORDER_STATUS, UNRECOGNIZED, a new value) raises. OPEN and CANCELING may carry
+# partial fills; FILLED is filled completely (a partial fill stays OPEN).
+_KNOWN_STATUSES = {"PENDING", "OPEN", "FILLED", "CANCELING", "CANCELED", "UNTRIGGERED"}
+
+
 def parse_order(raw: dict[str, Any], symbol: str) -> Order:
-    size = dec(raw.get("size") or "0")
-    filled = dec_or_none(raw.get("cumFillSize")) or ZERO
+    """An order object: ``id``, ``size``, ``side`` and ``status`` are required; FILLED without ``cumFillSize`` has
+    filled its ``size``; an open or cancelled order without it is unreadable."""
+    order_id = str(raw["id"])
+    size = dec(raw["size"])
+    status_raw = str(raw["status"])
+    if status_raw not in _KNOWN_STATUSES:
+        raise unknown_status(NAME, status_raw, order_id)
+    side = Side.BUY if str(raw["side"]) == "BUY" else Side.SELL
+    reported = dec_or_none(raw.get("cumFillSize"))
     value = dec_or_none(raw.get("cumFillValue")) or ZERO
-    status_raw = str(raw.get("status") or "PENDING")
     reason_raw = str(raw.get("cancelReason") or "")
     tif_raw = str(raw.get("timeInForce") or "GOOD_TIL_CANCEL")
     tif = {
@@ -84,6 +97,15 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
         "FILL_OR_KILL": TimeInForce.IOC,
     }.get(tif_raw, TimeInForce.GTC)
     reason: CancelReason | None = None
+    coarse = {"FILLED": OrderStatus.FILLED, "PENDING": OrderStatus.PENDING, "CANCELED": OrderStatus.CANCELED}
+    filled = filled_size(
+        NAME,
+        coarse.get(status_raw, OrderStatus.OPEN),
+        reported,
+        size,
+        order_id,
+        none_filled=status_raw == "UNTRIGGERED",
+    )
     if status_raw == "FILLED":
         status = OrderStatus.FILLED
     elif status_raw in ("OPEN", "CANCELING", "UNTRIGGERED"):
@@ -100,7 +122,7 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
             status = OrderStatus.REJECTED
         else:
             status = OrderStatus.CANCELED
-    else:
+    else:  # PENDING
         status = OrderStatus.PENDING
     price = dec_or_none(raw.get("price"))
     extra: dict[str, Any] = {}
@@ -109,16 +131,16 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
     if raw.get("updatedTime"):
         extra["updated_at"] = from_ms(raw["updatedTime"])
     return Order(
-        order_id=str(raw["id"]),
+        order_id=order_id,
         client_order_id=str(raw["clientOrderId"]) if raw.get("clientOrderId") else None,
         symbol=symbol,
-        side=Side.BUY if raw.get("side") == "BUY" else Side.SELL,
+        side=side,
         order_type=OrderType.MARKET if raw.get("type") == "MARKET" else OrderType.LIMIT,
         time_in_force=tif,
         price=price if price else None,
         size=size,
         filled_size=filled,
-        avg_fill_price=value / filled if filled > 0 else None,
+        avg_fill_price=value / filled if filled > 0 and value > 0 else None,
         status=status,
         reduce_only=bool(raw.get("reduceOnly")),
         cancel_reason=reason,

@@ -25,6 +25,7 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRequest,
     OrderStatus,
@@ -579,3 +580,60 @@ def test_cancel_reasons_of_the_documented_enum(
     raw.update(status="CANCELED", cancelReason=reason, timeInForce=tif, cumFillSize="0", cumFillValue="0")
     order = parse_order(raw, "BTC")
     assert (order.status, order.cancel_reason) == (status, expected)
+
+
+# venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment -------------------
+
+ORDER_ID = load_fixture("edgex", "order")["id"]
+
+
+def stored_order(venue: EdgexVenue, **changes: Any) -> dict[str, Any]:
+    """order.json (the order object of getOrderById and the stream) with ``changes`` (None drops the key), served
+    by the venue."""
+    order = {k: v for k, v in (load_fixture("edgex", "order") | changes).items() if v is not None or k not in changes}
+    venue.orders[ORDER_ID] = order
+    return order
+
+
+async def test_unknown_order_status_is_an_error_not_pending(client: EdgexExchange, venue: EdgexVenue) -> None:
+    order = stored_order(venue, status="UNKNOWN_ORDER_STATUS")
+    with pytest.raises(MalformedResponse, match="unknown order status 'UNKNOWN_ORDER_STATUS'"):
+        await client.get_order("BTC", ORDER_ID)
+    # the same in a trade-event: no update is published from it
+    updates = client.order_updates()
+    await venue.private_ws.wait_for_connections(1)
+    await venue.push_update(order, None)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_filled_without_fill_size_is_the_whole_order(client: EdgexExchange, venue: EdgexVenue) -> None:
+    # FILLED is filled completely (a partial fill stays OPEN): without cumFillSize, or before it settles ("0"), the
+    # filled size is the order's size
+    for cum in (None, "0"):
+        stored_order(venue, status="FILLED", cumFillSize=cum, cumFillValue=None)
+        order = await client.get_order("BTC", ORDER_ID)
+        assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.001"))
+    # OPEN may carry partial fills: without cumFillSize it is unreadable, never 0
+    stored_order(venue, cumFillSize=None)
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await client.get_order("BTC", ORDER_ID)
+
+
+@pytest.mark.parametrize("field", ["size", "side", "status", "contractId"])
+async def test_missing_order_field_is_an_exchange_error(client: EdgexExchange, venue: EdgexVenue, field: str) -> None:
+    stored_order(venue, **{field: None})
+    with pytest.raises(MalformedResponse, match=field):
+        await client.get_order("BTC", ORDER_ID)
+
+
+@pytest.mark.parametrize(("bid", "ask"), [("0", "101695.9"), ("101695.5", "0"), ("-1", "1"), ("101696", "101695.9")])
+async def test_zero_negative_or_crossed_quote_is_refused(
+    client: EdgexExchange, venue: EdgexVenue, bid: str, ask: str
+) -> None:
+    # depth.json with its best levels replaced
+    depth = load_fixture("edgex", "depth")
+    depth["data"][0]["bids"][0]["price"], depth["data"][0]["asks"][0]["price"] = bid, ask
+    venue.server.route("GET", "/api/v2/public/quote/getDepth", depth)
+    with pytest.raises(MalformedResponse):
+        await client.best_bid_ask("BTC")

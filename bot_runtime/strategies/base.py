@@ -52,9 +52,10 @@ from bot_runtime.exchanges.base import (
     OrderType,
     Position,
     PostOnlyWouldCross,
-    RateLimited,
     Side,
+    Sleep,
     TimeInForce,
+    with_retries,
 )
 from bot_runtime.risk import RiskBreach, RiskManager
 from bot_runtime.status import EntryBlock
@@ -358,23 +359,17 @@ class Strategy(ABC):
     ) -> T:
         """:func:`~bot_runtime.exchanges.base.with_retries` on the strategy's clock: retry a *safe* call (a read,
         a cancel) on retryable errors with exponential backoff. Never for placing orders (see :meth:`send_order`)."""
-        delay = base_delay
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except ExchangeError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
-                log.warning("%s failed (%s), retry %d/%d in %.2fs", what, exc, attempt, attempts - 1, wait)
-                await self.clock.sleep(wait)
-                delay = min(delay * 2, max_delay)
-        raise AssertionError("unreachable")
+        return await with_retries(
+            call, attempts=attempts, base_delay=base_delay, max_delay=max_delay, what=what, sleep=self.clock.sleep
+        )
 
-    async def send_order(self, exchange: Exchange, request: OrderRequest) -> Order:
-        """Place one order (client-id-safe retries), time it, report it, feed the risk manager's failure counters.
-        Raises what the venue raised (after reporting it), or :class:`SubmissionFenced` when :attr:`fence` refuses
-        it (nothing sent)."""
+    async def send_order(
+        self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0, sleep: Sleep | None = None
+    ) -> Order:
+        """Place one order (client-id-safe retries: :meth:`Exchange.submit_order`, waiting with ``sleep``, a lost
+        reply looked up for ``lookup_window`` seconds before a resend), time it, report it, feed the risk manager's
+        failure counters. Raises what the venue raised (after reporting it), or :class:`SubmissionFenced` when
+        :attr:`fence` refuses it (nothing sent)."""
         started = self.clock.monotonic()
         wall = time.perf_counter()
         refused = self.fence(request) if self.fence is not None else None
@@ -382,7 +377,7 @@ class Strategy(ABC):
             self._order_event(request, OrderResult.FENCED, started, wall)
             raise SubmissionFenced(f"not sent: {refused}", exchange=exchange.name)
         try:
-            order = await exchange.submit_order(request)
+            order = await exchange.submit_order(request, sleep=sleep, lookup_window=lookup_window)
         except PostOnlyWouldCross:
             self._order_event(request, OrderResult.POST_ONLY_REJECTED, started, wall)
             raise

@@ -186,9 +186,11 @@ async def test_post_only_gives_up_after_15_tries_and_waits_a_cooldown(
     results = [res for _, _, res in rig.events.order_times]
     assert results == [OrderResult.POST_ONLY_REJECTED] * 15
     assert await rig.exchange.open_orders() == []
-    await rig.run_for(45)  # cooldown with no close order: 400/4 = 100 s after giving up
+    # the 15 tries back off (0.25, 0.5, 1, then 2 s: about 24 s); the cooldown with no close order is 400/4 = 100 s
+    # after giving up
+    await rig.run_for(70)
     assert len(rig.events.order_times) == 15
-    await rig.run_for(10)
+    await rig.run_for(35)
     assert len(rig.events.order_times) == 30
     await rig.stop()
     await rig.exchange.close()

@@ -2,20 +2,36 @@
 
 Each loop iteration (every :attr:`GridStrategy.loop_interval` seconds):
 
-1. Read the top of book and the bot's open orders; the *close orders* are the resting orders on the close side.
-2. Every 60 s: when ``|abs(position) - sum(close sizes)| > 2 x quantity``, re-check it a few times (venues report a
-   transient 0 position) and only then report a ``positionMismatch`` risk breach.
-3. ``stopPrice`` reached (buy: ask >= stop; sell: bid <= stop) → graceful stop (phase Stopped with the reason);
-   ``pausePrice`` reached → no new opens, look again in 5 s.
+1. Read the top of book (checked by :class:`~.quotes.QuoteGuard`: a bad one waits, see :mod:`.quotes`), look up
+   orders whose outcome is unknown (:mod:`.orders`), then the bot's open orders and the position (in that order: a
+   take-profit filling between the two reads shows as too much cover, never as too little). The *close orders* are
+   the resting orders on the close side.
+2. **The cover invariant**: the resting close size (plus take-profits whose outcome is still unknown) covers the
+   position in the grid's direction within the venue's minimum size. A gap of at least the minimum size seen on two
+   loops in a row (one loop of grace for a read lagging the other) is re-covered at once by
+   :meth:`GridStrategy.recover_position`, retried with backoff (Retry-After honoured) while it fails; until it is
+   covered nothing new opens and ``uncovered``/``reason`` say why (status.uncoveredFill → the operator's Degraded
+   condition). Close orders exceeding the position (or a position on the wrong side) are re-checked a few times and
+   only then reported as a ``positionMismatch`` risk breach.
+3. ``stopPrice`` reached on two good quotes in a row (buy: ask >= stop; sell: bid <= stop) → graceful stop (phase
+   Stopped with the reason); ``pausePrice`` reached → no new opens, look again in 5 s.
 4. Cooldown by how full the close-order book is (count / maxOrders): >= 2/3 → 2 x waitTime, >= 1/3 → waitTime,
    >= 1/6 → waitTime/2, else waitTime/4, measured since the last open; open at once when the count dropped (a
    take-profit filled); never while count >= maxOrders. A restart with resting close orders starts the cooldown.
 5. ``gridStep`` spacing (buy): open only when lowest close / (ask x (1 + tp)) > 1 + gridStep/100 (sell mirrored
    with the highest close and bid x (1 - tp)); always when there is no close order; -100 disables.
-6. Open post-only at ask - tick (buy) / bid + tick (sell), re-priced on post-only rejection up to 15 times; wait up to
-   10 s for the fill. Filled → close order at fill x (1 ± takeProfit/100), reduce-only, opposite side (boostMode:
-   reduce-only market close at once). Not filled → while it rests and the market has not moved away (the new open
-   price is not better than ours), poll every 5 s; then cancel and close whatever part filled.
+6. Open post-only at ask - tick (buy) / bid + tick (sell), re-priced on post-only rejection up to 15 times with a
+   growing pause; wait up to 10 s for the fill. Filled → close order at fill x (1 ± takeProfit/100) (at the best
+   maker price when that would cross), reduce-only, opposite side, for the fill plus any remainder below the minimum
+   size left by earlier fills (boostMode: reduce-only market close at once; a part it leaves is re-closed by the
+   invariant). Not filled → while it rests and the market has not moved away, poll every 5 s; then cancel, wait
+   until the venue says the cancel is final, and close whatever part filled.
+
+No order outcome is assumed (:mod:`.orders`): a placement without an answer is looked up by its client id
+(``submit_order`` with a lookup window, then again by the loop with backoff); an entry found later is adopted (its fill
+covered), and nothing new opens meanwhile. A final state from the update stream is never overridden by a staler REST
+read. Resting entries of the bot that nobody watches (landed late, cancel not yet effective) are adopted by the loop.
+The update stream is restarted when it ends. Every wait uses the strategy's clock.
 
 Risk: every order goes through :meth:`RiskManager.check_order`; a timer task runs :meth:`RiskManager.check_periodic`.
 After a breach the strategy stops opening for good (phase RiskHalted) and cancels (pause) or exits reduce-only
@@ -24,15 +40,10 @@ After a breach the strategy stops opening for good (phase RiskHalted) and cancel
 State is rebuilt from the exchange on start (never from a local file): resting close orders (recognised by their
 client ids, see :class:`~bot_runtime.strategies.base.ClientIds`) and the position; a stale open order of a previous
 run is cancelled. Then the position is *re-covered*: the part of it (in the grid's direction) that no resting close
-order covers, when above one size step, gets close orders at average entry x (1 ± takeProfit/100), or at the best
-maker price on the close side (bid for a buy close, ask for a sell close) when that would cross, split into
+order covers, when at least the minimum size, gets close orders at average entry x (1 ± takeProfit/100), or at the
+best maker price on the close side (bid for a buy close, ask for a sell close) when that would cross, split into
 ``quantity``-sized orders within ``maxOrders`` (the last one takes the rest). A restart therefore continues the same
-grid without doubling close orders and without leaving a fill uncovered, whatever the previous process left (a
-restart's cancelled entry, a ``cancelOrders`` pause, a kill -9 between a fill and its take-profit).
-
-The mismatch check runs only after that recovery, and a position larger than its close orders in the grid's
-direction is re-covered first (the bot's own state, never a breach); only what re-covering cannot explain (a position
-on the wrong side, close orders exceeding the position, a cover that keeps failing) trips it.
+grid without doubling close orders and without leaving a fill uncovered.
 
 Stops (:meth:`GridStrategy.shutdown`): ``cancelEntries`` cancels the bot's entry orders only (their filled part gets
 its take-profit) and keeps the take-profits resting; it is also what a *restart* does whatever ``onStop`` says.
@@ -46,7 +57,6 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -56,12 +66,14 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     Balance,
     CredentialsError,
+    DuplicateClientOrderId,
     Exchange,
     ExchangeError,
     InsufficientMargin,
     Market,
     Order,
     OrderNotFound,
+    OrderOutcomeUnknown,
     OrderRejected,
     OrderRequest,
     OrderStatus,
@@ -72,6 +84,7 @@ from bot_runtime.exchanges.base import (
     Quote,
     Side,
     TimeInForce,
+    retry_delay,
 )
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.strategies.base import (
@@ -81,6 +94,8 @@ from bot_runtime.strategies.base import (
     StrategyPhase,
     StrategySnapshot,
 )
+from bot_runtime.strategies.grid.orders import Unresolved, freshest
+from bot_runtime.strategies.grid.quotes import BadQuote, QuoteGuard
 from bot_runtime.strategies.pnl import FillBook
 
 log = logging.getLogger(__name__)
@@ -91,23 +106,9 @@ HUNDRED = Decimal(100)
 
 FINAL_SEEN_MAX = 256
 ORDER_CAP_QUANTITIES = 3  # the built-in per-order cap, in grid quantities (a recovery piece may carry up to 2)
-QUOTE_MAX_AGE_S = 30.0
-
-
-class BadQuote(ExchangeError):
-    """A top of book not to trade on (crossed, zero, stale): the loop waits for a good one."""
-
-    retryable = True
-
-
-def quote_problem(quote: Quote, now: datetime) -> str | None:
-    """Why ``quote`` must not be used (None: it is fine): 0 < bid < ask, and at most QUOTE_MAX_AGE_S old."""
-    if not (ZERO < quote.bid < quote.ask):
-        return f"quote not 0 < bid < ask (bid {quote.bid}, ask {quote.ask})"
-    age = (now - quote.timestamp).total_seconds()
-    if age > QUOTE_MAX_AGE_S:
-        return f"quote {age:.0f}s old (more than {QUOTE_MAX_AGE_S:.0f}s)"
-    return None
+LOOKUP_WINDOW_S = 10.0  # how long submit_order keeps looking a lost order up before sending it again
+FIRST_QUOTE_MAX_WAIT_S = 5.0  # the longest wait between reads while the first good quote is awaited
+CANCEL_CONFIRM = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # reads until a cancel is final; the monitor then keeps polling
 
 
 class _Waiter:
@@ -120,7 +121,6 @@ class _Waiter:
 
 class GridStrategy(Strategy):
     # the original's timings
-    mismatch_interval = 60.0
     mismatch_rechecks = 3
     mismatch_recheck_delay = 2.0
     post_only_retries = 15
@@ -132,6 +132,8 @@ class GridStrategy(Strategy):
     risk_interval = 5.0
     error_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)
     cover_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)  # retrying a take-profit that failed to place
+    post_only_backoff = (0.25, 0.5, 1.0, 2.0)  # between post-only re-prices of one entry
+    stream_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)  # restarting an order-update stream that ended
 
     def __init__(
         self,
@@ -161,7 +163,7 @@ class GridStrategy(Strategy):
         self.quote: Quote | None = None
         self.last_close_count: int | None = None
         self.last_open_time: float | None = None
-        self.last_mismatch_check: float | None = None
+        self.quotes = QuoteGuard()
         self.phase = StrategyPhase.STARTING
         self.reason: str | None = None
         self.opens = 0
@@ -169,16 +171,24 @@ class GridStrategy(Strategy):
         self.fills_seen = 0
         self.book = FillBook()  # realized PnL net of fees of this process's fills (seeded with the venue's position)
         self.recovered_size = ZERO  # re-covered by this process (close orders placed for an uncovered position)
-        # a fill whose take-profit failed to place: no new opens until it is covered (retried with backoff)
+        # the cover invariant: a position part without take-profit (no new opens until it is covered, retried)
         self.uncovered_since: float | None = None
         self.uncovered_size = ZERO
+        self._gap_loops = 0  # loops in a row that saw a gap (the first is the grace)
         self._cover_attempts = 0
         self._cover_retry_at = 0.0
+        self._cover_error: ExchangeError | None = None
+        # placements whose outcome is unknown, by client id (looked up until found or given up)
+        self.unresolved: dict[str, Unresolved] = {}
+        self._watched: set[str] = set()  # entries being monitored (by order id): others resting are adopted
+        self.quote_problem: str | None = None  # why the last quote read was refused (None: it was good)
         self._waiters: dict[str, _Waiter] = {}
         # final states the stream reported, recent first out: an order may fill before anyone waits for it
         self._final_seen: OrderedDict[str, Order] = OrderedDict()
         self._updates_task: asyncio.Task[None] | None = None
         self._updates_sub: AsyncIterator[OrderUpdate] | None = None
+        self._updates_closing = asyncio.Event()
+        self.stream_restarts = 0
         self._applied_action: RiskAction | None = None
         self._reported_breach: RiskBreach | None = None
         self._errors_in_row = 0
@@ -235,7 +245,7 @@ class GridStrategy(Strategy):
                     raise
                 except ExchangeError as exc:
                     self.report_error(exc)
-                    delay = self.error_backoff[min(self._errors_in_row, len(self.error_backoff) - 1)]
+                    delay = retry_delay(exc, self.error_backoff[min(self._errors_in_row, len(self.error_backoff) - 1)])
                     self._errors_in_row += 1
                     log.warning("%s: %s; retrying in %.0fs", self.config.name, exc, delay)
                     await self.clock.wait_event(stopping, delay)
@@ -337,32 +347,45 @@ class GridStrategy(Strategy):
         held = size if self.open_side is Side.BUY else -size
         return held - sum((o.remaining for o in self.close_orders), ZERO)
 
+    def pending_cover(self) -> Decimal:
+        """The size of take-profits sent whose outcome is still unknown (they may rest already)."""
+        return sum(
+            (u.request.size for u in self.unresolved.values() if u.request.reduce_only),
+            ZERO,
+        )
+
+    def gap(self) -> Decimal:
+        """What the cover invariant looks at: uncovered size less the take-profits still being looked up."""
+        return self.uncovered() - self.pending_cover()
+
     async def recover_position(self, why: str) -> Decimal:
-        """Re-cover the position: close orders for the uncovered size (above one size step) at avg entry x
+        """Re-cover the position: close orders for the uncovered size (at least the minimum size) at avg entry x
         (1 ± tp/100), or at the best maker price on the close side when that would cross, in ``quantity``-sized
-        orders within ``maxOrders``. Returns the size placed (0 when covered)."""
+        orders within ``maxOrders`` (boostMode: one reduce-only market close). Returns the size placed (0 when
+        covered)."""
         assert self.market is not None
-        await self._refresh_account()
-        await self._refresh_orders()
-        uncovered = self.market.round_size(self.uncovered())
-        if uncovered <= self.market.size_step or uncovered < self.market.min_size:
+        await self._refresh_orders()  # orders before the position: a fill between the reads shows as over-covered
+        await self._refresh_position()
+        uncovered = self.market.round_size(self.gap())
+        if uncovered < self.market.min_size or uncovered <= 0:
             return ZERO
         position = self.position_state
         assert position is not None
         quote = await self._refresh_quote()
-        entry = position.avg_entry_price or quote.mid
-        price = self.close_price(entry)
-        if self.close_side is Side.SELL and price <= quote.bid:
-            price = quote.ask  # would cross: rest at the best sell (maker) price instead
-        elif self.close_side is Side.BUY and price >= quote.ask:
-            price = quote.bid
-        sizes = self._split(uncovered, room=self.grid.max_orders - len(self.close_orders))
-        placed = ZERO
-        for size in sizes:
-            order = await self._send_close(size, price)
-            if order is None:
-                break
-            placed += size
+        if self.grid.boost_mode:
+            placed_order = await self._place_close(uncovered, None)
+            placed = uncovered if placed_order is not None else ZERO
+            price = quote.mid
+            sizes = [uncovered]
+        else:
+            price = self._maker_close_price(self.close_price(position.avg_entry_price or quote.mid), quote)
+            sizes = self._split(uncovered, room=self.grid.max_orders - len(self.close_orders))
+            placed = ZERO
+            for size in sizes:
+                order = await self._send_close(size, price)
+                if order is None:
+                    break
+                placed += size
         log.warning(
             "re-covered an uncovered position",
             extra={
@@ -400,16 +423,19 @@ class GridStrategy(Strategy):
 
     async def _iteration(self, stopping: asyncio.Event) -> bool:
         """One pass of the grid loop; True when the strategy stopped itself (stopPrice)."""
-        quote = await self._refresh_quote()
+        quote = await self._read_quote()
+        await self._resolve_unknown(stopping)
         await self._refresh_orders()
-        if self.uncovered_since is not None and not await self._retry_cover(stopping):
+        await self._refresh_position()
+        if await self._adopt_entries(stopping):
+            return False  # an entry nobody watched was handled: read everything again
+        if not await self._covered(stopping):
             return False
-        now = self.clock.monotonic()
-        if self.last_mismatch_check is None or now - self.last_mismatch_check >= self.mismatch_interval:
-            self.last_mismatch_check = now
-            if await self._mismatch_confirmed(stopping):
-                return False
-        if self._stop_price_reached(quote):
+        if quote is None:
+            self.reason = f"waiting for a good quote ({self.quote_problem}): no new opens"
+            await self.clock.wait_event(stopping, self.loop_interval)
+            return False
+        if self.quotes.confirmed(self._stop_price_reached):
             self.phase = StrategyPhase.STOPPED
             self.reason = f"stopPrice {self.grid.stop_price} reached (bid {quote.bid} / ask {quote.ask})"
             log.warning("%s: %s", self.config.name, self.reason)
@@ -417,6 +443,11 @@ class GridStrategy(Strategy):
         if self._pause_price_reached(quote):
             self.reason = f"pausePrice {self.grid.pause_price} reached: no new opens"
             await self.clock.wait_event(stopping, self.pause_sleep)
+            return False
+        if any(not u.request.reduce_only for u in self.unresolved.values()):
+            ids = ", ".join(cid for cid, u in self.unresolved.items() if not u.request.reduce_only)
+            self.reason = f"entry {ids}: outcome unknown, looking it up by client id: no new opens"
+            await self.clock.wait_event(stopping, self.loop_interval)
             return False
         self.reason = None
         if not self._cooldown_over():
@@ -427,6 +458,69 @@ class GridStrategy(Strategy):
             return False
         await self._open_and_monitor(stopping)
         return False
+
+    async def _covered(self, stopping: asyncio.Event) -> bool:
+        """The cover invariant (see the module docstring): True when the position is covered within the minimum
+        size (opening may go on); else it re-covers (after one loop of grace), waits a loop and returns False."""
+        assert self.market is not None
+        gap = self.market.round_size(self.gap())
+        wrong_side = self._held() < 0 and self.market.round_size(-self._held()) >= self.market.min_size
+        if -gap >= self.market.min_size or wrong_side:
+            if await self._mismatch_confirmed(stopping):
+                return False
+            gap = self.market.round_size(self.gap())
+        if gap < self.market.min_size:
+            if self.uncovered_since is not None:
+                log.info(
+                    "position covered again", extra={"after_s": round(self.clock.monotonic() - self.uncovered_since, 1)}
+                )
+            self.uncovered_since = None
+            self.uncovered_size = ZERO
+            self._gap_loops = 0
+            return True
+        now = self.clock.monotonic()
+        self._gap_loops += 1
+        if self.uncovered_since is None and self._gap_loops < 2:
+            self.reason = f"{gap} of the position has no take-profit: reading again before re-covering"
+            await self.clock.wait_event(stopping, self.loop_interval)
+            return False
+        if self.uncovered_since is None:
+            self.uncovered_since = now
+            self._cover_attempts = 0
+            self._cover_retry_at = now
+        self.uncovered_size = gap
+        if now >= self._cover_retry_at:
+            self._cover_error = None
+            try:
+                await self.recover_position("uncovered")
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self._cover_error = exc
+                self.report_error(exc)
+            covered = self.market.round_size(self.gap()) < self.market.min_size
+            if covered:
+                log.info("position covered again", extra={"after_s": round(now - self.uncovered_since, 1)})
+                self.uncovered_since = None
+                self.uncovered_size = ZERO
+                self._gap_loops = 0
+                self.reason = None
+                return True
+            self._cover_attempts += 1
+            delay = self.cover_backoff[min(self._cover_attempts, len(self.cover_backoff) - 1)]
+            if self._cover_error is not None:
+                delay = retry_delay(self._cover_error, delay)
+            self._cover_retry_at = now + delay
+        self.reason = (
+            f"a fill of {self.uncovered_size} has no take-profit since {now - self.uncovered_since:.0f}s:"
+            " no new opens until it is placed (retrying)"
+        )
+        await self.clock.wait_event(stopping, self.loop_interval)
+        return False
+
+    def _held(self) -> Decimal:
+        size = self.position_state.size if self.position_state else ZERO
+        return size if self.open_side is Side.BUY else -size
 
     def _stop_price_reached(self, quote: Quote) -> bool:
         stop = self.grid.stop_price
@@ -482,6 +576,61 @@ class GridStrategy(Strategy):
         return new_close / max(prices) > step
 
     # -----------------------------------------------------------------------------------------------------------------
+    # unknown outcomes and orders nobody watches
+
+    def _track_unknown(self, request: OrderRequest, exc: ExchangeError) -> None:
+        now = self.clock.monotonic()
+        self.report_error(exc)
+        self.unresolved[request.client_order_id] = Unresolved(request, since=now, next_lookup=now)
+        log.warning(
+            "order outcome unknown: looking it up by client id",
+            extra={"client_order_id": request.client_order_id, "size": str(request.size), "error": str(exc)},
+        )
+
+    async def _resolve_unknown(self, stopping: asyncio.Event) -> None:
+        """Look up (by client id, with backoff) the orders whose outcome is unknown: an entry found is adopted
+        (monitored until final, its fill covered); a take-profit found rests or filled (the invariant sees it)."""
+        now = self.clock.monotonic()
+        for client_id, pending in list(self.unresolved.items()):
+            if now < pending.next_lookup:
+                continue
+            try:
+                found = await self._lookup(client_id)
+            except (CredentialsError, AuthenticationError):
+                raise
+            except ExchangeError as exc:
+                self.report_error(exc)
+                found = None
+            if found is None:
+                if pending.expired(now):
+                    log.warning(
+                        "order never found by its client id: taken as not placed", extra={"client_order_id": client_id}
+                    )
+                    del self.unresolved[client_id]
+                else:
+                    pending.backoff(now)
+                continue
+            del self.unresolved[client_id]
+            log.info(
+                "order of unknown outcome found", extra={"client_order_id": client_id, "status": found.status.value}
+            )
+            if not pending.request.reduce_only:
+                self.opens += 1
+                await self._monitor_open(found, stopping)
+
+    async def _lookup(self, client_id: str) -> Order | None:
+        return await self.retry(lambda: self.exchange.find_order_by_client_id(self.symbol, client_id))
+
+    async def _adopt_entries(self, stopping: asyncio.Event) -> bool:
+        """A resting entry of the bot that nobody monitors (it landed late, or its cancel is not effective yet) is
+        monitored here until final and its fill covered. True when one was."""
+        strays = [o for o in self.entry_orders if o.order_id not in self._watched and self.is_ours(o)]
+        for order in strays:
+            log.info("adopting a resting entry nobody watched", extra={"order_id": order.order_id})
+            await self._monitor_open(order, stopping)
+        return bool(strays)
+
+    # -----------------------------------------------------------------------------------------------------------------
     # opening
 
     def _open_price(self, quote: Quote) -> Decimal:
@@ -495,7 +644,15 @@ class GridStrategy(Strategy):
         await self._refresh_account()  # the risk check needs the current position and equity
         order: Order | None = None
         for attempt in range(1, self.post_only_retries + 1):
-            quote = await self._refresh_quote() if attempt > 1 else self.quote
+            if attempt > 1:
+                pause = self.post_only_backoff[min(attempt - 2, len(self.post_only_backoff) - 1)]
+                if await self.clock.wait_event(stopping, pause):
+                    return
+                quote = await self._read_quote()
+                if quote is None:
+                    return  # a bad quote: the loop waits for a good one
+            else:
+                quote = self.quote
             assert quote is not None
             price = self._open_price(quote)
             request = OrderRequest(
@@ -509,13 +666,17 @@ class GridStrategy(Strategy):
             if not await self._risk_allows(request, price):
                 return
             try:
-                order = await self.send_order(self.exchange, request)
+                order = await self._send(request)
                 break
             except PostOnlyWouldCross:
                 log.debug(
                     "post-only open at %s would cross; re-pricing (%d/%d)", price, attempt, self.post_only_retries
                 )
                 continue
+            except (OrderOutcomeUnknown, DuplicateClientOrderId) as exc:
+                self._track_unknown(request, exc)
+                self.last_open_time = self.clock.monotonic()
+                return
             except InsufficientMargin as exc:
                 self.report_error(exc)
                 self.last_open_time = self.clock.monotonic()  # wait a cooldown before trying again
@@ -532,18 +693,32 @@ class GridStrategy(Strategy):
         await self._monitor_open(order, stopping)
 
     async def _monitor_open(self, order: Order, stopping: asyncio.Event) -> None:
-        order = await self._await_order(order, self.fill_wait, stopping)
-        while not order.status.is_final:
-            if stopping.is_set() or self.risk.halted:
-                return  # leave it: shutdown / the risk action cancels it, a restart covers any filled part
-            quote = await self._refresh_quote()
-            assert order.price is not None
-            new_price = self._open_price(quote)
-            still_best = new_price <= order.price if self.open_side is Side.BUY else new_price >= order.price
-            if not still_best:
-                order = await self._cancel_and_read(order)
-                break
-            order = await self._await_order(order, self.poll_interval, stopping)
+        """Wait for an entry to fill; cancel it when the market moved away (final only when the venue says so);
+        cover what filled."""
+        symbol, order_id = order.symbol, order.order_id
+        self._watched.add(order_id)
+        try:
+            order = await self._await_order(order, self.fill_wait, stopping)
+            cancelled = False
+            while not order.status.is_final:
+                if stopping.is_set() or self.risk.halted:
+                    return  # leave it: shutdown / the risk action cancels it, the invariant covers any filled part
+                if not cancelled:
+                    quote = await self._read_quote()
+                    assert order.price is not None
+                    if quote is not None:
+                        new_price = self._open_price(quote)
+                        better = new_price <= order.price if self.open_side is Side.BUY else new_price >= order.price
+                        if not better:
+                            order = await self._cancel_and_read(order)
+                            cancelled = True
+                            continue
+                order = await self._await_order(order, self.poll_interval, stopping)
+                if cancelled and not order.status.is_final:
+                    with contextlib.suppress(OrderNotFound):
+                        await self.retry(lambda: self.exchange.cancel_order(symbol, order_id))
+        finally:
+            self._watched.discard(order_id)
         if order.filled_size > 0:
             # the cooldown counts from the last fill (an entry cancelled unfilled is followed by the next at once);
             # boost mode: the next entry follows the market close at once
@@ -551,74 +726,59 @@ class GridStrategy(Strategy):
             await self._cover_fill(order.filled_size, order.avg_fill_price or order.price)
 
     async def _cover_fill(self, size: Decimal, price: Decimal | None) -> None:
-        """The take-profit of a fill; when it cannot be placed, the fill is uncovered: retried with backoff by the
-        loop, and nothing new opens meanwhile."""
+        """The take-profit of a fill, for the fill plus any remainder below the minimum size that earlier fills left
+        uncovered (read from the venue); when it cannot be placed, the cover invariant retries it with backoff (and
+        nothing new opens meanwhile)."""
         assert self.market is not None
+        with contextlib.suppress(ExchangeError):
+            await self._refresh_orders()
+            await self._refresh_position()
+        carried = self.market.round_size(self.gap())
+        total = carried if carried > size and carried - size < self.market.min_size else size
         try:
-            placed = await self._place_close(size, price)
+            placed = await self._place_close(total, price)
         except (CredentialsError, AuthenticationError):
             raise
         except ExchangeError as exc:
             self.report_error(exc)
+            self._cover_error = exc
             placed = None
-        if placed is None and self.market.round_size(size) >= self.market.min_size:
+        if placed is None and self.market.round_size(total) >= self.market.min_size:
             now = self.clock.monotonic()
             if self.uncovered_since is None:
                 self.uncovered_since = now
                 self._cover_attempts = 0
-            self.uncovered_size += size
-            self._cover_retry_at = now + self.cover_backoff[0]
-            log.warning("take-profit not placed: fill uncovered, no new opens until it is", extra={"size": str(size)})
-
-    async def _retry_cover(self, stopping: asyncio.Event) -> bool:
-        """While a fill is uncovered: retry its take-profit (re-covering the position) with backoff. True once
-        covered; False while it is not (the caller opens nothing)."""
-        assert self.market is not None and self.uncovered_since is not None
-        now = self.clock.monotonic()
-        if now >= self._cover_retry_at:
-            try:
-                await self.recover_position("take-profit retry")
-            except (CredentialsError, AuthenticationError):
-                raise
-            except ExchangeError as exc:
-                self.report_error(exc)
-            if self.market.round_size(self.uncovered()) <= self.market.size_step:
-                log.info("uncovered fill covered again", extra={"after_s": round(now - self.uncovered_since, 1)})
-                self.uncovered_since = None
-                self.uncovered_size = ZERO
-                self.reason = None
-                return True
-            self._cover_attempts += 1
-            delay = self.cover_backoff[min(self._cover_attempts, len(self.cover_backoff) - 1)]
+            self.uncovered_size = self.market.round_size(total)
+            delay = self.cover_backoff[0]
+            if self._cover_error is not None:
+                delay = retry_delay(self._cover_error, delay)
             self._cover_retry_at = now + delay
-        self.reason = (
-            f"a fill of {self.uncovered_size} has no take-profit since {now - self.uncovered_since:.0f}s:"
-            " no new opens until it is placed (retrying)"
-        )
-        await self.clock.wait_event(stopping, self.loop_interval)
-        return False
+            log.warning("take-profit not placed: fill uncovered, no new opens until it is", extra={"size": str(total)})
 
     async def _cancel_and_read(self, order: Order) -> Order:
-        """Cancel one order and return its final state (it may have filled meanwhile)."""
+        """Cancel one order and return its state once the venue says it is final (it may have filled meanwhile);
+        after :data:`CANCEL_CONFIRM` reads without that, its latest non-final state (the caller keeps watching)."""
         with contextlib.suppress(OrderNotFound):
             await self.retry(lambda: self.exchange.cancel_order(order.symbol, order.order_id))
-        for _ in range(5):
-            latest = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
+        latest: Order | None = order
+        for wait in CANCEL_CONFIRM:
+            read = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
+            latest = freshest(freshest(latest, self._final_seen.get(order.order_id)), read)
             if latest is not None and latest.status.is_final:
                 return latest
-            await self.clock.sleep(0.5)
-        latest = await self.exchange.get_order(order.symbol, order.order_id)
+            await self.clock.sleep(wait)
         if latest is None:
             raise ExchangeError(f"{self.exchange.name}: order {order.order_id} vanished", exchange=self.exchange.name)
+        log.warning("cancel not final yet: still watching", extra={"order_id": order.order_id})
         return latest
 
     async def _await_order(self, order: Order, seconds: float, stopping: asyncio.Event) -> Order:
-        """Wait up to ``seconds`` until the order is final (woken by the update stream), then read it over REST."""
+        """Wait up to ``seconds`` until the order is final (woken by the update stream), then read it over REST; a
+        final state the stream reported is never replaced by a staler read."""
         if order.status.is_final:
             return order
         waiter = self._waiters.setdefault(order.order_id, _Waiter())
-        if waiter.latest is None:
-            waiter.latest = self._final_seen.get(order.order_id)  # it may have filled during placement
+        waiter.latest = freshest(waiter.latest, self._final_seen.get(order.order_id))  # filled during placement?
         deadline = self.clock.monotonic() + seconds
         try:
             while True:
@@ -632,8 +792,11 @@ class GridStrategy(Strategy):
                 await self.clock.wait_any((waiter.event, stopping), remaining)
         finally:
             self._waiters.pop(order.order_id, None)
+        known = freshest(order, freshest(waiter.latest, self._final_seen.get(order.order_id)))
+        if known is not None and known.status.is_final:
+            return known
         fresh = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
-        return fresh if fresh is not None else (waiter.latest or order)
+        return freshest(known, fresh) or order
 
     # -----------------------------------------------------------------------------------------------------------------
     # closing
@@ -645,11 +808,21 @@ class GridStrategy(Strategy):
             return self.market.round_price(fill_price * (1 + tp), Side.SELL)
         return self.market.round_price(fill_price * (1 - tp), Side.BUY)
 
+    def _maker_close_price(self, price: Decimal, quote: Quote | None) -> Decimal:
+        """``price``, or the best maker price on the close side when ``price`` would cross the book."""
+        if quote is None:
+            return price
+        if self.close_side is Side.SELL and price <= quote.bid:
+            return quote.ask
+        if self.close_side is Side.BUY and price >= quote.ask:
+            return quote.bid
+        return price
+
     async def _place_close(self, size: Decimal, fill_price: Decimal | None) -> Order | None:
         assert self.market is not None
         size = self.market.round_size(size)
         if size < self.market.min_size or size <= 0:
-            log.warning("filled %s is below the minimum size; no close order", size)
+            log.info("uncovered %s is below the minimum size: carried into the next take-profit", size)
             return None
         if self.grid.boost_mode:
             request = OrderRequest(
@@ -665,7 +838,7 @@ class GridStrategy(Strategy):
             return await self._submit_close(request, price)
         if fill_price is None:
             raise ExchangeError("filled order without a price", exchange=self.exchange.name)
-        return await self._send_close(size, self.close_price(fill_price))
+        return await self._send_close(size, self._maker_close_price(self.close_price(fill_price), self.quote))
 
     async def _send_close(self, size: Decimal, price: Decimal) -> Order | None:
         """A reduce-only limit close (take-profit) of ``size`` at ``price``."""
@@ -680,16 +853,27 @@ class GridStrategy(Strategy):
         return await self._submit_close(request, price)
 
     async def _submit_close(self, request: OrderRequest, price: Decimal) -> Order | None:
+        """Send a close; None when it was not placed (refused, or its outcome unknown: then it is looked up, and
+        counts as covering its size until resolved)."""
         await self._risk_allows(request, price)  # reduce-only: always allowed, checked for the record
         try:
-            order = await self.send_order(self.exchange, request)
+            order = await self._send(request)
+        except (OrderOutcomeUnknown, DuplicateClientOrderId) as exc:
+            self._track_unknown(request, exc)
+            return None
         except OrderRejected as exc:
             self.report_error(exc)
+            self._cover_error = exc
             return None
         self.closes_placed += 1
         if not order.status.is_final:
             self.close_orders.append(order)
         return order
+
+    async def _send(self, request: OrderRequest) -> Order:
+        """Place one order (waits on the strategy's clock): a lost reply is looked up by client id for
+        :data:`LOOKUP_WINDOW_S` before a resend."""
+        return await self.send_order(self.exchange, request, lookup_window=LOOKUP_WINDOW_S, sleep=self.clock.sleep)
 
     # -----------------------------------------------------------------------------------------------------------------
     # risk
@@ -745,6 +929,8 @@ class GridStrategy(Strategy):
         await self.clock.wait_event(stopping, self.risk_interval)
 
     async def _apply(self, breach: RiskBreach) -> None:
+        """Every action cancels the bot's orders (SPEC: pause = no new orders, cancel); closeAll / closeWorst then
+        exit reduce-only."""
         log.warning("%s: applying risk action %s (%s)", self.config.name, breach.action, breach.limit)
         await self.cancel_bot_orders(self.exchange, self.symbol)
         if breach.action is RiskAction.CLOSE_ALL or (
@@ -755,22 +941,26 @@ class GridStrategy(Strategy):
         await self._refresh_account()
 
     async def _mismatch_confirmed(self, stopping: asyncio.Event) -> bool:
-        """The 60 s position/close-order consistency check, re-checked before it trips."""
-        tolerance = 2 * self.quantity
+        """Close orders exceeding the position (or a position on the wrong side), re-checked before it trips a
+        ``positionMismatch`` breach (venues report a transient 0 position). True when it tripped."""
+        assert self.market is not None
+        tolerance = self.market.min_size - self.market.size_step
+        position, total = ZERO, ZERO
         for attempt in range(self.mismatch_rechecks + 1):
-            await self._refresh_account()
-            await self._refresh_orders()
-            if self.uncovered() > 0 and await self.recover_position("mismatch check") > 0:
-                continue  # the bot's own uncovered fill, now covered: look again
+            if attempt:
+                if await self.clock.wait_event(stopping, self.mismatch_recheck_delay):
+                    return True
+                await self._refresh_orders()
+                await self._refresh_position()
             position = self.position_state.size if self.position_state else ZERO
-            total = sum((o.remaining for o in self.close_orders), ZERO)
-            if abs(abs(position) - total) <= tolerance:
+            total = sum((o.remaining for o in self.close_orders), ZERO) + self.pending_cover()
+            over = -self.market.round_size(self.gap())
+            wrong_side = self._held() < 0 and self.market.round_size(-self._held()) >= self.market.min_size
+            if over < self.market.min_size and not wrong_side:
                 return False
             log.warning(
                 "position %s vs close orders %s (check %d/%d)", position, total, attempt + 1, self.mismatch_rechecks + 1
             )
-            if attempt < self.mismatch_rechecks and await self.clock.wait_event(stopping, self.mismatch_recheck_delay):
-                return True
         breach = self.risk.position_mismatch(position, total, tolerance)
         if breach is not None:
             self._on_breach(breach)
@@ -780,17 +970,24 @@ class GridStrategy(Strategy):
     # exchange state
 
     async def _refresh_quote(self) -> Quote:
-        """The top of book, checked before use (:func:`quote_problem`): a bad one raises :class:`BadQuote` (after
-        the retries), which makes the loop wait: never an order on it, never a crash."""
-        self.quote = await self.retry(self._checked_quote, what=f"{self.symbol} quote")
+        """The top of book, checked before use (:class:`~.quotes.QuoteGuard`): a bad one raises :class:`BadQuote`,
+        which makes the caller wait: never an order on it, never a crash."""
+        quote = await self.retry(lambda: self.exchange.best_bid_ask(self.symbol), what=f"{self.symbol} quote")
+        try:
+            self.quote = self.quotes.check(quote, self.clock.now())
+        except BadQuote as exc:
+            self.quote_problem = str(exc)
+            raise BadQuote(f"{self.exchange.name} {exc}", exchange=self.exchange.name) from None
+        self.quote_problem = None
         return self.quote
 
-    async def _checked_quote(self) -> Quote:
-        quote = await self.exchange.best_bid_ask(self.symbol)
-        problem = quote_problem(quote, self.clock.now())
-        if problem is not None:
-            raise BadQuote(f"{self.exchange.name} {self.symbol}: {problem}", exchange=self.exchange.name)
-        return quote
+    async def _read_quote(self) -> Quote | None:
+        """:meth:`_refresh_quote`, None on a bad quote (reported; ``quote_problem`` says why)."""
+        try:
+            return await self._refresh_quote()
+        except BadQuote as exc:
+            self.report_error(exc)
+            return None
 
     async def _first_quote(self, stopping: asyncio.Event) -> Quote:
         """A good quote before anything else (the start price of the derived caps), waiting out bad ones."""
@@ -802,7 +999,7 @@ class GridStrategy(Strategy):
                 self.report_error(exc)
                 if await self.clock.wait_event(stopping, delay):
                     raise
-                delay = min(delay * 2, self.error_backoff[-1])
+                delay = min(delay * 2, FIRST_QUOTE_MAX_WAIT_S)
 
     def _is_close_order(self, order: Order) -> bool:
         if order.side is not self.close_side:
@@ -811,31 +1008,51 @@ class GridStrategy(Strategy):
 
     async def _refresh_orders(self) -> None:
         orders = [o for o in await self.retry(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]
+        # an order the stream already reported final is not resting, whatever a lagging REST list says
+        orders = [o for o in orders if o.order_id not in self._final_seen]
         self.open_order_count = len(orders)
         self.close_orders = [o for o in orders if self._is_close_order(o)]
         self.entry_orders = [o for o in orders if o.side is self.open_side and not o.reduce_only]
+        for order in orders:  # a take-profit of unknown outcome found resting: resolved
+            self.unresolved.pop(order.client_order_id or "", None)
+
+    async def _refresh_position(self) -> None:
+        self.position_state = await self.retry(lambda: self.exchange.position(self.symbol))
 
     async def _refresh_account(self) -> None:
-        self.position_state = await self.retry(lambda: self.exchange.position(self.symbol))
+        await self._refresh_position()
         self.balance_state = await self.retry(self.exchange.balance)
 
     # order-update stream: fills → events, order changes → waiters ------------------------------------------------------
     def _start_updates(self) -> None:
         if self._updates_task is not None:
             return
-        stream = self.exchange.order_updates()
-        self._updates_sub = stream
-        self._updates_task = asyncio.create_task(self._consume(stream), name=f"{self.config.name}-updates")
+        self._updates_closing.clear()
+        self._updates_task = asyncio.create_task(self._consume(), name=f"{self.config.name}-updates")
 
-    async def _consume(self, stream: AsyncIterator[OrderUpdate]) -> None:
-        try:
-            async for update in stream:
-                self._on_update(update)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the stream is a convenience: REST stays the source of truth
-            log.exception("%s: order-update stream ended", self.config.name)
-            self.report_error(exc)
+    async def _consume(self) -> None:
+        """Consume the order-update stream, restarted (with backoff on the clock) whenever it ends or fails; what
+        it missed meanwhile is read over REST by the loop (the cover invariant)."""
+        failures = 0
+        while not self._updates_closing.is_set():
+            stream = self.exchange.order_updates()
+            self._updates_sub = stream
+            try:
+                async for update in stream:
+                    self._on_update(update)
+                    failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the stream is a convenience: REST stays the source of truth
+                log.warning("%s: order-update stream failed: %s", self.config.name, exc)
+                self.report_error(exc)
+            if self._updates_closing.is_set():
+                return
+            delay = self.stream_backoff[min(failures, len(self.stream_backoff) - 1)]
+            failures += 1
+            self.stream_restarts += 1
+            log.warning("%s: order-update stream ended; restarting in %.0fs", self.config.name, delay)
+            await self.clock.wait_event(self._updates_closing, delay)
 
     def _on_update(self, update: OrderUpdate) -> None:
         order = update.order
@@ -851,7 +1068,7 @@ class GridStrategy(Strategy):
                 self._final_seen.popitem(last=False)
         waiter = self._waiters.get(order.order_id)
         if waiter is not None:
-            waiter.latest = order
+            waiter.latest = freshest(waiter.latest, order)
             waiter.event.set()
         if order.status is OrderStatus.FILLED and self.client_ids.role_of(order.client_order_id) == ClientIds.CLOSE:
             log.info("take-profit filled: %s %s @ %s", order.side, order.filled_size, order.avg_fill_price)
@@ -859,6 +1076,7 @@ class GridStrategy(Strategy):
     async def stop_updates(self) -> None:
         """Stop consuming the order-update stream (``shutdown`` does it; also for a caller abandoning the strategy)."""
         task, stream = self._updates_task, self._updates_sub
+        self._updates_closing.set()
         self._updates_task = self._updates_sub = None
         if task is None:
             return

@@ -1,0 +1,7 @@
+"""The grid strategy (SPEC §3 ``grid``): :mod:`.strategy` (the loop, opening, covering, risk), :mod:`.quotes` (which
+quotes may be used), :mod:`.orders` (order states when the venue's answers disagree, unknown outcomes)."""
+
+from bot_runtime.strategies.grid.quotes import BadQuote, QuoteGuard, quote_problem
+from bot_runtime.strategies.grid.strategy import GridStrategy, create_strategy
+
+__all__ = ["BadQuote", "GridStrategy", "QuoteGuard", "create_strategy", "quote_problem"]

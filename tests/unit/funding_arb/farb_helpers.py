@@ -134,6 +134,8 @@ class FaultyVenue(PaperExchange):
         self.on_fill: Callable[[], None] | None = None  # told after every fill (the rig's exposure log)
         self.before_entry: Callable[[], None] | None = None  # called as an entry arrives (e.g. to move the price)
         self.lose_reduce_replies = 0  # the next N reduce-only orders land (and fill), but their reply is lost
+        self.after_reduce: Callable[[OrderRequest], None] | None = None  # told after a reduce-only order landed
+        # (e.g. to move the price through a resting maker exit)
         self.late: list[asyncio.Task[None]] = []
         self._pending_landings: set[str] = set()  # client ids sent under land_after, not landed yet
 
@@ -170,7 +172,10 @@ class FaultyVenue(PaperExchange):
                 self.lose_reduce_replies -= 1
                 await super().place_order(request)
                 raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
-            return await super().place_order(request)
+            landed = await super().place_order(request)
+            if self.after_reduce is not None:
+                self.after_reduce(request)
+            return landed
         if self.before_entry is not None and request.client_order_id not in self.engine.by_client_id:
             self.before_entry()
         if self.land_after is not None:

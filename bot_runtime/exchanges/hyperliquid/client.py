@@ -30,6 +30,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
@@ -40,6 +41,7 @@ from bot_runtime.exchanges.base import (
     Exchange,
     ExchangeError,
     Fill,
+    MalformedResponse,
     Market,
     Order,
     OrderNotFound,
@@ -180,7 +182,7 @@ class HyperliquidExchange(Exchange):
         try:
             response = ExchangeResponse.model_validate(answer)
         except ValueError:
-            raise ExchangeError(f"{self.name}: /exchange answered an unknown shape", exchange=self.name) from None
+            raise MalformedResponse(f"{self.name}: /exchange answered an unknown shape", exchange=self.name) from None
         if response.status == "err":
             raise map_action_error(str(response.response), self.name)
         return response
@@ -193,7 +195,9 @@ class HyperliquidExchange(Exchange):
                 meta = Meta.model_validate(answer[0])
                 ctxs = [AssetCtx.model_validate(ctx) for ctx in answer[1]]
             except (ValueError, IndexError, KeyError, TypeError):
-                raise ExchangeError(f"{self.name}: metaAndAssetCtxs has an unknown shape", exchange=self.name) from None
+                raise MalformedResponse(
+                    f"{self.name}: metaAndAssetCtxs has an unknown shape", exchange=self.name
+                ) from None
             markets: dict[str, Market] = {}
             for asset_id, info in enumerate(meta.universe):
                 if info.is_delisted:
@@ -211,14 +215,17 @@ class HyperliquidExchange(Exchange):
 
     async def best_bid_ask(self, symbol: str) -> Quote:
         market = await self.market(symbol)
-        book = L2Book.model_validate(await self._info({"type": "l2Book", "coin": market.venue_symbol}))
+        answer = await self._info({"type": "l2Book", "coin": market.venue_symbol})
+        with reading(self.name, "l2Book"):
+            book = L2Book.model_validate(answer)
         bids, asks = book.levels
         if not bids or not asks:
             raise ExchangeError(f"{self.name}: {market.venue_symbol} has an empty side", exchange=self.name)
-        return Quote(
-            symbol=symbol,
-            bid=bids[0].px,
-            ask=asks[0].px,
+        return checked_quote(
+            self.name,
+            symbol,
+            bids[0].px,
+            asks[0].px,
             bid_size=bids[0].sz,
             ask_size=asks[0].sz,
             timestamp=from_ms(book.time),
@@ -235,14 +242,16 @@ class HyperliquidExchange(Exchange):
         async def on_message(message: Any) -> None:
             if not isinstance(message, Mapping) or message.get("channel") != "bbo":
                 return
-            data = Bbo.model_validate(message["data"])
+            with reading(self.name, "bbo event"):
+                data = Bbo.model_validate(message["data"])
             bid, ask = data.bbo
             if data.coin == market.venue_symbol and bid is not None and ask is not None:
-                quotes.put(
-                    Quote(
-                        symbol=symbol,
-                        bid=bid.px,
-                        ask=ask.px,
+                quotes.put(  # a bad book raises: the socket logs it and the queue keeps the last good quote
+                    checked_quote(
+                        self.name,
+                        symbol,
+                        bid.px,
+                        ask.px,
                         bid_size=bid.sz,
                         ask_size=ask.sz,
                         timestamp=from_ms(data.time),
@@ -297,8 +306,9 @@ class HyperliquidExchange(Exchange):
         response = await self._action(order_wires_to_order_action([wire]))
         statuses = response.statuses()
         if not statuses:
-            raise ExchangeError(f"{self.name}: the order answer has no status", exchange=self.name)
-        outcome = OrderOutcome.model_validate(statuses[0]) if isinstance(statuses[0], Mapping) else None
+            raise MalformedResponse(f"{self.name}: the order answer has no status", exchange=self.name)
+        with reading(self.name, "order answer"):
+            outcome = OrderOutcome.model_validate(statuses[0]) if isinstance(statuses[0], Mapping) else None
         base = Order(
             order_id="",
             client_order_id=request.client_order_id,
@@ -312,7 +322,7 @@ class HyperliquidExchange(Exchange):
             reduce_only=request.reduce_only,
         )
         if outcome is None or (outcome.resting is None and outcome.filled is None and outcome.error is None):
-            raise ExchangeError(f"{self.name}: unknown order status {str(statuses[0])[:100]}", exchange=self.name)
+            raise MalformedResponse(f"{self.name}: unknown order answer {str(statuses[0])[:100]}", exchange=self.name)
         if outcome.error is not None:
             if is_ioc_no_match(outcome.error):  # an IOC that found nothing: it expired, unfilled
                 return base.model_copy(
@@ -406,26 +416,29 @@ class HyperliquidExchange(Exchange):
         rows = await self._info({"type": "frontendOpenOrders", "user": self.user})
         orders: list[Order] = []
         for row in rows or []:
-            basic = BasicOrder.model_validate(row)
-            market = self._market_of(basic.coin)
-            if market is None or (symbol is not None and market.symbol != symbol):
-                continue
-            orders.append(
-                parsing.order_from_basic(basic, "open", None, market.symbol, self._client_id(basic.cloid, basic.oid))
-            )
+            with reading(self.name, "frontendOpenOrders"):
+                basic = BasicOrder.model_validate(row)
+                market = self._market_of(basic.coin)
+                if market is None or (symbol is not None and market.symbol != symbol):
+                    continue
+                orders.append(
+                    parsing.order_from_basic(
+                        basic, "open", None, market.symbol, self._client_id(basic.cloid, basic.oid)
+                    )
+                )
         return orders
 
     async def _order_status(self, oid: int | str) -> Order | None:
         await self.markets()
-        answer = OrderStatusResponse.model_validate(
-            await self._info({"type": "orderStatus", "user": self.user, "oid": oid})
-        )
-        if answer.status != "order" or answer.order is None:
-            return None
-        market = self._market_of(answer.order.order.coin)
-        if market is None:
-            return None
-        return self._order_from_ws(answer.order, market)
+        data = await self._info({"type": "orderStatus", "user": self.user, "oid": oid})
+        with reading(self.name, "orderStatus"):
+            answer = OrderStatusResponse.model_validate(data)
+            if answer.status != "order" or answer.order is None:
+                return None
+            market = self._market_of(answer.order.order.coin)
+            if market is None:
+                return None
+            return self._order_from_ws(answer.order, market)
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         try:
@@ -443,7 +456,9 @@ class HyperliquidExchange(Exchange):
 
     # account ------------------------------------------------------------------------------------------------------
     async def _state(self) -> ClearinghouseState:
-        return ClearinghouseState.model_validate(await self._info({"type": "clearinghouseState", "user": self.user}))
+        data = await self._info({"type": "clearinghouseState", "user": self.user})
+        with reading(self.name, "clearinghouseState"):
+            return ClearinghouseState.model_validate(data)
 
     async def position(self, symbol: str) -> Position:
         market = await self.market(symbol)
@@ -489,14 +504,18 @@ class HyperliquidExchange(Exchange):
             return
         channel = message.get("channel")
         data = message.get("data")
+        # unreadable: raised, the socket logs it and catches up over REST
         if channel == "orderUpdates" and isinstance(data, list):
             for row in data:
-                self._on_order_update(WsOrder.model_validate(row))
+                with reading(self.name, "orderUpdates"):
+                    self._on_order_update(WsOrder.model_validate(row))
         elif channel == "user" and isinstance(data, Mapping):
             for row in data.get("fills") or []:
-                self._on_fill(WireFill.model_validate(row))
+                with reading(self.name, "user fills"):
+                    self._on_fill(WireFill.model_validate(row))
             for row in data.get("nonUserCancel") or []:
-                self._on_non_user_cancel(NonUserCancel.model_validate(row))
+                with reading(self.name, "nonUserCancel"):
+                    self._on_non_user_cancel(NonUserCancel.model_validate(row))
         elif channel == "error":
             log.warning("%s: stream error: %s", self.name, str(data)[:200])
 
@@ -564,7 +583,8 @@ class HyperliquidExchange(Exchange):
         )
         fills: list[Fill] = []
         for row in rows or []:
-            wire = WireFill.model_validate(row)
+            with reading(self.name, "userFillsByTime"):
+                wire = WireFill.model_validate(row)
             market = self._market_of(wire.coin)
             if market is not None:
                 fill = parsing.fill_from_wire(wire, market.symbol, self._client_id(wire.cloid, wire.oid))

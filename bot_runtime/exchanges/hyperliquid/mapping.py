@@ -24,6 +24,7 @@ from collections import OrderedDict
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from bot_runtime.exchanges._shared.id_text import NATIVE_ID, base36
+from bot_runtime.exchanges._shared.payload_checks import unknown_status
 from bot_runtime.exchanges.base import CancelReason, OrderStatus, Side
 
 PERP_MAX_DECIMALS = 6
@@ -138,9 +139,12 @@ _REJECT_REASONS = {
 }
 
 
-def status_from_wire(status: str) -> tuple[OrderStatus, CancelReason | None]:
+def status_from_wire(status: str, oid: object = None) -> tuple[OrderStatus, CancelReason | None]:
     """An order status of ``orderUpdates`` / ``orderStatus`` (the documented list: open, filled, canceled,
-    triggered, rejected, and the ``*Canceled`` / ``*Rejected`` reasons) as ours."""
+    triggered, rejected, and the ``*Canceled`` / ``*Rejected`` reasons) as ours. ``filled`` is filled completely
+    (``sz`` 0: a partial fill stays ``open``). A status outside the list and its two suffix families raises
+    :class:`~bot_runtime.exchanges.base.MalformedResponse`: it is neither proof that the order rests nor that it
+    ended."""
     if status in {"open", "triggered"}:
         return OrderStatus.OPEN, None
     if status == "filled":
@@ -151,4 +155,4 @@ def status_from_wire(status: str) -> tuple[OrderStatus, CancelReason | None]:
         return OrderStatus.REJECTED, _REJECT_REASONS.get(status, CancelReason.REJECTED)
     if status.endswith("Canceled") or status.endswith("Cancel") or status == "canceled":
         return OrderStatus.CANCELED, _CANCEL_REASONS.get(status, CancelReason.REJECTED)
-    return OrderStatus.OPEN, None  # an unknown new status: not proof that the order is gone
+    raise unknown_status("hyperliquid", status, oid)

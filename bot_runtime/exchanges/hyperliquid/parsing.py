@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -58,11 +59,14 @@ def order_from_basic(
     time_in_force: TimeInForce | None = None,
     reduce_only: bool | None = None,
 ) -> Order:
-    state, reason = status_from_wire(status)
-    filled = max(basic.orig_sz - basic.sz, ZERO)
-    if state is OrderStatus.FILLED:
-        filled = basic.orig_sz
-    elif state is OrderStatus.OPEN and filled > 0:
+    state, reason = status_from_wire(status, basic.oid)
+    # filled = origSz - sz; "filled" is filled completely whatever sz says; without sz an open or cancelled order
+    # may have filled anything: MalformedResponse
+    reported = max(basic.orig_sz - basic.sz, ZERO) if basic.sz is not None else None
+    filled = filled_size(
+        "hyperliquid", state, None if state is OrderStatus.FILLED else reported, basic.orig_sz, basic.oid
+    )
+    if state is OrderStatus.OPEN and filled > 0:
         state = OrderStatus.PARTIALLY_FILLED
     tif = _TIF.get(basic.tif or "", time_in_force or TimeInForce.GTC)
     is_market = (basic.order_type or "").lower() == "market" or basic.tif in {"FrontendMarket", "LiquidationMarket"}

@@ -79,7 +79,7 @@ class BasicOrder(_Wire):
     coin: str
     side: WireSide
     limit_px: Decimal = Field(alias="limitPx")
-    sz: Decimal
+    sz: Decimal | None = None  # required by the docs; left out, the status decides (see parsing.order_from_basic)
     oid: int
     timestamp: int
     orig_sz: Decimal = Field(alias="origSz")

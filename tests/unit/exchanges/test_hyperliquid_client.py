@@ -30,6 +30,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRejected,
     OrderRequest,
@@ -623,3 +624,61 @@ def test_the_client_repr_holds_no_key(venue: HyperliquidVenue) -> None:
     assert isinstance(client, HyperliquidExchange)
     assert AGENT_KEY[2:] not in repr(client._signer) and client.signer_address == AGENT
     assert client.user == ACCOUNT
+
+
+# --- venue payloads read strictly (issue 18): each derived from a real fixture, named in the comment ------------------
+OID = fx("order_status_order")["order"]["order"]["oid"]
+
+
+def stored_order(venue: HyperliquidVenue, status: str, **changes: Any) -> dict[str, Any]:
+    """order_status_order.json's frontend order (``orderStatus`` → ``order.order``) with ``changes`` (None drops the
+    key), served by ``orderStatus`` under ``status``."""
+    order = {k: v for k, v in (fx("order_status_order")["order"]["order"] | changes).items() if v is not None}
+    venue.orders[OID] = {"order": order, "status": status, "status_time": START_MS}
+    return venue._ws_order(venue.orders[OID])
+
+
+async def test_unknown_order_status_is_an_error_not_open(hl: Exchange, venue: HyperliquidVenue) -> None:
+    stored_order(venue, "frozenByValidator")
+    with pytest.raises(MalformedResponse, match="unknown order status 'frozenByValidator'"):
+        await hl.get_order("BTC", str(OID))
+    # the same in orderUpdates (ws_order_updates.json's shape): no update is published from it
+    updates = hl.order_updates()
+    await venue.ws.broadcast({"channel": "orderUpdates", "data": [stored_order(venue, "frozenByValidator")]})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(updates), 0.3)
+
+
+async def test_filled_without_remaining_size_is_the_whole_order(hl: Exchange, venue: HyperliquidVenue) -> None:
+    # "filled" is filled completely: origSz, whether sz is left out or still says the original size
+    for sz in (None, "0.0104"):
+        stored_order(venue, "filled", sz=sz)
+        order = await hl.get_order("BTC", str(OID))
+        assert order is not None and (order.status, order.filled_size) == (OrderStatus.FILLED, Decimal("0.0104"))
+    # an open (possibly partly filled) order without sz: unreadable, never 0
+    stored_order(venue, "open", sz=None)
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await hl.get_order("BTC", str(OID))
+
+
+@pytest.mark.parametrize("field", ["origSz", "oid", "side", "coin"])
+async def test_missing_order_field_is_an_exchange_error(hl: Exchange, venue: HyperliquidVenue, field: str) -> None:
+    stored_order(venue, "open")
+    venue.orders[OID]["order"].pop(field)
+    with pytest.raises(MalformedResponse, match=field):
+        await hl.get_order("BTC", str(OID))
+    with pytest.raises(MalformedResponse, match=field):
+        await hl.open_orders("BTC")
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask"),
+    [(Decimal(0), Decimal("97381")), (Decimal("97380"), Decimal(0)), (Decimal("97382"), Decimal("97381"))],
+)
+async def test_zero_or_crossed_quote_is_refused(
+    hl: Exchange, venue: HyperliquidVenue, monkeypatch: pytest.MonkeyPatch, bid: Decimal, ask: Decimal
+) -> None:
+    # l2_book.json with its best levels replaced
+    monkeypatch.setitem(venue.BOOK, "BTC", (bid, ask))
+    with pytest.raises(MalformedResponse):
+        await hl.best_bid_ask("BTC")

@@ -14,7 +14,7 @@ pytest.importorskip("hyperliquid")
 from hyperliquid.utils.signing import float_to_wire
 from hyperliquid.utils.types import Cloid
 
-from bot_runtime.exchanges.base import CancelReason, OrderStatus, Side
+from bot_runtime.exchanges.base import CancelReason, MalformedResponse, OrderStatus, Side
 from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec, price_quantum, round_price, status_from_wire, to_wire
 from bot_runtime.strategies.base import ClientIds
 
@@ -82,8 +82,13 @@ def test_foreign_client_ids() -> None:
         ("perpMarginRejected", (OrderStatus.REJECTED, CancelReason.INSUFFICIENT_BALANCE)),
         ("iocCancelRejected", (OrderStatus.EXPIRED, CancelReason.EXPIRED)),
         ("rejected", (OrderStatus.REJECTED, CancelReason.REJECTED)),
-        ("somethingNew", (OrderStatus.OPEN, None)),
+        ("vaultWithdrawalCanceled", (OrderStatus.CANCELED, CancelReason.REJECTED)),  # a new reason: still final
     ],
 )
 def test_order_statuses(status: str, expected: tuple[OrderStatus, CancelReason | None]) -> None:
     assert status_from_wire(status) == expected
+
+
+def test_an_unknown_status_is_an_error_not_open() -> None:
+    with pytest.raises(MalformedResponse, match="unknown order status 'somethingNew' of order 77"):
+        status_from_wire("somethingNew", 77)

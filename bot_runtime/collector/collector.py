@@ -35,7 +35,8 @@ class VenueHealth(BaseModel):
     name: str
     last_success: datetime | None = None
     markets: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # why the last fetch failed (None once it succeeds)
+    note: str | None = None  # a remark of the last successful fetch (e.g. markets dropped as invalid)
     latency_ms: float | None = None
     consecutive_failures: int = 0
 
@@ -186,8 +187,9 @@ class Collector:
         for report in batch.exchanges:
             h = self.health[report.name]
             h.latency_ms = report.latency_ms
-            if report.ok:  # `error` may still note dropped invalid markets
-                h.last_success, h.markets, h.last_error, h.consecutive_failures = now, report.markets, report.error, 0
+            if report.ok:  # `error` may still note dropped invalid markets: a note, not a failure
+                h.last_success, h.markets, h.consecutive_failures = now, report.markets, 0
+                h.last_error, h.note = None, report.error
             else:
                 h.last_error, h.consecutive_failures = report.error, h.consecutive_failures + 1
 

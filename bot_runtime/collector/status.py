@@ -17,7 +17,7 @@ from bot_runtime.kube import KubeClient, resource_path
 from bot_runtime.status import StatusReporter
 
 CollectorPhase = Literal["Running", "Degraded", "Stopped"]
-MAX_ERROR = 4096  # crds/fundingcollectors.yaml: exchanges[].lastError, outbox.lastError
+MAX_ERROR = 4096  # crds/fundingcollectors.yaml: exchanges[].lastError and .note, outbox.lastError
 
 
 class ExchangeStatus(BaseModel):
@@ -29,6 +29,7 @@ class ExchangeStatus(BaseModel):
     last_success: datetime | None = None
     markets: int = 0
     last_error: str | None = None
+    note: str | None = None
     latency_ms: float | None = None
     failing: bool = False
 
@@ -38,6 +39,7 @@ class ExchangeStatus(BaseModel):
             "lastSuccess": utc(self.last_success),
             "markets": self.markets,
             "lastError": self.last_error[:MAX_ERROR] if self.last_error else None,
+            "note": self.note[:MAX_ERROR] if self.note else None,
             "latencyMs": int(self.latency_ms) if self.latency_ms is not None else None,
         }
         return {k: v for k, v in item.items() if v is not None}  # a list item: absent fields are gone (merge patch)
@@ -86,6 +88,7 @@ class CollectorStatus(BaseModel):
                     last_success=h.last_success,
                     markets=h.markets,
                     last_error=h.last_error,
+                    note=h.note,
                     latency_ms=h.latency_ms,
                     failing=h.consecutive_failures > 0,
                 )

@@ -353,8 +353,18 @@ def collector_status(
     )
     ready = _collector_ready(facts)
     failing = sorted(str(e.get("name")) for e in status.get("exchanges") or [] if e.get("lastError"))
-    if problem is None and crash is None and not facts.stale and effective != "Failed" and failing:
+    outbox = status.get("outbox") or {}
+    healthy = problem is None and crash is None and not facts.stale and effective != "Failed"
+    if healthy and failing:
         degraded = _cond(DEGRADED, True, "ExchangesFailing", "failing exchanges: " + ", ".join(failing))
+    elif healthy and outbox.get("lastError"):
+        pending = int(outbox.get("pending") or 0)
+        degraded = _cond(
+            DEGRADED,
+            True,
+            "DeliveryFailing",
+            f"the funding service does not accept cycles ({pending} pending): {str(outbox['lastError'])[:200]}",
+        )
     else:
         degraded = _degraded(facts)
     return OperatorStatus(phase=op_phase, conditions=(ready, _progressing(facts, ready), degraded), active=active)

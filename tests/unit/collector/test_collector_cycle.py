@@ -13,6 +13,7 @@ import pytest
 from bot_runtime.collector.collector import Collector
 from bot_runtime.collector.cycle import run_cycle
 from bot_runtime.collector.outbox import Outbox
+from bot_runtime.collector.status import CollectorStatus
 from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError
 from bot_runtime.funding_api.ingest import IngestBatch
 
@@ -162,3 +163,14 @@ async def test_an_invalid_market_is_dropped_without_costing_the_venue_its_other_
     report = batch.exchanges[0]
     assert report.ok and report.markets == 1
     assert "dropped 1 invalid market(s)" in (report.error or "") and "WEIRD-PERP" in (report.error or "")
+
+
+async def test_a_dropped_market_is_a_note_on_the_status_not_a_failure() -> None:
+    """The operator's Degraded condition reads `exchanges[].lastError` as a failing venue: a healthy venue's remark
+    about markets dropped as invalid goes to `note` instead."""
+    collector = Collector({"paper-a": PartlyBad("paper-a")}, FlakyService(), interval=60, timeout=1)
+    await collector.cycle()
+    h = collector.health["paper-a"]
+    assert h.consecutive_failures == 0 and h.last_error is None and "WEIRD-PERP" in (h.note or "")
+    [item] = CollectorStatus.of(collector).to_status()["exchanges"]
+    assert "lastError" not in item and "dropped 1 invalid market(s)" in item["note"]

@@ -180,6 +180,25 @@ def test_collector() -> None:
     got = {c.type: (c.status, c.reason, c.message) for c in result.conditions}
     assert got["Degraded"] == ("True", "ExchangesFailing", "failing exchanges: grvt")
     assert got["Ready"][:2] == ("True", "Collecting")
+    # a healthy venue's note (markets dropped as invalid) is not a failure
+    owner["status"] = {
+        "phase": "Running",
+        "lastCycle": {"startedAt": iso(NOW)},
+        "exchanges": [{"name": "grvt", "note": "dropped 2 invalid market(s), first: X"}],
+        "outbox": {"pending": 0, "capacity": 120, "dropped": 0},
+    }
+    result = collector_status(owner, NO_POD, now=NOW, settings=SETTINGS, config_hash="h")
+    assert {c.type: c.status for c in result.conditions}["Degraded"] == "False"
+    # the funding service refusing or unreachable: cycles wait in the outbox, and the condition says so
+    owner["status"]["phase"] = "Degraded"
+    owner["status"]["outbox"] = {"pending": 7, "capacity": 120, "dropped": 0, "lastError": "ConnectError: refused"}
+    result = collector_status(owner, NO_POD, now=NOW, settings=SETTINGS, config_hash="h")
+    got = {c.type: (c.status, c.reason, c.message) for c in result.conditions}
+    assert got["Degraded"] == (
+        "True",
+        "DeliveryFailing",
+        "the funding service does not accept cycles (7 pending): ConnectError: refused",
+    )
     assert (
         collector_status(
             {"metadata": {"name": "c", "generation": 1}}, NO_POD, now=NOW, settings=SETTINGS, config_hash=None

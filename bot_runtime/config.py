@@ -43,7 +43,18 @@ from bot_runtime.exchanges.symbols import venue_family
 API_VERSION = "perpdex.io/v1alpha1"
 KIND = "TradingBot"
 
-GRID_EXCHANGES = ("lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "paper")
+GRID_EXCHANGES = (
+    "lighter",
+    "grvt",
+    "edgex",
+    "paradex",
+    "backpack",
+    "aster",
+    "hyperliquid",
+    "extended",
+    "ethereal",
+    "paper",
+)
 KNOWN_VENUE_FAMILIES = frozenset(GRID_EXCHANGES)
 NOTIFICATION_EVENTS = ("start", "stop", "fill", "risk", "error", "daily")
 

@@ -131,6 +131,16 @@ VENUES: dict[str, VenueSpec] = {
             sdk_modules=("x10", "fast_stark_crypto"),
         ),
         VenueSpec(
+            "ethereal",
+            "bot_runtime.exchanges.ethereal",
+            # as the SDK uses them: the key that signs (the account's, or a linked signer's) and the account that
+            # owns the subaccount
+            required_env=("ETHEREAL_PRIVATE_KEY", "ETHEREAL_ACCOUNT_ADDRESS"),
+            optional_env=("ETHEREAL_SUBACCOUNT", "ETHEREAL_NETWORK", "ETHEREAL_BASE_URL", "ETHEREAL_WS_URL"),
+            extra="ethereal",
+            sdk_modules=("ethereal", "eth_account", "web3"),
+        ),
+        VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
         ),
     )

@@ -27,6 +27,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "aster": ("USDT", "USDC"),
     "hyperliquid": (),  # perps are named by the coin alone: BTC, kPEPE
     "extended": ("-USD",),  # BTC-USD, 1000PEPE-USD
+    "ethereal": ("USD",),  # BTCUSD, ETHUSD
 }
 _GENERIC = ("-USD-PERP", "_USDC_PERP", "_USDT_PERP", "-PERP", "_PERP", "PERP", "-USD", "USDT", "USDC")
 

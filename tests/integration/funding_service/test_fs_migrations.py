@@ -53,24 +53,22 @@ async def test_from_empty_then_rerun_is_noop(postgres: PostgresCluster) -> None:
     try:
         assert await tables(conn) == set()
         status = await migration_status(conn)
-        assert not status.current and [m.version for m in status.pending] == [1, 2, 3, 4]
+        known = load_migrations()  # the schema and the venue seeds, one file per venue added later
+        assert not status.current and [m.version for m in status.pending] == [m.version for m in known]
         applied = await migrate(conn)
-        assert [m.filename for m in applied] == [
+        assert [m.filename for m in applied] == [m.filename for m in known]
+        assert [m.filename for m in applied[:4]] == [
             "001_schema.sql",
             "002_seed_dexes.sql",
             "003_hot_updates.sql",
             "004_seed_hyperliquid.sql",
         ]
+        assert "006_seed_ethereal.sql" in {m.filename for m in applied}
         assert await tables(conn) == EXPECTED_TABLES
         recorded = await conn.fetch(
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
         )
-        assert [(r["version"], r["name"]) for r in recorded] == [
-            (1, "schema"),
-            (2, "seed_dexes"),
-            (3, "hot_updates"),
-            (4, "seed_hyperliquid"),
-        ]
+        assert [(r["version"], r["name"]) for r in recorded] == [(m.version, m.name) for m in known]
         assert [r["checksum"] for r in recorded] == [m.checksum for m in load_migrations()]
         assert all(r["applied_at"] is not None for r in recorded)
         before = await conn.fetch("SELECT * FROM schema_migrations ORDER BY version")
@@ -95,6 +93,7 @@ async def test_seed_holds_the_live_venues_with_fee_fractions(postgres: PostgresC
             "backpack": (D("0.0002"), D("0.0005"), D(1), False),
             "aster": (D("0.00005"), D("0.0004"), D(8), False),
             "hyperliquid": (D("0.00015"), D("0.00045"), D(1), False),
+            "ethereal": (D("0.00005"), D("0.00025"), D(1), False),
         }
         numeric = await conn.fetch(
             """
@@ -113,10 +112,11 @@ async def test_concurrent_migrators_apply_once(postgres: PostgresCluster) -> Non
     a, b = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         first, second = await asyncio.gather(migrate(a), migrate(b))
-        assert sorted(m.version for m in [*first, *second]) == [1, 2, 3, 4]  # each applied exactly once
-        assert {len(first), len(second)} == {0, 4}
-        assert await a.fetchval("SELECT count(*) FROM schema_migrations") == 4
-        assert await a.fetchval("SELECT count(*) FROM dexes") == 7
+        known = [m.version for m in load_migrations()]
+        assert sorted(m.version for m in [*first, *second]) == known  # each applied exactly once
+        assert {len(first), len(second)} == {0, len(known)}
+        assert await a.fetchval("SELECT count(*) FROM schema_migrations") == len(known)
+        assert await a.fetchval("SELECT count(*) FROM dexes") == 6 + len(known) - 3  # 002 seeds six, 004+ one each
     finally:
         await a.close()
         await b.close()
@@ -141,7 +141,7 @@ async def test_second_migrator_waits_on_the_lock(postgres: PostgresCluster) -> N
         assert await observer.fetchval("SELECT to_regclass('schema_migrations')") is None  # it did nothing yet
         await holder.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
         applied = await asyncio.wait_for(task, timeout=30)
-        assert [m.version for m in applied] == [1, 2, 3, 4]
+        assert [m.version for m in applied] == [m.version for m in load_migrations()]
         assert (
             await observer.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", waiting_pid
@@ -166,12 +166,12 @@ async def test_edited_applied_migration_is_refused(postgres: PostgresCluster, tm
         assert (await migration_status(conn, load_migrations(tmp_path))).mismatched == [2]
         # a NEW migration is the way to change data
         (tmp_path / "002_seed_dexes.sql").write_text((MIGRATIONS_DIR / "002_seed_dexes.sql").read_text())
-        (tmp_path / "005_grvt_fee.sql").write_text("UPDATE dexes SET taker_fee = 0.0005 WHERE name = 'grvt';\n")
-        assert [m.version for m in await migrate(conn, load_migrations(tmp_path))] == [5]
+        (tmp_path / "099_grvt_fee.sql").write_text("UPDATE dexes SET taker_fee = 0.0005 WHERE name = 'grvt';\n")
+        assert [m.version for m in await migrate(conn, load_migrations(tmp_path))] == [99]
         assert await conn.fetchval("SELECT taker_fee FROM dexes WHERE name = 'grvt'") == D("0.0005")
-        # this release's files do not know 005: reported as unknown, not an error
+        # this release's files do not know 099: reported as unknown, not an error
         status = await migration_status(conn)
-        assert status.current and status.unknown == [5]
+        assert status.current and status.unknown == [99]
         assert await migrate(conn) == []
     finally:
         await conn.close()
@@ -182,11 +182,12 @@ async def test_failed_migration_rolls_back_and_is_not_recorded(postgres: Postgre
     try:
         for f in MIGRATIONS_DIR.glob("*.sql"):
             shutil.copy(f, tmp_path / f.name)
-        (tmp_path / "005_broken.sql").write_text("CREATE TABLE half_done (x int);\nSELECT no_such_function();\n")
+        (tmp_path / "099_broken.sql").write_text("CREATE TABLE half_done (x int);\nSELECT no_such_function();\n")
         with pytest.raises(asyncpg.UndefinedFunctionError):
             await migrate(conn, load_migrations(tmp_path))
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None
-        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 4
+        last = max(m.version for m in load_migrations())  # every real migration applied, the broken one not
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == last
         assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
     finally:
         await conn.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from funding_service.db.migrator import load_migrations
 from perpdex_dev.postgres import PostgresCluster
 from tests.integration.funding_service.fs_helpers import Service, batch, close_service, open_service, rate
 
@@ -122,10 +123,7 @@ async def test_schema_not_migrated_is_a_clear_503(postgres: PostgresCluster) -> 
         assert "perpdex funding-service migrate" in r.json()["message"]
         ready = await svc.http.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["migrations"]["pending"] == [
-            "001_schema.sql",
-            "002_seed_dexes.sql",
-            "003_hot_updates.sql",
-            "004_seed_hyperliquid.sql",
+            m.filename for m in load_migrations()
         ]
         health = await svc.http.get("/health")
         assert health.status_code == 503 and health.json()["database"]["migrations_current"] is False

@@ -65,6 +65,8 @@ CONNECT_IMPORTS: dict[str, tuple[str, ...]] = {
     "paradex": ("from bot_runtime.exchanges.paradex.signing import sdk", "sdk()"),
     # the SDK's signing and types modules (its package __init__ is empty; api/info/exchange, on requests, are unused)
     "hyperliquid": ("import hyperliquid.utils.signing", "import hyperliquid.utils.types"),
+    # the SDK's order signing, its models and config (its clients, on aiohttp, are unused)
+    "extended": ("import x10.signing.order_object", "import x10.models.position, x10.models.trade, x10.models.balance"),
 }
 READY_TARGET_S = 2.0
 
@@ -232,7 +234,10 @@ def _rig_replay(venue: str) -> Callable[[], ReplayBot]:
 
 REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
     "paradex": _paradex_replay,
-    **{venue: _rig_replay(venue) for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid")},
+    **{
+        venue: _rig_replay(venue)
+        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended")
+    },
 }
 
 

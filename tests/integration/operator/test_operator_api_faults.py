@@ -114,7 +114,12 @@ async def _wait_converged(client: KubeClient, ns: str, op: OperatorProcess, expe
     try:
         await eventually(check, timeout=CONVERGE, interval=0.5, what="convergence")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nstill differing: {last}\noperator log tail:\n{op.log()[-6000:]}") from None
+        # the operator's lines about what still differs (a tail of the whole log shows only the other bots' timers)
+        stuck = {line.split(":", 1)[0] for line in last}
+        about = [line for line in op.log().splitlines() if any(f'"name":"{name}"' in line for name in stuck)]
+        raise AssertionError(
+            f"{exc}\nstill differing: {last}\noperator log about them:\n" + "\n".join(about[-150:])
+        ) from None
     print(f"converged: {len(expect)} objects in {time.monotonic() - started:.1f} s")  # a figure, not an assertion
 
 

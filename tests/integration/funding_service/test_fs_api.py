@@ -145,7 +145,10 @@ async def test_dexes(api: httpx.AsyncClient) -> None:
     body = await get(api, "/dexes")
     by_name = {x["name"]: x for x in body["dexes"]}
     assert body["count"] == len(by_name)
-    assert set(by_name) == {"lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "ethereal"}
+    assert set(by_name) == {
+        "lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal",
+    }  # fmt: skip
+    assert d(by_name["extended"]["fee_structure"]["taker_fee"]) == D("0.00025")
     assert d(by_name["hyperliquid"]["fee_structure"]["taker_fee"]) == D("0.00045")
     assert d(by_name["grvt"]["fee_structure"]["maker_fee"]) == D("-0.0001")
     assert d(by_name["grvt"]["fee_structure"]["taker_fee_percent"]) == D("0.00055")  # original name, a fraction
@@ -201,6 +204,7 @@ async def test_latest_rates_with_metadata(api: httpx.AsyncClient) -> None:
         "backpack",
         "aster",
         "hyperliquid",
+        "extended",
         "ethereal",
     }
     assert d(body["dex_metadata"]["edgex"]["taker_fee"]) == D("0.00038")

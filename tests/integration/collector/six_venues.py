@@ -146,6 +146,16 @@ VENUES: tuple[Venue, ...] = (
             ("PEPE", "kPEPE", D(1000), D(1)),
         ),
     ),
+    Venue(
+        "extended",
+        (("GET", "/api/v1/info/markets", "markets", None),),
+        base_path="/api/v1",
+        expected=(
+            ("BTC", "BTC-USD", D(1), D(1)),
+            ("ETH", "ETH-USD", D(1), D(1)),
+            ("PEPE", "1000PEPE-USD", D(1000), D(1)),
+        ),
+    ),
 )
 
 #: the three ways a venue breaks, as replay answers (the hang is sized from the collector's timeout)

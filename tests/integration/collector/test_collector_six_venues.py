@@ -1,4 +1,4 @@
-"""The collector against all seven live venues: each real funding adapter (``registry.create_funding_source``) on its own
+"""The collector against every live venue: each real funding adapter (``registry.create_funding_source``) on its own
 replay server in the venue's wire format, delivering through ``FundingServiceClient`` to the real funding service on
 the real PostgreSQL. A full cycle lands every venue's rows (canonical symbols, multipliers, intervals); a venue
 answering 500s, one hanging past the timeout and one answering a body that is not JSON cost only themselves, and the
@@ -57,7 +57,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     summary = await collector.cycle()
     print(f"\ncollector cycle over the replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
 
-    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 21
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 24
     assert not collector.outbox and collector.service_reachable  # delivered: nothing pending
     landed = await latest_rows(service)
     assert landed == {venue.name: expected(venue) for venue in VENUES}
@@ -79,6 +79,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert btc["grvt"] == Decimal("0.0001")  # 0.01 percentage points
     assert btc["edgex"] == Decimal("-0.00012236")
     assert btc["hyperliquid"] == Decimal("0.0000125")  # Hyperliquid's funding is already hourly
+    assert btc["extended"] == Decimal("-0.000034")  # so is Extended's (marketStats.fundingRate)
 
 
 BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
@@ -94,11 +95,15 @@ BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
         {"hyperliquid": lambda t: NOT_JSON},
         {"hyperliquid": "not JSON"},
     ),
+    (
+        {"extended": lambda t: SERVER_ERROR},
+        {"extended": "HTTP 500"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails"]
+    ("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails", "extended-fails"]
 )
 async def test_broken_venues_cost_only_themselves(
     collector: Collector,

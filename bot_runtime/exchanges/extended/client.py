@@ -29,6 +29,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
@@ -38,6 +39,7 @@ from bot_runtime.exchanges.base import (
     Exchange,
     ExchangeError,
     Fill,
+    MalformedResponse,
     Market,
     Order,
     OrderNotFound,
@@ -141,10 +143,9 @@ class ExtendedExchange(Exchange):
         (else every order would be refused with 1100/1102)."""
         from x10.models.account import AccountModel
 
-        try:
-            account = AccountModel.model_validate(await self._get("/user/account/info", private=True))
-        except ValueError:
-            raise ExchangeError(f"{self.name}: /user/account/info has an unknown shape", exchange=self.name) from None
+        data = await self._get("/user/account/info", private=True)
+        with reading(self.name, "GET /user/account/info"):
+            account = AccountModel.model_validate(data)
         if int(account.l2_key, 16) != int(self._signer.public_key, 16):
             raise AuthenticationError(
                 f"{self.name}: {PUBLIC_KEY_ENV} is not the Stark key of the sub-account of {API_KEY_ENV}",
@@ -159,9 +160,10 @@ class ExtendedExchange(Exchange):
         from x10.models.fee import TradingFeeModel
 
         rows = await self._get("/user/fees", private=True)
-        for row in rows or []:
-            fee = TradingFeeModel.model_validate(row)
-            self._taker_fees[fee.market] = fee.taker_fee_rate + fee.builder_fee_rate
+        with reading(self.name, "GET /user/fees"):
+            for row in rows or []:
+                fee = TradingFeeModel.model_validate(row)
+                self._taker_fees[fee.market] = fee.taker_fee_rate + fee.builder_fee_rate
 
     # HTTP ---------------------------------------------------------------------------------------------------------
     async def _request(
@@ -188,7 +190,7 @@ class ExtendedExchange(Exchange):
             headers=headers,
         )
         if not isinstance(answer, Mapping) or answer.get("status") not in {"OK", "ERROR"}:
-            raise ExchangeError(f"{self.name}: {method} {path} answered an unknown shape", exchange=self.name)
+            raise MalformedResponse(f"{self.name}: {method} {path} answered an unknown shape", exchange=self.name)
         if answer["status"] == "ERROR":
             code, message = envelope_error(answer)
             raise map_error(code, message, self.name) or ExchangeError(
@@ -233,11 +235,18 @@ class ExtendedExchange(Exchange):
         from x10.models.orderbook import OrderbookUpdateModel
 
         market = await self.market(symbol)
-        book = OrderbookUpdateModel.model_validate(await self._get(f"/info/markets/{market.venue_symbol}/orderbook"))
-        if not book.bid or not book.ask:
-            raise ExchangeError(f"{self.name}: {market.venue_symbol} has an empty side", exchange=self.name)
-        return Quote(symbol=symbol, bid=book.bid[0].price, ask=book.ask[0].price, bid_size=book.bid[0].qty,
-                     ask_size=book.ask[0].qty)  # fmt: skip
+        data = await self._get(f"/info/markets/{market.venue_symbol}/orderbook")
+        with reading(self.name, "GET /info/markets/{market}/orderbook"):
+            book = OrderbookUpdateModel.model_validate(data)
+        bid, ask = (book.bid[0] if book.bid else None), (book.ask[0] if book.ask else None)
+        return checked_quote(
+            self.name,
+            symbol,
+            bid.price if bid else None,
+            ask.price if ask else None,
+            bid_size=bid.qty if bid else None,
+            ask_size=ask.qty if ask else None,
+        )
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         from x10.models.orderbook import OrderbookUpdateModel
@@ -249,7 +258,8 @@ class ExtendedExchange(Exchange):
         async def on_message(message: Any) -> None:
             if not isinstance(message, Mapping) or not isinstance(message.get("data"), Mapping):
                 return
-            book = OrderbookUpdateModel.model_validate(message["data"])
+            with reading(self.name, "order book message"):
+                book = OrderbookUpdateModel.model_validate(message["data"])
             if book.market != market.venue_symbol:
                 return
             # depth=1: every message carries the best level of each side it changes
@@ -260,10 +270,11 @@ class ExtendedExchange(Exchange):
             if "bid" in top and "ask" in top:
                 timestamp = message.get("ts")
                 quotes.put(
-                    Quote(
-                        symbol=symbol,
-                        bid=top["bid"][0],
-                        ask=top["ask"][0],
+                    checked_quote(
+                        self.name,
+                        symbol,
+                        top["bid"][0],
+                        top["ask"][0],
                         bid_size=top["bid"][1],
                         ask_size=top["ask"][1],
                         timestamp=from_ms(timestamp) if isinstance(timestamp, int) else utcnow(),
@@ -279,11 +290,12 @@ class ExtendedExchange(Exchange):
     def _order(self, row: Any) -> Order | None:
         from x10.models.order import OpenOrderModel
 
-        model = OpenOrderModel.model_validate(row)
-        symbol = self._symbol_of(model.market)
-        if symbol is None:  # a market we do not trade (spot, inactive)
-            return None
-        order = parsing.order_from_model(model, symbol)
+        with reading(self.name, "order"):
+            model = OpenOrderModel.model_validate(row)
+            symbol = self._symbol_of(model.market)
+            if symbol is None:  # a market we do not trade (spot, inactive)
+                return None
+            order = parsing.order_from_model(self.name, model, symbol)
         seen = self._filled.get(order.order_id, Decimal(0))
         if seen > order.filled_size and not order.status.is_final:
             status = OrderStatus.FILLED if seen >= order.size else OrderStatus.PARTIALLY_FILLED
@@ -328,10 +340,8 @@ class ExtendedExchange(Exchange):
             taker_fee=self._taker_fees.get(market.venue_symbol, DEFAULT_TAKER_FEE),
         )
         placed = await self._request("POST", "/user/order", private=True, body=body)
-        try:
+        with reading(self.name, "POST /user/order answer"):  # unreadable: the outcome is unknown, looked up by id
             order_id = str(int(placed["id"]))
-        except (TypeError, KeyError, ValueError):
-            raise ExchangeError(f"{self.name}: the order answer has no id", exchange=self.name) from None
         pending = Order(
             order_id=order_id,
             client_order_id=request.client_order_id,
@@ -426,7 +436,8 @@ class ExtendedExchange(Exchange):
         await self.markets()
         out = []
         for row in await self._get("/user/positions", private=True) or []:
-            model = PositionModel.model_validate(row)
+            with reading(self.name, "position"):
+                model = PositionModel.model_validate(row)
             symbol = self._symbol_of(model.market)
             if symbol is not None and model.size != 0 and str(model.status) != "CLOSED":
                 out.append(parsing.position_from_model(model, symbol))
@@ -449,7 +460,8 @@ class ExtendedExchange(Exchange):
             data = await self._request("GET", "/user/balance", private=True, order=True)
         except OrderNotFound:  # a sub-account that never held collateral has no balance record
             return Balance(asset="USD", equity=Decimal(0), available=Decimal(0))
-        model = BalanceModel.model_validate(data)
+        with reading(self.name, "GET /user/balance"):
+            model = BalanceModel.model_validate(data)
         return Balance(
             asset=model.collateral_name,
             equity=model.equity,
@@ -493,7 +505,8 @@ class ExtendedExchange(Exchange):
     def _fill(self, row: Any) -> Fill | None:
         from x10.models.trade import AccountTradeModel
 
-        trade = AccountTradeModel.model_validate(row)
+        with reading(self.name, "trade"):
+            trade = AccountTradeModel.model_validate(row)
         symbol = self._symbol_of(trade.market)
         if symbol is None:
             return None

@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges.base import (
-    ZERO,
     CancelReason,
     Fill,
     Liquidity,
@@ -71,30 +71,35 @@ def market_from_model(
     )
 
 
-def status_of(model: OpenOrderModel) -> tuple[OrderStatus, CancelReason | None]:
-    status = _STATUS.get(str(model.status), OrderStatus.PENDING)  # UNKNOWN: not yet decided
-    filled = model.filled_qty or ZERO
+def status_of(exchange: str, model: OpenOrderModel) -> tuple[OrderStatus, CancelReason | None, Decimal]:
+    """The order's status, why it ended (if it did) and its filled size. A status outside the documented list (the
+    SDK's technical ``UNKNOWN`` included) or a filled size the status does not imply is a ``MalformedResponse``."""
+    status = _STATUS.get(str(model.status))
+    if status is None:
+        raise unknown_status(exchange, model.status, model.id)
+    # NEW / UNTRIGGERED: nothing filled yet (a partial fill is PARTIALLY_FILLED)
+    none_filled = str(model.status) in {"NEW", "UNTRIGGERED"}
+    filled = filled_size(exchange, status, model.filled_qty, model.qty, model.id, none_filled=none_filled)
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     if not status.is_final or status is OrderStatus.FILLED:
-        return status, None
+        return status, None, filled
     reason = _REASON.get(str(model.status_reason or ""))
     if reason is None:
         reason = CancelReason.USER_CANCELED if status is OrderStatus.CANCELED else CancelReason.REJECTED
     if status is OrderStatus.EXPIRED:
         reason = CancelReason.EXPIRED
-    return status, reason
+    return status, reason, filled
 
 
-def order_from_model(model: OpenOrderModel, symbol: str) -> Order:
-    status, reason = status_of(model)
+def order_from_model(exchange: str, model: OpenOrderModel, symbol: str) -> Order:
+    status, reason, filled = status_of(exchange, model)
     if model.post_only:
         tif = TimeInForce.POST_ONLY
     elif str(model.time_in_force) == "IOC":
         tif = TimeInForce.IOC
     else:
         tif = TimeInForce.GTC
-    filled = model.filled_qty or ZERO
     return Order(
         order_id=str(model.id),
         client_order_id=model.external_id or None,

@@ -39,6 +39,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRejected,
     OrderRequest,
@@ -539,6 +540,36 @@ async def test_submit_order_after_a_lost_answer_finds_the_order_instead_of_resen
     order = await ext.submit_order(post_only("64000", client_id="pd1a2b3c-o-mi3k2x9a0aa"))
     assert calls == 1 and len(venue.orders) == 1
     assert (order.client_order_id, order.status) == ("pd1a2b3c-o-mi3k2x9a0aa", OrderStatus.OPEN)
+
+
+# --- payloads read strictly (issue 18) --------------------------------------------------------------------------------
+async def test_unreadable_payloads_are_malformed_never_defaults(ext: Exchange, venue: ExtendedVenue) -> None:
+    order = await ext.place_order(post_only("64000"))
+    venue.orders[int(order.order_id)]["status"] = "UNKNOWN"  # the SDK's technical status: not read as open
+    with pytest.raises(MalformedResponse, match="unknown order status"):
+        await ext.get_order("BTC", order.order_id)
+    venue.orders[int(order.order_id)].update(status="FILLED", filledQty=None)  # FILLED: filled completely
+    filled = await ext.get_order("BTC", order.order_id)
+    assert filled is not None and (filled.status, filled.filled_size) == (OrderStatus.FILLED, Decimal("0.0104"))
+    venue.orders[int(order.order_id)].update(status="CANCELLED", filledQty=None)  # may have filled anything
+    with pytest.raises(MalformedResponse, match="without a filled size"):
+        await ext.get_order("BTC", order.order_id)
+    venue.server.route("GET", API + "/info/markets/{market}/orderbook", ok({"market": "ETH-USD", "bid": [], "ask": []}))
+    with pytest.raises(MalformedResponse, match="bid < ask"):
+        await ext.best_bid_ask("ETH")
+    venue.server.route("GET", API + "/user/positions", ok([{"market": "BTC-USD", "size": "0.1"}]))
+    with pytest.raises(MalformedResponse, match="unreadable position"):
+        await ext.positions()
+
+
+async def test_an_unreadable_placement_answer_is_looked_up_not_resent(ext: Exchange, venue: ExtendedVenue) -> None:
+    def no_id(request: RecordedRequest) -> Any:
+        venue.place(request)
+        return ok({"externalId": "pd1a2b3c-o-mi3k2x9a0cc"})
+
+    venue.server.route("POST", API + "/user/order", no_id)
+    order = await ext.submit_order(post_only("64000", client_id="pd1a2b3c-o-mi3k2x9a0cc"))
+    assert len(venue.bodies) == 1 and order.order_id == str(max(venue.orders))
 
 
 # --- the account stream -----------------------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ class ExtendedVenue:
         self.trades: list[dict[str, Any]] = []
         self.bodies: list[dict[str, Any]] = []
         self.refuse_next: str | None = None  # an error fixture for the next order
+        self.positions: dict[str, Decimal] = {}  # market → signed size, from the fills here
+        self.live_positions = False  # True: /user/positions from the fills here, not the fixture's positions
         self.account = fx("account_info")
         self._ids = itertools.count(1791389621914243072)
         self._tids = itertools.count(1811328331296018432)
@@ -109,11 +111,11 @@ class ExtendedVenue:
             "/info/markets": fx("markets"),
             "/user/account/info": self._account,
             "/user/fees": fx("fees"),
-            "/user/positions": fx("positions"),
             "/user/balance": fx("balance"),
         }.items():
             server.route("GET", API + path, answer)
         server.route("GET", API + "/info/markets/{market}/orderbook", self.book)
+        server.route("GET", API + "/user/positions", self.get_positions)
         server.route("POST", API + "/user/order", self.place)
         server.route("GET", API + "/user/orders/{oid}", self.get_order)
         server.route("GET", API + "/user/orders/external/{eid}", self.by_external_id)
@@ -138,6 +140,18 @@ class ExtendedVenue:
         bid, ask = self.BOOK[request.path_params["market"]]
         answer["data"]["market"] = request.path_params["market"]
         answer["data"]["bid"][0]["price"], answer["data"]["ask"][0]["price"] = str(bid), str(ask)
+        return answer
+
+    def get_positions(self, request: RecordedRequest) -> Any:
+        self._authorized(request)
+        answer = fx("positions")
+        if self.live_positions:
+            template = answer["data"][0]
+            answer["data"] = [
+                {**template, "market": market, "side": "LONG" if size > 0 else "SHORT", "size": str(abs(size))}
+                for market, size in self.positions.items()
+                if size != 0
+            ]
         return answer
 
     # orders ---------------------------------------------------------------------------------------------------------
@@ -236,6 +250,8 @@ class ExtendedVenue:
         time_ms: int | None = None,
     ) -> dict[str, Any]:
         order = self.orders[oid]
+        signed = size if order["side"] == "BUY" else -size
+        self.positions[order["market"]] = self.positions.get(order["market"], Decimal(0)) + signed
         filled = Decimal(order["filledQty"]) + size
         order.update(filledQty=str(filled), averagePrice=str(px or order["price"]), updatedTime=now_ms(),
                      status="FILLED" if filled >= Decimal(order["qty"]) else "PARTIALLY_FILLED")  # fmt: skip

@@ -21,6 +21,7 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     ExchangeError,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRejected,
     PostOnlyWouldCross,
@@ -77,7 +78,7 @@ def from_sdk_exception(exc: Exception) -> ExchangeError:
 async def sdk_call(what: str, call: Awaitable[Any], timeout: float, *, exchange: str = NAME) -> dict[str, Any]:  # noqa: ASYNC109
     """Await one edgex-python-sdk call and :func:`check` its answer; every failure becomes a typed error (an HTTP
     error by its status and body, a timeout or a broken connection as :class:`TransientNetworkError`, a body that is
-    not JSON as :class:`ExchangeError`)."""
+    not JSON as :class:`MalformedResponse`)."""
     try:
         response = await asyncio.wait_for(call, timeout)
     except TimeoutError:
@@ -85,7 +86,7 @@ async def sdk_call(what: str, call: Awaitable[Any], timeout: float, *, exchange:
     except (aiohttp.ClientError, OSError) as exc:
         raise TransientNetworkError(f"{exchange}: {what} failed: {type(exc).__name__}", exchange=exchange) from None
     except json.JSONDecodeError:
-        raise ExchangeError(f"{exchange}: {what}: malformed answer (not JSON)", exchange=exchange) from None
+        raise MalformedResponse(f"{exchange}: {what}: malformed answer (not JSON)", exchange=exchange) from None
     except ValueError as exc:
         raise from_sdk_exception(exc) from None
     return check(response, what)

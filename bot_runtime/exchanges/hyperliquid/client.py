@@ -148,13 +148,17 @@ class HyperliquidExchange(Exchange):
         """The private read that proves the key: ``userRole`` of the API wallet must be an agent of the account
         (or the API wallet is the account itself)."""
         if self._signer.address.lower() == self.user.lower():
-            role = UserRole.model_validate(await self._info({"type": "userRole", "user": self.user}))
+            answer = await self._info({"type": "userRole", "user": self.user})
+            with reading(self.name, "userRole"):
+                role = UserRole.model_validate(answer)
             if role.role == "missing":
                 raise AuthenticationError(
                     f"{self.name}: {ACCOUNT_ENV} is not a Hyperliquid account", exchange=self.name
                 )
             return
-        role = UserRole.model_validate(await self._info({"type": "userRole", "user": self._signer.address}))
+        answer = await self._info({"type": "userRole", "user": self._signer.address})
+        with reading(self.name, "userRole"):
+            role = UserRole.model_validate(answer)
         owner = role.data.user if role.data is not None else None
         if role.role != "agent" or owner is None or owner.lower() != self.user.lower():
             raise AuthenticationError(

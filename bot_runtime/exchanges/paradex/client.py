@@ -202,7 +202,8 @@ class ParadexExchange(Exchange):
             await self._request("POST", "/onboarding", payload=onboarding,
                                 headers=signer.onboarding_headers(self._l1_address))  # fmt: skip
             body = await self._request("POST", path, headers=signer.auth_headers())
-        token = AuthResp.model_validate(body).jwt_token
+        with reading(self.name, "auth answer"):
+            token = AuthResp.model_validate(body).jwt_token
         expiry = jwt_expiry(token)
         self._jwt = token
         self._jwt_renew_at = time.time() + _OPAQUE_JWT_LIFETIME if expiry is None else expiry - _JWT_RENEW_MARGIN

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot_runtime.exchanges.base import ExchangeError, TransientNetworkError
+from bot_runtime.exchanges.base import ExchangeError, MalformedResponse, TransientNetworkError
 from bot_runtime.exchanges.registry import create_funding_source
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
@@ -61,4 +61,4 @@ async def test_a_body_that_is_not_json_is_an_exchange_error() -> None:
                 await source.funding_rates()
         finally:
             await source.close()
-    assert not caught.value.retryable
+    assert isinstance(caught.value, MalformedResponse)  # a truncated body may be whole on the next read (issue 18)

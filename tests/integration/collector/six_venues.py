@@ -156,6 +156,18 @@ VENUES: tuple[Venue, ...] = (
             ("PEPE", "1000PEPE-USD", D(1000), D(1)),
         ),
     ),
+    Venue(
+        "ethereal",
+        (
+            ("GET", "/v1/product", "products", None),
+            ("GET", "/v1/product/market-price", "market_price", None),
+        ),
+        expected=(
+            ("BTC", "BTCUSD", D(1), D(1)),
+            ("ETH", "ETHUSD", D(1), D(1)),
+            ("PEPE", "1000PEPEUSD", D(1000), D(1)),
+        ),
+    ),
 )
 
 #: the three ways a venue breaks, as replay answers (the hang is sized from the collector's timeout)

@@ -57,7 +57,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     summary = await collector.cycle()
     print(f"\ncollector cycle over the replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
 
-    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 24
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 27
     assert not collector.outbox and collector.service_reachable  # delivered: nothing pending
     landed = await latest_rows(service)
     assert landed == {venue.name: expected(venue) for venue in VENUES}
@@ -80,6 +80,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert btc["edgex"] == Decimal("-0.00012236")
     assert btc["hyperliquid"] == Decimal("0.0000125")  # Hyperliquid's funding is already hourly
     assert btc["extended"] == Decimal("-0.000034")  # so is Extended's (marketStats.fundingRate)
+    assert btc["ethereal"] == Decimal("0.0000125")  # and Ethereal's (fundingRate1h)
 
 
 BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
@@ -99,11 +100,17 @@ BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
         {"extended": lambda t: SERVER_ERROR},
         {"extended": "HTTP 500"},
     ),
+    (
+        {"ethereal": hanging},
+        {"ethereal": f"timed out after {TIMEOUT:g}s"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("breaks", "reasons"), BREAKS, ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails", "extended-fails"]
+    ("breaks", "reasons"),
+    BREAKS,
+    ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails", "extended-fails", "ethereal-fails"],
 )
 async def test_broken_venues_cost_only_themselves(
     collector: Collector,

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended"]
+VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal"]
 
 
 @dataclass
@@ -136,6 +136,17 @@ def _extended(server: ReplayServer) -> Rig:
     return Rig("extended", server, options(server), dict(ENV), refuse)
 
 
+def _ethereal(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_ethereal_client import ENV, LINKED_KEY, EtherealVenue, options
+
+    venue = EtherealVenue(server)  # recovers the signer of every order and cancel
+
+    def refuse(rig: Rig) -> None:  # the linked signer the bot trades with was revoked
+        venue.linked_status = "REVOKED"
+
+    return Rig("ethereal", server, options(server), {**ENV, "ETHEREAL_PRIVATE_KEY": LINKED_KEY}, refuse)
+
+
 BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "lighter": _lighter,
     "grvt": _grvt,
@@ -145,6 +156,7 @@ BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "aster": _aster,
     "hyperliquid": _hyperliquid,
     "extended": _extended,
+    "ethereal": _ethereal,
 }
 
 

@@ -4,7 +4,8 @@ instead of becoming a default (issue 18: a silent OPEN, a FILLED order with 0 fi
 * :func:`reading`: a block that parses one payload; a missing key, a field pydantic refuses, a number that is no
   number become a :class:`MalformedResponse` naming the payload and the field (never the values: no payload text
   reaches a log line or an error message).
-* :func:`unknown_status`: the error for an order status the client has no mapping for.
+* :func:`unknown_status` / :func:`unknown_value`: the error for an order status (another field) the client has no
+  mapping for.
 * :func:`filled_size`: the filled size of an order, or an error when the venue left it out and the status does not
   say what it is.
 * :func:`checked_quote`: a :class:`~bot_runtime.exchanges.base.Quote` only when ``0 < bid < ask``.
@@ -56,6 +57,11 @@ def unknown_status(exchange: str, status: object, order_id: object = None) -> Ma
     return MalformedResponse(
         f"{exchange}: unknown order status {str(status)[:40]!r}{which}: not read as open or filled", exchange=exchange
     )
+
+
+def unknown_value(exchange: str, what: str, value: object) -> MalformedResponse:
+    """The error for a field whose value the client has no mapping for (an order side, say): never a default."""
+    return MalformedResponse(f"{exchange}: unknown {what} {str(value)[:40]!r}", exchange=exchange)
 
 
 def filled_size(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status, unknown_value
 from bot_runtime.exchanges.aster.wire import OrderEvent, OrderResp, PositionRisk, SymbolInfo, UserTrade
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -34,6 +34,7 @@ _STATUS = {
     "EXPIRED": OrderStatus.EXPIRED,
 }
 _TIF = {"GTX": TimeInForce.POST_ONLY, "IOC": TimeInForce.IOC, "FOK": TimeInForce.IOC}
+_SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 TIF_TO_WIRE = {TimeInForce.POST_ONLY: "GTX", TimeInForce.IOC: "IOC", TimeInForce.GTC: "GTC"}
 
 
@@ -42,7 +43,9 @@ def ms(value: int | None) -> datetime:
 
 
 def side(value: str) -> Side:
-    return Side.BUY if value.upper() == "BUY" else Side.SELL
+    if value.upper() not in _SIDES:
+        raise unknown_value(EXCHANGE, "order side", value)
+    return _SIDES[value.upper()]
 
 
 def market_from_symbol(info: SymbolInfo) -> Market:

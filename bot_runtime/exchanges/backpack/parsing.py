@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status, unknown_value
 from bot_runtime.exchanges.backpack.wire import (
     FillResp,
     MarketInfo,
@@ -47,6 +47,8 @@ _NOTHING_FILLED = {"New", "TriggerPending"}  # resting untouched / a trigger ord
 
 
 def side(value: str) -> Side:
+    if value not in ("Bid", "Ask"):
+        raise unknown_value(EXCHANGE, "order side", value)
     return Side.BUY if value == "Bid" else Side.SELL
 
 

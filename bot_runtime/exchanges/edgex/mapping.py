@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status
+from bot_runtime.exchanges._shared.payload_checks import filled_size, unknown_status, unknown_value
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
 from bot_runtime.exchanges.base import (
     ZERO,
@@ -86,7 +86,7 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
     status_raw = str(raw["status"])
     if status_raw not in _KNOWN_STATUSES:
         raise unknown_status(NAME, status_raw, order_id)
-    side = Side.BUY if str(raw["side"]) == "BUY" else Side.SELL
+    side = _side(raw["side"])
     reported = dec_or_none(raw.get("cumFillSize"))
     value = dec_or_none(raw.get("cumFillValue")) or ZERO
     reason_raw = str(raw.get("cancelReason") or "")
@@ -148,6 +148,12 @@ def parse_order(raw: dict[str, Any], symbol: str) -> Order:
     )
 
 
+def _side(value: object) -> Side:
+    if value not in ("BUY", "SELL"):
+        raise unknown_value(NAME, "order side", value)
+    return Side.BUY if value == "BUY" else Side.SELL
+
+
 def parse_fill(raw: dict[str, Any], symbol: str, client_order_id: str | None) -> Fill:
     when = raw.get("matchTime") or raw.get("createdTime")
     extra: dict[str, Any] = {"timestamp": from_ms(when)} if when else {}
@@ -156,7 +162,7 @@ def parse_fill(raw: dict[str, Any], symbol: str, client_order_id: str | None) ->
         order_id=str(raw["orderId"]),
         client_order_id=client_order_id,
         symbol=symbol,
-        side=Side.BUY if raw.get("orderSide") == "BUY" else Side.SELL,
+        side=_side(raw["orderSide"]),
         price=dec(raw["fillPrice"]),
         size=dec(raw["fillSize"]),
         fee=dec_or_none(raw.get("fillFee")) or ZERO,

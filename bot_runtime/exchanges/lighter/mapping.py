@@ -151,7 +151,7 @@ def parse_order(raw: dict[str, Any], symbol: str, client_ids: TaggedClientIds) -
         order_id=order_id,
         client_order_id=client_ids.decode(client_idx),
         symbol=symbol,
-        side=Side.SELL if raw.get("is_ask") else Side.BUY,
+        side=Side.SELL if raw["is_ask"] else Side.BUY,
         order_type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
         time_in_force=tif,
         price=dec_or_none(raw.get("price")) or None,

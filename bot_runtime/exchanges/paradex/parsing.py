@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot_runtime.exchanges._shared.payload_checks import unknown_status
+from bot_runtime.exchanges._shared.payload_checks import unknown_status, unknown_value
 from bot_runtime.exchanges.base import (
     CancelReason,
     Fill,
@@ -22,11 +22,14 @@ from bot_runtime.exchanges.symbols import normalize
 
 EXCHANGE = "paradex"
 _TIF = {"POST_ONLY": TimeInForce.POST_ONLY, "IOC": TimeInForce.IOC}
+_SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 TIF_TO_WIRE = {TimeInForce.POST_ONLY: "POST_ONLY", TimeInForce.IOC: "IOC", TimeInForce.GTC: "GTC"}
 
 
 def side(value: str) -> Side:
-    return Side.BUY if value.upper() == "BUY" else Side.SELL
+    if value.upper() not in _SIDES:
+        raise unknown_value(EXCHANGE, "order side", value)
+    return _SIDES[value.upper()]
 
 
 def is_perpetual(market: MarketResp) -> bool:

@@ -401,3 +401,10 @@ async def test_price_stream_skips_a_zero_quote(aster: Exchange, venue: ReplaySer
     quote = await asyncio.wait_for(anext(stream), 5)
     assert quote.bid == Decimal("97020.1")
     await stream.aclose()
+
+
+async def test_unknown_order_side_is_an_error_not_sell(aster: Exchange, venue: ReplayServer) -> None:
+    # order_filled.json with a side that is neither BUY nor SELL
+    venue.route("GET", "/fapi/v1/order", fx("order_filled") | {"side": "BOTH"})
+    with pytest.raises(MalformedResponse, match="unknown order side 'BOTH'"):
+        await aster.get_order("BTC", "22542179")

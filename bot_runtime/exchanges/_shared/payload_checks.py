@@ -49,7 +49,8 @@ def reading(exchange: str, what: str) -> Iterator[None]:
     except ExchangeError:
         raise
     except _UNREADABLE as exc:
-        raise MalformedResponse(f"{exchange}: unreadable {what}: {_describe(exc)}", exchange=exchange) from exc
+        # not chained: the parser's own message quotes the payload (an auth answer carries a token)
+        raise MalformedResponse(f"{exchange}: unreadable {what}: {_describe(exc)}", exchange=exchange) from None
 
 
 def unknown_status(exchange: str, status: object, order_id: object = None) -> MalformedResponse:

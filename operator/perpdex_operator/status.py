@@ -162,7 +162,7 @@ def bot_status(
         _degraded(facts),
         risk,
         *_preflight(status),
-        *_entries_blocked(status, speaks),
+        *_entries_blocked(status, running=speaks and effective == "Running"),
     )
     return OperatorStatus(phase=op_phase, conditions=conditions, active=active)
 
@@ -180,19 +180,20 @@ def _preflight(status: Mapping[str, Any]) -> tuple[Condition, ...]:
 _BLOCK_REASON = re.compile(r"^[A-Z][A-Za-z0-9]*$")  # crds/tradingbots.yaml status.entriesBlocked[].reason
 
 
-def _entries_blocked(status: Mapping[str, Any], speaks: bool) -> tuple[Condition, ...]:
+def _entries_blocked(status: Mapping[str, Any], *, running: bool) -> tuple[Condition, ...]:
     """``EntriesBlocked`` from the bot's ``status.entriesBlocked`` (where it opens nothing new, and why); none while
     the bot has never reported the list. True while the list has an item, its reason the items' reasons (sorted,
-    comma-joined); a bot that does not run (no fresh heartbeat) tries no entries at all, and its blocks last only
-    until it restarts: False then (``NotRunning``; the Ready condition says why)."""
+    comma-joined). A bot that is not ``Running`` with a fresh heartbeat (starting, halted, paused, gone) tries no
+    entries at all, and a list it wrote lasts only until it restarts (a new process writes its own once it trades):
+    False then (``NotRunning``; the Ready condition says why)."""
     items = status.get("entriesBlocked")
     if not isinstance(items, list):
         return ()
     blocks = [item for item in items if isinstance(item, Mapping)]
     if not blocks:
         return (_cond(ENTRIES_BLOCKED, False, "NoneBlocked", "no entries are blocked"),)
-    if not speaks:
-        return (_cond(ENTRIES_BLOCKED, False, "NotRunning", "the bot does not run: its blocks end with it"),)
+    if not running:
+        return (_cond(ENTRIES_BLOCKED, False, "NotRunning", "the bot is not running: it tries no entries"),)
     reasons: list[str] = []
     for reason in sorted({str(b.get("reason") or "") for b in blocks}):
         if _BLOCK_REASON.match(reason) and len(",".join([*reasons, reason])) <= 256:

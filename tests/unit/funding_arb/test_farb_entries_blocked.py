@@ -116,8 +116,8 @@ async def test_an_entry_that_opens_clears_the_block(make_rig: Callable[..., Any]
 
 
 def test_a_bot_that_does_not_run_has_no_blocks_and_other_bots_no_condition() -> None:
-    """A stale heartbeat: the blocks ended with the process (False, NotRunning); a bot that never reported the list
-    (a grid bot) gets no EntriesBlocked condition at all."""
+    """A stale heartbeat or a process still starting: no entries are tried (False, NotRunning); a bot that never
+    reported the list (a grid bot) gets no EntriesBlocked condition at all."""
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     block = {
         "symbol": "BTC",
@@ -131,6 +131,15 @@ def test_a_bot_that_does_not_run_has_no_blocks_and_other_bots_no_condition() -> 
     got = bot_status(owner, Observation(), now=now, settings=SETTINGS, config_hash=None)
     [cond] = [c for c in got.conditions if c.type == "EntriesBlocked"]
     assert (cond.status, cond.reason) == ("False", "NotRunning")
+    # a restarted process that has not traded yet (Starting) still shows the previous process's list: not blocked
+    starting = {**old, "phase": "Starting", "lastHeartbeat": "2026-12-07T11:59:55Z"}
+    got = bot_status({**owner, "status": starting}, Observation(), now=now, settings=SETTINGS, config_hash=None)
+    [cond] = [c for c in got.conditions if c.type == "EntriesBlocked"]
+    assert (cond.status, cond.reason) == ("False", "NotRunning")
+    running = {**starting, "phase": "Running"}
+    got = bot_status({**owner, "status": running}, Observation(), now=now, settings=SETTINGS, config_hash=None)
+    [cond] = [c for c in got.conditions if c.type == "EntriesBlocked"]
+    assert (cond.status, cond.reason) == ("True", "FailedEntriesStopped")
     grid = {"metadata": {"name": "g", "namespace": "t", "generation": 1}, "spec": {}, "status": {"phase": "Running"}}
     got = bot_status(grid, Observation(), now=now, settings=SETTINGS, config_hash=None)
     assert "EntriesBlocked" not in {c.type for c in got.conditions}

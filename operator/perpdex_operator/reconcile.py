@@ -286,7 +286,7 @@ class Reconciler:
             config_hash=children.config_hash,
             problem=None if full else standing_problem(owner),
         )
-        if status_update(owner, desired, now=now).patch is not None:
+        if status_update(owner, desired, now=now, observed=full).patch is not None:
             return None
         phase = str((owner.get("status") or {}).get("phase") or "")
         self.metrics.set_phase(spec.kind, namespace, name, phase)
@@ -338,7 +338,7 @@ class Reconciler:
             config_hash=children.config_hash if children else None,
             problem=problem,
         )
-        update = status_update(owner, desired, now=now)
+        update = status_update(owner, desired, now=now, observed=full)
         # a new CR's first phase (unset -> Pending) is told in the same Event as its created children
         first = update.phase_change
         folded = first if first and not first[0] and first[1] != "Failed" and _created(results) else None

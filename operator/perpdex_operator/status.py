@@ -399,15 +399,21 @@ class StatusUpdate(BaseModel):
     phase_change: tuple[str, str] | None  # (old, new) when the operator changes the phase
 
 
-def status_update(owner: Mapping[str, Any], desired: OperatorStatus, *, now: datetime) -> StatusUpdate:
-    """Compare with the CR's current status; a merge patch of ONLY the operator's fields when something differs."""
+def status_update(
+    owner: Mapping[str, Any], desired: OperatorStatus, *, now: datetime, observed: bool = True
+) -> StatusUpdate:
+    """Compare with the CR's current status; a merge patch of ONLY the operator's fields when something differs.
+
+    ``observed``: the children were synced to this generation (a full reconcile). A status-only pass never moves
+    ``observedGeneration``: it would tell ``kubectl wait`` and the operator's own timers that a spec change is
+    applied when it is not."""
     status = owner.get("status") or {}
     generation = int(owner["metadata"].get("generation") or 0)
     conditions, transitions = merge_conditions(
         status.get("conditions"), desired.conditions, generation=generation, now=now
     )
     patch: dict[str, Any] = {}
-    if status.get("observedGeneration") != generation:
+    if observed and status.get("observedGeneration") != generation:
         patch["observedGeneration"] = generation
     if conditions != list(status.get("conditions") or []):
         patch["conditions"] = conditions

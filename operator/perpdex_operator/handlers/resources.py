@@ -75,7 +75,13 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
             return
         if rt.reconciler.busy(spec, namespace, name):
             return  # a reconcile is under way: it writes the status, this tick would only repeat its reads
-        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=False, body=body, optimistic=True)
+        # a spec change not reconciled yet (generation ahead of observedGeneration): kopf's own create/update cycle
+        # normally does it, but kopf can lose that cycle (its finalizer patch refused by a conflict, then no event
+        # for the object: seen under API faults, a paused bot never scaled down); so the tick reconciles the
+        # children too. At steady state the generations match and the tick stays status-only.
+        fresh = rt.reconciler.freshest(spec, body)
+        full = fresh["metadata"].get("generation") != (fresh.get("status") or {}).get("observedGeneration")
+        outcome = await rt.reconciler.reconcile(spec, namespace, name, full=full, body=body, optimistic=True)
         if not outcome.exists:
             rt.reconciler.mark_gone(body)
 

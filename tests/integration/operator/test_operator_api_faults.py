@@ -141,14 +141,6 @@ async def _assert_quiet(proxy: FaultProxy, op: OperatorProcess) -> None:
     raise AssertionError(f"requests in every window after convergence: {windows}; last: {detail}\n{op.log()[-4000:]}")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug, open in issue 20 (deliverable 8): in a full CI-style run on a loaded machine one bot deleted during "
-        "the 503 outage (watches dropped, 410 Gone on reconnect, after a SIGKILL mid-burst) kept its finalizer past "
-        "150 s; passes alone (29 s). Kept running so a fix shows as XPASS; see session 3's closing note."
-    ),
-)
 async def test_a_burst_under_api_faults_converges_and_falls_quiet(
     kube: Any, crds_installed: Any, launcher: OperatorLauncher, proxy: FaultProxy, tmp_path: Path
 ) -> None:

@@ -324,3 +324,16 @@ def test_a_collector_missing_its_ingest_token_secret_names_it_in_ready() -> None
     ready = next(c for c in got.conditions if c.type == "Ready")
     assert (ready.status, ready.reason) == ("False", "CreateContainerConfigError")
     assert ready.message == 'c-5d9f-x: secret "perpdex-ingest-token" not found'
+
+
+def test_a_status_only_pass_never_marks_a_new_generation_observed() -> None:
+    """observedGeneration says the children follow that generation: only a full reconcile may move it (the status
+    timer reconciles the children itself while the generation is ahead, when kopf lost its update cycle)."""
+    owner = bot()
+    owner["metadata"]["generation"] = 3
+    owner["status"]["observedGeneration"] = 2
+    desired = bot_status(owner, NO_POD, now=NOW, settings=SETTINGS, config_hash="h")
+    status_only = status_update(owner, desired, now=NOW, observed=False).patch
+    assert status_only is None or "observedGeneration" not in status_only["status"]
+    full = status_update(owner, desired, now=NOW, observed=True).patch
+    assert full is not None and full["status"]["observedGeneration"] == 3

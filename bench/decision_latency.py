@@ -12,7 +12,8 @@ only after ``place_order`` has returned, so no tick waits for the previous order
   ``tests/support/replay.py`` and ``tests/fixtures/exchanges/``): the clock starts when the replay server sends the
   tick frame (``bookTicker`` / JSON-RPC ``bbo.<market>`` / ``bbo``) and stops when the same server receives the order
   request (``POST /fapi/v1/order``, HMAC-signed / ``POST /v1/orders``, Starknet-signed / ``POST /exchange``, an L1
-  action signed by the API wallet). Baseline, same server, same run: a
+  action signed by the API wallet). **extended** likewise: the ``orderbooks`` depth-1 frame, ``POST
+  /api/v1/user/order`` with its Stark settlement (the verdict wait switched off, see :func:`extended_venue`). Baseline, same server, same run: a
   bare aiohttp WebSocket client that receives the same frame, decodes it and sends the adapter's own last order
   request again (same method, path, headers and body) with a bare httpx client: the wire round trip without the
   adapter.
@@ -20,7 +21,7 @@ only after ``place_order`` has returned, so no tick waits for the previous order
 Everything (replay server, adapter, baseline client) runs on one event loop, so the figures include the server's
 share of the CPU, for both columns alike.
 
-``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex,hyperliquid]``
+``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex,hyperliquid,extended]``
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import Exchange, Market, OrderRequest, Quote, Side, TimeInForce
 
 MODULE = "bench.decision_latency"
-VENUES: tuple[str, ...] = ("paper", "aster", "paradex", "hyperliquid")
+VENUES: tuple[str, ...] = ("paper", "aster", "paradex", "hyperliquid", "extended")
 SYMBOL = "BTC"
 TICK_TIMEOUT = 10.0
 PAPER_STEP = 0.005
@@ -102,7 +103,7 @@ def table(results: list[Latencies], args: argparse.Namespace) -> Table:
         f"Order decision latency: price tick → order request sent, {args.ticks} ticks per venue "
         f"(after {args.warmup} warm-up ticks)",
         "same run: receiving the tick alone (paper); a bare WebSocket + httpx client receiving the same frame and "
-        "sending the same request to the same replay server (aster, paradex, hyperliquid)",
+        "sending the same request to the same replay server (aster, paradex, hyperliquid, extended)",
         command=command_line(MODULE, ["--quick"] if args.quick else []),
     )
     for r in results:
@@ -327,10 +328,58 @@ def hyperliquid_signing(exchange: Exchange) -> str:
     return f"signing one order alone: p50 {percentile(times, 50) * 1000:.1f} ms"
 
 
+def extended_venue() -> ReplayVenue:
+    """Extended's replay (its reads and account stream); the order book stream ``/orderbooks/BTC-USD?depth=1`` pushes
+    the ticks. Placement is asynchronous on Extended (the engine's verdict comes after the answer): the adapter is run
+    with ``orderConfirmTimeout: 0``, so ``place_order`` returns once the signed order is sent and acknowledged - the
+    decision path, without the wait for the verdict."""
+    from tests.unit.exchanges.test_extended_client import API, ENV, STREAM, ExtendedVenue, options
+
+    frame = _fixture("extended", "ws_orderbook_depth1")
+
+    def tick(n: int) -> Any:
+        return {**frame, "ts": frame["ts"] + n, "seq": frame["seq"] + n}
+
+    return ReplayVenue(
+        name="extended",
+        env=dict(ENV),
+        order_method="POST",
+        order_path=API + "/user/order",
+        price_path=STREAM + "/orderbooks/BTC-USD",
+        setup=ExtendedVenue,  # reads, the account stream; POST /user/order is the bench's own route
+        options=lambda server: options(server, orderConfirmTimeout=0),
+        tick=tick,
+        order_reply=_fixture("extended", "order_placed"),
+        diagnose=extended_signing,
+    )
+
+
+def extended_signing(exchange: Exchange) -> str:
+    """How long building and signing one order takes alone (the SDK's ``create_order_object``: Stark amounts,
+    SNIP-12 order hash, STARK-curve signature)."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from bot_runtime.exchanges.base import utcnow
+    from bot_runtime.exchanges.extended.client import ExtendedExchange
+
+    assert isinstance(exchange, ExtendedExchange)
+    signer, model = exchange._signer, exchange._models["BTC-USD"]
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        signer.signed_order(model, side="BUY", size=Decimal("0.0001"), price=Decimal("64000.0"), order_type="LIMIT",
+                            time_in_force="GTT", post_only=True, reduce_only=False, external_id="bench-sign",
+                            expire_time=utcnow() + timedelta(days=7), taker_fee=Decimal("0.00025"))  # fmt: skip
+        times.append(time.perf_counter() - started)
+    return f"signing one order alone: p50 {percentile(times, 50) * 1000:.2f} ms"
+
+
 REPLAY_VENUES: dict[str, Callable[[], ReplayVenue]] = {
     "aster": aster_venue,
     "paradex": paradex_venue,
     "hyperliquid": hyperliquid_venue,
+    "extended": extended_venue,
 }
 
 

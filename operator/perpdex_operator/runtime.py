@@ -12,6 +12,7 @@ import kopf
 from bot_runtime.kube import KubeClient, KubeConfig
 from perpdex_operator.cache import WatchCache
 from perpdex_operator.constants import EVENT_COMPONENT, FINALIZER, GROUP, MANAGED_SELECTOR
+from perpdex_operator.deletion_watch import DeletionWatch
 from perpdex_operator.events import EventRecorder
 from perpdex_operator.kinds import KINDS
 from perpdex_operator.metrics import OperatorMetrics
@@ -72,6 +73,7 @@ class OperatorRuntime:
     reconciler: Reconciler = field(init=False)
     coalescer: Coalescer = field(init=False)
     relister: Relister = field(init=False)
+    deletions: DeletionWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.kube = CountingKubeClient(self.kube_config, self.metrics)
@@ -88,6 +90,8 @@ class OperatorRuntime:
             clusterwide=self.settings.clusterwide,
             max_delay=self.settings.retry_max_seconds,
         )
+        # the finalizer handler retries within retry_max_seconds (and polls every 2 s while a pod stops)
+        self.deletions = DeletionWatch(self.kube, self.reconciler, quiet=max(30.0, 3 * self.settings.retry_max_seconds))
 
     async def _background(self, key: Key, full: bool) -> bool:
         """One coalesced reconcile; False (retry with backoff) when a child write failed."""
@@ -97,6 +101,7 @@ class OperatorRuntime:
         return not (outcome.problem is not None and outcome.problem.reason == "ReconcileError")
 
     async def close(self) -> None:
+        await self.deletions.close()
         await self.relister.close()
         await self.coalescer.close()
         await self.kube.close()

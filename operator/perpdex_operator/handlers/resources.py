@@ -130,6 +130,7 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         if event_type is None and rt.reconciler.last_seen(spec, namespace, name) is not None:
             rt.relister.request(namespace)  # listed again (410 Gone): a resource the list lacks sends no event
         rt.reconciler.seen(spec, body)
+        rt.deletions.seen(spec, body)
         status = body.get("status") or {}
         signature = (status.get("phase"), status.get("lastError"), bool(status.get("lastHeartbeat")))
         if seen.get(key) == signature:
@@ -146,6 +147,7 @@ def register_kind(registry: Any, rt: OperatorRuntime, spec: KindSpec) -> None:
         """Scale to 0 (the pod applies onStop on SIGTERM), wait bounded for it to be gone, then release. A refused
         scale-down or Lease deletion is retried with backoff for as long as it takes, never skipped."""
         body, name, namespace = _identity(kwargs)
+        rt.deletions.attempted(body)
         runtime: timedelta = kwargs["runtime"]
         outcome = await rt.reconciler.reconcile(spec, namespace, name, full=True)
         problem = outcome.problem

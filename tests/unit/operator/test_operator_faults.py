@@ -12,6 +12,7 @@ from typing import Any
 
 from bot_runtime.kube import KubeClient, KubeConfig
 from perpdex_operator.cache import WatchCache
+from perpdex_operator.deletion_watch import NUDGE_ANNOTATION, DeletionWatch
 from perpdex_operator.events import EventRecorder
 from perpdex_operator.kinds import TRADINGBOT
 from perpdex_operator.metrics import OperatorMetrics
@@ -197,3 +198,79 @@ async def test_an_operator_watching_every_namespace_checks_the_cluster_at_once()
     assert cache.has("ConfigMap", "ns", "b-config") and not cache.has("ConfigMap", "other", "c-config")
     assert requested == [(("tradingbots", "other", "b"), True)]
     await coalescer.close()
+
+
+class _RecordingKube(KubeClient):
+    def __init__(self) -> None:
+        super().__init__(KubeConfig(server="http://127.0.0.1:1"))
+        self.patches: list[tuple[str, Any]] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        assert method == "PATCH", (method, path)
+        self.patches.append((path, body))
+        return {}
+
+
+def _deleting_bot(uid: str = "u1", finalizers: tuple[str, ...] = ("perpdex.io/finalizer",)) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "b",
+            "namespace": "ns",
+            "uid": uid,
+            "resourceVersion": "9",
+            "deletionTimestamp": "2026-12-07T10:00:00Z",
+            "finalizers": list(finalizers),
+        }
+    }
+
+
+async def test_a_deletion_kopf_stopped_working_on_is_touched_so_that_it_resumes() -> None:
+    """kopf can lose an object's cycle (a conflicting finalizer patch, then no event): a CR being deleted whose
+    finalizer handler made no attempt for `quiet` seconds gets an annotation, i.e. a fresh watch event."""
+    kube = _RecordingKube()
+    reconciler = Reconciler(kube, OperatorSettings(namespaces=["ns"]), OperatorMetrics(), EventRecorder(kube))
+    watch = DeletionWatch(kube, reconciler, quiet=0.2)
+    body = _deleting_bot()
+    reconciler.seen(TRADINGBOT, body)
+    watch.seen(TRADINGBOT, body)
+    watch.seen(TRADINGBOT, body)  # one watch per object
+    for _ in range(5):  # the handler at work (polling while the pod stops): nothing is sent
+        await asyncio.sleep(0.1)
+        watch.attempted(body)
+    assert kube.patches == []
+    await asyncio.sleep(0.5)  # then silence: the object is touched
+    assert kube.patches, "the stuck deletion was not touched"
+    path, patch = kube.patches[0]
+    assert path.endswith("/tradingbots/b") and NUDGE_ANNOTATION in patch["metadata"]["annotations"]
+    assert watch.nudges >= 1
+    reconciler.deleted(TRADINGBOT, body)  # kopf finalized it and saw it go: the watch ends
+    await asyncio.sleep(0.5)
+    assert not watch._tasks
+    await watch.close()
+
+
+async def test_objects_not_being_deleted_or_released_are_left_alone() -> None:
+    kube = _RecordingKube()
+    reconciler = Reconciler(kube, OperatorSettings(namespaces=["ns"]), OperatorMetrics(), EventRecorder(kube))
+    watch = DeletionWatch(kube, reconciler, quiet=0.1)
+    live = {"metadata": {"name": "a", "namespace": "ns", "uid": "u2", "finalizers": ["perpdex.io/finalizer"]}}
+    reconciler.seen(TRADINGBOT, live)
+    watch.seen(TRADINGBOT, live)
+    released = _deleting_bot(uid="u3", finalizers=())
+    watch.seen(TRADINGBOT, released)
+    assert not watch._tasks
+    body = _deleting_bot(uid="u4")
+    reconciler.seen(TRADINGBOT, body)
+    watch.seen(TRADINGBOT, body)
+    reconciler.seen(TRADINGBOT, _deleting_bot(uid="u4", finalizers=()))  # the finalizer went: nothing to nudge
+    await asyncio.sleep(0.4)
+    assert kube.patches == [] and not watch._tasks
+    await watch.close()

@@ -510,7 +510,7 @@ class GridStrategy(Strategy):
             delay = self.cover_backoff[min(self._cover_attempts, len(self.cover_backoff) - 1)]
             if self._cover_error is not None:
                 delay = retry_delay(self._cover_error, delay)
-            self._cover_retry_at = now + delay
+            self._cover_retry_at = self.clock.monotonic() + delay  # from the end of this try (it may have waited)
         self.reason = (
             f"a fill of {self.uncovered_size} has no take-profit since {now - self.uncovered_since:.0f}s:"
             " no new opens until it is placed (retrying)"
@@ -727,14 +727,19 @@ class GridStrategy(Strategy):
 
     async def _cover_fill(self, size: Decimal, price: Decimal | None) -> None:
         """The take-profit of a fill, for the fill plus any remainder below the minimum size that earlier fills left
-        uncovered (read from the venue); when it cannot be placed, the cover invariant retries it with backoff (and
-        nothing new opens meanwhile)."""
+        uncovered, never more than the venue shows uncovered (an entry adopted late may be covered already); when it
+        cannot be placed, the cover invariant retries it with backoff (and nothing new opens meanwhile)."""
         assert self.market is not None
         with contextlib.suppress(ExchangeError):
             await self._refresh_orders()
             await self._refresh_position()
-        carried = self.market.round_size(self.gap())
-        total = carried if carried > size and carried - size < self.market.min_size else size
+        gap = max(self.market.round_size(self.gap()), ZERO)
+        if gap < size:
+            total = gap  # part of it is covered already (the invariant re-covered it first), or the read lags
+        elif gap - size < self.market.min_size:
+            total = gap  # the fill and the remainders below the minimum size that earlier fills left
+        else:
+            total = size  # more is uncovered: the invariant re-covers the rest
         try:
             placed = await self._place_close(total, price)
         except (CredentialsError, AuthenticationError):

@@ -103,12 +103,14 @@ class ExtendedVenue:
         self.refuse_next: str | None = None  # an error fixture for the next order
         self.positions: dict[str, Decimal] = {}  # market → signed size, from the fills here
         self.live_positions = False  # True: /user/positions from the fills here, not the fixture's positions
+        self.funding: dict[str, str] = {}  # market → the hourly rate /info/markets reports (else the fixture's)
+        self.now_ms = now_ms  # the venue's clock (order and trade times)
         self.account = fx("account_info")
         self._ids = itertools.count(1791389621914243072)
         self._tids = itertools.count(1811328331296018432)
         self._seq = itertools.count(1)
         for path, answer in {
-            "/info/markets": fx("markets"),
+            "/info/markets": self.get_markets,
             "/user/account/info": self._account,
             "/user/fees": fx("fees"),
             "/user/balance": fx("balance"),
@@ -126,6 +128,13 @@ class ExtendedVenue:
         server.route("GET", API + "/user/trades", self.get_trades)
         self.ws = server.websocket(STREAM + "/account")
         self.book_ws = server.websocket(STREAM + "/orderbooks/BTC-USD")
+
+    def get_markets(self, request: RecordedRequest) -> Any:
+        answer = fx("markets")
+        for market in answer["data"]:
+            stats = market["marketStats"]
+            stats["fundingRate"] = self.funding.get(market["name"], stats["fundingRate"])
+        return answer
 
     def _account(self, request: RecordedRequest) -> Any:
         self._authorized(request)
@@ -191,7 +200,7 @@ class ExtendedVenue:
         order = {**fx("order_open")["data"], "id": oid, "externalId": body["id"], "market": body["market"],
                  "type": body["type"], "side": body["side"], "price": body["price"], "qty": body["qty"],
                  "reduceOnly": body.get("reduceOnly", False), "postOnly": body.get("postOnly", False),
-                 "timeInForce": body["timeInForce"], "createdTime": now_ms(), "updatedTime": now_ms()}  # fmt: skip
+                 "timeInForce": body["timeInForce"], "createdTime": self.now_ms(), "updatedTime": self.now_ms()}  # fmt: skip
         self.orders[oid] = order
         if crosses and order["postOnly"]:
             order.update(status="REJECTED", statusReason="POST_ONLY_FAILED", cancelledQty=order["qty"])
@@ -253,11 +262,11 @@ class ExtendedVenue:
         signed = size if order["side"] == "BUY" else -size
         self.positions[order["market"]] = self.positions.get(order["market"], Decimal(0)) + signed
         filled = Decimal(order["filledQty"]) + size
-        order.update(filledQty=str(filled), averagePrice=str(px or order["price"]), updatedTime=now_ms(),
+        order.update(filledQty=str(filled), averagePrice=str(px or order["price"]), updatedTime=self.now_ms(),
                      status="FILLED" if filled >= Decimal(order["qty"]) else "PARTIALLY_FILLED")  # fmt: skip
         trade = {**fx("trades")["data"][0], "id": next(self._tids), "market": order["market"], "orderId": oid,
                  "side": order["side"], "price": str(px or order["price"]), "qty": str(size), "isTaker": taker,
-                 "fee": "0.0125" if taker else "0", "createdTime": time_ms if time_ms is not None else now_ms()}  # fmt: skip
+                 "fee": "0.0125" if taker else "0", "createdTime": time_ms if time_ms is not None else self.now_ms()}  # fmt: skip
         self.trades.append(trade)
         if push:
             asyncio.get_running_loop().create_task(self.push_fill(trade, order))

@@ -94,6 +94,7 @@ from bot_runtime.strategies.base import (
     StrategyPhase,
     StrategySnapshot,
 )
+from bot_runtime.strategies.grid.blocks import OpeningBlock
 from bot_runtime.strategies.grid.orders import Unresolved, freshest
 from bot_runtime.strategies.grid.quotes import BadQuote, QuoteGuard
 from bot_runtime.strategies.pnl import FillBook
@@ -182,6 +183,7 @@ class GridStrategy(Strategy):
         self.unresolved: dict[str, Unresolved] = {}
         self._watched: set[str] = set()  # entries being monitored (by order id): others resting are adopted
         self.quote_problem: str | None = None  # why the last quote read was refused (None: it was good)
+        self.blocked = OpeningBlock(self.clock, self.symbol, exchange.name)  # why nothing opens (entriesBlocked)
         self._waiters: dict[str, _Waiter] = {}
         # final states the stream reported, recent first out: an order may fill before anyone waits for it
         self._final_seen: OrderedDict[str, Order] = OrderedDict()
@@ -213,6 +215,7 @@ class GridStrategy(Strategy):
             open_orders=self.open_order_count,
             close_orders=len(self.close_orders),
             uncovered=self.uncovered_size if self.uncovered_since is not None else None,
+            entries_blocked=self.blocked.reported(),
             last_error=self.last_error,
             risk_breach=self.risk.breach,
             updated_at=self.clock.now(),
@@ -432,7 +435,7 @@ class GridStrategy(Strategy):
         if not await self._covered(stopping):
             return False
         if quote is None:
-            self.reason = f"waiting for a good quote ({self.quote_problem}): no new opens"
+            self._not_opening("BadQuote", f"waiting for a good quote ({self.quote_problem}): no new opens")
             await self.clock.wait_event(stopping, self.loop_interval)
             return False
         if self.quotes.confirmed(self._stop_price_reached):
@@ -441,15 +444,18 @@ class GridStrategy(Strategy):
             log.warning("%s: %s", self.config.name, self.reason)
             return True
         if self._pause_price_reached(quote):
-            self.reason = f"pausePrice {self.grid.pause_price} reached: no new opens"
+            self._not_opening("PausePrice", f"pausePrice {self.grid.pause_price} reached: no new opens")
             await self.clock.wait_event(stopping, self.pause_sleep)
             return False
         if any(not u.request.reduce_only for u in self.unresolved.values()):
             ids = ", ".join(cid for cid, u in self.unresolved.items() if not u.request.reduce_only)
-            self.reason = f"entry {ids}: outcome unknown, looking it up by client id: no new opens"
+            self._not_opening(
+                "OrderOutcomeUnknown", f"entry {ids}: outcome unknown, looking it up by client id: no new opens"
+            )
             await self.clock.wait_event(stopping, self.loop_interval)
             return False
         self.reason = None
+        self.blocked.clear()
         if not self._cooldown_over():
             await self.clock.wait_event(stopping, self.loop_interval)
             return False
@@ -505,18 +511,25 @@ class GridStrategy(Strategy):
                 self.uncovered_size = ZERO
                 self._gap_loops = 0
                 self.reason = None
+                self.blocked.clear()
                 return True
             self._cover_attempts += 1
             delay = self.cover_backoff[min(self._cover_attempts, len(self.cover_backoff) - 1)]
             if self._cover_error is not None:
                 delay = retry_delay(self._cover_error, delay)
             self._cover_retry_at = self.clock.monotonic() + delay  # from the end of this try (it may have waited)
-        self.reason = (
+        self._not_opening(
+            "UncoveredFill",
             f"a fill of {self.uncovered_size} has no take-profit since {now - self.uncovered_since:.0f}s:"
-            " no new opens until it is placed (retrying)"
+            " no new opens until it is placed (retrying)",
         )
         await self.clock.wait_event(stopping, self.loop_interval)
         return False
+
+    def _not_opening(self, reason: str, message: str) -> None:
+        """Opening pauses: ``reason`` (CamelCase, status.entriesBlocked) and ``message`` (the snapshot's reason)."""
+        self.reason = message
+        self.blocked.set(reason, message)
 
     def _held(self) -> Decimal:
         size = self.position_state.size if self.position_state else ZERO
@@ -928,6 +941,7 @@ class GridStrategy(Strategy):
         assert breach is not None
         self.phase = StrategyPhase.RISK_HALTED
         self.reason = breach.message
+        self.blocked.clear()  # the halt says why (phase RiskHalted, status.riskHalt)
         if self._applied_action is None or breach.action.rank > self._applied_action.rank:
             await self._apply(breach)
             self._applied_action = breach.action

@@ -26,7 +26,12 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.exchanges.paper import ScriptedPath
 from bot_runtime.risk import RiskManager
+from bot_runtime.status import BotStatus
 from bot_runtime.strategies.base import StrategyPhase
+from perpdex_operator.conditions import merge_conditions
+from perpdex_operator.observe import Observation
+from perpdex_operator.settings import OperatorSettings
+from perpdex_operator.status import bot_status
 from tests.unit.engine.conftest import GridRig, TimedEvents, grid_config, linear
 from tests.unit.engine.grid_fault_rig import CoverWatch, GridFaultVenue, WatchedGrid
 
@@ -134,6 +139,7 @@ async def test_the_last_attempt_landing_with_its_reply_lost_is_tracked_and_adopt
     await rig.run_for(45)
     assert len(rig.strategy.unresolved) == 1
     assert "outcome unknown" in (rig.strategy.snapshot().reason or "")
+    assert [b.reason for b in rig.strategy.snapshot().entries_blocked or ()] == ["OrderOutcomeUnknown"]
     [first] = entries(rig)  # nothing new opened
     assert first.status is OrderStatus.FILLED
     assert [r.size for _, r in rig.events.accepted("c")] == [D("0.01")]  # covered by the invariant
@@ -195,9 +201,12 @@ async def test_a_rejected_take_profit_is_retried_and_nothing_opens_meanwhile(
     opened = len(entries(rig))
     await rig.run_for(15)
     assert len(entries(rig)) == opened  # none while uncovered
+    [block] = rig.strategy.snapshot().entries_blocked or ()
+    assert (block.reason, block.venues, block.symbol) == ("UncoveredFill", ("paper",), "BTC")
     await rig.run_for(120)
     assert rig.venue.reject_closes == 0 and rig.strategy.uncovered_since is None
     assert rig.strategy.snapshot().uncovered is None
+    assert rig.strategy.snapshot().entries_blocked == ()
     assert len(entries(rig)) > opened
     assert rig.watch.explained  # the boundaries past the grace were explained
     await rig.settle()
@@ -278,6 +287,7 @@ async def test_a_zero_quote_waits_never_prices_never_crashes(make_rig: Callable[
     await rig.run_for(30)
     assert len(rig.events.order_times) == sent
     assert "good quote" in (rig.strategy.snapshot().reason or "")
+    assert [b.reason for b in rig.strategy.snapshot().entries_blocked or ()] == ["BadQuote"]
     rig.venue.quote_fault = None
     await rig.run_for(60)
     assert len(rig.events.order_times) > sent
@@ -340,3 +350,47 @@ async def test_the_order_update_stream_is_restarted_when_it_ends(make_rig: Calla
     assert rig.strategy.stream_restarts == 1
     assert rig.strategy.fills_seen > seen  # fills reach the strategy again
     await rig.settle()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# what the operator shows
+
+
+async def test_a_pause_in_opening_is_the_entries_blocked_condition(make_rig: Callable[..., Any]) -> None:
+    """Take-profits refused for a while: the bot's status.entriesBlocked says UncoveredFill (and uncoveredFill the
+    size), the operator's EntriesBlocked condition is True with that reason (Degraded says UncoveredFill); once
+    covered, EntriesBlocked is False again. A one-loop gap never reaches the status (blocks under 10 s are not
+    written)."""
+    rig = await make_rig()
+    rig.venue.reject_closes = 8
+    await rig.run_for(20)
+    snap = rig.strategy.snapshot()
+    doc = BotStatus(
+        phase="Running", last_heartbeat=rig.clock.now(), uncovered=snap.uncovered, entries_blocked=snap.entries_blocked
+    ).to_status()
+    assert doc["uncoveredFill"] == "0.01"
+    conds = operator_conditions(rig, doc)
+    assert (conds["EntriesBlocked"]["status"], conds["EntriesBlocked"]["reason"]) == ("True", "UncoveredFill")
+    assert "no take-profit" in conds["EntriesBlocked"]["message"]
+    assert (conds["Degraded"]["status"], conds["Degraded"]["reason"]) == ("True", "UncoveredFill")
+    await rig.run_for(200)
+    snap = rig.strategy.snapshot()
+    doc = BotStatus(
+        phase="Running", last_heartbeat=rig.clock.now(), uncovered=snap.uncovered, entries_blocked=snap.entries_blocked
+    ).to_status()
+    conds = operator_conditions(rig, doc)
+    assert conds["EntriesBlocked"]["status"] == "False" and conds["Degraded"]["status"] == "False"
+    await rig.settle()
+
+
+def operator_conditions(rig: FaultRig, status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    owner = {"metadata": {"name": "test-grid", "namespace": "t", "generation": 1}, "spec": {}, "status": status}
+    derived = bot_status(
+        owner,
+        Observation(),
+        now=rig.clock.now(),
+        settings=OperatorSettings(namespaces=["t"], heartbeat_stale_seconds=60),
+        config_hash=None,
+    )
+    merged, _ = merge_conditions([], derived.conditions, generation=1, now=rig.clock.now())
+    return {c["type"]: c for c in merged}

@@ -67,6 +67,8 @@ CONNECT_IMPORTS: dict[str, tuple[str, ...]] = {
     "hyperliquid": ("import hyperliquid.utils.signing", "import hyperliquid.utils.types"),
     # the SDK's order signing, its models and config (its clients, on aiohttp, are unused)
     "extended": ("import x10.signing.order_object", "import x10.models.position, x10.models.trade, x10.models.balance"),
+    # the SDK's order functions and REST models without its package __init__ (its clients and web3 are unused)
+    "ethereal": ("import bot_runtime.exchanges.ethereal.signing",),
 }
 READY_TARGET_S = 2.0
 
@@ -236,7 +238,7 @@ REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
     "paradex": _paradex_replay,
     **{
         venue: _rig_replay(venue)
-        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended")
+        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended", "ethereal")
     },
 }
 

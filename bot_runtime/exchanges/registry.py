@@ -138,7 +138,7 @@ VENUES: dict[str, VenueSpec] = {
             required_env=("ETHEREAL_PRIVATE_KEY", "ETHEREAL_ACCOUNT_ADDRESS"),
             optional_env=("ETHEREAL_SUBACCOUNT", "ETHEREAL_NETWORK", "ETHEREAL_BASE_URL", "ETHEREAL_WS_URL"),
             extra="ethereal",
-            sdk_modules=("ethereal", "eth_account", "web3"),
+            sdk_modules=("ethereal", "eth_account"),
         ),
         VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"

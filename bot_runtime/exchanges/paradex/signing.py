@@ -15,9 +15,10 @@ Why not ``paradex_py.Paradex`` / ``ParadexAccount``: importing them loads the wh
 aiohttp, the contract and ABI machinery, eth-account, ledgereth, the WebSocket client), about 5 s and 90 MB on top
 of the bot, which is over the bot's start-up and memory budget (issue 12). Two import costs are avoided here:
 
-* ``paradex_py/__init__.py`` imports every client class; :func:`_sdk_package_without_init` registers the package so
-  that its submodules import alone, and runs the real ``__init__`` the first time anything reads an attribute of the
-  package itself (``from paradex_py import Paradex`` still works, in this process too);
+* ``paradex_py/__init__.py`` imports every client class;
+  :func:`~bot_runtime.exchanges._shared.sdk_imports.package_without_init` registers the package so that its
+  submodules import alone, and runs the real ``__init__`` the first time anything reads an attribute of the package
+  itself (``from paradex_py import Paradex`` still works, in this process too);
 * ``crypto_cpp_py.utils`` (under ``starknet_py.hash.utils``) imports all of sympy (about 3 s, 47 MB) for one
   function, ``igcdex``, that only its C-library ``cpp_sign`` path calls; Paradex signs with ``starknet_crypto_py``
   instead. :func:`_crypto_cpp_without_sympy` gives that module a forwarder that imports sympy's real ``igcdex`` on
@@ -40,31 +41,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot_runtime.exchanges._shared.sdk_imports import package_without_init
+
 SDK_PACKAGE = "paradex_py"
 AUTH_LIFETIME_SECONDS = 24 * 60 * 60  # as paradex-py's ParadexAccount.auth_headers
 _SIGNATURE_SEED = 32  # as paradex-py's message_signature
-
-
-def _sdk_package_without_init(name: str) -> None:
-    """Make ``import name.sub`` load only ``name/sub.py`` (and what it imports), not ``name/__init__.py``.
-
-    The package module is registered with its real spec and ``__path__``; its ``__init__`` runs on the first read
-    of an attribute the package itself defines, so ``from name import X`` behaves as usual."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    package = importlib.util.module_from_spec(spec)
-    loader = spec.loader
-
-    def run_init(attribute: str) -> Any:
-        del package.__dict__["__getattr__"]
-        loader.exec_module(package)
-        return getattr(package, attribute)
-
-    package.__dict__["__getattr__"] = run_init
-    sys.modules[name] = package
 
 
 @contextlib.contextmanager
@@ -114,7 +95,7 @@ _IMPORT_LOCK = threading.Lock()  # clients of several accounts may connect at on
 def sdk() -> _Sdk:
     """Import the SDK modules the adapter signs with (the first call takes the import time, about 1-2 s)."""
     with _IMPORT_LOCK:
-        _sdk_package_without_init(SDK_PACKAGE)
+        package_without_init(SDK_PACKAGE)
         with _crypto_cpp_without_sympy():
             importlib.import_module("crypto_cpp_py.utils")  # the module that would import sympy
     from paradex_py.common.order import Order, OrderSide, OrderType

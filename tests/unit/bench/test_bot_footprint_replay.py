@@ -19,6 +19,7 @@ def test_replay_venues_default_explicit_and_none() -> None:
         "aster",
         "backpack",
         "edgex",
+        "ethereal",
         "extended",
         "grvt",
         "hyperliquid",

@@ -3,8 +3,9 @@
 - :func:`freshest`: two views of one order (the update stream's, a REST read) → the later one. A final state is never
   replaced by a non-final one (a REST read lagging the stream), and of two views the one that filled more wins.
 - :class:`Unresolved`: an order whose placement outcome is unknown (no answer, not found by its client id yet). The
-  grid keeps looking it up by client id (:data:`LOOKUP_BACKOFF`) for :data:`GIVE_UP_AFTER_S`; an entry found is
-  adopted (monitored, its fill covered), a take-profit found simply rests. Meanwhile no new entry opens, and an
+  grid keeps looking it up by client id (:data:`LOOKUP_BACKOFF`), an entry for :data:`GIVE_UP_ENTRY_S`, a
+  take-profit for :data:`GIVE_UP_CLOSE_S`; an entry found is adopted (monitored, its fill covered), a take-profit
+  found simply rests (listed among the open orders, it is resolved too). Meanwhile no new entry opens, and an
   unresolved take-profit counts as covering its size (so the invariant does not place it twice).
 """
 
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from bot_runtime.exchanges.base import Order, OrderRequest
 
 LOOKUP_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
-GIVE_UP_AFTER_S = 600.0  # then it is taken as never placed (a late landing is still covered by the invariant)
+# then it is taken as never placed: an entry blocks opening meanwhile (a late landing is still covered by the
+# invariant); a take-profit counts as cover meanwhile, so it is given up sooner (the invariant then re-covers)
+GIVE_UP_ENTRY_S = 600.0
+GIVE_UP_CLOSE_S = 30.0
 
 
 def freshest(known: Order | None, read: Order | None) -> Order | None:
@@ -45,4 +49,4 @@ class Unresolved:
         self.lookups += 1
 
     def expired(self, now: float) -> bool:
-        return now - self.since >= GIVE_UP_AFTER_S
+        return now - self.since >= (GIVE_UP_CLOSE_S if self.request.reduce_only else GIVE_UP_ENTRY_S)

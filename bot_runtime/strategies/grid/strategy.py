@@ -109,7 +109,7 @@ FINAL_SEEN_MAX = 256
 ORDER_CAP_QUANTITIES = 3  # the built-in per-order cap, in grid quantities (a recovery piece may carry up to 2)
 LOOKUP_WINDOW_S = 10.0  # how long submit_order keeps looking a lost order up before sending it again
 FIRST_QUOTE_MAX_WAIT_S = 5.0  # the longest wait between reads while the first good quote is awaited
-CANCEL_CONFIRM = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # reads until a cancel is final; the monitor then keeps polling
+CANCEL_CONFIRM = (0.5, 1.0, 2.0, 4.0, 8.0)  # reads until a cancel is final; the monitor then keeps polling
 
 
 class _Waiter:

@@ -149,6 +149,18 @@ async def test_the_last_attempt_landing_with_its_reply_lost_is_tracked_and_adopt
     await rig.settle()
 
 
+async def test_a_take_profit_whose_reply_is_lost_is_not_placed_twice(make_rig: Callable[..., Any]) -> None:
+    """The take-profit lands, its reply is lost, the lookup by client id lags a minute: it is found among the open
+    orders, never sent twice, and the fill is covered once."""
+    rig = await make_rig()
+    rig.venue.lose_reduce_replies = 1
+    rig.venue.lookup_lag = 60.0
+    await rig.run_for(120)
+    assert rig.strategy.unresolved == {}
+    assert len(entries(rig)) > 2  # trading went on
+    await rig.settle()
+
+
 async def test_a_cancel_that_takes_effect_later_is_final_only_when_the_venue_says_so(
     make_rig: Callable[..., Any],
 ) -> None:

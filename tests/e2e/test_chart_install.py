@@ -295,9 +295,9 @@ def test_gitops_style_apply_converges(kube: Kube, chart_ns: tuple[str, PodRunner
             "-n", ns, "--timeout=240s", timeout=300,
         )  # fmt: skip
         # removal as a GitOps tool without Helm hooks should do it: the chart's collector first, while the operator runs;
-        # allowed past the operator's own bound (--delete-timeout-seconds 150): under load the operator has been seen
-        # to wait that bound out after the collector's pod was gone (open question in the closing note of session 3)
-        kube.kubectl("delete", "fundingcollector", "all-dexes", "-n", ns, "--wait", "--timeout=240s", timeout=300)
+        # within the operator's own bound (--delete-timeout-seconds 150), which a stale cached replica count used to
+        # make it wait out after the collector's pod was gone (fixed: the finalizer reads the workload fresh)
+        kube.kubectl("delete", "fundingcollector", "all-dexes", "-n", ns, "--wait", "--timeout=150s", timeout=200)
         without_crds = kube.helm(*render[:-2], "--kube-version=1.34.0", *values()).stdout  # CRDs stay, as with Helm
         kube.kubectl("delete", "--ignore-not-found", "-n", ns, "-f", "-", input=without_crds)
     except AssertionError:

@@ -55,8 +55,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from fractions import Fraction
 
@@ -69,6 +67,7 @@ from bot_runtime.exchanges.base import (
     DuplicateClientOrderId,
     Exchange,
     ExchangeError,
+    Fill,
     InsufficientMargin,
     Market,
     Order,
@@ -76,9 +75,7 @@ from bot_runtime.exchanges.base import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderRequest,
-    OrderStatus,
     OrderType,
-    OrderUpdate,
     Position,
     PostOnlyWouldCross,
     Quote,
@@ -95,6 +92,7 @@ from bot_runtime.strategies.base import (
     StrategySnapshot,
 )
 from bot_runtime.strategies.grid.blocks import OpeningBlock
+from bot_runtime.strategies.grid.feed import OrderFeed
 from bot_runtime.strategies.grid.orders import Unresolved, freshest
 from bot_runtime.strategies.grid.quotes import BadQuote, QuoteGuard
 from bot_runtime.strategies.pnl import FillBook
@@ -105,19 +103,10 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 
-FINAL_SEEN_MAX = 256
 ORDER_CAP_QUANTITIES = 3  # the built-in per-order cap, in grid quantities (a recovery piece may carry up to 2)
 LOOKUP_WINDOW_S = 10.0  # how long submit_order keeps looking a lost order up before sending it again
 FIRST_QUOTE_MAX_WAIT_S = 5.0  # the longest wait between reads while the first good quote is awaited
 CANCEL_CONFIRM = (0.5, 1.0, 2.0, 4.0, 8.0)  # reads until a cancel is final; the monitor then keeps polling
-
-
-class _Waiter:
-    """Wakes a task waiting for one order when the update stream reports a change of it."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.latest: Order | None = None
 
 
 class GridStrategy(Strategy):
@@ -134,7 +123,6 @@ class GridStrategy(Strategy):
     error_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)
     cover_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)  # retrying a take-profit that failed to place
     post_only_backoff = (0.25, 0.5, 1.0, 2.0)  # between post-only re-prices of one entry
-    stream_backoff = (1.0, 2.0, 5.0, 10.0, 30.0)  # restarting an order-update stream that ended
 
     def __init__(
         self,
@@ -184,13 +172,14 @@ class GridStrategy(Strategy):
         self._watched: set[str] = set()  # entries being monitored (by order id): others resting are adopted
         self.quote_problem: str | None = None  # why the last quote read was refused (None: it was good)
         self.blocked = OpeningBlock(self.clock, self.symbol, exchange.name)  # why nothing opens (entriesBlocked)
-        self._waiters: dict[str, _Waiter] = {}
-        # final states the stream reported, recent first out: an order may fill before anyone waits for it
-        self._final_seen: OrderedDict[str, Order] = OrderedDict()
-        self._updates_task: asyncio.Task[None] | None = None
-        self._updates_sub: AsyncIterator[OrderUpdate] | None = None
-        self._updates_closing = asyncio.Event()
-        self.stream_restarts = 0
+        self.feed = OrderFeed(
+            exchange,
+            self.clock,
+            name=config.name,
+            relevant=lambda o: o.symbol == self.symbol and self.client_ids.is_ours(o.client_order_id),
+            on_fill=self._on_fill,
+            on_error=self.report_error,
+        )
         self._applied_action: RiskAction | None = None
         self._reported_breach: RiskBreach | None = None
         self._errors_in_row = 0
@@ -306,7 +295,7 @@ class GridStrategy(Strategy):
         )
         position = await self.retry(lambda: self.exchange.position(self.symbol))
         self.book.seed(position.size, position.avg_entry_price)  # the cost basis of what this process closes
-        self._start_updates()
+        self.feed.start()
         await self._recover()
         await self._refresh_account()
         if self.balance_state is not None:
@@ -781,7 +770,7 @@ class GridStrategy(Strategy):
         latest: Order | None = order
         for wait in CANCEL_CONFIRM:
             read = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
-            latest = freshest(freshest(latest, self._final_seen.get(order.order_id)), read)
+            latest = freshest(freshest(latest, self.feed.final(order.order_id)), read)
             if latest is not None and latest.status.is_final:
                 return latest
             await self.clock.sleep(wait)
@@ -795,22 +784,7 @@ class GridStrategy(Strategy):
         final state the stream reported is never replaced by a staler read."""
         if order.status.is_final:
             return order
-        waiter = self._waiters.setdefault(order.order_id, _Waiter())
-        waiter.latest = freshest(waiter.latest, self._final_seen.get(order.order_id))  # filled during placement?
-        deadline = self.clock.monotonic() + seconds
-        try:
-            while True:
-                latest = waiter.latest
-                if latest is not None and latest.status.is_final:
-                    break
-                remaining = deadline - self.clock.monotonic()
-                if remaining <= 0 or stopping.is_set():
-                    break
-                waiter.event.clear()
-                await self.clock.wait_any((waiter.event, stopping), remaining)
-        finally:
-            self._waiters.pop(order.order_id, None)
-        known = freshest(order, freshest(waiter.latest, self._final_seen.get(order.order_id)))
+        known = freshest(order, await self.feed.wait(order, seconds, stopping))
         if known is not None and known.status.is_final:
             return known
         fresh = await self.retry(lambda: self.exchange.get_order(order.symbol, order.order_id))
@@ -1028,7 +1002,7 @@ class GridStrategy(Strategy):
     async def _refresh_orders(self) -> None:
         orders = [o for o in await self.retry(lambda: self.exchange.open_orders(self.symbol)) if self.is_ours(o)]
         # an order the stream already reported final is not resting, whatever a lagging REST list says
-        orders = [o for o in orders if o.order_id not in self._final_seen]
+        orders = [o for o in orders if self.feed.final(o.order_id) is None]
         self.open_order_count = len(orders)
         self.close_orders = [o for o in orders if self._is_close_order(o)]
         self.entry_orders = [o for o in orders if o.side is self.open_side and not o.reduce_only]
@@ -1042,74 +1016,21 @@ class GridStrategy(Strategy):
         await self._refresh_position()
         self.balance_state = await self.retry(self.exchange.balance)
 
-    # order-update stream: fills → events, order changes → waiters ------------------------------------------------------
-    def _start_updates(self) -> None:
-        if self._updates_task is not None:
-            return
-        self._updates_closing.clear()
-        self._updates_task = asyncio.create_task(self._consume(), name=f"{self.config.name}-updates")
+    # order-update stream (:mod:`.feed`) ------------------------------------------------------------------------------
+    def _on_fill(self, fill: Fill, partial: bool) -> None:
+        self.fills_seen += 1
+        self.book.apply(fill)
+        self.report_fill(fill, partial=partial)
+        if not partial and self.client_ids.role_of(fill.client_order_id) == ClientIds.CLOSE:
+            log.info("take-profit filled: %s @ %s", fill.side, fill.price)
 
-    async def _consume(self) -> None:
-        """Consume the order-update stream, restarted (with backoff on the clock) whenever it ends or fails; what
-        it missed meanwhile is read over REST by the loop (the cover invariant)."""
-        failures = 0
-        while not self._updates_closing.is_set():
-            stream = self.exchange.order_updates()
-            self._updates_sub = stream
-            try:
-                async for update in stream:
-                    self._on_update(update)
-                    failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the stream is a convenience: REST stays the source of truth
-                log.warning("%s: order-update stream failed: %s", self.config.name, exc)
-                self.report_error(exc)
-            if self._updates_closing.is_set():
-                return
-            delay = self.stream_backoff[min(failures, len(self.stream_backoff) - 1)]
-            failures += 1
-            self.stream_restarts += 1
-            log.warning("%s: order-update stream ended; restarting in %.0fs", self.config.name, delay)
-            await self.clock.wait_event(self._updates_closing, delay)
-
-    def _on_update(self, update: OrderUpdate) -> None:
-        order = update.order
-        if order.symbol != self.symbol or not self.client_ids.is_ours(order.client_order_id):
-            return
-        if update.fill is not None:
-            self.fills_seen += 1
-            self.book.apply(update.fill)
-            self.report_fill(update.fill, partial=order.status is not OrderStatus.FILLED)
-        if order.status.is_final:
-            self._final_seen[order.order_id] = order
-            while len(self._final_seen) > FINAL_SEEN_MAX:
-                self._final_seen.popitem(last=False)
-        waiter = self._waiters.get(order.order_id)
-        if waiter is not None:
-            waiter.latest = freshest(waiter.latest, order)
-            waiter.event.set()
-        if order.status is OrderStatus.FILLED and self.client_ids.role_of(order.client_order_id) == ClientIds.CLOSE:
-            log.info("take-profit filled: %s %s @ %s", order.side, order.filled_size, order.avg_fill_price)
+    @property
+    def stream_restarts(self) -> int:
+        return self.feed.restarts
 
     async def stop_updates(self) -> None:
         """Stop consuming the order-update stream (``shutdown`` does it; also for a caller abandoning the strategy)."""
-        task, stream = self._updates_task, self._updates_sub
-        self._updates_closing.set()
-        self._updates_task = self._updates_sub = None
-        if task is None:
-            return
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()
-        # let the consumer drain what was already queued (e.g. the fills of a closePositions exit)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.feed.stop()
 
 
 def create_strategy(

@@ -37,7 +37,7 @@ async def test_a_final_order_is_not_waited_for(make_grid: Callable[..., Any]) ->
 async def test_a_fill_reported_before_the_wait_began_is_seen(make_grid: Callable[..., Any]) -> None:
     rig = await make_grid([60000] * 5)
     stopping = asyncio.Event()
-    rig.strategy._final_seen["paper-77"] = order(OrderStatus.FILLED)
+    rig.strategy.feed.final_seen["paper-77"] = order(OrderStatus.FILLED)
     # the order as placement returned it (still open); the stream already said it filled
     got = await asyncio.wait_for(rig.strategy._await_order(order(OrderStatus.OPEN, "0"), 10.0, stopping), 2)
     # then read over REST: the paper venue does not know this id, so the stream's final state stands

@@ -252,12 +252,27 @@ class FundingRate(_Model):
     volume_24h_usd: Decimal | None = None
     best_bid: Decimal | None = None
     best_ask: Decimal | None = None
+    min_order_size: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="the market's minimum order size in base units of `symbol` (the trading client's "
+        "Market.min_size x multiplier); None when the venue's market data does not give it",
+    )
     next_funding_time: datetime | None = None
     collected_at: datetime = Field(default_factory=utcnow)
 
     @property
     def hourly_rate(self) -> Decimal:
         return self.rate / self.interval_hours
+
+
+def base_min_size(venue_min_size: Decimal | None, multiplier: Decimal) -> Decimal | None:
+    """A market's minimum order size (in the venue's contract units) as :attr:`FundingRate.min_order_size` carries it:
+    in base units of the canonical symbol (``1000PEPE`` minimum 1 → 1000 PEPE); None when absent or not positive
+    (a venue answering 0 publishes no minimum)."""
+    if venue_min_size is None or venue_min_size <= 0:
+        return None
+    return venue_min_size * multiplier
 
 
 # ---------------------------------------------------------------------------------------------------------------------

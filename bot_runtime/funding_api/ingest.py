@@ -97,6 +97,9 @@ class IngestRate(FundingRate):
     volume_24h_usd: Amount | None = None
     best_bid: Price | None = None
     best_ask: Price | None = None
+    min_order_size: Price | None = Field(
+        default=None, description="the market's minimum order size in base units of `symbol` (null: not reported)"
+    )
     next_funding_time: Timestamp | None = None
     collected_at: Timestamp
 

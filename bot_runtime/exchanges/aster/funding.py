@@ -5,7 +5,10 @@ current interval), ``markPrice``, ``indexPrice`` and ``nextFundingTime``; ``fund
 ``fundingIntervalHours`` (symbols absent from it use the 8 h default); ``ticker/24hr`` gives ``quoteVolume`` (USDT
 ≈ USD); ``ticker/bookTicker`` the best bid/ask; ``openInterest?symbol=`` the open interest in contracts, converted
 to USD at the mark price. ``openInterest`` is not in Aster's published v1 docs (it is Binance's): it is fetched
-best-effort, per symbol, with bounded concurrency, and a missing value stays ``None``.
+best-effort, per symbol, with bounded concurrency, and a missing value stays ``None``. The minimum order size is what
+the trading client reads (:func:`~.parsing.market_from_symbol`): ``exchangeInfo``'s ``LOT_SIZE`` filter ``minQty``
+(its ``stepSize`` when ``minQty`` is absent; None without the filter), in contracts × the symbol's multiplier
+(``MIN_NOTIONAL`` is not folded in).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from bot_runtime.exchanges.aster.wire import (
     PremiumIndex,
     Ticker24h,
 )
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.symbols import normalize
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class AsterFundingSource(FundingSource):
         )
         wanted = {s.upper() for s in symbols} if symbols else None
         perps: dict[str, tuple[str, Decimal, str]] = {}  # venue symbol -> (canonical, multiplier, quote)
+        min_sizes: dict[str, Decimal | None] = {}  # venue symbol -> minimum order size in base units
         chosen: dict[str, str] = {}  # canonical -> venue symbol (one row per canonical symbol)
         for sym in ExchangeInfo.model_validate(info_raw).symbols:
             if sym.contract_type != "PERPETUAL" or sym.status != "TRADING":
@@ -73,6 +77,8 @@ class AsterFundingSource(FundingSource):
             if wanted is not None and base not in wanted:
                 continue
             perps[sym.symbol] = (base, multiplier, sym.quote_asset)
+            lot = sym.filter("LOT_SIZE")
+            min_sizes[sym.symbol] = base_min_size((lot.min_qty or lot.step_size) if lot else None, multiplier)
             current = chosen.get(base)
             if current is None or (perps[current][2] != self.settings.quote and sym.quote_asset == self.settings.quote):
                 chosen[base] = sym.symbol
@@ -105,6 +111,7 @@ class AsterFundingSource(FundingSource):
                     volume_24h_usd=volumes.get(venue_symbol),
                     best_bid=book.bid_price if book else None,
                     best_ask=book.ask_price if book else None,
+                    min_order_size=min_sizes[venue_symbol],
                     next_funding_time=parsing.ms(p.next_funding_time) if p.next_funding_time else None,
                     collected_at=collected,
                 )

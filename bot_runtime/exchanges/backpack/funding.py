@@ -4,7 +4,9 @@ Per perpetual market (``GET /api/v1/markets``, ``marketType == "PERP"``): ``GET 
 ``fundingRate`` (the current interval's rate), ``markPrice``, ``indexPrice`` and ``nextFundingTimestamp`` (ms);
 the interval is the market's own ``fundingInterval`` (ms) when published, else 1 h (Backpack funds hourly);
 ``GET /api/v1/tickers`` gives ``quoteVolume`` (USDC ≈ USD) over 24 h; ``GET /api/v1/openInterest`` the open
-interest in contracts, converted to USD at the mark price.
+interest in contracts, converted to USD at the mark price. The minimum order size is the trading client's
+(:func:`~.parsing.market_from_info`): the market's ``filters.quantity.minQuantity`` (its ``stepSize`` when absent) ×
+the symbol's multiplier.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from bot_runtime.exchanges.backpack import parsing
 from bot_runtime.exchanges.backpack.errors import map_error
 from bot_runtime.exchanges.backpack.settings import BackpackSettings
 from bot_runtime.exchanges.backpack.wire import MarketInfo, MarkPrice, OpenInterest, Ticker
-from bot_runtime.exchanges.base import FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.symbols import normalize
 
 
@@ -83,6 +85,7 @@ class BackpackFundingSource(FundingSource):
                     index_price=mark.index_price,
                     open_interest_usd=oi * mark.mark_price if oi is not None else None,
                     volume_24h_usd=volumes.get(mark.symbol),
+                    min_order_size=base_min_size(parsing.market_from_info(info).min_size, multiplier),
                     next_funding_time=(
                         datetime.fromtimestamp(mark.next_funding_timestamp / 1000, UTC)
                         if mark.next_funding_timestamp

@@ -2,7 +2,8 @@
 
 * ``GET /api/v2/public/meta/getMetaData`` → ``data.contractList[]`` (contractId, contractName like ``BTCUSDT`` /
   ``1000PEPEUSDT``, enableTrade, ``fundingRateIntervalMin``: the interval is per contract - 240 min on the documented
-  contracts, i.e. **4 h**, not the 8 h the original assumed).
+  contracts, i.e. **4 h**, not the 8 h the original assumed) and ``minOrderSize`` (the trading client's minimum,
+  :func:`~.mapping.parse_market`; in contracts, × the multiplier = base units).
 * ``GET /api/v2/public/quote/getTicker?contractId=`` → ``data[0]``: fundingRate (a fraction per interval),
   nextFundingTime (ms), oraclePrice (EdgeX's mark), indexPrice, openInterest (base units; x indexPrice = USD, as the
   original did) and ``value`` (24 h traded value in USD).
@@ -16,7 +17,7 @@ from typing import Any
 from edgex_sdk.client import Client
 
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ms
-from bot_runtime.exchanges.base import FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.edgex.config import EdgexPublicConfig
 from bot_runtime.exchanges.edgex.errors import sdk_call
 from bot_runtime.exchanges.edgex.mapping import funding_interval_hours
@@ -75,6 +76,7 @@ class EdgexFundingSource(FundingSource):
                     index_price=index,
                     open_interest_usd=oi * index if oi is not None and index is not None else None,
                     volume_24h_usd=dec_or_none(tick.get("value")),
+                    min_order_size=base_min_size(dec_or_none(contract.get("minOrderSize")), canonical.multiplier),
                     next_funding_time=from_ms(dec(next_time)) if next_time and str(next_time) != "0" else None,
                     collected_at=now,
                 )

@@ -5,7 +5,9 @@
 
 * ``fundingRate1h``: the last computed funding rate **per hour** - Ethereal charges funding every hour, so it is
   reported as is with ``interval_hours = 1``; positive: longs pay shorts (the venue's Funding Rates page);
-* ``openInterest`` (both sides) and ``volume24h`` in base units: × the price = USD.
+* ``openInterest`` (both sides) and ``volume24h`` in base units: × the price = USD;
+* ``lotSize`` and ``minQuantity``: the minimum order size is the trading client's (the larger of the two,
+  :func:`~.parsing.market_from_product`), × the multiplier = base units.
 
 ``/v1/product/market-price?productIds=...`` (at most 50 ids a request) adds ``oraclePrice`` (the index, and the
 mark: the REST API publishes no separate mark price) and the best bid/ask. Funding is charged on the hour, so the next
@@ -21,9 +23,10 @@ from typing import Any
 import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.ethereal.config import EtherealSettings
 from bot_runtime.exchanges.ethereal.errors import map_http_error
+from bot_runtime.exchanges.ethereal.parsing import market_from_product
 from bot_runtime.exchanges.ethereal.wire import MarketPrice, MarketPrices, Page, Product
 from bot_runtime.exchanges.symbols import normalize
 
@@ -113,6 +116,9 @@ class EtherealFundingSource(FundingSource):
                     volume_24h_usd=product.volume_24h * oracle if oracle is not None else None,
                     best_bid=price.best_bid_price if price is not None else None,
                     best_ask=price.best_ask_price if price is not None else None,
+                    min_order_size=base_min_size(
+                        market_from_product(self.name, product).min_size, canonical.multiplier
+                    ),
                     next_funding_time=next_hour(now),
                     collected_at=now,
                 )

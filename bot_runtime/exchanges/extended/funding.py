@@ -6,7 +6,10 @@ Each market's ``marketStats`` holds
   applied on the hour): reported as is with ``interval_hours = 1``; positive: longs pay shorts;
 * ``nextFundingRate``: despite the name, the epoch-ms time of the next funding payment;
 * ``markPrice``, ``indexPrice``, ``bidPrice``/``askPrice`` (the top of the book), ``openInterest`` and
-  ``dailyVolume`` already in USD (the ``...Base`` fields are in the asset).
+  ``dailyVolume`` already in USD (the ``...Base`` fields are in the asset);
+
+and its ``tradingConfig.minOrderSize`` the minimum order size (the trading client's, in the market's asset: × the
+multiplier = base units).
 
 Only active ``PERPETUAL`` markets are reported (the SDK's ``MarketType`` also knows ``SPOT``).
 """
@@ -21,7 +24,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.values import from_ms
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.extended.config import ExtendedSettings
 from bot_runtime.exchanges.extended.errors import map_http_error
 from bot_runtime.exchanges.extended.wire import MarketSummary
@@ -90,6 +93,9 @@ class ExtendedFundingSource(FundingSource):
                     volume_24h_usd=stats.daily_volume,
                     best_bid=stats.bid_price or None,
                     best_ask=stats.ask_price or None,
+                    min_order_size=base_min_size(
+                        market.trading_config.min_order_size if market.trading_config else None, canonical.multiplier
+                    ),
                     next_funding_time=from_ms(stats.next_funding_rate) if stats.next_funding_rate else next_hour(now),
                     collected_at=now,
                 )

@@ -28,8 +28,16 @@ class MarketStats(_Wire):
     daily_volume: Decimal | None = Field(default=None, alias="dailyVolume")
 
 
+class TradingConfig(_Wire):
+    """``tradingConfig`` (the SDK's ``TradingConfigModel``): ``minOrderSize`` in the market's asset, the minimum the
+    trading client uses (:func:`~.parsing.market_from_model`)."""
+
+    min_order_size: Decimal | None = Field(default=None, alias="minOrderSize")
+
+
 class MarketSummary(_Wire):
     name: str
     type: str = "PERPETUAL"  # PERPETUAL | SPOT (MarketModel.type)
     active: bool
     market_stats: MarketStats = Field(alias="marketStats")
+    trading_config: TradingConfig | None = Field(default=None, alias="tradingConfig")

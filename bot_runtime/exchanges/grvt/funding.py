@@ -1,6 +1,8 @@
 """GRVT funding adapter (public market-data endpoints, no credentials) on ``grvt-pysdk``.
 
-* ``full/v1/instruments`` (kind PERPETUAL) lists the perpetuals (``BTC_USDT_Perp`` → BTC).
+* ``full/v1/instruments`` (kind PERPETUAL) lists the perpetuals (``BTC_USDT_Perp`` → BTC) with each one's
+  ``min_size`` (the trading client's minimum and size step, :func:`~.mapping.parse_market`; × the multiplier = base
+  units).
 * ``full/v1/ticker`` per instrument: ``funding_rate_8h_curr`` is in **percentage points** over an 8-hour window
   (divided by 100 here), mark/index price, ``open_interest`` in base units (x mark price = USD) and the 24 h taker
   volumes in quote units (``buy_volume_24h_q + sell_volume_24h_q``).
@@ -20,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot_runtime.exchanges._shared.values import dec, dec_or_none, from_ns
-from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError, utcnow
+from bot_runtime.exchanges.base import FundingRate, FundingSource, TransientNetworkError, base_min_size, utcnow
 from bot_runtime.exchanges.grvt.config import GrvtPublicConfig
 from bot_runtime.exchanges.grvt.mapping import DEFAULT_FUNDING_HOURS, next_funding_boundary
 from bot_runtime.exchanges.grvt.sdk import GrvtRest, use_base_url
@@ -96,6 +98,7 @@ class GrvtFundingSource(FundingSource):
                     volume_24h_usd=(buy_q or Decimal(0)) + (sell_q or Decimal(0)) if buy_q or sell_q else None,
                     best_bid=dec_or_none(tick.get("best_bid_price")),
                     best_ask=dec_or_none(tick.get("best_ask_price")),
+                    min_order_size=base_min_size(dec_or_none(instrument.get("min_size")), canonical.multiplier),
                     next_funding_time=from_ns(dec(next_time)) if next_time else next_funding_boundary(now, hours),
                     collected_at=now,
                 )

@@ -7,6 +7,10 @@
 * ``markPx``, ``oraclePx`` (the index), ``openInterest`` in coins (× mark price = USD), ``dayNtlVlm`` (24 h
   notional volume, USD).
 
+The minimum order size is the trading client's (:func:`~.parsing.market_from_asset`): Hyperliquid has no minimum
+size, only a minimum order value ($10) and a size step (``meta.universe[i].szDecimals``), so it is the smallest size
+on the step worth $10 at this cycle's ``markPx`` (it moves with the price; None without a mark price).
+
 Funding is paid on the hour, so the next funding time is the next full hour (UTC).
 """
 
@@ -20,9 +24,10 @@ from typing import Any
 import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.hyperliquid.config import HyperliquidSettings
 from bot_runtime.exchanges.hyperliquid.errors import map_http_error
+from bot_runtime.exchanges.hyperliquid.parsing import market_from_asset
 from bot_runtime.exchanges.hyperliquid.wire import AssetCtx, Meta
 from bot_runtime.exchanges.symbols import normalize
 
@@ -64,13 +69,14 @@ class HyperliquidFundingSource(FundingSource):
         now = utcnow()
         wanted = {s.upper() for s in symbols} if symbols else None
         out: list[FundingRate] = []
-        for info, ctx in zip(meta.universe, ctxs, strict=False):
+        for asset_id, (info, ctx) in enumerate(zip(meta.universe, ctxs, strict=False)):
             if info.is_delisted:
                 continue
             canonical = normalize(self.name, info.name)
             if wanted is not None and canonical.base not in wanted:
                 continue
             mark = ctx.mark_px
+            market = market_from_asset(self.name, asset_id, info, mark) if mark else None
             out.append(
                 FundingRate(
                     exchange=self.name,
@@ -83,6 +89,7 @@ class HyperliquidFundingSource(FundingSource):
                     index_price=ctx.oracle_px,
                     open_interest_usd=ctx.open_interest * mark if mark is not None else None,
                     volume_24h_usd=ctx.day_ntl_vlm,
+                    min_order_size=base_min_size(market.min_size, market.multiplier) if market else None,
                     next_funding_time=next_hour(now),
                     collected_at=now,
                 )

@@ -4,7 +4,9 @@
   only ``exchange == "lighter"`` rows are kept. The value is a fraction expressed over an 8-hour window (the
   endpoint puts every venue on the same 8 h footing), while Lighter settles funding **every hour**: we report
   ``rate = value / 8`` with ``interval_hours = 1`` (the original assumed 8 h and stored the raw value).
-* ``GET /api/v1/orderBookDetails`` gives mark/index price, open interest (base units) and the 24 h quote volume.
+* ``GET /api/v1/orderBookDetails`` gives mark/index price, open interest (base units), the 24 h quote volume and
+  ``min_base_amount`` (the trading client's minimum size, :func:`~.mapping.parse_market`; × the multiplier = base
+  units).
   OI in USD = open_interest x mark price. Funding settles on the hour, so the next funding time is the next full hour.
 """
 
@@ -21,7 +23,7 @@ from lighter.api_client import ApiClient
 from lighter.configuration import Configuration
 
 from bot_runtime.exchanges._shared.values import dec, dec_or_none
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.lighter.config import LighterPublicConfig
 from bot_runtime.exchanges.lighter.errors import sdk_call
 from bot_runtime.exchanges.symbols import normalize
@@ -86,6 +88,7 @@ class LighterFundingSource(FundingSource):
                     index_price=dec_or_none(detail.get("index_price")),
                     open_interest_usd=(oi * mark) if oi is not None and mark is not None else None,
                     volume_24h_usd=dec_or_none(detail.get("daily_quote_token_volume")),
+                    min_order_size=base_min_size(dec_or_none(detail.get("min_base_amount")), canonical.multiplier),
                     next_funding_time=next_hour(now),
                     collected_at=now,
                 )

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot_runtime.clock import Clock, SystemClock
-from bot_runtime.exchanges.base import FundingRate, FundingSource
+from bot_runtime.exchanges.base import FundingRate, FundingSource, base_min_size
 from bot_runtime.exchanges.paper.markets import build_markets, build_paths
 from bot_runtime.exchanges.paper.options import DEFAULT_SEED, PaperOptions
 from bot_runtime.exchanges.paper.prices import PricePath, stable_seed
@@ -119,6 +119,7 @@ class PaperFundingSource(FundingSource):
                     volume_24h_usd=size_factor * Decimal(1_000_000),
                     best_bid=bid,
                     best_ask=bid + spread,
+                    min_order_size=base_min_size(market.min_size, market.multiplier),
                     next_funding_time=datetime.fromtimestamp(self.model.boundary(period), UTC),
                     collected_at=datetime.fromtimestamp(now, UTC),
                 )

@@ -4,7 +4,9 @@
 ``GET /markets/summary?market=ALL`` gives ``funding_rate`` (per the market's own funding period, "not a normalized
 8h funding rate" says the API), ``mark_price``, ``underlying_price`` (spot/index), ``open_interest`` (base currency,
 converted to USD at the mark price), ``volume_24h`` (USD) and the best bid/ask. Paradex funds continuously (the
-index advances every second; no discrete funding event), so ``next_funding_time`` is ``None``.
+index advances every second; no discrete funding event), so ``next_funding_time`` is ``None``. Paradex publishes no
+minimum order size, only ``order_size_increment`` (and ``min_notional``, in USD): the minimum order size reported is
+the trading client's (:func:`~.parsing.market_from_resp`), that increment × the multiplier.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, utcnow
+from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.paradex import parsing
 from bot_runtime.exchanges.paradex.errors import map_sdk_error
 from bot_runtime.exchanges.paradex.settings import ParadexSettings
@@ -54,12 +56,14 @@ class ParadexFundingSource(FundingSource):
         )
         wanted = {s.upper() for s in symbols} if symbols else None
         periods: dict[str, Decimal] = {}
+        min_sizes: dict[str, Decimal] = {}  # in contracts (the market's own unit)
         for raw in markets_raw.get("results", []):
             market = MarketResp.model_validate(raw)
             if parsing.is_perpetual(market):
                 periods[market.symbol] = market.funding_period_hours or Decimal(
                     str(self.settings.default_funding_period_hours)
                 )
+                min_sizes[market.symbol] = parsing.market_from_resp(market).min_size
         collected = utcnow()
         rates: list[FundingRate] = []
         for raw in summary_raw.get("results", []):
@@ -84,6 +88,7 @@ class ParadexFundingSource(FundingSource):
                     volume_24h_usd=summary.volume_24h,
                     best_bid=summary.bid,
                     best_ask=summary.ask,
+                    min_order_size=base_min_size(min_sizes[summary.symbol], multiplier),
                     next_funding_time=None,
                     collected_at=collected,
                 )

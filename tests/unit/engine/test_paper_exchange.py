@@ -323,6 +323,16 @@ async def test_funding_source_is_deterministic_and_matches_the_exchange(clock: V
     assert (await create_funding_source("paper", {}).funding_rates())[0].rate == D("0.00001")
 
 
+async def test_funding_source_reports_the_exchanges_minimum_order_size(clock: VirtualClock) -> None:
+    source = PaperFundingSource("paper-a", PaperOptions.parse("paper-a", {"sizeStep": "0.002"}), clock=clock)
+    exchange = PaperExchange("paper-a", {"sizeStep": "0.002"}, clock=clock)
+    async with exchange:
+        markets = await exchange.markets()
+    sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+    assert sizes == {symbol: market.min_size for symbol, market in markets.items()}
+    assert sizes["BTC"] == D("0.002")  # the configured step of the primary market is its minimum
+
+
 def test_interval_by_name() -> None:
     assert [default_interval_hours(n) for n in ("paper", "paper-a", "paper-b", "paper-c", "paper-d")] == [1, 1, 8, 1, 8]
 

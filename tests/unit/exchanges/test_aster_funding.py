@@ -88,3 +88,16 @@ async def test_symbol_filter_and_quote_choice(source: FundingSource, venue: Repl
 async def test_public_endpoints_only(source: FundingSource, venue: ReplayServer) -> None:
     await source.funding_rates()
     assert all(r.header("X-MBX-APIKEY") is None and "signature" not in r.query for r in venue.requests)
+
+
+async def test_minimum_order_size_in_base_units(source: FundingSource, venue: ReplayServer) -> None:
+    """``exchangeInfo``'s ``LOT_SIZE`` ``minQty`` (exchange_info.json), x the multiplier; None without the filter."""
+    rates = {r.symbol: r for r in await source.funding_rates()}
+    assert rates["BTC"].min_order_size == Decimal("0.001")
+    assert rates["PEPE"].min_order_size == Decimal(1) * 1000  # 1000PEPEUSDT: 1 contract of 1000 PEPE
+    info = load_fixture("aster", "exchange_info")
+    for sym in info["symbols"]:
+        if sym["symbol"] == "ETHUSDT":
+            sym["filters"] = [f for f in sym["filters"] if f["filterType"] != "LOT_SIZE"]
+    venue.route("GET", "/fapi/v1/exchangeInfo", info)
+    assert {r.symbol: r.min_order_size for r in await source.funding_rates(["ETH"])} == {"ETH": None}

@@ -71,3 +71,10 @@ def test_funding_adapter_does_not_import_bpx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_minimum_order_size_in_base_units(source: tuple[FundingSource, ReplayServer]) -> None:
+    """``/api/v1/markets``' ``filters.quantity.minQuantity`` (markets.json), x the multiplier."""
+    funding, _ = source
+    sizes = {r.symbol: r.min_order_size for r in await funding.funding_rates()}
+    assert sizes == {"BTC": Decimal("0.0001"), "ETH": Decimal("0.001"), "PEPE": Decimal(1000)}  # kPEPE: 1 x 1000

@@ -65,3 +65,18 @@ async def test_a_body_that_is_not_json_is_an_exchange_error() -> None:
                 await source.funding_rates()
         finally:
             await source.close()
+
+
+async def test_minimum_order_size_in_base_units() -> None:
+    """``getMetaData``'s ``contractList[].minOrderSize`` (metadata.json), x the multiplier."""
+    async with ReplayServer() as server:
+        server.route("GET", "/api/v2/public/meta/getMetaData", load_fixture("edgex", "metadata"))
+        server.route(
+            "GET", "/api/v2/public/quote/getTicker", lambda r: load_fixture("edgex", "tickers")[r.query["contractId"]]
+        )
+        source = create_funding_source("edgex", {"baseUrl": server.url})
+        try:
+            sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+        finally:
+            await source.close()
+    assert sizes == {"BTC": Decimal("0.001"), "ETH": Decimal("0.01"), "PEPE": Decimal(100) * 1000}

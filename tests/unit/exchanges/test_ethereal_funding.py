@@ -101,3 +101,9 @@ def test_the_collector_side_imports_no_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]"]
+
+
+async def test_minimum_order_size_in_base_units(source: FundingSource) -> None:
+    """``/v1/product``'s ``minQuantity`` / ``lotSize`` (products.json; the larger), x the multiplier."""
+    sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+    assert sizes == {"BTC": Decimal("0.0001"), "ETH": Decimal("0.001"), "PEPE": Decimal(1000)}  # 1000PEPEUSD: 1 x 1000

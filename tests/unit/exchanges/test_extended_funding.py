@@ -69,3 +69,14 @@ async def test_an_outage_is_a_typed_error(
     server.route("GET", "/api/v1/info/markets", reply)
     with pytest.raises(error):
         await source.funding_rates()
+
+
+async def test_minimum_order_size_in_base_units(source: FundingSource, server: ReplayServer) -> None:
+    """``/info/markets``' ``tradingConfig.minOrderSize`` (markets.json), x the multiplier; None without it."""
+    sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+    assert sizes == {"BTC": Decimal("0.0001"), "ETH": Decimal("0.01"), "PEPE": Decimal(1000) * 1000}
+    markets = load_fixture("extended", "markets")
+    for market in markets["data"]:
+        market.pop("tradingConfig", None)
+    server.route("GET", "/api/v1/info/markets", markets)
+    assert {r.min_order_size for r in await source.funding_rates()} == {None}

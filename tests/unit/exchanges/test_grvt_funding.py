@@ -90,3 +90,16 @@ async def test_a_body_that_is_not_json_is_an_error_not_an_empty_venue() -> None:
                 await source.funding_rates()
         finally:
             await source.close()
+
+
+async def test_minimum_order_size_in_base_units() -> None:
+    """``full/v1/instruments``' ``min_size`` (instruments.json), x the multiplier."""
+    async with ReplayServer() as server:
+        server.route("POST", "/full/v1/instruments", load_fixture("grvt", "instruments"))
+        server.route("POST", "/full/v1/ticker", lambda r: load_fixture("grvt", "tickers")[r.json()["instrument"]])
+        source = create_funding_source("grvt", {"baseUrl": server.url, "environment": "testnet"})
+        try:
+            sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+        finally:
+            await source.close()
+    assert sizes == {"BTC": Decimal("0.001"), "ETH": Decimal("0.01"), "PEPE": Decimal(100) * 1000}

@@ -74,3 +74,18 @@ async def test_an_outage_is_a_typed_error(source: FundingSource, venue: ReplaySe
     venue.route("POST", "/info", Reply(503, body="maintenance"))
     with pytest.raises(TransientNetworkError):
         await source.funding_rates()
+
+
+async def test_minimum_order_size_is_ten_dollars_on_the_size_step(source: FundingSource, venue: ReplayServer) -> None:
+    """No minimum size on Hyperliquid, a $10 minimum value: the smallest size on the ``szDecimals`` step worth $10 at
+    ``markPx`` (meta_and_asset_ctxs.json), x the multiplier; None without a mark price."""
+    sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+    assert sizes["BTC"] == Decimal("0.00011")  # szDecimals 5; $10 / 97381 = 0.000102.. -> up to the step
+    assert sizes["ETH"] == Decimal("0.0028")  # szDecimals 4; $10 / 3701.1 = 0.00270..
+    assert sizes["SOL"] == Decimal("0.05")  # szDecimals 2; $10 / 243.25 = 0.0411..
+    assert sizes["PEPE"] == Decimal(497) * 1000  # kPEPE, szDecimals 0; $10 / 0.020121 = 496.99..
+    answer = load_fixture("hyperliquid", "meta_and_asset_ctxs")
+    for ctx in answer[1]:
+        ctx.pop("markPx", None)
+    venue.route("POST", "/info", answer)
+    assert {r.min_order_size for r in await source.funding_rates()} == {None}

@@ -62,3 +62,16 @@ async def test_a_body_that_is_not_json_is_an_exchange_error() -> None:
         finally:
             await source.close()
     assert isinstance(caught.value, MalformedResponse)  # a truncated body may be whole on the next read (issue 18)
+
+
+async def test_minimum_order_size_in_base_units() -> None:
+    """``orderBookDetails``' ``min_base_amount`` (order_book_details.json), x the multiplier."""
+    async with ReplayServer() as server:
+        server.route("GET", "/api/v1/funding-rates", load_fixture("lighter", "funding_rates"))
+        server.route("GET", "/api/v1/orderBookDetails", load_fixture("lighter", "order_book_details"))
+        source = create_funding_source("lighter", {"baseUrl": server.url})
+        try:
+            sizes = {r.symbol: r.min_order_size for r in await source.funding_rates()}
+        finally:
+            await source.close()
+    assert sizes == {"ETH": Decimal("0.005"), "BTC": Decimal("0.0002"), "PEPE": Decimal(500) * 1000}

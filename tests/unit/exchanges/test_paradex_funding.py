@@ -82,3 +82,10 @@ def test_importing_one_venue_imports_no_other_sdk() -> None:
         "backpack ['bpx']",
         "paradex-client ['bpx']",  # paradex_py is imported only when the client connects
     ]
+
+
+async def test_minimum_order_size_is_the_size_increment(source: tuple[FundingSource, ReplayServer]) -> None:
+    """Paradex publishes no minimum size: ``/markets``' ``order_size_increment`` (markets.json), x the multiplier."""
+    funding, _ = source
+    sizes = {r.symbol: r.min_order_size for r in await funding.funding_rates()}
+    assert sizes == {"BTC": Decimal("0.001"), "ETH": Decimal("0.01"), "PEPE": Decimal(1000)}  # kPEPE: 1 x 1000

@@ -1,5 +1,7 @@
-"""The grid strategy (SPEC §3 ``grid``): :mod:`.strategy` (the loop, opening, covering, risk), :mod:`.quotes` (which
-quotes may be used), :mod:`.orders` (order states when the venue's answers disagree, unknown outcomes)."""
+"""The grid strategy (SPEC §3 ``grid``): :mod:`.strategy` (the loop: opening, covering, the cover invariant, risk),
+:mod:`.rules` (the original's arithmetic), :mod:`.quotes` (which quotes may be used), :mod:`.orders` (order states
+when the venue's answers disagree, unknown outcomes), :mod:`.feed` (the order-update stream), :mod:`.blocks` (why
+nothing opens, for ``status.entriesBlocked``)."""
 
 from bot_runtime.strategies.grid.quotes import BadQuote, QuoteGuard, quote_problem
 from bot_runtime.strategies.grid.strategy import GridStrategy, create_strategy

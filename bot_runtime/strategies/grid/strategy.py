@@ -56,7 +56,6 @@ import asyncio
 import contextlib
 import logging
 from decimal import Decimal
-from fractions import Fraction
 
 from bot_runtime.clock import Clock
 from bot_runtime.config import BotConfig, GridConfig, OnStop
@@ -91,6 +90,7 @@ from bot_runtime.strategies.base import (
     StrategyPhase,
     StrategySnapshot,
 )
+from bot_runtime.strategies.grid import rules
 from bot_runtime.strategies.grid.blocks import OpeningBlock
 from bot_runtime.strategies.grid.feed import OrderFeed
 from bot_runtime.strategies.grid.orders import Unresolved, freshest
@@ -396,19 +396,8 @@ class GridStrategy(Strategy):
         return placed
 
     def _split(self, size: Decimal, *, room: int) -> list[Decimal]:
-        """``size`` in ``quantity``-sized pieces, at most ``max(room, 1)`` of them (the last takes the rest)."""
-        pieces: list[Decimal] = []
-        left = size
-        while left > 0:
-            if len(pieces) >= max(room, 1) - 1 or left <= self.quantity:
-                pieces.append(left)
-                break
-            pieces.append(self.quantity)
-            left -= self.quantity
         assert self.market is not None
-        if len(pieces) > 1 and pieces[-1] < self.market.min_size:  # a rest too small to place rides on the one before
-            pieces[-2:] = [pieces[-2] + pieces[-1]]
-        return pieces
+        return rules.split(size, self.quantity, room=room, min_size=self.market.min_size)
 
     # -----------------------------------------------------------------------------------------------------------------
     # the loop
@@ -525,31 +514,14 @@ class GridStrategy(Strategy):
         return size if self.open_side is Side.BUY else -size
 
     def _stop_price_reached(self, quote: Quote) -> bool:
-        stop = self.grid.stop_price
-        if stop is None:
-            return False
-        return quote.ask >= stop if self.open_side is Side.BUY else quote.bid <= stop
+        return rules.level_reached(self.grid.stop_price, self.open_side, quote)
 
     def _pause_price_reached(self, quote: Quote) -> bool:
-        pause = self.grid.pause_price
-        if pause is None:
-            return False
-        return quote.ask >= pause if self.open_side is Side.BUY else quote.bid <= pause
+        return rules.level_reached(self.grid.pause_price, self.open_side, quote)
 
     def cooldown_seconds(self, count: int) -> float | None:
         """The original's dynamic cooldown for ``count`` resting close orders; None = never (grid full)."""
-        max_orders = self.grid.max_orders
-        if count >= max_orders:
-            return None
-        wait = self.grid.wait_time
-        ratio = Fraction(count, max_orders)
-        if ratio >= Fraction(2, 3):
-            return 2 * wait
-        if ratio >= Fraction(1, 3):
-            return wait
-        if ratio >= Fraction(1, 6):
-            return wait / 2
-        return wait / 4
+        return rules.cooldown_seconds(count, self.grid.max_orders, self.grid.wait_time)
 
     def _cooldown_over(self) -> bool:
         count = len(self.close_orders)
@@ -564,18 +536,7 @@ class GridStrategy(Strategy):
         return self.clock.monotonic() - self.last_open_time >= cooldown
 
     def _grid_step_ok(self, quote: Quote) -> bool:
-        if not self.grid.grid_step_enabled or not self.close_orders:
-            return True
-        prices = [o.price for o in self.close_orders if o.price is not None]
-        if not prices:
-            return True
-        tp = self.grid.take_profit / HUNDRED
-        step = 1 + self.grid.grid_step / HUNDRED
-        if self.open_side is Side.BUY:
-            new_close = quote.ask * (1 + tp)
-            return min(prices) / new_close > step
-        new_close = quote.bid * (1 - tp)
-        return new_close / max(prices) > step
+        return rules.grid_step_ok(self.grid, [o.price for o in self.close_orders if o.price is not None], quote)
 
     # -----------------------------------------------------------------------------------------------------------------
     # unknown outcomes and orders nobody watches
@@ -637,10 +598,7 @@ class GridStrategy(Strategy):
 
     def _open_price(self, quote: Quote) -> Decimal:
         assert self.market is not None
-        tick = self.market.tick_size
-        if self.open_side is Side.BUY:
-            return self.market.round_price(quote.ask - tick, Side.BUY)
-        return self.market.round_price(quote.bid + tick, Side.SELL)
+        return rules.open_price(self.market, self.open_side, quote)
 
     async def _open_and_monitor(self, stopping: asyncio.Event) -> None:
         await self._refresh_account()  # the risk check needs the current position and equity
@@ -795,20 +753,10 @@ class GridStrategy(Strategy):
 
     def close_price(self, fill_price: Decimal) -> Decimal:
         assert self.market is not None
-        tp = self.grid.take_profit / HUNDRED
-        if self.close_side is Side.SELL:
-            return self.market.round_price(fill_price * (1 + tp), Side.SELL)
-        return self.market.round_price(fill_price * (1 - tp), Side.BUY)
+        return rules.close_price(self.market, self.grid.take_profit, self.close_side, fill_price)
 
     def _maker_close_price(self, price: Decimal, quote: Quote | None) -> Decimal:
-        """``price``, or the best maker price on the close side when ``price`` would cross the book."""
-        if quote is None:
-            return price
-        if self.close_side is Side.SELL and price <= quote.bid:
-            return quote.ask
-        if self.close_side is Side.BUY and price >= quote.ask:
-            return quote.bid
-        return price
+        return rules.maker_close_price(self.close_side, price, quote)
 
     async def _place_close(self, size: Decimal, fill_price: Decimal | None) -> Order | None:
         assert self.market is not None

@@ -53,6 +53,11 @@ class CollectorMetrics:
         self.dropped = Gauge(
             "perpdex_collector_dropped_cycles", "Cycles dropped because the outbox was full", registry=r
         )
+        self.packed_bytes = Gauge(
+            "perpdex_collector_outbox_packed_bytes",
+            "Bytes held by the waiting cycles, packed (compressed) while the funding service is behind",
+            registry=r,
+        )
         self.status_writes = Counter(
             "perpdex_collector_status_writes",
             "FundingCollector status writes by result (ok, error, crash: the writer task died and was restarted)",
@@ -67,6 +72,7 @@ class CollectorMetrics:
         self.pending.set_function(lambda: len(collector.outbox))
         self.capacity.set(collector.outbox.capacity)
         self.dropped.set_function(lambda: collector.outbox.dropped)
+        self.packed_bytes.set_function(lambda: collector.outbox.packed_bytes)
 
         def oldest_age() -> float:
             oldest = collector.outbox.oldest_started_at

@@ -261,6 +261,8 @@ INVALID: list[tuple[str, Callable[[], Manifest], str, str]] = [
         "shorter than spec.interval",
     ),
     ("collector-lowercase-symbol", edit(collector, spec__symbols=["btc"]), "spec.symbols[0]", "should match"),
+    ("collector-buffer-too-large", edit(collector, spec__bufferCycles=2881), "spec.bufferCycles", "less than or equal"),
+    ("collector-buffer-zero", edit(collector, spec__bufferCycles=0), "spec.bufferCycles", "greater than or equal"),
     (
         "collector-fundingService-not-http",
         edit(collector, spec__fundingService={"url": "ftp://funding"}),
@@ -449,6 +451,7 @@ def test_server_fills_in_the_defaults(kube, crd_ns: str) -> None:  # type: ignor
         "exchanges": ["lighter", "grvt"],
         "interval": "60s",
         "timeout": "20s",
+        "bufferCycles": 120,
         "symbols": [],
         "fundingService": {},
         "exchangeOptions": {},

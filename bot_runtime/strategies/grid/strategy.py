@@ -447,12 +447,11 @@ class GridStrategy(Strategy):
         """The cover invariant (see the module docstring): True when the position is covered within the minimum
         size (opening may go on); else it re-covers (after one loop of grace), waits a loop and returns False."""
         assert self.market is not None
-        gap = self.market.round_size(self.gap())
+        over = -self.market.round_size(self.uncovered())  # resting closes only (a pending one may have filled)
         wrong_side = self._held() < 0 and self.market.round_size(-self._held()) >= self.market.min_size
-        if -gap >= self.market.min_size or wrong_side:
-            if await self._mismatch_confirmed(stopping):
-                return False
-            gap = self.market.round_size(self.gap())
+        if (over >= self.market.min_size or wrong_side) and await self._mismatch_confirmed(stopping):
+            return False
+        gap = self.market.round_size(self.gap())
         if gap < self.market.min_size:
             if self.uncovered_since is not None:
                 log.info(
@@ -894,8 +893,8 @@ class GridStrategy(Strategy):
                 await self._refresh_orders()
                 await self._refresh_position()
             position = self.position_state.size if self.position_state else ZERO
-            total = sum((o.remaining for o in self.close_orders), ZERO) + self.pending_cover()
-            over = -self.market.round_size(self.gap())
+            total = sum((o.remaining for o in self.close_orders), ZERO)
+            over = -self.market.round_size(self.uncovered())
             wrong_side = self._held() < 0 and self.market.round_size(-self._held()) >= self.market.min_size
             if over < self.market.min_size and not wrong_side:
                 return False

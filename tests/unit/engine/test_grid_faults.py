@@ -161,6 +161,21 @@ async def test_a_take_profit_whose_reply_is_lost_is_not_placed_twice(make_rig: C
     await rig.settle()
 
 
+async def test_a_take_profit_of_unknown_outcome_that_filled_is_no_mismatch(make_rig: Callable[..., Any]) -> None:
+    """The take-profit lands (its reply lost), fills while the send is still looking it up (the lookup lags a
+    minute), and the resend is refused as a duplicate: it counts as cover while unresolved, but a position now flat
+    with that pending cover is no positionMismatch (that needs resting close orders beyond the position)."""
+    rig = await make_rig(["60000", "59999", "59998", *linear("59998", "2", 40), *linear("60078", "-0.3", 3000)])
+    rig.venue.lose_reduce_replies = 1
+    rig.venue.lookup_lag = 60.0
+    await rig.run_for(40)
+    assert rig.risk.breach is None
+    assert (await rig.venue.position("BTC")).size == 0 or rig.strategy.unresolved == {}
+    await rig.run_for(120)
+    assert rig.risk.breach is None and rig.strategy.phase is StrategyPhase.RUNNING
+    await rig.settle()
+
+
 async def test_a_cancel_that_takes_effect_later_is_final_only_when_the_venue_says_so(
     make_rig: Callable[..., Any],
 ) -> None:

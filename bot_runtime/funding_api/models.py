@@ -11,8 +11,8 @@ where the two differ, so a client written for the original works unchanged: hist
 ``avg_funding_rate`` … ``positive_rate_frequency``; ``/dexes``' ``supports_websocket``,
 ``collection_interval_seconds``, ``rate_limit_per_minute``; ``/dexes/{dex}/symbols``' ``min_order_size``. Their rates
 are in the original's unit, a rate per 8 h (the hourly rate × 8, whatever the venue's own interval), their JSON types
-are the original's (``rate`` and ``positive_rate_frequency`` are numbers), and they are 0 where the original answered
-0 for no data (the project's own fields are null then).
+are the original's (``rate``, ``positive_rate_frequency`` and ``min_order_size`` are numbers), and they are 0 where the
+original answered 0 for no data (the project's own fields are null then).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def plain_decimal(value: Decimal) -> str:
 
 # a Decimal that travels as an exact string in positional notation (asyncpg may hand back 9.00E+6 for 9000000)
 Dec = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
+# a Decimal that travels as a JSON number: an original field the original answered as a number
+DecNumber = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
 class _Out(BaseModel):
@@ -130,8 +132,10 @@ class DexSymbol(_Out):
     spread_bps: Dec | None
     last_updated: datetime
     is_stale: bool
-    min_order_size: Dec | None = Field(
-        default=None, description="original field: null (collectors do not report a market's minimum order size)"
+    min_order_size: DecNumber | None = Field(
+        default=None,
+        description="original field (a JSON number): the market's minimum order size in base units of `symbol`, as "
+        "the venue's collector last reported it (the trading client's minimum x multiplier); null when not reported",
     )
 
 

@@ -55,6 +55,7 @@ async def dex_symbols(dex: DexPath, state: State) -> DexSymbols:
             best_bid=r["best_bid"],
             best_ask=r["best_ask"],
             spread_bps=r["spread_bps"],
+            min_order_size=r["min_order_size"],
             last_updated=r["updated_at"],
             is_stale=(now - r["updated_at"]).total_seconds() > stale,
         )

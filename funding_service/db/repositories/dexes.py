@@ -61,7 +61,7 @@ async def fetch_dex_symbols(conn: asyncpg.Connection, dex: str) -> list[asyncpg.
     rows: list[asyncpg.Record] = await conn.fetch(
         """
         SELECT symbol, venue_symbol, multiplier, is_active, mark_price, index_price, volume_24h_usd,
-               open_interest_usd, best_bid, best_ask, spread_bps, updated_at
+               open_interest_usd, best_bid, best_ask, spread_bps, min_order_size, updated_at
         FROM dex_symbols WHERE dex = $1 ORDER BY symbol
         """,
         dex,

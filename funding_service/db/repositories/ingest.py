@@ -8,7 +8,8 @@ One transaction, serialised with other ingests by a transaction-level advisory l
 3. the rows, deduplicated, go to a temporary table with one COPY, then into ``funding_rates`` keyed by (dex,
    symbol, funding period), ``latest_funding_rates`` and ``dex_symbols`` by one statement of ``INSERT … ON
    CONFLICT`` where only a strictly newer observation replaces a row (so replaying a batch, or an older one, changes
-   nothing, not even a timestamp);
+   nothing, not even a timestamp); a market's minimum order size lives on its ``dex_symbols`` row only (the latest
+   observation's, null when that carried none);
 4. once per cycle (not on a replay) its opportunity snapshot is computed from the latest rates as of the cycle's end,
    while PostgreSQL runs that statement, and stored;
 5. one collection log per venue is recorded (upserted by cycle id).
@@ -55,6 +56,7 @@ _COLUMNS = (
     "best_bid",
     "best_ask",
     "spread_bps",
+    "min_order_size",
     "next_funding_time",
     "collected_at",
     "is_latest",
@@ -66,7 +68,7 @@ _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS _ingest_rates (
     dex text, symbol text, venue_symbol text, multiplier text, rate text, interval_hours text, funding_time timestamptz,
     mark_price text, index_price text, open_interest_usd text, volume_24h_usd text, best_bid text, best_ask text,
-    spread_bps text, next_funding_time timestamptz, collected_at timestamptz, is_latest boolean
+    spread_bps text, min_order_size text, next_funding_time timestamptz, collected_at timestamptz, is_latest boolean
 ) ON COMMIT DELETE ROWS
 """
 
@@ -76,7 +78,8 @@ WITH r AS MATERIALIZED (
            interval_hours::numeric AS interval_hours, funding_time, mark_price::numeric AS mark_price,
            index_price::numeric AS index_price, open_interest_usd::numeric AS open_interest_usd,
            volume_24h_usd::numeric AS volume_24h_usd, best_bid::numeric AS best_bid, best_ask::numeric AS best_ask,
-           spread_bps::numeric AS spread_bps, next_funding_time, collected_at, is_latest
+           spread_bps::numeric AS spread_bps, min_order_size::numeric AS min_order_size, next_funding_time,
+           collected_at, is_latest
     FROM _ingest_rates
 ),
 f AS (
@@ -112,15 +115,17 @@ l AS (
 ),
 s AS (
     INSERT INTO dex_symbols AS s (dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd,
-                                  volume_24h_usd, best_bid, best_ask, spread_bps, is_active, updated_at)
+                                  volume_24h_usd, best_bid, best_ask, spread_bps, min_order_size, is_active,
+                                  updated_at)
     SELECT dex, symbol, venue_symbol, multiplier, mark_price, index_price, open_interest_usd, volume_24h_usd, best_bid,
-           best_ask, spread_bps, true, collected_at
+           best_ask, spread_bps, min_order_size, true, collected_at
     FROM r WHERE is_latest
     ON CONFLICT (dex, symbol) DO UPDATE SET
         venue_symbol = EXCLUDED.venue_symbol, multiplier = EXCLUDED.multiplier, mark_price = EXCLUDED.mark_price,
         index_price = EXCLUDED.index_price, open_interest_usd = EXCLUDED.open_interest_usd,
         volume_24h_usd = EXCLUDED.volume_24h_usd, best_bid = EXCLUDED.best_bid, best_ask = EXCLUDED.best_ask,
-        spread_bps = EXCLUDED.spread_bps, is_active = true, updated_at = EXCLUDED.updated_at
+        spread_bps = EXCLUDED.spread_bps, min_order_size = EXCLUDED.min_order_size, is_active = true,
+        updated_at = EXCLUDED.updated_at
     WHERE EXCLUDED.updated_at > s.updated_at
     RETURNING 1
 )
@@ -295,6 +300,7 @@ async def _write_rates(
             _text(r.best_bid),
             _text(r.best_ask),
             _text(spread_bps(r.best_bid, r.best_ask)),
+            _text(r.min_order_size),
             r.next_funding_time,
             r.collected_at,
             i in latest_rows,

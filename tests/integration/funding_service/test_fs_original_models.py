@@ -375,6 +375,7 @@ async def data(service: Service) -> AsyncIterator[datetime]:
                 volume_24h_usd="9000000",
                 best_bid="60020",
                 best_ask="60040",
+                min_order_size="0.001",  # the aster collector reports LOT_SIZE minQty; lighter's rows here carry none
             ),
             rate(
                 "lighter",
@@ -463,4 +464,6 @@ async def test_dexes_original_fields(service: Service, data: datetime) -> None:
     detail = (await service.http.get(API + "/dexes/aster")).json()
     assert detail["collection_interval_seconds"] == 14400
     symbols = (await service.http.get(API + "/dexes/aster/symbols")).json()["symbols"]
-    assert [s["min_order_size"] for s in symbols] == [None]
+    assert [s["min_order_size"] for s in symbols] == [0.001]  # a JSON number, as the original answered it
+    unreported = (await service.http.get(API + "/dexes/lighter/symbols")).json()["symbols"]
+    assert [s["min_order_size"] for s in unreported] == [None]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,32 +185,48 @@ class CoverWatch:
     """The checks at every loop boundary (see the module docstring); ``explained`` lists the boundaries past the
     grace where the position was not covered (and the strategy said why)."""
 
-    venue: GridFaultVenue
+    venue: GridFaultVenue | None = None  # None: the caller reads the venue (:meth:`observe`)
     loops: int = 0
     gap_since: tuple[int, int] | None = None  # (loop, entries accepted) when a gap was first seen
     explained: list[Boundary] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def check(self, strategy: GridStrategy) -> None:
-        self.loops += 1
-        assert strategy.market is not None
+        """One boundary, read from the in-process venue's engine."""
+        assert self.venue is not None
         position, closes = self.venue.truth(strategy.symbol, strategy.close_side)
-        held = position if strategy.open_side is Side.BUY else -position
-        snap = strategy.snapshot()
-        if self.venue.doubled():
-            self.failures.append(f"loop {self.loops}: an order was doubled: {self.venue.doubled()}")
         entries = sum(
             1
             for o in self.venue._orders.values()
             if not o.reduce_only and strategy.client_ids.role_of(o.client_order_id) == "o"
         )
+        self.observe(strategy, position=position, closes=closes, entries=entries, doubled=self.venue.doubled())
+
+    def observe(
+        self, strategy: GridStrategy, *, position: Decimal, closes: Decimal, entries: int, doubled: list[str]
+    ) -> None:
+        """One boundary: the venue's position, the bot's resting close size, how many entries it has placed, the
+        client ids on more than one order."""
+        self.loops += 1
+        assert strategy.market is not None
+        held = position if strategy.open_side is Side.BUY else -position
+        snap = strategy.snapshot()
+        if doubled:
+            self.failures.append(f"loop {self.loops}: an order was doubled: {doubled}")
         if abs(held - closes) < strategy.market.min_size or snap.phase is StrategyPhase.RISK_HALTED:
             self.gap_since = None
             return
         if self.gap_since is None:
             self.gap_since = (self.loops, entries)  # the grace: one loop to read and re-cover
             return
-        boundary = Boundary(self.venue.clock.time(), position, closes, snap.phase, snap.reason, snap.uncovered)
+        boundary = Boundary(
+            time.time() if self.venue is None else self.venue.clock.time(),
+            position,
+            closes,
+            snap.phase,
+            snap.reason,
+            snap.uncovered,
+        )
         self.explained.append(boundary)
         if entries != self.gap_since[1]:
             self.failures.append(f"loop {self.loops}: an entry opened while {held - closes} was uncovered")

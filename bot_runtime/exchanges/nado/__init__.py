@@ -1,0 +1,1 @@
+"""Nado perpetuals (the Vertex team's engine on Ink) on its documented gateway API; signing in :mod:`.signing`."""

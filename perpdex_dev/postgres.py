@@ -6,10 +6,12 @@ directory is handed to the ``postgres`` OS user (created by Debian's package) an
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -134,7 +136,38 @@ class PostgresCluster:
         try:
             self.stop("immediate")
         finally:
+            # a server still starting has no postmaster.pid yet (a SIGTERM during `pg_ctl start`): find it by its
+            # data directory, or it outlives the session on a deleted directory
+            self._kill_servers()
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _servers(self) -> list[int]:
+        """Pids of server processes started on this cluster's data directory (``postgres -D <datadir>``)."""
+        needle = str(self.datadir).encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and Path(argv[0].decode(errors="replace")).name in {"postgres", "postmaster"} and needle in argv:
+                pids.append(int(entry.name))
+        return pids
+
+    def _kill_servers(self, grace: float = 5.0) -> None:
+        pids = self._servers()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pids = [p for p in pids if Path(f"/proc/{p}").exists()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def create_database(self, name: str) -> str:
         """A fresh, empty database; returns its DSN."""

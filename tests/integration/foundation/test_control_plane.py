@@ -87,3 +87,16 @@ async def test_postgres_is_real_and_survives_restart(postgres: PostgresCluster) 
         assert str(await conn.fetchval("select x from t")) == "1.000000000000000001"
     finally:
         await conn.close()
+
+
+def test_destroy_stops_a_server_that_has_no_pid_file_yet() -> None:
+    """A SIGTERM during `pg_ctl start` can come before the postmaster wrote postmaster.pid: destroy() finds the
+    server by its data directory instead of leaving it running on a deleted directory."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        assert cluster._servers(), "the started server is not found by its data directory"
+        (cluster.datadir / "postmaster.pid").rename(cluster.workdir / "postmaster.pid.hidden")
+    finally:
+        cluster.destroy()
+    assert cluster._servers() == [] and not cluster.workdir.exists()

@@ -95,6 +95,7 @@ def ingest_rates(ms: list[Market], collected_at: datetime, seed: int) -> list[In
                 volume_24h_usd=Decimal(rnd.randrange(100_000, 2_000_000_000)),
                 best_bid=(mark - half).quantize(Q8),
                 best_ask=(mark + half).quantize(Q8),
+                min_order_size=Decimal(1).scaleb((10 / m.price).adjusted()),  # a power of ten <= $10 at the price
                 collected_at=collected_at,
             )
         )

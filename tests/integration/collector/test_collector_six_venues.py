@@ -1,8 +1,9 @@
 """The collector against every live venue: each real funding adapter (``registry.create_funding_source``) on its own
 replay server in the venue's wire format, delivering through ``FundingServiceClient`` to the real funding service on
-the real PostgreSQL. A full cycle lands every venue's rows (canonical symbols, multipliers, intervals); a venue
-answering 500s, one hanging past the timeout and one answering a body that is not JSON cost only themselves, and the
-cycle's reports, the collector's health and the service's collection log say which failed and why."""
+the real PostgreSQL. A full cycle lands every venue's rows (canonical symbols, multipliers, intervals, minimum order
+sizes); a venue answering 500s, one hanging past the timeout and one answering a body that is not JSON cost only
+themselves, and the cycle's reports, the collector's health and the service's collection log say which failed and
+why."""
 
 from __future__ import annotations
 
@@ -63,8 +64,22 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert landed == {venue.name: expected(venue) for venue in VENUES}
     history = await service.fetch("SELECT dex, count(*) AS n FROM funding_rates GROUP BY dex")
     assert {row["dex"]: row["n"] for row in history} == {venue.name: 3 for venue in VENUES}
-    symbols = await service.fetch("SELECT dex, symbol, multiplier FROM dex_symbols WHERE symbol = 'PEPE'")
+    symbols = await service.fetch(
+        "SELECT dex, symbol, multiplier, min_order_size FROM dex_symbols WHERE symbol = 'PEPE'"
+    )
     assert {row["dex"]: row["multiplier"] for row in symbols} == {venue.name: Decimal(1000) for venue in VENUES}
+    # each venue's minimum order size in PEPE (its fixture's minimum in 1000PEPE/kPEPE contracts x 1000)
+    assert {row["dex"]: row["min_order_size"] for row in symbols} == {
+        "aster": 1000,  # LOT_SIZE minQty 1
+        "backpack": 1000,  # minQuantity 1
+        "edgex": 100_000,  # minOrderSize 100
+        "ethereal": 1000,  # lotSize = minQuantity 1
+        "extended": 1_000_000,  # tradingConfig.minOrderSize 1000
+        "grvt": 100_000,  # min_size 100
+        "hyperliquid": 497_000,  # $10 at markPx 0.020121 on the szDecimals 0 step: 497
+        "lighter": 500_000,  # min_base_amount 500
+        "paradex": 1000,  # order_size_increment 1
+    }
     logs = await service.fetch("SELECT dex, status, fetched, error FROM collection_logs")
     assert {row["dex"]: (row["status"], row["fetched"], row["error"]) for row in logs} == {
         venue.name: ("ok", 3, None) for venue in VENUES

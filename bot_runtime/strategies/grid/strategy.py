@@ -578,7 +578,7 @@ class GridStrategy(Strategy):
             )
             if not pending.request.reduce_only:
                 self.opens += 1
-                await self._monitor_open(found, stopping)
+                await self._monitor_open(found, stopping, adopted=True)
 
     async def _lookup(self, client_id: str) -> Order | None:
         return await self.retry(lambda: self.exchange.find_order_by_client_id(self.symbol, client_id))
@@ -589,7 +589,7 @@ class GridStrategy(Strategy):
         strays = [o for o in self.entry_orders if o.order_id not in self._watched and self.is_ours(o)]
         for order in strays:
             log.info("adopting a resting entry nobody watched", extra={"order_id": order.order_id})
-            await self._monitor_open(order, stopping)
+            await self._monitor_open(order, stopping, adopted=True)
         return bool(strays)
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -651,7 +651,7 @@ class GridStrategy(Strategy):
         self.opens += 1
         await self._monitor_open(order, stopping)
 
-    async def _monitor_open(self, order: Order, stopping: asyncio.Event) -> None:
+    async def _monitor_open(self, order: Order, stopping: asyncio.Event, *, adopted: bool = False) -> None:
         """Wait for an entry to fill; cancel it when the market moved away (final only when the venue says so);
         cover what filled."""
         symbol, order_id = order.symbol, order.order_id
@@ -682,19 +682,21 @@ class GridStrategy(Strategy):
             # the cooldown counts from the last fill (an entry cancelled unfilled is followed by the next at once);
             # boost mode: the next entry follows the market close at once
             self.last_open_time = None if self.grid.boost_mode else self.clock.monotonic()
-            await self._cover_fill(order.filled_size, order.avg_fill_price or order.price)
+            await self._cover_fill(order.filled_size, order.avg_fill_price or order.price, adopted=adopted)
 
-    async def _cover_fill(self, size: Decimal, price: Decimal | None) -> None:
+    async def _cover_fill(self, size: Decimal, price: Decimal | None, *, adopted: bool = False) -> None:
         """The take-profit of a fill, for the fill plus any remainder below the minimum size that earlier fills left
-        uncovered, never more than the venue shows uncovered (an entry adopted late may be covered already); when it
-        cannot be placed, the cover invariant retries it with backoff (and nothing new opens meanwhile)."""
+        uncovered (read from the venue); an entry ``adopted`` late gets no more than the venue shows uncovered (the
+        invariant may have covered its fill already). When it cannot be placed, the cover invariant retries it with
+        backoff (and nothing new opens meanwhile)."""
         assert self.market is not None
         with contextlib.suppress(ExchangeError):
             await self._refresh_orders()
             await self._refresh_position()
         gap = max(self.market.round_size(self.gap()), ZERO)
         if gap < size:
-            total = gap  # part of it is covered already (the invariant re-covered it first), or the read lags
+            # adopted: part of it may be covered already; ours: the position read lags the fill (the fill is known)
+            total = gap if adopted else size
         elif gap - size < self.market.min_size:
             total = gap  # the fill and the remainders below the minimum size that earlier fills left
         else:

@@ -531,6 +531,10 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: EdgexExcha
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
+    asset = load_fixture("edgex", "account_asset")
+    asset["data"]["positionList"] = []  # a flat account: a buy grid cannot cover the recorded short (positionMismatch)
+    asset["data"]["positionAssetList"] = []
+    venue.server.route("GET", "/api/v2/private/account/getAccountAsset", venue.authed(lambda r: asset))
     config = grid_config("edgex")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()

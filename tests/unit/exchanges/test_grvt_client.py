@@ -545,6 +545,8 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: GrvtExchan
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
+    # a flat account: a buy grid cannot cover the recorded short (positionMismatch)
+    venue.server.route("POST", "/full/v1/positions", lambda r: venue.private(r, {"result": []}))
     config = grid_config("grvt")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()

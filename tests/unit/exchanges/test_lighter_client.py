@@ -585,6 +585,24 @@ async def test_bad_auth_is_an_authentication_error(venue: LighterVenue, api_key:
         await exchange.close()
 
 
+def follow_fills(venue: LighterVenue) -> None:
+    """The account's BTC position is what the venue's fills made (account.json with the position replaced): a grid
+    keeps its position and its take-profits consistent, and a buy grid cannot cover the recorded short."""
+
+    def account(_request: RecordedRequest) -> Any:
+        body = load_fixture("lighter", "account")
+        held = sum(
+            (Decimal(o.get("filled_base_amount") or "0") * (-1 if o["is_ask"] else 1) for o in venue.orders.values()),
+            Decimal(0),
+        )
+        for position in body["accounts"][0]["positions"]:
+            if position["symbol"] == "BTC":
+                position.update(position=str(abs(held)), sign=-1 if held < 0 else 1)
+        return body
+
+    venue.server.route("GET", "/api/v1/account", account, query={"by": "index"})
+
+
 async def test_grid_session_open_fill_close_then_stop_cancels(client: LighterExchange, venue: LighterVenue) -> None:
     """The grid strategy on this client against the replay venue: post-only open at ask - tick, a fill over the
     stream, the take-profit close placed reduce-only, and the stop (what SIGTERM triggers) cancels it."""
@@ -592,6 +610,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels(client: LighterExc
     from bot_runtime.risk import RiskManager
     from bot_runtime.strategies import build_strategy
 
+    follow_fills(venue)
     config = grid_config("lighter")
     strategy = build_strategy(config, client, RiskManager(config.risk))
     stopping = asyncio.Event()
@@ -630,6 +649,7 @@ async def test_grid_restart_recognises_its_close_orders(venue: LighterVenue, api
         assert isinstance(exchange, LighterExchange)
         return exchange
 
+    follow_fills(venue)
     first = GridProcess(new_client(), "lighter")
     await first.start()
     try:

@@ -20,6 +20,7 @@ transports (``requests``/httpx clients that build a web3 chain client, its WebSo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
@@ -31,6 +32,7 @@ from eth_account import Account
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
 from bot_runtime.exchanges.base import (
@@ -41,6 +43,7 @@ from bot_runtime.exchanges.base import (
     Exchange,
     ExchangeError,
     Fill,
+    MalformedResponse,
     Market,
     Order,
     OrderNotFound,
@@ -109,8 +112,7 @@ class EtherealExchange(Exchange):
     # lifecycle ----------------------------------------------------------------------------------------------------
     async def connect(self) -> None:
         self._hub.mark_started()
-        await self.markets()
-        await self._load_account()
+        await asyncio.gather(self.markets(), self._load_account())  # independent reads: one round trip less
         for order in await self.open_orders():
             self._hub.track(order)
         if self._account_ws is None:
@@ -131,36 +133,42 @@ class EtherealExchange(Exchange):
 
     async def _load_account(self) -> None:
         """The subaccount (by owner and name), the signing domain, and the proof that the key may trade for it:
-        the key *is* the account, or it is a linked signer in state ACTIVE."""
-        page = Page[Subaccount].model_validate(await self._get("/v1/subaccount", {"sender": self.account}))
+        the key *is* the account, or it is a linked signer in state ACTIVE (three independent reads, together)."""
+        subaccounts, signer, rpc_config = await asyncio.gather(
+            self._get("/v1/subaccount", {"sender": self.account}), self._linked_signer(), self._get("/v1/rpc/config")
+        )
         wanted = self.settings.subaccount
-        for sub in page.data:
-            if _decode_name(sub.name) == wanted:
-                self._subaccount_id = sub.id
-                break
-        else:
+        with reading(self.name, "GET /v1/subaccount"):
+            page = Page[Subaccount].model_validate(subaccounts)
+        self._subaccount_id = next((sub.id for sub in page.data if _decode_name(sub.name) == wanted), None)
+        if self._subaccount_id is None:
             raise AuthenticationError(
                 f"{self.name}: {ACCOUNT_ENV} has no subaccount named {wanted!r}", exchange=self.name
             )
-        if self.signer_address.lower() != self.account.lower():
-            try:
-                signer = Signer.model_validate(await self._get(f"/v1/linked-signer/address/{self.signer_address}"))
-            except ExchangeError as exc:
-                if not is_not_found(exc):
-                    raise
-                signer = None
-            if signer is None or signer.status != "ACTIVE":
-                state = signer.status if signer is not None else "not linked"
-                raise AuthenticationError(
-                    f"{self.name}: the key of {KEY_ENV} is neither {ACCOUNT_ENV} nor an active linked signer "
-                    f"of its subaccount ({state})",
-                    exchange=self.name,
-                )
-        rpc_config = await self._get("/v1/rpc/config")
+        if self.signer_address.lower() != self.account.lower() and (signer is None or signer.status != "ACTIVE"):
+            state = signer.status if signer is not None else "not linked"
+            raise AuthenticationError(
+                f"{self.name}: the key of {KEY_ENV} is neither {ACCOUNT_ENV} nor an active linked signer "
+                f"of its subaccount ({state})",
+                exchange=self.name,
+            )
         try:
             self._signer = OrderSigner(self._key.get_secret_value(), rpc_config, subaccount_name=wanted)
         except ValueError:
             raise ExchangeError(f"{self.name}: /v1/rpc/config has an unknown shape", exchange=self.name) from None
+
+    async def _linked_signer(self) -> Signer | None:
+        """The key's linked-signer record (None when the key is the account's own, or not linked at all)."""
+        if self.signer_address.lower() == self.account.lower():
+            return None
+        try:
+            answer = await self._get(f"/v1/linked-signer/address/{self.signer_address}")
+        except ExchangeError as exc:
+            if not is_not_found(exc):
+                raise
+            return None
+        with reading(self.name, "GET /v1/linked-signer/address"):
+            return Signer.model_validate(answer)
 
     @property
     def subaccount_id(self) -> str:
@@ -209,7 +217,8 @@ class EtherealExchange(Exchange):
         if self._markets is None:
             markets: dict[str, Market] = {}
             for row in await self._pages("/v1/product", {}):
-                product = Product.model_validate(row)
+                with reading(self.name, "GET /v1/product"):
+                    product = Product.model_validate(row)
                 if not parsing.is_tradable_perp(product):
                     continue
                 market = parsing.market_from_product(self.name, product)
@@ -222,13 +231,13 @@ class EtherealExchange(Exchange):
 
     async def best_bid_ask(self, symbol: str) -> Quote:
         market = await self.market(symbol)
-        prices = MarketPrices.model_validate(
-            await self._get("/v1/product/market-price", {"productIds": [market.contract_id]})
-        )
+        answer = await self._get("/v1/product/market-price", {"productIds": [market.contract_id]})
+        with reading(self.name, "GET /v1/product/market-price"):
+            prices = MarketPrices.model_validate(answer)
         price = next((p for p in prices.data if p.product_id == market.contract_id), None)
-        if price is None or price.best_bid_price is None or price.best_ask_price is None:
-            raise ExchangeError(f"{self.name}: {market.venue_symbol} has an empty side", exchange=self.name)
-        return Quote(symbol=symbol, bid=price.best_bid_price, ask=price.best_ask_price)
+        if price is None:
+            raise MalformedResponse(f"{self.name}: no market price for {market.venue_symbol}", exchange=self.name)
+        return checked_quote(self.name, symbol, price.best_bid_price, price.best_ask_price)
 
     async def price_stream(self, symbol: str) -> AsyncIterator[Quote]:
         market = await self.market(symbol)
@@ -240,18 +249,23 @@ class EtherealExchange(Exchange):
         async def on_message(message: Any) -> None:
             if not isinstance(message, Mapping) or message.get("e") != "Ticker":
                 return
-            ticker = Ticker.model_validate(message["data"])
-            if ticker.s == market.venue_symbol and ticker.bid_px is not None and ticker.ask_px is not None:
-                quotes.put(
-                    Quote(
-                        symbol=symbol,
-                        bid=ticker.bid_px,
-                        ask=ticker.ask_px,
-                        bid_size=ticker.bid_amt,
-                        ask_size=ticker.ask_amt,
-                        timestamp=from_ms(ticker.t),
-                    )
+            with reading(self.name, "Ticker message"):
+                ticker = Ticker.model_validate(message["data"])
+            if ticker.s != market.venue_symbol:
+                return
+            try:
+                quote = checked_quote(
+                    self.name,
+                    symbol,
+                    ticker.bid_px,
+                    ticker.ask_px,
+                    bid_size=ticker.bid_amt,
+                    ask_size=ticker.ask_amt,
+                    timestamp=from_ms(ticker.t),
                 )
+            except MalformedResponse:  # an empty or crossed side: no quote to hand out, wait for the next one
+                return
+            quotes.put(quote)
 
         socket = self.settings.websocket(f"{self.name} {market.venue_symbol} ticker", on_message, on_connect=subscribe)
         async for quote in relay(socket, quotes):
@@ -302,10 +316,9 @@ class EtherealExchange(Exchange):
             reduce_only=request.reduce_only,
             client_order_id=wire_id,
         )
-        try:
-            created = SubmitCreated.model_validate(await self._post("/v1/order", body))
-        except ValueError:
-            raise ExchangeError(f"{self.name}: POST /v1/order answered an unknown shape", exchange=self.name) from None
+        answer = await self._post("/v1/order", body)
+        with reading(self.name, "POST /v1/order"):
+            created = SubmitCreated.model_validate(answer)
         base = Order(
             order_id=created.id,
             client_order_id=request.client_order_id,
@@ -344,10 +357,9 @@ class EtherealExchange(Exchange):
         return order
 
     async def _cancel(self, body: dict[str, Any]) -> list[Any]:
-        try:
-            return CancelResults.model_validate(await self._post("/v1/order/cancel", body)).data
-        except ValueError:
-            raise ExchangeError(f"{self.name}: the cancel answer has an unknown shape", exchange=self.name) from None
+        answer = await self._post("/v1/order/cancel", body)
+        with reading(self.name, "POST /v1/order/cancel"):
+            return CancelResults.model_validate(answer).data
 
     def _cancelled(self, order_id: str | None) -> None:
         known = self._hub.known_order(order_id) if order_id else None
@@ -405,7 +417,8 @@ class EtherealExchange(Exchange):
             params["productIds"] = [(await self.market(symbol)).contract_id]
         orders: list[Order] = []
         for row in await self._pages("/v1/order", params):
-            order = self._order(WireOrder.model_validate(row))
+            with reading(self.name, "GET /v1/order"):
+                order = self._order(WireOrder.model_validate(row))
             if order is not None and parsing.is_open(order) and (symbol is None or order.symbol == symbol):
                 orders.append(order)
         return orders
@@ -418,14 +431,16 @@ class EtherealExchange(Exchange):
             if is_not_found(exc):
                 return None
             raise
-        return self._order(WireOrder.model_validate(answer))
+        with reading(self.name, "GET /v1/order/{id}"):
+            return self._order(WireOrder.model_validate(answer))
 
     async def find_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         await self.markets()
         params = {"subaccountId": self.subaccount_id, "clientOrderId": self._ids.encode(client_order_id)}
-        answer = Page[WireOrder].model_validate(await self._get("/v1/order", params))
-        for wire in answer.data:
-            order = self._order(wire)
+        answer = await self._get("/v1/order", params)
+        with reading(self.name, "GET /v1/order?clientOrderId="):
+            orders = [self._order(wire) for wire in Page[WireOrder].model_validate(answer).data]
+        for order in orders:
             if order is not None:
                 return order.model_copy(update={"client_order_id": client_order_id})
         return None
@@ -439,10 +454,11 @@ class EtherealExchange(Exchange):
         rows = await self._pages("/v1/position", {"subaccountId": self.subaccount_id, "open": "true"})
         result = []
         for row in rows:
-            wire = WirePosition.model_validate(row)
-            market = self._by_product.get(wire.product_id)
-            if market is not None and wire.size != 0:
-                result.append(parsing.position_from_wire(wire, market.symbol))
+            with reading(self.name, "GET /v1/position"):
+                wire = WirePosition.model_validate(row)
+                market = self._by_product.get(wire.product_id)
+                if market is not None and wire.size != 0:
+                    result.append(parsing.position_from_wire(wire, market.symbol))
         return result
 
     async def position(self, symbol: str) -> Position:
@@ -457,7 +473,8 @@ class EtherealExchange(Exchange):
 
     async def balance(self) -> Balance:
         rows = await self._pages("/v1/subaccount/balance", {"subaccountId": self.subaccount_id})
-        balances = [WireBalance.model_validate(row) for row in rows]
+        with reading(self.name, "GET /v1/subaccount/balance"):
+            balances = [WireBalance.model_validate(row) for row in rows]
         usd = next((b for b in balances if b.token_name.upper().startswith("USD")), None)
         unrealized = sum((p.unrealized_pnl for p in await self._positions()), Decimal(0))
         if usd is None:
@@ -485,13 +502,17 @@ class EtherealExchange(Exchange):
         event = message.get("e")
         if event not in {"OrderUpdate", "OrderFill"}:
             return
-        batch = StreamBatch.model_validate(message.get("data"))
-        if event == "OrderUpdate":
-            for row in batch.d:
-                self._on_order_update(StreamOrder.model_validate(row))
-        else:
-            for row in batch.d:
-                self._on_fill(StreamFill.model_validate(row))
+        with reading(self.name, f"{event} message"):
+            batch = StreamBatch.model_validate(message.get("data"))
+            entries: list[StreamOrder | StreamFill] = [
+                StreamOrder.model_validate(row) if event == "OrderUpdate" else StreamFill.model_validate(row)
+                for row in batch.d
+            ]
+            for entry in entries:
+                if isinstance(entry, StreamOrder):
+                    self._on_order_update(entry)
+                else:
+                    self._on_fill(entry)
 
     def _on_order_update(self, entry: StreamOrder) -> None:
         market = self._by_ticker.get(entry.s)
@@ -526,11 +547,12 @@ class EtherealExchange(Exchange):
         params = {"subaccountId": self.subaccount_id, "createdAfter": int(since.timestamp() * 1000), "order": "asc"}
         fills: list[Fill] = []
         for row in await self._pages("/v1/order/fill", params):
-            wire = WireFill.model_validate(row)
-            market = self._by_product.get(wire.product_id)
-            if market is not None:
-                client_id = self._client_id(wire.client_order_id, wire.order_id)
-                fills.append(parsing.fill_from_wire(wire, market.symbol, client_id))
+            with reading(self.name, "GET /v1/order/fill"):
+                wire = WireFill.model_validate(row)
+                market = self._by_product.get(wire.product_id)
+                if market is not None:
+                    client_id = self._client_id(wire.client_order_id, wire.order_id)
+                    fills.append(parsing.fill_from_wire(wire, market.symbol, client_id))
         return fills
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
-from bot_runtime.exchanges.base import ExchangeError, FundingRate, FundingSource, base_min_size, utcnow
+from bot_runtime.exchanges._shared.payload_checks import reading
+from bot_runtime.exchanges.base import FundingRate, FundingSource, base_min_size, utcnow
 from bot_runtime.exchanges.ethereal.config import EtherealSettings
 from bot_runtime.exchanges.ethereal.errors import map_http_error
 from bot_runtime.exchanges.ethereal.parsing import market_from_product
@@ -64,10 +65,9 @@ class EtherealFundingSource(FundingSource):
         products: list[Product] = []
         params: dict[str, Any] = {"limit": 100}
         for _ in range(100):
-            try:
-                page = Page[Product].model_validate(await self._get("/v1/product", params))
-            except ValueError:
-                raise ExchangeError(f"{self.name}: /v1/product has an unknown shape", exchange=self.name) from None
+            answer = await self._get("/v1/product", params)
+            with reading(self.name, "GET /v1/product"):
+                page = Page[Product].model_validate(answer)
             products.extend(page.data)
             if not page.has_next or not page.next_cursor:
                 break
@@ -78,13 +78,10 @@ class EtherealFundingSource(FundingSource):
         prices: dict[str, MarketPrice] = {}
         for start in range(0, len(product_ids), _PRICE_BATCH):
             batch = product_ids[start : start + _PRICE_BATCH]
-            try:
-                answer = MarketPrices.model_validate(await self._get("/v1/product/market-price", {"productIds": batch}))
-            except ValueError:
-                raise ExchangeError(
-                    f"{self.name}: /v1/product/market-price has an unknown shape", exchange=self.name
-                ) from None
-            prices.update({price.product_id: price for price in answer.data})
+            answer = await self._get("/v1/product/market-price", {"productIds": batch})
+            with reading(self.name, "GET /v1/product/market-price"):
+                listed = MarketPrices.model_validate(answer)
+            prices.update({price.product_id: price for price in listed.data})
         return prices
 
     async def funding_rates(self, symbols: list[str] | None = None) -> list[FundingRate]:

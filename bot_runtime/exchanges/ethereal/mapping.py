@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import uuid
 
+from bot_runtime.exchanges._shared.payload_checks import unknown_status, unknown_value
 from bot_runtime.exchanges.base import CancelReason, OrderStatus, Side
 from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec
 
+EXCHANGE = "ethereal"
 BUY, SELL = 0, 1
 
 
@@ -46,7 +48,11 @@ def side_to_wire(side: Side) -> int:
 
 
 def side_from_wire(side: int) -> Side:
-    return Side.BUY if side == BUY else Side.SELL
+    if side == BUY:
+        return Side.BUY
+    if side == SELL:
+        return Side.SELL
+    raise unknown_value(EXCHANGE, "order side", side)
 
 
 _REASONS = {
@@ -71,7 +77,8 @@ def reason_from_code(code: str | None) -> CancelReason:
 
 
 def status_from_wire(status: str, reason: str | None = None) -> tuple[OrderStatus, CancelReason | None]:
-    """An ``OrderDto.status`` / stream ``st`` (NEW, PENDING, FILLED_PARTIAL, FILLED, REJECTED, CANCELED, EXPIRED)."""
+    """An ``OrderDto.status`` / stream ``st`` (NEW, PENDING, FILLED_PARTIAL, FILLED, REJECTED, CANCELED, EXPIRED: the
+    SDK's ``Status`` enum); any other is a :class:`~bot_runtime.exchanges.base.MalformedResponse`, never a guess."""
     if status == "NEW":
         return OrderStatus.OPEN, None
     if status == "PENDING":  # accepted, not yet through the engine (block execution) or a stop not triggered
@@ -90,4 +97,4 @@ def status_from_wire(status: str, reason: str | None = None) -> tuple[OrderStatu
         return OrderStatus.CANCELED, _REASONS.get(reason or "", CancelReason.USER_CANCELED)
     if status == "EXPIRED":
         return OrderStatus.EXPIRED, CancelReason.EXPIRED
-    return OrderStatus.OPEN, None  # an unknown new status: not proof that the order is gone
+    raise unknown_status(EXCHANGE, status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from bot_runtime.exchanges.base import (
     CredentialsError,
     Exchange,
     InsufficientMargin,
+    MalformedResponse,
     OrderNotFound,
     OrderRejected,
     OrderRequest,
@@ -751,3 +753,29 @@ def test_an_ethereal_pod_imports_only_its_own_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "['ethereal']"]  # the SDK's signing modules only: no web3
+
+
+# --- payloads read strictly -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"status": "PARKED"}, "unknown order status 'PARKED'"),  # outside the SDK's Status enum
+        ({"side": 2}, "unknown order side"),
+        ({"quantity": None}, "unreadable GET /v1/order/{id}"),
+    ],
+    ids=["unknown-status", "unknown-side", "missing-quantity"],
+)
+async def test_an_order_payload_it_cannot_read_is_malformed_not_a_default(
+    eth: Exchange, venue: EtherealVenue, change: dict[str, Any], what: str
+) -> None:
+    order = await eth.place_order(post_only("104000"))
+    venue.orders[order.order_id].update(change)
+    with pytest.raises(MalformedResponse, match=re.escape(what)) as caught:
+        await eth.get_order("BTC", order.order_id)
+    assert "104000" not in str(caught.value)  # no payload text in the message
+
+
+async def test_a_crossed_or_empty_book_is_no_quote(eth: Exchange, venue: EtherealVenue) -> None:
+    venue.BOOK = {**EtherealVenue.BOOK, BTC_ID: (Decimal(104401), Decimal(104399))}
+    with pytest.raises(MalformedResponse, match="0 < bid < ask"):
+        await eth.best_bid_ask("BTC")

@@ -83,7 +83,7 @@ class BotMetrics:
         self.recovered_orders = Counter(
             "perpdex_bot_recovered_close_orders",
             "Close orders placed for a position found uncovered (on start/resume, after a cancelled entry, or by the"
-            " mismatch check), by why",
+            " grid's cover invariant: why=uncovered), by why",
             ["why"],
             registry=r,
         )

@@ -170,7 +170,8 @@ class StrategyEvents(Protocol):
 
 
 class Recovery(BaseModel):
-    """Close orders a strategy placed for a position it found uncovered (on start, resume, or the mismatch check)."""
+    """Close orders a strategy placed for a position it found uncovered (on start, resume, or the grid's cover
+    invariant)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -178,7 +179,7 @@ class Recovery(BaseModel):
     size: Decimal = Field(description="the size covered by the new close orders")
     orders: int
     price: Decimal
-    why: str = Field(description="start | entry cancelled | mismatch check")
+    why: str = Field(description="start | entry cancelled | uncovered (the grid's cover invariant)")
 
 
 class NullEvents:

@@ -13,6 +13,8 @@ Faults added here (the base class has lost replies, rejected entries, stalls, st
 - ``close_fill_fraction``: a reduce-only market close fills only this fraction (the rest expires);
 - ``cancel_delay``: a cancel is acknowledged at once and takes effect this many seconds later;
 - ``quote_fault``: rewrites every quote while set (zero, outlier, frozen);
+- ``malformed_entry_replies`` / ``malformed_reads``: the next N entries land but their answer cannot be read, the
+  next N order reads (get_order, open_orders) answer something unreadable (:class:`MalformedResponse`);
 - :meth:`GridFaultVenue.end_stream`: the order-update stream ends (as a dropped socket does);
 - :meth:`GridFaultVenue.set_min_size`: a minimum order size above the size step (partial fills below it).
 
@@ -33,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot_runtime.exchanges.base import (
+    MalformedResponse,
     Order,
     OrderNotFound,
     OrderRejected,
@@ -71,6 +74,8 @@ class GridFaultVenue(FaultyVenue):
         self.close_fill_fraction: Decimal | None = None
         self.cancel_delay = 0.0
         self.quote_fault: Callable[[Quote], Quote] | None = None
+        self.malformed_entry_replies = 0
+        self.malformed_reads = 0
         self._history: dict[str, list[tuple[float, Order]]] = {}
 
     # faults ---------------------------------------------------------------------------------------------------------
@@ -84,6 +89,14 @@ class GridFaultVenue(FaultyVenue):
         for event in events:
             self._history.setdefault(event.order.order_id, []).append((self.clock.time(), event.order))
         super()._publish(events)
+
+    def _malformed(self) -> MalformedResponse:
+        return MalformedResponse(f"{self.name}: order status 'frozen' unknown", exchange=self.name)
+
+    def _read(self) -> None:
+        if self.malformed_reads > 0:
+            self.malformed_reads -= 1
+            raise self._malformed()
 
     def _limit(self) -> None:
         self.limited_at.append(self.clock.time())
@@ -108,6 +121,10 @@ class GridFaultVenue(FaultyVenue):
         if self.fail_entry_sends > 0:
             self.fail_entry_sends -= 1
             raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
+        if self.malformed_entry_replies > 0 and request.client_order_id not in self.engine.by_client_id:
+            self.malformed_entry_replies -= 1
+            await PaperExchange.place_order(self, request)
+            raise self._malformed()
         if self.accept_duplicates and request.client_order_id in self.engine.by_client_id:
             del self.engine.by_client_id[request.client_order_id]  # the venue forgets it: a second order lands
             return await PaperExchange.place_order(self, request)
@@ -121,6 +138,7 @@ class GridFaultVenue(FaultyVenue):
 
     async def get_order(self, symbol: str, order_id: str) -> Order | None:
         self.get_order_calls.append(self.clock.time())
+        self._read()
         order = await super().get_order(symbol, order_id)
         if order is None or self.order_read_lag <= 0:
             return order
@@ -132,6 +150,7 @@ class GridFaultVenue(FaultyVenue):
         if self.rate_limited_reads > 0:
             self.rate_limited_reads -= 1
             self._limit()
+        self._read()
         return await super().open_orders(symbol)
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:

@@ -206,6 +206,22 @@ async def test_a_rest_read_behind_a_filled_stream_update_does_not_win(make_rig: 
     await rig.settle()
 
 
+async def test_unreadable_answers_are_looked_up_and_read_again(make_rig: Callable[..., Any]) -> None:
+    """The venue answers an entry with something its client cannot read (it landed), and then six order reads in a
+    row (an unknown status: MalformedResponse): the entry is looked up by client id (found, never resent), the reads
+    are retried and then skipped for a loop, nothing crashes and every fill is covered."""
+    rig = await make_rig()
+    rig.venue.malformed_entry_replies = 1
+    await rig.run_for(30)
+    rig.venue.malformed_reads = 6
+    await rig.run_for(90)
+    assert rig.venue.malformed_entry_replies == 0 and rig.venue.malformed_reads == 0
+    assert entries(rig)[0].filled_size > 0
+    assert len(entries(rig)) > 3
+    assert any(type(e).__name__ == "MalformedResponse" for e in rig.events.errors)
+    await rig.settle()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # take-profits
 

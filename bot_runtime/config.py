@@ -53,6 +53,7 @@ GRID_EXCHANGES = (
     "hyperliquid",
     "extended",
     "ethereal",
+    "nado",
     "paper",
 )
 KNOWN_VENUE_FAMILIES = frozenset(GRID_EXCHANGES)

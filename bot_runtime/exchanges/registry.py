@@ -141,6 +141,23 @@ VENUES: dict[str, VenueSpec] = {
             sdk_modules=("ethereal", "eth_account"),
         ),
         VenueSpec(
+            "nado",
+            "bot_runtime.exchanges.nado",
+            # the key that signs (the wallet's, or a linked signer's); the owner when the key is a linked signer
+            required_env=("NADO_PRIVATE_KEY",),
+            optional_env=(
+                "NADO_ACCOUNT_ADDRESS",
+                "NADO_SUBACCOUNT_NAME",
+                "NADO_NETWORK",
+                "NADO_BASE_URL",
+                "NADO_WS_URL",
+                "NADO_INDEXER_URL",
+            ),
+            extra="nado",
+            sdk_modules=("eth_account",),
+            notes="nado-protocol cannot be imported under eth-account 0.13: its EIP-712 tables are written out",
+        ),
+        VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
         ),
     )

@@ -45,7 +45,18 @@ def test_examples_exist() -> None:
         "collector.yaml",
         "paper-collector.yaml",
     } <= names
-    for venue in ("lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal"):
+    for venue in (
+        "lighter",
+        "grvt",
+        "edgex",
+        "paradex",
+        "backpack",
+        "aster",
+        "hyperliquid",
+        "extended",
+        "ethereal",
+        "nado",
+    ):
         assert f"grid-{venue}.yaml" in names and f"secrets/{venue}-secret.yaml" in names
     assert {"secrets/telegram-secret.yaml", "secrets/lark-secret.yaml"} <= names
 
@@ -80,7 +91,7 @@ def _assert_subset(expected: Any, actual: Any, where: str) -> None:
 def test_all_examples_apply_together(kube, crd_ns: str) -> None:  # type: ignore[no-untyped-def]
     kube.kubectl("apply", "-n", crd_ns, "-R", "-f", str(EXAMPLES))
     bots = kube.kubectl("get", "tradingbots", "-n", crd_ns, "-o", "name").stdout.split()
-    assert "tradingbot.perpdex.io/paper-btc-grid" in bots and len(bots) == 12
+    assert "tradingbot.perpdex.io/paper-btc-grid" in bots and len(bots) == 13
     collectors = kube.kubectl("get", "fc", "-n", crd_ns, "-o", "name").stdout.split()
     assert sorted(collectors) == ["fundingcollector.perpdex.io/all-dexes", "fundingcollector.perpdex.io/paper-dexes"]
 

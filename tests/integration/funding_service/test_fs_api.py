@@ -146,7 +146,7 @@ async def test_dexes(api: httpx.AsyncClient) -> None:
     by_name = {x["name"]: x for x in body["dexes"]}
     assert body["count"] == len(by_name)
     assert set(by_name) == {
-        "lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal",
+        "lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado",
     }  # fmt: skip
     assert d(by_name["extended"]["fee_structure"]["taker_fee"]) == D("0.00025")
     assert d(by_name["hyperliquid"]["fee_structure"]["taker_fee"]) == D("0.00045")
@@ -206,6 +206,7 @@ async def test_latest_rates_with_metadata(api: httpx.AsyncClient) -> None:
         "hyperliquid",
         "extended",
         "ethereal",
+        "nado",
     }
     assert d(body["dex_metadata"]["edgex"]["taker_fee"]) == D("0.00038")
     edgex = body["details"]["SOL"]["edgex"]

@@ -31,6 +31,7 @@ from bot_runtime.exchanges.nado.signing import (
     order_verifying_contract,
     subaccount_bytes32,
 )
+from tests.support import nado_sdk_oracle
 
 KEY = "0x" + "4c" * 32
 CHAIN_ID = 57073  # Ink mainnet
@@ -40,25 +41,18 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "exchanges" / "nado"
 
 @pytest.fixture(scope="module")
 def sdk() -> Any:
-    """The SDK's signing functions, imported under the compatibility shim."""
-    pytest.importorskip("nado_protocol", reason="nado-protocol (the test oracle) is not installed")
-    import eth_account.messages as messages
-    from eth_account.messages import encode_typed_data
-
-    if not hasattr(messages, "encode_structured_data"):
-
-        def encode_structured_data(primitive: Any) -> Any:
-            return encode_typed_data(full_message=primitive)
-
-        setattr(messages, "encode_structured_data", encode_structured_data)  # noqa: B010 - the shim itself
-    import nado_protocol.contracts.eip712.sign as sign
-    import nado_protocol.utils.bytes32 as bytes32
-    import nado_protocol.utils.expiration as expiration
-    import nado_protocol.utils.nonce as nonce
-    import nado_protocol.utils.order as order
-    from nado_protocol.contracts.types import NadoTxType
-
-    return SimpleNamespace(sign=sign, bytes32=bytes32, expiration=expiration, nonce=nonce, order=order, tx=NadoTxType)
+    """The SDK's signing functions, imported under the compatibility shim (nado_sdk_oracle)."""
+    oracle = nado_sdk_oracle.sdk()
+    if oracle is None:
+        pytest.skip("nado-protocol (the test oracle) is not installed")
+    return SimpleNamespace(
+        sign=oracle.sign,
+        bytes32=oracle.bytes32,
+        expiration=oracle.expiration,
+        nonce=oracle.nonce,
+        order=oracle.order,
+        tx=oracle.contract_types.NadoTxType,
+    )
 
 
 def _sdk_sign(sdk: Any, tx: Any, message: dict[str, Any], contract: str) -> tuple[str, str]:

@@ -410,17 +410,17 @@ class GridStrategy(Strategy):
         await self._refresh_position()
         if await self._adopt_entries(stopping):
             return False  # an entry nobody watched was handled: read everything again
+        if quote is not None and self.quotes.confirmed(self._stop_price_reached):  # uncovered or not: onStop decides
+            self.phase = StrategyPhase.STOPPED
+            self.reason = f"stopPrice {self.grid.stop_price} reached (bid {quote.bid} / ask {quote.ask})"
+            log.warning("%s: %s", self.config.name, self.reason)
+            return True
         if not await self._covered(stopping):
             return False
         if quote is None:
             self._not_opening("BadQuote", f"waiting for a good quote ({self.quote_problem}): no new opens")
             await self.clock.wait_event(stopping, self.loop_interval)
             return False
-        if self.quotes.confirmed(self._stop_price_reached):
-            self.phase = StrategyPhase.STOPPED
-            self.reason = f"stopPrice {self.grid.stop_price} reached (bid {quote.bid} / ask {quote.ask})"
-            log.warning("%s: %s", self.config.name, self.reason)
-            return True
         if self._pause_price_reached(quote):
             self._not_opening("PausePrice", f"pausePrice {self.grid.pause_price} reached: no new opens")
             await self.clock.wait_event(stopping, self.pause_sleep)

@@ -255,6 +255,19 @@ async def test_a_rejected_take_profit_is_retried_and_nothing_opens_meanwhile(
     await rig.settle()
 
 
+async def test_stop_price_ends_the_grid_while_a_fill_is_uncovered(make_rig: Callable[..., Any]) -> None:
+    """Every take-profit refused, then the market reaches stopPrice: the grid stops (its onStop decides), it does
+    not wait for a take-profit that never comes."""
+    rig = await make_rig([*linear("60000", "-0.3", 60), *linear("59982", "5", 400)], grid={"stopPrice": "60100"})
+    rig.venue.reject_closes = 10**6
+    await rig.run_for(20)
+    assert rig.strategy.uncovered_since is not None
+    await rig.run_for(200)
+    assert rig.task is not None and rig.task.done()
+    assert rig.strategy.phase is StrategyPhase.STOPPED and "stopPrice 60100" in (rig.strategy.reason or "")
+    assert len(entries(rig)) == 1
+
+
 async def test_a_rate_limited_take_profit_honours_retry_after(make_rig: Callable[..., Any]) -> None:
     """Eight 429s (Retry-After 7 s) on take-profits, more than one send's three attempts: never retried sooner than
     the venue asked, placed in the end, nothing opened meanwhile."""

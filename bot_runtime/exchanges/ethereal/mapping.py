@@ -2,7 +2,7 @@
 
 Client ids. Ethereal takes a ``clientOrderId`` that is "either a UUID or an alphanumeric string up to 32
 characters" (the API's schema); the strategies' ids (``pd<tag>-<role>-<stamp><counter>``) carry hyphens, so they
-travel as a UUID: the same lossless 16-byte packing as Hyperliquid's cloid (:class:`CloidCodec`), written as a UUID.
+travel as a UUID: the same lossless 16-byte packing as Hyperliquid's cloid (:class:`~bot_runtime.exchanges._shared.packed_ids.PackedIdCodec`), written as a UUID.
 Every process reads back exactly the id the strategy chose. The SDK turns a UUID client id into the bytes32 it signs
 (``ethereal.rest.util.client_order_id_to_bytes32``); the venue echoes the UUID (``clientOrderId``, stream ``cloid``).
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 
+from bot_runtime.exchanges._shared.packed_ids import PackedIdCodec
 from bot_runtime.exchanges._shared.payload_checks import unknown_status, unknown_value
 from bot_runtime.exchanges.base import CancelReason, OrderStatus, Side
-from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec
 
 EXCHANGE = "ethereal"
 BUY, SELL = 0, 1
@@ -23,7 +23,7 @@ class ClientIdCodec:
     """Our client ids ⇄ the UUIDs sent as ``clientOrderId``."""
 
     def __init__(self) -> None:
-        self._cloids = CloidCodec()
+        self._cloids = PackedIdCodec()
 
     def encode(self, client_order_id: str) -> str:
         return str(uuid.UUID(hex=self._cloids.encode(client_order_id)[2:]))

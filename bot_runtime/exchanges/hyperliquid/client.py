@@ -8,7 +8,7 @@ thread) is not used; its signing (:mod:`.signing`) and wire rules (:mod:`.mappin
 * Post-only is ``tif: "Alo"``; the venue decides inside the ``/exchange`` answer ("Post only order would have
   immediately matched" → :class:`PostOnlyWouldCross`), there is no later verdict to wait for.
 * Market orders are what the SDK's ``market_open`` sends: an IOC limit ``marketSlippage`` through the best price.
-* Client ids travel as ``cloid`` (:class:`~.mapping.CloidCodec`); ``find_order_by_client_id`` asks ``orderStatus``
+* Client ids travel as ``cloid`` (:class:`~bot_runtime.exchanges._shared.packed_ids.PackedIdCodec`); ``find_order_by_client_id`` asks ``orderStatus``
   by cloid, which finds the order in any process, open or not; :meth:`cancel_by_client_id` cancels by cloid.
 * After a reconnect: ``userFillsByTime`` since the last fill, then ``orderStatus`` for orders that left the book,
   then ``frontendOpenOrders`` (:func:`~bot_runtime.exchanges._shared.order_hub.rest_catch_up`). The venue closes a
@@ -30,6 +30,7 @@ import httpx
 
 from bot_runtime.exchanges._shared.http import request_json
 from bot_runtime.exchanges._shared.order_hub import OrderUpdateHub, rest_catch_up
+from bot_runtime.exchanges._shared.packed_ids import PackedIdCodec
 from bot_runtime.exchanges._shared.payload_checks import checked_quote, reading
 from bot_runtime.exchanges._shared.values import from_ms
 from bot_runtime.exchanges._shared.ws import LatestQueue, ReconnectingWebSocket, relay
@@ -68,7 +69,7 @@ from bot_runtime.exchanges.hyperliquid.errors import (
     map_http_error,
     map_order_error,
 )
-from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec, round_price, to_wire
+from bot_runtime.exchanges.hyperliquid.mapping import round_price, to_wire
 from bot_runtime.exchanges.hyperliquid.signing import ActionSigner, order_wires_to_order_action
 from bot_runtime.exchanges.hyperliquid.wire import (
     AssetCtx,
@@ -106,7 +107,7 @@ class HyperliquidExchange(Exchange):
         self._markets: dict[str, Market] | None = None
         self._by_coin: dict[str, Market] = {}
         self._sz_decimals: dict[str, int] = {}
-        self._cloids = CloidCodec()
+        self._cloids = PackedIdCodec()
         self._hub = OrderUpdateHub(name)
         self._filled: dict[str, Decimal] = {}  # order id → size of the fills seen for it
         self._user_ws: ReconnectingWebSocket | None = None

@@ -25,6 +25,7 @@ from hyperliquid.utils.signing import (
 from hyperliquid.utils.types import Cloid
 
 from bot_runtime.exchanges import registry
+from bot_runtime.exchanges._shared.packed_ids import PackedIdCodec
 from bot_runtime.exchanges.base import (
     AuthenticationError,
     CredentialsError,
@@ -43,7 +44,6 @@ from bot_runtime.exchanges.base import (
     TransientNetworkError,
 )
 from bot_runtime.exchanges.hyperliquid.client import HyperliquidExchange
-from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec
 from tests.support.replay import RecordedRequest, ReplayServer, Reply, WsConnection, load_fixture
 
 AGENT_KEY = "0x" + "4c" * 32  # the API wallet (agent): signs
@@ -319,7 +319,7 @@ async def test_post_only_order_is_the_sdks_action_signed_by_the_api_wallet(
     order = await hl.place_order(post_only("97012.37"))
     sent = venue.server.requests_to("POST", "/exchange")[-1].json()
     client_id = "pd1a2b3c-o-mi3k2x9a00f"
-    cloid = CloidCodec().encode(client_id)
+    cloid = PackedIdCodec().encode(client_id)
     # exactly what the SDK's Exchange.order builds for these values (key order too: it is msgpack-hashed)
     expected = order_wires_to_order_action(
         [
@@ -427,7 +427,7 @@ async def test_cancel_cancel_all_open_orders_and_lookups(hl: Exchange, venue: Hy
         assert await other.find_order_by_client_id("BTC", "pd1a2b3c-o-mi3k2x9a0zz") is None
         await other.cancel_by_client_id("BTC", "pd1a2b3c-o-mi3k2x9a002")
         assert venue.actions[-1]["type"] == "cancelByCloid"
-        assert venue.actions[-1]["cancels"] == [{"asset": 0, "cloid": CloidCodec().encode("pd1a2b3c-o-mi3k2x9a002")}]
+        assert venue.actions[-1]["cancels"] == [{"asset": 0, "cloid": PackedIdCodec().encode("pd1a2b3c-o-mi3k2x9a002")}]
         listed = await other.open_orders()
         assert [o.client_order_id for o in listed] == ["pd1a2b3c-o-mi3k2x9a003"]  # the spot order is not listed
     finally:

@@ -17,8 +17,8 @@ pytest.importorskip("hyperliquid")
 
 from bot_runtime.clock import VirtualClock
 from bot_runtime.exchanges import registry
+from bot_runtime.exchanges._shared.packed_ids import PackedIdCodec
 from bot_runtime.exchanges.base import TimeInForce
-from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec
 from bot_runtime.strategies.base import ClientIds, OrderResult
 from tests.support.replay import ReplayServer
 from tests.unit.exchanges.conftest import GridProcess, wait_until
@@ -37,7 +37,7 @@ async def test_grid_session_open_fill_close_then_stop_cancels() -> None:
     """ALO open at ask - tick (signed by the API wallet: the venue recovers it), a fill over userEvents, the
     reduce-only take-profit at fill x (1 + 0.02 %) rounded up, and the stop with ``cancelOrders`` cancels it."""
     clock = VirtualClock()
-    codec = CloidCodec()
+    codec = PackedIdCodec()
     async with ReplayServer() as server:
         venue = HyperliquidVenue(server)
         venue.live_positions = True
@@ -105,7 +105,7 @@ async def test_grid_restart_recognises_its_close_orders() -> None:
         await second.exchange.connect()
         listed = await second.exchange.open_orders("BTC")
         assert [second.ids.role_of(o.client_order_id) for o in listed] == [ClientIds.CLOSE]
-        assert listed[0].client_order_id == CloidCodec().decode(close["cloid"])
+        assert listed[0].client_order_id == PackedIdCodec().decode(close["cloid"])
         second.run()
         try:
             recognised = await wait_until(lambda: second.strategy.close_orders)

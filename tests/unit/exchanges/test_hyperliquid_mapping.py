@@ -14,8 +14,9 @@ pytest.importorskip("hyperliquid")
 from hyperliquid.utils.signing import float_to_wire
 from hyperliquid.utils.types import Cloid
 
+from bot_runtime.exchanges._shared.packed_ids import PackedIdCodec
 from bot_runtime.exchanges.base import CancelReason, MalformedResponse, OrderStatus, Side
-from bot_runtime.exchanges.hyperliquid.mapping import CloidCodec, price_quantum, round_price, status_from_wire, to_wire
+from bot_runtime.exchanges.hyperliquid.mapping import price_quantum, round_price, status_from_wire, to_wire
 from bot_runtime.strategies.base import ClientIds
 
 
@@ -49,7 +50,7 @@ def test_wire_strings_are_the_sdks(value: Decimal) -> None:
 
 def test_client_ids_travel_losslessly_through_cloids() -> None:
     ids = ClientIds("btc-grid", "trading")
-    codec, other_process = CloidCodec(), CloidCodec()
+    codec, other_process = PackedIdCodec(), PackedIdCodec()
     for role in ("o", "c", "x", "u", "b", "abc"):
         client_id = ids.new(role)
         cloid = codec.encode(client_id)
@@ -59,10 +60,10 @@ def test_client_ids_travel_losslessly_through_cloids() -> None:
 
 
 def test_foreign_client_ids() -> None:
-    codec = CloidCodec()
+    codec = PackedIdCodec()
     cloid = codec.encode("manual-order-7")
     assert cloid.startswith("0x00") and len(cloid) == 34 and codec.decode(cloid) == "manual-order-7"
-    assert CloidCodec().decode(cloid) == cloid  # another process cannot know the string behind a hash
+    assert PackedIdCodec().decode(cloid) == cloid  # another process cannot know the string behind a hash
     native = "0x" + "ab" * 16
     assert codec.encode(native) == native and codec.decode(native) == native
     assert codec.decode(None) is None

@@ -82,6 +82,7 @@ class NadoVenue:
         self.positions: dict[int, Decimal] = {}
         self.refuse_next: str | None = None
         self.refuse_auth = False
+        self.subaccount_exists = True  # False: subaccount_info answers exists: false (no such subaccount)
         self.executes: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self._idx = itertools.count(3_300_000)
@@ -119,6 +120,7 @@ class NadoVenue:
         if kind == "subaccount_info":
             assert body["subaccount"] == SUBACCOUNT
             answer = fx("query_subaccount_info")
+            answer["data"]["exists"] = self.subaccount_exists
             balances = answer["data"]["perp_balances"]
             if self.positions:
                 template = balances[0]

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal"]
+VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado"]
 
 
 @dataclass
@@ -147,6 +147,17 @@ def _ethereal(server: ReplayServer) -> Rig:
     return Rig("ethereal", server, options(server), {**ENV, "ETHEREAL_PRIVATE_KEY": LINKED_KEY}, refuse)
 
 
+def _nado(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_nado_client import ENV, NadoVenue, options
+
+    venue = NadoVenue(server)  # recovers the signer of every order, cancel and stream authentication
+
+    def refuse(rig: Rig) -> None:  # the subaccount the key names does not exist (wrong name, or no deposit yet)
+        venue.subaccount_exists = False
+
+    return Rig("nado", server, options(server), dict(ENV), refuse)
+
+
 BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "lighter": _lighter,
     "grvt": _grvt,
@@ -157,6 +168,7 @@ BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "hyperliquid": _hyperliquid,
     "extended": _extended,
     "ethereal": _ethereal,
+    "nado": _nado,
 }
 
 

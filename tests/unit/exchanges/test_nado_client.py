@@ -82,6 +82,7 @@ class NadoVenue:
         self.positions: dict[int, Decimal] = {}
         self.refuse_next: str | None = None
         self.refuse_auth = False
+        self.live_positions = False  # True: subaccount_info's positions are the fills here (none at first)
         self.subaccount_exists = True  # False: subaccount_info answers exists: false (no such subaccount)
         self.executes: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -122,7 +123,7 @@ class NadoVenue:
             answer = fx("query_subaccount_info")
             answer["data"]["exists"] = self.subaccount_exists
             balances = answer["data"]["perp_balances"]
-            if self.positions:
+            if self.positions or self.live_positions:
                 template = balances[0]
                 answer["data"]["perp_balances"] = [
                     {**template, "product_id": pid, "balance": {**template["balance"], "amount": str(int(size * X))}}

@@ -134,7 +134,7 @@ async def test_an_order_beyond_the_available_margin_is_rejected(px_dsn: str) -> 
         second = await px.order("paper", "dave", **order("buy", "0.1", "ok-2", "59000"))
         assert (second.status_code, second.json()["kind"]) == (409, "insufficient_margin")
         duplicate = await px.order("paper", "dave", **order("buy", "0.01", "ok-1", "59000"))
-        assert (duplicate.status_code, duplicate.json()["kind"]) == (409, "rejected")
+        assert (duplicate.status_code, duplicate.json()["kind"]) == (409, "duplicate_client_order_id")
         balance = await px.get(px.account_url("paper", "dave") + "/balance")
         assert D(balance["available"]) == D("1000") - D("0.1") * D("59000") / 10
 

@@ -168,6 +168,19 @@ VENUES: tuple[Venue, ...] = (
             ("PEPE", "1000PEPEUSD", D(1000), D(1)),
         ),
     ),
+    Venue(
+        "nado",
+        (
+            ("GET", "/v2/contracts", "v2_contracts", None),  # the archive indexer (its URL defaults to baseUrl's host)
+            ("POST", "/v1/query", "query_symbols", None),  # the gateway's symbols: minimum sizes
+        ),
+        base_path="/v1",
+        expected=(
+            ("BTC", "BTC-PERP", D(1), D(1)),
+            ("ETH", "ETH-PERP", D(1), D(1)),
+            ("PEPE", "kPEPE-PERP", D(1000), D(1)),
+        ),
+    ),
 )
 
 #: the three ways a venue breaks, as replay answers (the hang is sized from the collector's timeout)

@@ -58,7 +58,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     summary = await collector.cycle()
     print(f"\ncollector cycle over the replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
 
-    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 27
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 30
     assert not collector.outbox and collector.service_reachable  # delivered: nothing pending
     landed = await latest_rows(service)
     assert landed == {venue.name: expected(venue) for venue in VENUES}
@@ -78,6 +78,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
         "grvt": 100_000,  # min_size 100
         "hyperliquid": 497_000,  # $10 at markPx 0.020121 on the szDecimals 0 step: 497
         "lighter": 500_000,  # min_base_amount 500
+        "nado": 100_000,  # symbols min_size 100 (x18)
         "paradex": 1000,  # order_size_increment 1
     }
     logs = await service.fetch("SELECT dex, status, fetched, error FROM collection_logs")
@@ -96,6 +97,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert btc["hyperliquid"] == Decimal("0.0000125")  # Hyperliquid's funding is already hourly
     assert btc["extended"] == Decimal("-0.000034")  # so is Extended's (marketStats.fundingRate)
     assert btc["ethereal"] == Decimal("0.0000125")  # and Ethereal's (fundingRate1h)
+    assert btc["nado"] == Decimal("0.00024") / 24  # Nado quotes a 24 h rate and settles hourly
 
 
 BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
@@ -119,13 +121,17 @@ BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [
         {"ethereal": hanging},
         {"ethereal": f"timed out after {TIMEOUT:g}s"},
     ),
+    (
+        {"nado": lambda t: SERVER_ERROR},
+        {"nado": "HTTP 500"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("breaks", "reasons"),
     BREAKS,
-    ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails", "extended-fails", "ethereal-fails"],
+    ids=["sdk-venues-fail", "http-venues-fail", "hyperliquid-fails", "extended-fails", "ethereal-fails", "nado-fails"],
 )
 async def test_broken_venues_cost_only_themselves(
     collector: Collector,

@@ -68,6 +68,7 @@ from bot_runtime.exchanges.base import (
     ExchangeError,
     Fill,
     InsufficientMargin,
+    MalformedResponse,
     Market,
     Order,
     OrderNotFound,
@@ -913,11 +914,12 @@ class GridStrategy(Strategy):
 
     async def _refresh_quote(self) -> Quote:
         """The top of book, checked before use (:class:`~.quotes.QuoteGuard`): a bad one raises :class:`BadQuote`,
-        which makes the caller wait: never an order on it, never a crash."""
-        quote = await self.retry(lambda: self.exchange.best_bid_ask(self.symbol), what=f"{self.symbol} quote")
+        which makes the caller wait: never an order on it, never a crash. A quote the venue client could not read
+        (:class:`MalformedResponse`, after the read's retries) is a bad quote too."""
         try:
+            quote = await self.retry(lambda: self.exchange.best_bid_ask(self.symbol), what=f"{self.symbol} quote")
             self.quote = self.quotes.check(quote, self.clock.now())
-        except BadQuote as exc:
+        except (BadQuote, MalformedResponse) as exc:
             self.quote_problem = str(exc)
             raise BadQuote(f"{self.exchange.name} {exc}", exchange=self.exchange.name) from None
         self.quote_problem = None

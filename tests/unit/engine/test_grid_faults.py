@@ -18,6 +18,7 @@ import pytest
 from bot_runtime.clock import VirtualClock
 from bot_runtime.exchanges.base import (
     InsufficientMargin,
+    MalformedResponse,
     OrderRejected,
     OrderStatus,
     OrderType,
@@ -343,6 +344,24 @@ async def test_a_zero_quote_waits_never_prices_never_crashes(make_rig: Callable[
     await rig.run_for(30)
     assert len(rig.events.order_times) == sent
     assert "good quote" in (rig.strategy.snapshot().reason or "")
+    assert [b.reason for b in rig.strategy.snapshot().entries_blocked or ()] == ["BadQuote"]
+    rig.venue.quote_fault = None
+    await rig.run_for(60)
+    assert len(rig.events.order_times) > sent
+    await rig.settle()
+
+
+async def test_an_unreadable_quote_waits_like_a_bad_one(make_rig: Callable[..., Any]) -> None:
+    rig = await make_rig()
+    await rig.run_for(20)
+    sent = len(rig.events.order_times)
+
+    def unreadable(_quote: Quote) -> Quote:
+        raise MalformedResponse("paper: quote not 0 < bid < ask (bid 0)", exchange="paper")
+
+    rig.venue.quote_fault = unreadable
+    await rig.run_for(30)
+    assert len(rig.events.order_times) == sent
     assert [b.reason for b in rig.strategy.snapshot().entries_blocked or ()] == ["BadQuote"]
     rig.venue.quote_fault = None
     await rig.run_for(60)

@@ -238,7 +238,7 @@ REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
     "paradex": _paradex_replay,
     **{
         venue: _rig_replay(venue)
-        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended", "ethereal")
+        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado")
     },
 }
 

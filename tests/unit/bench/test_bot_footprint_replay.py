@@ -24,6 +24,7 @@ def test_replay_venues_default_explicit_and_none() -> None:
         "grvt",
         "hyperliquid",
         "lighter",
+        "nado",
         "paradex",
     ]
     assert p.parse_args(["--replay-venues", ""]).replay_venues == []

@@ -465,7 +465,7 @@ class Strategy(ABC):
                 client_order_id=self.client_ids.new(ClientIds.EXIT),
             )
             try:
-                await self.send_order(exchange, request)
+                await self.send_order(exchange, request, sleep=self.clock.sleep)
             except (CredentialsError, AuthenticationError):
                 raise
             except ExchangeError as exc:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -83,6 +83,10 @@ class NadoVenue:
         self.refuse_next: str | None = None
         self.refuse_auth = False
         self.live_positions = False  # True: subaccount_info's positions are the fills here (none at first)
+        self.funding: dict[
+            str, str
+        ] = {}  # ticker_id → the hourly rate /v2/contracts reports (x 24), else the fixture's
+        self.now_ms: Callable[[], int] = lambda: int(time.time() * 1000)  # the venue's clock (orders, fills, events)
         self.subaccount_exists = True  # False: subaccount_info answers exists: false (no such subaccount)
         self.executes: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -90,6 +94,7 @@ class NadoVenue:
         server.route("POST", "/v1/query", self.query)
         server.route("POST", "/v1/execute", self.execute)
         server.route("POST", "/archive/v1", self.indexer)
+        server.route("GET", "/archive/v2/contracts", self.contracts)
         self.ws = server.websocket("/v1/subscribe", on_message=self.on_ws)
 
     # signatures (the SDK rebuilds what was signed) -----------------------------------------------------------------
@@ -190,7 +195,7 @@ class NadoVenue:
         row = {**fx("query_order")["data"], "product_id": product_id, "sender": order["sender"],
                "price_x18": order["priceX18"], "amount": order["amount"], "expiration": order["expiration"],
                "nonce": order["nonce"], "unfilled_amount": order["amount"], "digest": digest,
-               "placed_at": str(int(time.time())), "appendix": order["appendix"]}  # fmt: skip
+               "placed_at": str(self.now_ms() // 1000), "appendix": order["appendix"]}  # fmt: skip
         self.orders[digest] = {"row": row, "status": "open", "id": place.get("id"), "fills": Decimal(0)}
         answer = fx("execute_place_order")
         answer["data"]["digest"] = digest
@@ -251,6 +256,12 @@ class NadoVenue:
             return {"orders": rows}
         raise AssertionError(f"unexpected indexer query {list(body)}")
 
+    def contracts(self, request: RecordedRequest) -> Any:
+        answer = fx("v2_contracts")
+        for ticker, hourly in self.funding.items():
+            answer[ticker]["funding_rate"] = float(Decimal(hourly) * 24)  # the indexer quotes the 24 h rate
+        return answer
+
     # fills and the stream ------------------------------------------------------------------------------------------
     def fill(self, digest: str, size: Decimal, price: Decimal | None = None, taker: bool = False,
              *, push: bool = True) -> dict[str, Any]:  # fmt: skip
@@ -272,11 +283,11 @@ class NadoVenue:
                            "expiration": row["expiration"], "nonce": row["nonce"]},
                  "base_filled": str(int(size * X) * sign), "quote_filled": str(-int(size * px * X) * sign),
                  "fee": str(int(size * px * X) // 5000 if taker else 0), "submission_idx": idx}  # fmt: skip
-        tx = {**fx("indexer_matches")["txs"][0], "submission_idx": idx, "timestamp": str(int(time.time()))}
+        tx = {**fx("indexer_matches")["txs"][0], "submission_idx": idx, "timestamp": str(self.now_ms() // 1000)}
         tx["tx"] = {"match_orders": {**tx["tx"]["match_orders"], "product_id": pid}}
         self.matches.append(match)
         self.txs.append(tx)
-        event = {**fx("ws_fill"), "timestamp": str(time.time_ns()), "product_id": pid, "subaccount": row["sender"],
+        event = {**fx("ws_fill"), "timestamp": str(self.now_ms() * 1_000_000), "product_id": pid, "subaccount": row["sender"],
                  "order_digest": digest, "filled_qty": str(int(size * X)), "remaining_qty": str(int(remaining * X)),
                  "original_qty": str(int(abs(amount) * X)), "price": str(int(px * X)), "is_taker": taker,
                  "is_bid": sign > 0, "fee": match["fee"], "submission_idx": idx, "id": entry["id"]}  # fmt: skip
@@ -291,7 +302,7 @@ class NadoVenue:
     async def push_update(self, digest: str, reason: str) -> None:
         entry = self.orders[digest]
         row = entry["row"]
-        event = {**fx("ws_order_update"), "timestamp": str(time.time_ns()), "product_id": row["product_id"],
+        event = {**fx("ws_order_update"), "timestamp": str(self.now_ms() * 1_000_000), "product_id": row["product_id"],
                  "digest": digest, "amount": row["unfilled_amount"], "reason": reason, "id": entry["id"]}  # fmt: skip
         await self.ws.broadcast(event)
 

@@ -492,7 +492,9 @@ class NadoExchange(Exchange):
 
     async def positions(self) -> list[Position]:
         await self.markets()
-        info = await self._subaccount_info()
+        return self._positions(await self._subaccount_info())
+
+    def _positions(self, info: SubaccountInfo) -> list[Position]:
         oracle = {p.product_id: from_x18(p.oracle_price_x18) for p in info.perp_products}
         out: list[Position] = []
         for row in info.perp_balances:
@@ -502,13 +504,14 @@ class NadoExchange(Exchange):
         return out
 
     async def balance(self) -> Balance:
+        await self.markets()
         info = await self._subaccount_info()
         if len(info.healths) < 3:
             raise MalformedResponse(f"{self.name}: subaccount_info has fewer than three healths", exchange=self.name)
         initial, _maintenance, unweighted = info.healths[:3]
         equity = from_x18(unweighted.health)
         available = max(from_x18(initial.health), Decimal(0))
-        unrealized = sum((p.unrealized_pnl for p in await self.positions()), Decimal(0))
+        unrealized = sum((p.unrealized_pnl for p in self._positions(info)), Decimal(0))
         return Balance(
             asset="USDT0",
             equity=equity,

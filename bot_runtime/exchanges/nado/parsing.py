@@ -116,7 +116,7 @@ def order_from_history(row: IndexerHistoricalOrder, symbol: str, client_order_id
         status=status,
         cancel_reason=reason,
         reduce_only=appendix_reduce_only(row.appendix),
-        updated_at=from_seconds(row.timestamp) if row.timestamp else from_seconds(0),
+        **({"updated_at": from_seconds(row.timestamp)} if row.timestamp else {}),
     )
 
 

@@ -13,7 +13,9 @@ only after ``place_order`` has returned, so no tick waits for the previous order
   tick frame (``bookTicker`` / JSON-RPC ``bbo.<market>`` / ``bbo``) and stops when the same server receives the order
   request (``POST /fapi/v1/order``, HMAC-signed / ``POST /v1/orders``, Starknet-signed / ``POST /exchange``, an L1
   action signed by the API wallet). **extended** likewise: the ``orderbooks`` depth-1 frame, ``POST
-  /api/v1/user/order`` with its Stark settlement (the verdict wait switched off, see :func:`extended_venue`). Baseline, same server, same run: a
+  /api/v1/user/order`` with its Stark settlement (the verdict wait switched off, see :func:`extended_venue`). **nado**:
+  the ``best_bid_offer`` event on ``/v1/subscribe``, ``POST /v1/execute`` with the EIP-712 ``Order`` (the written-out
+  tables, eth-account 0.13 + coincurve). Baseline, same server, same run: a
   bare aiohttp WebSocket client that receives the same frame, decodes it and sends the adapter's own last order
   request again (same method, path, headers and body) with a bare httpx client: the wire round trip without the
   adapter.
@@ -21,7 +23,7 @@ only after ``place_order`` has returned, so no tick waits for the previous order
 Everything (replay server, adapter, baseline client) runs on one event loop, so the figures include the server's
 share of the CPU, for both columns alike.
 
-``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex,hyperliquid,extended]``
+``python -m bench.decision_latency [--quick] [--ticks N] [--venues paper,aster,paradex,hyperliquid,extended,nado]``
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from bot_runtime.exchanges import registry
 from bot_runtime.exchanges.base import Exchange, Market, OrderRequest, Quote, Side, TimeInForce
 
 MODULE = "bench.decision_latency"
-VENUES: tuple[str, ...] = ("paper", "aster", "paradex", "hyperliquid", "extended")
+VENUES: tuple[str, ...] = ("paper", "aster", "paradex", "hyperliquid", "extended", "nado")
 SYMBOL = "BTC"
 TICK_TIMEOUT = 10.0
 PAPER_STEP = 0.005
@@ -103,7 +105,7 @@ def table(results: list[Latencies], args: argparse.Namespace) -> Table:
         f"Order decision latency: price tick → order request sent, {args.ticks} ticks per venue "
         f"(after {args.warmup} warm-up ticks)",
         "same run: receiving the tick alone (paper); a bare WebSocket + httpx client receiving the same frame and "
-        "sending the same request to the same replay server (aster, paradex, hyperliquid, extended)",
+        "sending the same request to the same replay server (aster, paradex, hyperliquid, extended, nado)",
         command=command_line(MODULE, ["--quick"] if args.quick else []),
     )
     for r in results:
@@ -375,11 +377,57 @@ def extended_signing(exchange: Exchange) -> str:
     return f"signing one order alone: p50 {percentile(times, 50) * 1000:.2f} ms"
 
 
+def nado_venue() -> ReplayVenue:
+    """Nado's replay (its gateway reads, the authenticated account stream on ``/v1/subscribe``); the same endpoint's
+    ``best_bid_offer`` stream pushes the ticks. A post-only order's verdict is the execute answer itself."""
+    from tests.unit.exchanges.test_nado_client import ENV, NadoVenue, options
+
+    frame = _fixture("nado", "ws_best_bid_offer")
+
+    def tick(n: int) -> Any:
+        return {**frame, "timestamp": str(int(frame["timestamp"]) + n)}
+
+    def subscribed(conn: Any) -> bool:
+        return any(isinstance(m, dict) and m.get("stream", {}).get("type") == "best_bid_offer" for m in conn.received)
+
+    return ReplayVenue(
+        name="nado",
+        env=dict(ENV),
+        order_method="POST",
+        order_path="/v1/execute",
+        price_path="/v1/subscribe",
+        setup=NadoVenue,  # reads, the account stream; POST /v1/execute is the bench's own route
+        options=options,
+        tick=tick,
+        order_reply=_fixture("nado", "execute_place_order"),
+        subscribed=subscribed,
+        diagnose=nado_signing,
+    )
+
+
+def nado_signing(exchange: Exchange) -> str:
+    """How long signing one order takes alone (the EIP-712 ``Order``: typed data, digest, secp256k1 signature)."""
+    from bot_runtime.exchanges.nado.client import NadoExchange
+    from bot_runtime.exchanges.nado.signing import AppendixOrderType, build_appendix, order_nonce
+
+    assert isinstance(exchange, NadoExchange)
+    signer, sender = exchange._signer, exchange._sender
+    times = []
+    for n in range(20):
+        order = {"sender": sender, "priceX18": 97_000 * 10**18, "amount": 10**15, "expiration": 2**33 + n,
+                 "nonce": order_nonce(None, n), "appendix": build_appendix(AppendixOrderType.POST_ONLY)}  # fmt: skip
+        started = time.perf_counter()
+        signer.order(2, order)
+        times.append(time.perf_counter() - started)
+    return f"signing one order alone: p50 {percentile(times, 50) * 1000:.2f} ms"
+
+
 REPLAY_VENUES: dict[str, Callable[[], ReplayVenue]] = {
     "aster": aster_venue,
     "paradex": paradex_venue,
     "hyperliquid": hyperliquid_venue,
     "extended": extended_venue,
+    "nado": nado_venue,
 }
 
 

@@ -19,7 +19,11 @@ from bot_runtime.exchanges.base import Market, Quote, Side, TimeInForce
 def test_defaults_quick_and_explicit() -> None:
     p = dl.build_parser()
     args = dl.resolve(p.parse_args([]))
-    assert (args.ticks, args.warmup, args.venues) == (200, 20, ["paper", "aster", "paradex", "hyperliquid", "extended"])
+    assert (args.ticks, args.warmup, args.venues) == (
+        200,
+        20,
+        ["paper", "aster", "paradex", "hyperliquid", "extended", "nado"],
+    )
     quick = dl.resolve(p.parse_args(["--quick"]))
     assert (quick.ticks, quick.warmup) == (50, 5)
     explicit = dl.resolve(p.parse_args(["--ticks", "7", "--warmup", "0", "--venues", "paradex, paper"]))

@@ -48,6 +48,8 @@ pytestmark = pytest.mark.skipif(SDK is None, reason="nado-protocol (the test ora
 KEY = "0x" + "4c" * 32
 OWNER = str(Account.from_key(KEY).address)
 ENV = {"NADO_PRIVATE_KEY": KEY}
+LINKED_KEY = "0x" + "5d" * 32  # a linked signer of the owner's subaccount
+LINKED = str(Account.from_key(LINKED_KEY).address)
 X = 10**18
 CHAIN_ID = 57073
 ENDPOINT = "0x05ec92d78ed421f3d3ada77ffde167106565974e"
@@ -87,6 +89,7 @@ class NadoVenue:
             str, str
         ] = {}  # ticker_id → the hourly rate /v2/contracts reports (x 24), else the fixture's
         self.now_ms: Callable[[], int] = lambda: int(time.time() * 1000)  # the venue's clock (orders, fills, events)
+        self.linked: str | None = None  # the subaccount's linked signer (it signs like the owner)
         self.subaccount_exists = True  # False: subaccount_info answers exists: false (no such subaccount)
         self.executes: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -110,12 +113,21 @@ class NadoVenue:
         )
         return str(SDK.sign.get_eip712_typed_data_digest(typed))
 
+    def accepts(self, signer: str) -> bool:
+        """The engine takes the owner's signature or its linked signer's (else "invalid signature")."""
+        return signer.lower() in {OWNER.lower(), (self.linked or OWNER).lower()}
+
     # /v1/query -----------------------------------------------------------------------------------------------------
     def query(self, request: RecordedRequest) -> Any:
         body = request.json()
         kind = body["type"]
-        if kind in ("contracts", "symbols", "linked_signer"):
+        if kind in ("contracts", "symbols"):
             return fx(f"query_{kind}")
+        if kind == "linked_signer":
+            answer = fx("query_linked_signer")
+            if self.linked is not None:
+                answer["data"]["linked_signer"] = self.linked
+            return answer
         if kind == "market_price":
             bid, ask = self.BOOK[body["product_id"]]
             answer = fx("query_market_price")
@@ -178,7 +190,7 @@ class NadoVenue:
         }
         assert SDK is not None
         contract = SDK.order.gen_order_verifying_contract(product_id)
-        if self.signer_of("PLACE_ORDER", message, contract, place["signature"]) != OWNER.lower():
+        if not self.accepts(self.signer_of("PLACE_ORDER", message, contract, place["signature"])):
             return {"status": "failure", "error": "invalid signature", "error_code": 2028}
         recv_ms = message["nonce"] >> 20
         assert 0 < recv_ms - time.time() * 1000 <= 91_000, "the nonce's recv time is now + 90 s"
@@ -218,7 +230,7 @@ class NadoVenue:
         if by_digest:
             message["digests"] = [bytes.fromhex(d[2:]) for d in tx["digests"]]
         kind = "CANCEL_ORDERS" if by_digest else "CANCEL_PRODUCT_ORDERS"
-        if self.signer_of(kind, message, ENDPOINT, cancel["signature"]) != OWNER.lower():
+        if not self.accepts(self.signer_of(kind, message, ENDPOINT, cancel["signature"])):
             return {"status": "failure", "error": "invalid signature", "error_code": 2028}
         if by_digest:
             hits = [d for d in tx["digests"] if self.orders.get(d, {}).get("status") == "open"]
@@ -310,7 +322,7 @@ class NadoVenue:
         if message.get("method") == "authenticate":
             tx = message["tx"]
             signed = {"sender": bytes.fromhex(tx["sender"][2:]), "expiration": int(tx["expiration"])}
-            ok = self.signer_of("AUTHENTICATE_STREAM", signed, ENDPOINT, message["signature"]) == OWNER.lower()
+            ok = self.accepts(self.signer_of("AUTHENTICATE_STREAM", signed, ENDPOINT, message["signature"]))
             if self.refuse_auth or not ok:
                 return [{**fx("ws_error"), "id": message["id"]}]
             return [{**fx("ws_result"), "id": message["id"]}]
@@ -535,6 +547,31 @@ async def test_connect_refuses_a_key_that_is_not_the_subaccounts_linked_signer(v
     with pytest.raises(AuthenticationError, match="linked signer"):
         await client.connect()
     await client.close()
+
+
+async def test_a_linked_signer_trades_for_the_owner_and_a_revoked_one_is_refused(venue: NadoVenue) -> None:
+    venue.linked = LINKED
+    client = registry.create_exchange("nado", options(venue.server), {"NADO_PRIVATE_KEY": LINKED_KEY,
+                                                                      "NADO_ACCOUNT_ADDRESS": OWNER})  # fmt: skip
+    await client.connect()
+    try:
+        order = await client.place_order(post_only("97000"))
+        place = venue.executes[-1]["place_order"]
+        assert place["order"]["sender"] == SUBACCOUNT  # the owner's subaccount, signed by the linked key
+        assert SDK is not None
+        message = {
+            "sender": bytes.fromhex(place["order"]["sender"][2:]),
+            **{k: int(place["order"][k]) for k in ("priceX18", "amount", "expiration", "nonce", "appendix")},
+        }
+        contract = SDK.order.gen_order_verifying_contract(2)  # fmt: skip
+        assert venue.signer_of("PLACE_ORDER", message, contract, place["signature"]) == LINKED.lower()
+        assert order.status is OrderStatus.OPEN
+        venue.linked = None  # revoked in the app: the engine refuses the signature
+        with pytest.raises(AuthenticationError) as caught:
+            await client.place_order(post_only("96000", client_id="pd1a2b3c-o-mi3k2x9a0cc"))
+        assert "signature" in str(caught.value) and LINKED_KEY[2:] not in str(caught.value)
+    finally:
+        await client.close()
 
 
 async def test_submit_order_after_a_lost_answer_finds_the_order_instead_of_resending(

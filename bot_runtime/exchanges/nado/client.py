@@ -181,6 +181,13 @@ class NadoExchange(Exchange):
                     exchange=self.name,
                 )
 
+    def _signing_domain(self) -> None:
+        """Signing needs the chain id and endpoint that ``connect()`` reads (``contracts``): refuse before it."""
+        if self._signer.domain.chain_id == 0:
+            raise ExchangeError(
+                f"{self.name}: connect() first (the signing domain is not known yet)", exchange=self.name
+            )
+
     # HTTP ---------------------------------------------------------------------------------------------------------
     async def _post(self, url: str, body: Mapping[str, Any]) -> Any:
         return await request_json(
@@ -318,6 +325,7 @@ class NadoExchange(Exchange):
             "nonce": order_nonce(int(time.time() * 1000) + _RECV_WINDOW_MS, secrets.randbelow(1 << 20)),
             "appendix": build_appendix(kind, reduce_only=request.reduce_only),
         }
+        self._signing_domain()
         digest, signature = self._signer.order(product_id, order_fields)
         wire = {
             key: ("0x" + value.hex() if isinstance(value, bytes) else str(value)) for key, value in order_fields.items()
@@ -364,6 +372,7 @@ class NadoExchange(Exchange):
         market = await self.market(symbol)
         product_id = int(market.contract_id)
         nonce = order_nonce(int(time.time() * 1000) + _RECV_WINDOW_MS, secrets.randbelow(1 << 20))
+        self._signing_domain()
         try:
             _digest, signature = self._signer.cancel(self._sender, [product_id], [order_id], nonce)
         except ValueError:
@@ -374,6 +383,16 @@ class NadoExchange(Exchange):
         if order_id.lower() not in {o.digest.lower() for o in cancelled}:
             raise OrderNotFound(f"{self.name}: order {order_id} is not open", exchange=self.name)
         self._publish_cancels(cancelled)
+
+    async def cancel_by_client_id(self, symbol: str, client_order_id: str) -> None:
+        """Cancel by the strategy's client id (Nado cancels by digest only): the order this process placed, else the
+        open order whose expiration carries that id (any process's); none open → :class:`OrderNotFound`."""
+        known = self._hub.known_by_client_id(client_order_id)
+        if known is None or known.status.is_final:
+            known = next((o for o in await self.open_orders(symbol) if o.client_order_id == client_order_id), None)
+        if known is None or known.status.is_final:
+            raise OrderNotFound(f"{self.name}: no open order with client id {client_order_id}", exchange=self.name)
+        await self.cancel_order(symbol, known.order_id)
 
     def _cancelled(self, answer: Answer) -> list[OrderData]:
         data = answer.data if isinstance(answer.data, Mapping) else {}
@@ -404,6 +423,7 @@ class NadoExchange(Exchange):
         markets = await self.markets()
         product_ids = sorted({int(markets[o.symbol].contract_id) for o in open_orders})
         nonce = order_nonce(int(time.time() * 1000) + _RECV_WINDOW_MS, secrets.randbelow(1 << 20))
+        self._signing_domain()
         _digest, signature = self._signer.cancel_products(self._sender, product_ids, nonce)
         tx = {"sender": self.subaccount, "productIds": product_ids, "nonce": str(nonce)}
         answer = await self._execute({"cancel_product_orders": {"tx": tx, "signature": signature}})

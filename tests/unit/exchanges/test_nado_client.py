@@ -26,6 +26,7 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     CredentialsError,
     Exchange,
+    ExchangeError,
     InsufficientMargin,
     OrderNotFound,
     OrderRejected,
@@ -484,7 +485,21 @@ async def test_cancel_cancel_all_open_orders_and_lookups(nado: Exchange, venue: 
         await other.close()
     found_here = await nado.find_order_by_client_id("BTC", "pd1a2b3c-o-mi3k2x9a002")
     assert found_here is not None and found_here.order_id == second.order_id
-    assert await nado.cancel_all("BTC") == 2
+    third = next(o for o in listed if o.client_order_id == "pd1a2b3c-o-mi3k2x9a003")
+    other = registry.create_exchange("nado", options(venue.server), ENV)
+    with pytest.raises(ExchangeError, match="connect"):  # no signing before the domain is known
+        await other.cancel_order("BTC", third.order_id)
+    try:  # another process cancels by the client id it reads back from the order (Nado cancels by digest)
+        await other.connect()
+        assert isinstance(other, NadoExchange)
+        decoded = {o.order_id: o.client_order_id for o in await other.open_orders("BTC")}[third.order_id]
+        await other.cancel_by_client_id("BTC", decoded or "")
+        assert venue.executes[-1]["cancel_orders"]["tx"]["digests"] == [third.order_id]
+        with pytest.raises(OrderNotFound):
+            await other.cancel_by_client_id("BTC", decoded or "")
+    finally:
+        await other.close()
+    assert await nado.cancel_all("BTC") == 1  # the second: the first and the third were cancelled above
     assert "cancel_product_orders" in venue.executes[-1]
     assert await nado.open_orders("BTC") == []
     assert await nado.cancel_all() == 0

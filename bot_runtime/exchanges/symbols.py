@@ -28,6 +28,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "hyperliquid": (),  # perps are named by the coin alone: BTC, kPEPE
     "extended": ("-USD",),  # BTC-USD, 1000PEPE-USD
     "ethereal": ("USD",),  # BTCUSD, ETHUSD
+    "nado": ("-PERP",),  # BTC-PERP, kPEPE-PERP (the gateway's symbols; the indexer's base_currency)
 }
 _GENERIC = ("-USD-PERP", "_USDC_PERP", "_USDT_PERP", "-PERP", "_PERP", "PERP", "-USD", "USDT", "USDC")
 

@@ -108,6 +108,7 @@ NADO_IDS = TaggedIdLayout(
 _RECV_WINDOW_MS = 90_000  # the SDK's gen_order_nonce default: the engine refuses the order after now + 90 s
 _STREAM_AUTH_TTL_MS = 60_000
 _HISTORY_LIMIT = 100
+_MATCH_PAGES = 10  # a catch-up reads at most 1,000 fills back
 
 
 class NadoExchange(Exchange):
@@ -627,19 +628,34 @@ class NadoExchange(Exchange):
         self._hub.publish(OrderUpdate(order=known.model_copy(update=update)))
 
     async def _fills_since(self, since: datetime) -> list[Fill]:
+        """The subaccount's fills since ``since``: the indexer's ``matches``, newest first, paged back with ``idx``
+        (records at or below that submission index) until a page is short or reaches before ``since``."""
         await self.markets()
-        data = await self._indexer({"matches": {"subaccounts": [self.subaccount], "limit": _HISTORY_LIMIT}})
-        with reading(self.name, "indexer matches"):
-            answer = IndexerMatches.model_validate(data)
+        fills: list[Fill] = []
+        query: dict[str, Any] = {"subaccounts": [self.subaccount], "limit": _HISTORY_LIMIT}
+        for _page in range(_MATCH_PAGES):
+            data = await self._indexer({"matches": dict(query)})
+            with reading(self.name, "indexer matches"):
+                answer = IndexerMatches.model_validate(data)
+            reached_since = self._collect_fills(answer, since, fills)
+            if len(answer.matches) < _HISTORY_LIMIT or reached_since:
+                return fills
+            query["idx"] = str(min(int(m.submission_idx) for m in answer.matches) - 1)
+        log.warning("%s: more than %d fills since %s: the older ones are not caught up", self.name, len(fills), since)
+        return fills
+
+    def _collect_fills(self, answer: IndexerMatches, since: datetime, fills: list[Fill]) -> bool:
+        """Add the page's fills since ``since`` to ``fills``; True when the page reaches before ``since``."""
         times = {tx.submission_idx: tx.timestamp for tx in answer.txs}
         products = {tx.submission_idx: tx.product_id for tx in answer.txs}
-        fills: list[Fill] = []
+        reached = False
         for match in answer.matches:
             stamp = match.timestamp or times.get(match.submission_idx)
             when = from_seconds(stamp) if stamp is not None else since
             if when < since and match.digest.lower() in self._placed and since - when < timedelta(seconds=1):
                 when = since  # the indexer counts whole seconds: a fill of our own order in the start's second
             if when < since:
+                reached = True
                 continue
             product_id = products.get(match.submission_idx)
             market = self._market_of(product_id) if product_id is not None else None
@@ -647,4 +663,4 @@ class NadoExchange(Exchange):
                 continue
             client_id = self._client_id(match.order.expiration, match.digest)
             fills.append(parsing.fill_from_match(match, market.symbol, client_id, when))
-        return fills
+        return reached

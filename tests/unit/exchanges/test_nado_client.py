@@ -249,9 +249,16 @@ class NadoVenue:
     # the archive indexer -------------------------------------------------------------------------------------------
     def indexer(self, request: RecordedRequest) -> Any:
         body = request.json()
-        if "matches" in body:
-            assert body["matches"]["subaccounts"] == [SUBACCOUNT]
-            return {"matches": self.matches, "txs": self.txs}
+        if "matches" in body:  # newest first; ``idx``: at or below that submission index; ``limit`` per page
+            query = body["matches"]
+            assert query["subaccounts"] == [SUBACCOUNT]
+            below = int(query.get("idx", 2**63))
+            page = sorted(
+                (m for m in self.matches if int(m["submission_idx"]) <= below),
+                key=lambda m: -int(m["submission_idx"]),
+            )[: int(query.get("limit", 500))]
+            idxs = {m["submission_idx"] for m in page}
+            return {"matches": page, "txs": [tx for tx in self.txs if tx["submission_idx"] in idxs]}
         if "orders" in body:
             query = body["orders"]
             closed = [o for d, o in self.orders.items() if o["status"] != "open"]
@@ -656,6 +663,26 @@ async def test_dropped_stream_reauthenticates_and_recovers_the_missed_fill_over_
     while update.fill is None:
         update = await next_update(updates)
     assert update.fill.order_id == second.order_id
+    await updates.aclose()
+
+
+async def test_a_long_gap_is_caught_up_page_by_page(nado: Exchange, venue: NadoVenue) -> None:
+    """150 fills while the stream is down: the indexer answers 100 a page, newest first; the catch-up pages back with
+    ``idx`` and delivers every one, once."""
+    updates = nado.order_updates()
+    order = await nado.place_order(post_only("97000", size="0.15"))
+    await venue.ws.drop_all()
+    missed = [venue.fill(order.order_id, Decimal("0.001"), push=False) for _ in range(150)]
+    await venue.ws.wait_for_connections(2)
+    delivered = []
+    while len(delivered) < 150:
+        update = await next_update(updates)
+        if update.fill is not None:
+            delivered.append(update.fill.trade_id)
+    assert sorted(delivered) == sorted(f"{m['submission_idx']}:{order.order_id}" for m in missed)
+    pages = [r.json()["matches"] for r in venue.server.requests_to("POST", "/archive/v1") if "matches" in r.json()]
+    assert [p.get("idx") for p in pages[-2:]] == [None, str(int(missed[50]["submission_idx"]) - 1)]
+    assert update.order.status is OrderStatus.FILLED and update.order.filled_size == Decimal("0.15")
     await updates.aclose()
 
 

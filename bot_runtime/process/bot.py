@@ -68,7 +68,7 @@ from bot_runtime.process.secret_watch import SECRET_POLL_S, SecretWatch, secret_
 from bot_runtime.process.stop_kind import READ_S, StopKind, read_stop_kind
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.status import BotStatus, Phase, RiskHaltRecord
-from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategySnapshot
+from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategySnapshot, halt_cancel
 from bot_runtime.strategies.registry import build_strategy
 from bot_runtime.trade_log import TradeLog, default_path
 
@@ -433,11 +433,11 @@ class BotProcess:
         self.notifier.notify(
             NotifyEvent.RISK, f"still risk-halted after a restart: {record.limit} ({record.action})", notice or ""
         )
-        # the halt's own action, again: cancel (pause, closeWorst), or cancel and exit to flat (closeAll: an exit
-        # the previous process may not have finished)
+        # the halt's own action, again: cancel (a pause keeps the take-profits when onStop keeps them; closeWorst
+        # cancels all), or cancel and exit to flat (closeAll: an exit the previous process may not have finished)
         resume_exit = record.action == RiskAction.CLOSE_ALL
         await self._shutdown_strategy(
-            OnStop.CLOSE_POSITIONS if resume_exit else OnStop.CANCEL_ORDERS,
+            OnStop.CLOSE_POSITIONS if resume_exit else halt_cancel(record.action, self.config.on_stop),
             within=PAUSE_ON_STOP_S,
             done="closeAll exit resumed (recorded risk halt)"
             if resume_exit

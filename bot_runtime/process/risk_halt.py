@@ -4,9 +4,9 @@ A breach sets phase RiskHalted, the strategy applies ``onBreach``, and the bot r
 message, action, at, generation}: ``generation`` is the TradingBot's ``metadata.generation`` at the moment of the halt
 (read from the API; the one seen at start if that read fails). A process that starts while ``riskHalt.generation`` is
 the current generation stays halted: phase RiskHalted, no opening order, ``lastError`` says why and how to clear it.
-It cancels the bot's own resting orders once (every onBreach action began with that, so this only restores the state
-the halt had reached, e.g. after a crash in the middle of it; a closeAll halt also finishes its exit to flat, see
-below), and it does not apply onStop when it stops (it trades nothing; the process that halted applied it). Clearing
+It cancels the bot's own resting orders once as the halt did (``strategies.base.halt_cancel``: a pause keeps the
+take-profits when onStop keeps them), so this only restores the state the halt had reached, e.g. after a crash in the
+middle of it; a closeAll halt also finishes its exit to flat, see below, and it does not apply onStop when it stops (it trades nothing; the process that halted applied it). Clearing
 = changing the spec (a new generation: raise the limit, or set ``paused: true`` then ``false``): the next start writes
 ``riskHalt: null`` and trades on; the risk baselines stay (a loss beyond a limit that was not raised trips again). A
 restart, a pod deletion or ``kubectl rollout restart`` change no generation and keep the halt. Outside Kubernetes

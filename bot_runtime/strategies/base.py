@@ -57,7 +57,7 @@ from bot_runtime.exchanges.base import (
     TimeInForce,
     with_retries,
 )
-from bot_runtime.risk import RiskBreach, RiskManager
+from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
 from bot_runtime.status import EntryBlock
 
 log = logging.getLogger(__name__)
@@ -475,6 +475,16 @@ class Strategy(ABC):
         if position.size != 0 and market.round_size(abs(position.size)) >= market.min_size:
             raise ExchangeError(f"{exchange.name}: {symbol} position {position.size} not flat after {attempts} tries")
         return position
+
+
+def halt_cancel(action: str, on_stop: OnStop) -> OnStop:
+    """What a risk halt cancels, on the breach and again on a restart under the recorded halt: a ``pause`` keeps the
+    take-profits when ``onStop`` keeps them (``cancelEntries``, the default, or ``leave``); any other case cancels
+    every order of the bot (``closeAll`` then exits). A strategy without take-profits cancels every order either way.
+    ``action``: a :class:`~bot_runtime.risk.RiskAction`, or the string recorded in ``status.riskHalt.action``."""
+    if action == RiskAction.PAUSE and on_stop in (OnStop.CANCEL_ENTRIES, OnStop.LEAVE):
+        return OnStop.CANCEL_ENTRIES
+    return OnStop.CANCEL_ORDERS
 
 
 def position_close_side(position: Position) -> Side:

@@ -90,6 +90,7 @@ from bot_runtime.strategies.base import (
     StrategyEvents,
     StrategyPhase,
     StrategySnapshot,
+    halt_cancel,
 )
 from bot_runtime.strategies.grid import rules
 from bot_runtime.strategies.grid.blocks import OpeningBlock
@@ -872,13 +873,19 @@ class GridStrategy(Strategy):
         await self.clock.wait_event(stopping, self.risk_interval)
 
     async def _apply(self, breach: RiskBreach) -> None:
-        """Every action cancels the bot's orders (SPEC: pause = no new orders, cancel); closeAll / closeWorst then
-        exit reduce-only."""
+        """closeAll / closeWorst: cancel the bot's orders and exit reduce-only. pause: no new orders; the entries are
+        cancelled, and the take-profits too unless ``onStop`` keeps them (``cancelEntries``, the default, or
+        ``leave``): a paused position keeps its exits (issue 18: a pause used to cancel every take-profit). A
+        restart under a recorded pause halt does the same (:func:`halt_cancel`)."""
         log.warning("%s: applying risk action %s (%s)", self.config.name, breach.action, breach.limit)
-        await self.cancel_bot_orders(self.exchange, self.symbol)
-        if breach.action is RiskAction.CLOSE_ALL or (
+        closing = breach.action is RiskAction.CLOSE_ALL or (
             breach.action is RiskAction.CLOSE_WORST and (not breach.symbols or self.symbol in breach.symbols)
-        ):
+        )
+        if not closing and halt_cancel(breach.action, self.config.on_stop) is OnStop.CANCEL_ENTRIES:
+            await self.cancel_entries()
+        else:
+            await self.cancel_bot_orders(self.exchange, self.symbol)
+        if closing:
             await self.close_position(self.exchange, self.symbol)
         await self._refresh_orders()
         await self._refresh_account()

@@ -143,7 +143,7 @@ async def make_paper(
 
 @pytest.fixture
 async def make_grid(clock: VirtualClock, make_paper: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
-    """``await make_grid(prices, grid={...}, risk={...}, paper={...}, exchange=None)`` → :class:`GridRig`."""
+    """``await make_grid(prices, grid={...}, risk={...}, paper={...}, exchange=None, on_stop=...)`` → :class:`GridRig`."""
     rigs: list[GridRig] = []
 
     async def factory(
@@ -154,8 +154,9 @@ async def make_grid(clock: VirtualClock, make_paper: Callable[..., Any]) -> Asyn
         paper: dict[str, Any] | None = None,
         exchange: PaperExchange | None = None,
         name: str = "test-grid",
+        on_stop: str = "cancelEntries",
     ) -> GridRig:
-        config = grid_config(grid, risk=risk or {}, paper=paper or {}, name=name)
+        config = grid_config(grid, risk=risk or {}, paper=paper or {}, name=name, onStop=on_stop)
         if exchange is None:
             exchange = await make_paper(prices, **config.venue_options("paper"))
         manager = RiskManager(config.risk, clock)

@@ -172,21 +172,24 @@ def test_position_mismatch(clock: VirtualClock) -> None:
 # on a running grid
 
 
-async def test_pause_cancels_the_bots_orders_and_stops_opening(
+async def test_pause_stops_opening_and_keeps_the_take_profits(
     make_grid: Callable[..., Any], linear: Callable[..., Any]
 ) -> None:
+    """onBreach pause with the default onStop (cancelEntries): no new entry, the take-profits stay (the position
+    keeps its exits); test_a_pause_breach_cancels_as_on_stop_says... covers onStop cancelOrders."""
     rig = await make_grid(linear("60000", "-0.3", 5000), grid={"waitTime": "8s"}, risk={"maxOpenOrders": 3})
     await rig.run_for(300)
     assert [b.limit for b in rig.events.breaches] == [RiskLimit.MAX_OPEN_ORDERS]
     assert rig.strategy.snapshot().phase is StrategyPhase.RISK_HALTED
     assert rig.strategy.snapshot().risk_breach == rig.events.breaches[0]
-    assert await rig.exchange.open_orders() == []
     position = (await rig.exchange.position("BTC")).size
     assert position == D("0.03")  # pause keeps the position
+    resting = await rig.exchange.open_orders()
+    assert {rig.strategy.client_ids.role_of(o.client_order_id) for o in resting} == {"c"}
+    assert sum(o.remaining for o in resting) == position
     opens = len(rig.events.accepted("o"))
     await rig.run_for(600)
     assert len(rig.events.accepted("o")) == opens == 3
-    assert await rig.exchange.open_orders() == []
     assert len(rig.events.breaches) == 1
     await rig.stop()
     assert rig.strategy.snapshot().phase is StrategyPhase.RISK_HALTED
@@ -208,6 +211,31 @@ async def test_close_all_exits_flat_with_reduce_only_orders(
     assert (await rig.exchange.position("BTC")).size == 0
     assert await rig.exchange.open_orders() == []
     assert len(rig.events.accepted("o")) == 2
+    await rig.stop()
+
+
+@pytest.mark.parametrize("on_stop", ["cancelEntries", "cancelOrders"])
+async def test_a_pause_breach_cancels_as_on_stop_says_and_keeps_the_exits_by_default(
+    make_grid: Callable[..., Any], linear: Callable[..., Any], on_stop: str
+) -> None:
+    """SPEC §3: onStop applies on a risk action. With the default cancelEntries a paused position keeps its
+    take-profits (issue 18: a pause used to cancel every one of them, leaving the position without an exit)."""
+    rig = await make_grid(
+        linear("60000", "-0.3", 5000),
+        grid={"waitTime": "8s"},
+        risk={"maxPositionUsd": "1500", "onBreach": "pause"},
+        on_stop=on_stop,
+    )
+    await rig.run_for(300)
+    assert [(b.limit, b.action) for b in rig.events.breaches] == [(RiskLimit.MAX_POSITION_USD, RiskAction.PAUSE)]
+    position = (await rig.exchange.position("BTC")).size
+    assert position > 0
+    resting = await rig.exchange.open_orders()
+    roles = {rig.strategy.client_ids.role_of(o.client_order_id) for o in resting}
+    if on_stop == "cancelEntries":
+        assert roles == {"c"} and sum(o.remaining for o in resting) == position  # every fill keeps its exit
+    else:
+        assert resting == []
     await rig.stop()
 
 

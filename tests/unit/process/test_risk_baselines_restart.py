@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from bot_runtime.config import parse_config
-from bot_runtime.exchanges.base import OrderRequest, OrderType, Side
+from bot_runtime.exchanges.base import OrderRequest, OrderType, Side, TimeInForce
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.logs import SecretRedactor
 from bot_runtime.process.bot import BotProcess, RunOptions
 from bot_runtime.process.lifecycle import EXIT_OK
 from bot_runtime.status import RiskHaltRecord
+from bot_runtime.strategies.base import ClientIds
 from tests.support.fake_kube import FakeKube
 
 NS, NAME = "ns", "bot"
@@ -137,6 +138,61 @@ async def test_an_interrupted_close_all_is_finished_by_the_next_start(tmp_path: 
     assert (await venue.position("BTC")).size == 0
     assert kube.status["riskHalt"] == record.to_status()  # still halted
     assert await stop(bot, task) == EXIT_OK
+
+
+async def test_a_recorded_pause_halt_keeps_the_take_profits_at_the_next_start(tmp_path: Path) -> None:
+    """A restart under a recorded `pause` halt cancels as the halt did: the entry goes, the take-profit stays (onStop
+    cancelEntries, the default), so the halted position keeps its exit (issue 18)."""
+    record = RiskHaltRecord(
+        limit="maxPositionUsd", message="3000 > 1500", action="pause", at=datetime.now(UTC), generation=2
+    )
+    kube = FakeKube(tradingbot(2, {}, {"riskHalt": record.to_status()}), namespace=NS, name=NAME)
+    venue = PaperExchange("paper", {"ticker": "BTC", **PAPER})
+    await venue.connect()
+    ids = ClientIds(NAME, NS)
+    await venue.place_order(
+        OrderRequest(
+            symbol="BTC",
+            side=Side.BUY,
+            size=Decimal("0.05"),
+            order_type=OrderType.MARKET,
+            client_order_id=ids.new(ClientIds.OPEN),
+        )
+    )
+    quote = await venue.best_bid_ask("BTC")
+    take_profit = OrderRequest(
+        symbol="BTC",
+        side=Side.SELL,
+        size=Decimal("0.05"),
+        order_type=OrderType.LIMIT,
+        price=(quote.ask * Decimal("1.05")).quantize(Decimal("0.1")),
+        time_in_force=TimeInForce.POST_ONLY,
+        client_order_id=ids.new(ClientIds.CLOSE),
+    )
+    entry = take_profit.model_copy(
+        update={
+            "side": Side.BUY,
+            "price": (quote.bid * Decimal("0.95")).quantize(Decimal("0.1")),
+            "client_order_id": ids.new(ClientIds.OPEN),
+        }
+    )
+    await venue.place_order(take_profit)
+    await venue.place_order(entry)
+    bot, task = start(tmp_path, kube, venue, {})
+    await until(lambda: kube.status.get("phase") == "RiskHalted", "RiskHalted")
+    await until(lambda: bot.halted_at_start, "the halt applied at start")
+
+    async def resting() -> list[str | None]:
+        return sorted(ids.role_of(o.client_order_id) or "" for o in await venue.open_orders("BTC"))
+
+    deadline = time.monotonic() + 30
+    while await resting() != ["c"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await resting() == ["c"]  # the entry cancelled, the take-profit kept
+    assert (await venue.position("BTC")).size == Decimal("0.05")
+    assert await stop(bot, task) == EXIT_OK
+    await venue.connect()  # the process closed its client; the paper venue's books outlive it
+    assert await resting() == ["c"]  # stopping a halted bot applies no onStop
 
 
 async def test_realized_pnl_and_fees_carry_over_a_restart(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "extended": ("-USD",),  # BTC-USD, 1000PEPE-USD
     "ethereal": ("USD",),  # BTCUSD, ETHUSD
     "nado": ("-PERP",),  # BTC-PERP, kPEPE-PERP (the gateway's symbols; the indexer's base_currency)
+    "apex": ("-USDT", "-USDC", "USDT", "USDC"),  # BTC-USDT, 1000PEPE-USDT (config); BTCUSDT (ticker)
 }
 _GENERIC = ("-USD-PERP", "_USDC_PERP", "_USDT_PERP", "-PERP", "_PERP", "PERP", "-USD", "USDT", "USDC")
 

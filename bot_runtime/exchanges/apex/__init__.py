@@ -1,5 +1,24 @@
-"""ApeX Omni on the official SDK ``apexomni``: the order-signing layer only (:mod:`.signing`).
+"""ApeX Omni (zkLink perpetuals) on its documented REST API, signing orders with the official SDK ``apexomni``'s
+zkLink binding (:mod:`.signing`; the SDK package itself cannot import under the project's pins, docs/exchanges/apex.md).
 
-Not a venue yet: there is no trading client, funding adapter or registry entry (issue 24 leaves them open; see
-docs/exchanges/apex.md for what was proven and what remains).
+Built: the order-signing layer and the funding adapter (:mod:`.funding`, public endpoints over httpx, no SDK import).
+Not built: the trading client (docs/exchanges/apex.md says what is missing and why), so this module exports only
+:func:`create_funding_source`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot_runtime.exchanges.base import FundingSource
+
+
+def create_funding_source(name: str, options: Mapping[str, Any]) -> FundingSource:
+    import os
+
+    from bot_runtime.exchanges.apex.config import ApexSettings
+    from bot_runtime.exchanges.apex.funding import ApexFundingSource
+
+    return ApexFundingSource(name, ApexSettings.load(options, os.environ))

@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges"
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado"]
+VENUES = [
+    "lighter",
+    "grvt",
+    "edgex",
+    "paradex",
+    "backpack",
+    "aster",
+    "hyperliquid",
+    "extended",
+    "ethereal",
+    "nado",
+    "apex",
+]
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -13,7 +13,9 @@ that hangs or answers after ten seconds cannot stretch it.
 Unknown means look it up: a send that ends without a clear answer (a timeout, a lost reply, the deadline, and any
 rejection: a venue refuses the resend of an order that did land as a duplicate client id) is looked up by client id
 and the position read, with retries until the deadline. An order not found counts as absent only once the venue
-said so (and the position did not move); a leg whose venue never answered stays unknown.
+said so (and the position did not move); a leg whose venue never answered stays unknown. An order found absent may
+still land later (a venue's queue behind a timed-out send), so it is never sent again under a new client id: such a
+leg is not completed (``loneLeg: complete``) but unwound, and a late landing is a lone leg the reconciliation unwinds.
 
 What filled decides, at the deadline at the latest:
 
@@ -162,6 +164,9 @@ class LegFill:
     error: BaseException | None = None
     price: Decimal | None = None  # per contract, when the fill is known from the position only (no order)
     client_order_id: str | None = None  # of the order behind a fill known from the position only
+    # not found and the position unmoved, yet never seen final: the order may still land (a venue's queue behind a
+    # timed-out send), so it is never sent again under a new client id (:meth:`Executor._complete`)
+    may_land: bool = False
 
     def describe(self) -> str:
         what = f"{self.exchange}: {self.filled}/{self.requested}"
@@ -312,7 +317,7 @@ class Executor:
                     )
                 absent += 1
                 if absent >= need:
-                    return LegFill(exchange.name, request.size, ZERO, None, known=True)
+                    return LegFill(exchange.name, request.size, ZERO, None, known=True, may_land=True)
             await deadline.sleep(delay)
             delay = min(delay * 2, 5.0)
         return LegFill(exchange.name, request.size, ZERO, None, known=False, error=last_error)
@@ -334,7 +339,9 @@ class Executor:
         before = None
         try:
             order: Order | LegFill = await deadline.run(
-                self.strategy.send_order(exchange, request), reserve=reserve, what=f"{exchange.name} send"
+                self.strategy.send_order(exchange, request, sleep=self.clock.sleep),
+                reserve=reserve,
+                what=f"{exchange.name} send",
             )
         except (CredentialsError, AuthenticationError):
             raise
@@ -654,7 +661,9 @@ class Executor:
         sent: Order | LegFill | None = None
         try:
             sent = await deadline.run(
-                self.strategy.send_order(exchange, request), reserve=reserve, what=f"{exchange.name} send"
+                self.strategy.send_order(exchange, request, sleep=self.clock.sleep),
+                reserve=reserve,
+                what=f"{exchange.name} send",
             )
         except Exception as exc:
             error = exc
@@ -688,8 +697,10 @@ class Executor:
         """``loneLeg: complete``: the leg that filled less than the other is sent again for the difference (an IOC at
         the touch plus the entry slippage; up to ``Tuning.unwind_attempts`` tries) while the first half of
         ``singleLegTimeout`` lasts, so the unwind that follows a failed completion still ends within the timeout.
-        Only when both outcomes are known (a leg whose venue did not answer may have filled: never doubled), and not
-        after the venue refused the leg (a rejection repeats). The orders are added to ``completions`` (booked by :meth:`_resolve` on the pair) and to the leg's fill."""
+        Only when both outcomes are known (a leg whose venue did not answer may have filled: never doubled), not
+        for a leg whose order was only found absent (``LegFill.may_land``: it may still land, and a completion under
+        a new client id would double it; the unwind and the reconciliation take a late landing), and not after the
+        venue refused the leg (a rejection repeats). The orders are added to ``completions`` (booked by :meth:`_resolve` on the pair) and to the leg's fill."""
         if not (long_fill.known and short_fill.known):
             return
         cutoff = Deadline(self.clock, deadline.at - self.timeout / 2)
@@ -705,6 +716,8 @@ class Executor:
             size = contracts(market, missing)
             if size <= 0 or size < market.min_size or isinstance(fill.error, OrderRejected):
                 return  # a refusal (margin, a closed market, ...) would only repeat: unwind instead
+            if fill.may_land:
+                return  # the first order may land yet: a second one could double the leg, unwind instead
             try:
                 quote = await cutoff.run(
                     exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"

@@ -403,18 +403,6 @@ class Rig:
         if self.task is not None and self.task.done():
             self.task.result()
 
-    async def run_real(self, seconds: float, *, real_pause: float = 0.05) -> None:
-        """Like :meth:`run_for`, one virtual second at a time with a real pause after each: for code paths that
-        sleep in real time (the exchange contract's ``submit_order`` retries a transient failure with
-        ``asyncio.sleep``)."""
-        if self.task is None:
-            self.start()
-        for _ in range(int(seconds)):
-            await self.clock.advance(1)
-            await asyncio.sleep(real_pause)
-        if self.task is not None and self.task.done():
-            self.task.result()
-
     async def stop(self, on_stop: OnStop | None = None) -> None:
         self.stopping.set()
         if self.task is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot_runtime.clock import VirtualClock
-from bot_runtime.config import OnStop
+from bot_runtime.config import LoneLeg, OnStop
 from bot_runtime.exchanges.base import OrderRejected, OrderRequest, Position, Side
 from bot_runtime.metrics import BotMetrics
 from bot_runtime.risk import RiskAction, RiskBreach, RiskLimit
@@ -49,7 +49,7 @@ async def test_a_lost_reply_and_a_duplicate_rejection_are_looked_up(make_rig: Ca
     b = rig.venues["paper-b"]
     b.lose_replies = 1
     b.lookup_open_only = True
-    await rig.run_real(40)  # the contract's resend waits in real time
+    await rig.run_for(40)  # the contract's resend waits on the strategy's clock
     [pair] = rig.strategy.pairs.values()
     assert pair.long.size == pair.short.size == LEG
     assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}
@@ -72,7 +72,7 @@ async def test_an_order_landing_after_its_send_timed_out_is_found_and_unwound(ma
     rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
     b = rig.venues["paper-b"]
     b.land_after = 90
-    await rig.run_real(30)
+    await rig.run_for(30)
     assert (await rig.sizes())["paper-a"] == 0
     assert rig.strategy.pairs == {}
     b.land_after = None
@@ -85,6 +85,31 @@ async def test_an_order_landing_after_its_send_timed_out_is_found_and_unwound(ma
     assert spans[1][2] == -LEG and spans[1][1] - spans[1][0] <= rig.strategy.tuning.risk_interval
     assert any("unmatched leg paper-b BTC short 0.0166: unwinding" in r for r in rig.events.lone_leg_reports())
     assert b.entry_attempts == 1
+    rig.check_invariants()
+
+
+async def test_an_entry_found_absent_is_not_completed_under_a_new_client_id(make_rig: Callable[..., Any]) -> None:
+    """paper-b's short fails fast on every send (three quick timeouts, as a gateway answering 504 while the order
+    waits in the venue's queue) and lands 90 s later. Looked up twice (no such order, the position unchanged), it may
+    still land: ``loneLeg: complete`` sends no second short under a new client id (it did: that one landed 2 s after
+    the first, the short doubled), the long is unwound instead and the late short when it lands. Virtual time only:
+    the contract's resends wait on the strategy's clock, as in a pod (the rig's real-time pacing had hidden this:
+    the resends outlasted the deadline there, so the leg stayed unknown and was never completed)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    assert rig.config.funding_arb is not None and rig.config.funding_arb.lone_leg is LoneLeg.COMPLETE
+    b = rig.venues["paper-b"]
+    b.land_after = 90
+    await rig.run_for(30)
+    assert (await rig.sizes())["paper-a"] == 0
+    shorts = {r.client_order_id for _, r, _ in sends(rig, "o") if r.side is Side.SELL}
+    assert len(shorts) == 1, shorts
+    assert b.entry_attempts == 1
+    b.land_after = None
+    await rig.run_for(200)
+    assert b.entry_attempts == 1
+    shorts = [f for f in b.fills if f.client_order_id and f.client_order_id.split("-")[1] == "o"]
+    assert [f.size for f in shorts] == [LEG]  # the one short that landed late, once
+    assert await rig.sizes() == {"paper-a": 0, "paper-b": 0}
     rig.check_invariants()
 
 
@@ -351,7 +376,7 @@ async def test_a_trim_whose_reply_is_lost_is_not_repeated(make_rig: Callable[...
     await a.place_order(extra)
     a.lose_reduce_replies = 1
     a.lookup_open_only = True
-    await rig.run_real(70)
+    await rig.run_for(70)
     assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}
     [pair] = rig.strategy.pairs.values()
     assert pair.long.size == pair.short.size == LEG

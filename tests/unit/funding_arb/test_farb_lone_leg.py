@@ -183,7 +183,7 @@ async def test_venue_down_after_filling_the_hedge(make_rig: Callable[..., Any]) 
     rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
     b = rig.venues["paper-b"]
     b.down_after_entry = True
-    await rig.run_real(60)  # submit_order's own retries of the transient failure sleep in real time
+    await rig.run_for(60)  # submit_order's own retries of the transient failure wait on the strategy's clock
     assert b.down
     sizes = await rig.sizes()
     assert sizes == {"paper-a": 0, "paper-b": D("-0.0166")}

@@ -54,6 +54,7 @@ GRID_EXCHANGES = (
     "extended",
     "ethereal",
     "nado",
+    "apex",
     "paper",
 )
 KNOWN_VENUE_FAMILIES = frozenset(GRID_EXCHANGES)

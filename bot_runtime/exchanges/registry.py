@@ -158,6 +158,16 @@ VENUES: dict[str, VenueSpec] = {
             notes="nado-protocol cannot be imported under eth-account 0.13: its EIP-712 tables are written out",
         ),
         VenueSpec(
+            "apex",
+            "bot_runtime.exchanges.apex",
+            # the API key triple (every private request and the stream's login) and the Omni key's seeds (orders)
+            required_env=("APEX_API_KEY", "APEX_API_KEY_SECRET", "APEX_API_KEY_PASSPHRASE", "APEX_OMNI_KEY_SEED"),
+            optional_env=("APEX_NETWORK", "APEX_BASE_URL", "APEX_WS_URL"),
+            extra="apex",
+            sdk_modules=("apexomni",),
+            notes="apexomni cannot be imported under the project's pins: orders are signed with its zkLink binding",
+        ),
+        VenueSpec(
             "paper", "bot_runtime.exchanges.paper", notes="simulated venue; `paper-a`, `paper-b`, ... are named twins"
         ),
     )

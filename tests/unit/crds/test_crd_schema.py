@@ -387,7 +387,7 @@ def test_examples_have_no_namespace_and_load_in_the_runtime() -> None:
             bots += 1
             config = parse_config(doc)
             assert config.name == doc["metadata"]["name"]
-    assert bots == 13
+    assert bots == 14
 
 
 def test_paper_grid_example() -> None:

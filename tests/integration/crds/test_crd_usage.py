@@ -56,6 +56,7 @@ def test_examples_exist() -> None:
         "extended",
         "ethereal",
         "nado",
+        "apex",
     ):
         assert f"grid-{venue}.yaml" in names and f"secrets/{venue}-secret.yaml" in names
     assert {"secrets/telegram-secret.yaml", "secrets/lark-secret.yaml"} <= names

@@ -147,6 +147,7 @@ async def test_dexes(api: httpx.AsyncClient) -> None:
     assert body["count"] == len(by_name)
     assert set(by_name) == {
         "lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado",
+        "apex",
     }  # fmt: skip
     assert d(by_name["extended"]["fee_structure"]["taker_fee"]) == D("0.00025")
     assert d(by_name["hyperliquid"]["fee_structure"]["taker_fee"]) == D("0.00045")
@@ -207,6 +208,7 @@ async def test_latest_rates_with_metadata(api: httpx.AsyncClient) -> None:
         "extended",
         "ethereal",
         "nado",
+        "apex",
     }
     assert d(body["dex_metadata"]["edgex"]["taker_fee"]) == D("0.00038")
     edgex = body["details"]["SOL"]["edgex"]

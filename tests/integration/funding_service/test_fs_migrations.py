@@ -63,7 +63,8 @@ async def test_from_empty_then_rerun_is_noop(postgres: PostgresCluster) -> None:
             "003_hot_updates.sql",
             "004_seed_hyperliquid.sql",
         ]
-        assert {"005_seed_extended.sql", "006_seed_ethereal.sql", "011_seed_nado.sql"} <= {m.filename for m in applied}
+        seeds = {"005_seed_extended.sql", "006_seed_ethereal.sql", "011_seed_nado.sql", "012_seed_apex.sql"}
+        assert seeds <= {m.filename for m in applied}
         assert await tables(conn) == EXPECTED_TABLES
         recorded = await conn.fetch(
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
@@ -96,6 +97,7 @@ async def test_seed_holds_the_live_venues_with_fee_fractions(postgres: PostgresC
             "extended": (D("0"), D("0.00025"), D(1), False),
             "ethereal": (D("0.00005"), D("0.00025"), D(1), False),
             "nado": (D("0"), D("0.0002"), D(1), False),
+            "apex": (D("0.0002"), D("0.0005"), D(1), False),
         }
         numeric = await conn.fetch(
             """

@@ -92,7 +92,7 @@ def _assert_subset(expected: Any, actual: Any, where: str) -> None:
 def test_all_examples_apply_together(kube, crd_ns: str) -> None:  # type: ignore[no-untyped-def]
     kube.kubectl("apply", "-n", crd_ns, "-R", "-f", str(EXAMPLES))
     bots = kube.kubectl("get", "tradingbots", "-n", crd_ns, "-o", "name").stdout.split()
-    assert "tradingbot.perpdex.io/paper-btc-grid" in bots and len(bots) == 13
+    assert "tradingbot.perpdex.io/paper-btc-grid" in bots and len(bots) == 14
     collectors = kube.kubectl("get", "fc", "-n", crd_ns, "-o", "name").stdout.split()
     assert sorted(collectors) == ["fundingcollector.perpdex.io/all-dexes", "fundingcollector.perpdex.io/paper-dexes"]
 

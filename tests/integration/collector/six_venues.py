@@ -181,6 +181,21 @@ VENUES: tuple[Venue, ...] = (
             ("PEPE", "kPEPE-PERP", D(1000), D(1)),
         ),
     ),
+    Venue(
+        "apex",
+        (
+            ("GET", "/api/v3/symbols", "v3_symbols", None),  # the perpetuals and their minimum sizes
+            ("GET", "/api/v3/ticker", "v3_ticker_btc", {"symbol": "BTCUSDT"}),  # one ticker read per market
+            ("GET", "/api/v3/ticker", "v3_ticker_eth", {"symbol": "ETHUSDT"}),
+            ("GET", "/api/v3/ticker", "v3_ticker_1000pepe", {"symbol": "1000PEPEUSDT"}),
+        ),
+        base_path="/api",
+        expected=(
+            ("BTC", "BTC-USDT", D(1), D(1)),
+            ("ETH", "ETH-USDT", D(1), D(1)),
+            ("PEPE", "1000PEPE-USDT", D(1000), D(1)),
+        ),
+    ),
 )
 
 #: the three ways a venue breaks, as replay answers (the hang is sized from the collector's timeout)

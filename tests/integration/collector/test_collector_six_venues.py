@@ -58,7 +58,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     summary = await collector.cycle()
     print(f"\ncollector cycle over the replay venues: {summary.duration_ms} ms ({summary.rates_collected} rates)")
 
-    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 30
+    assert summary.rates_collected == summary.rates_ingested == sum(len(v.expected) for v in VENUES) == 33
     assert not collector.outbox and collector.service_reachable  # delivered: nothing pending
     landed = await latest_rows(service)
     assert landed == {venue.name: expected(venue) for venue in VENUES}
@@ -70,6 +70,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert {row["dex"]: row["multiplier"] for row in symbols} == {venue.name: Decimal(1000) for venue in VENUES}
     # each venue's minimum order size in PEPE (its fixture's minimum in 1000PEPE/kPEPE contracts x 1000)
     assert {row["dex"]: row["min_order_size"] for row in symbols} == {
+        "apex": 100_000,  # minOrderSize 100
         "aster": 1000,  # LOT_SIZE minQty 1
         "backpack": 1000,  # minQuantity 1
         "edgex": 100_000,  # minOrderSize 100
@@ -98,6 +99,7 @@ async def test_one_cycle_lands_every_venue(collector: Collector, service: Servic
     assert btc["extended"] == Decimal("-0.000034")  # so is Extended's (marketStats.fundingRate)
     assert btc["ethereal"] == Decimal("0.0000125")  # and Ethereal's (fundingRate1h)
     assert btc["nado"] == Decimal("0.00024") / 24  # Nado quotes a 24 h rate and settles hourly
+    assert btc["apex"] == Decimal("0.0000125")  # ApeX's ticker fundingRate, hourly (docs/exchanges/apex.md)
 
 
 BREAKS: list[tuple[dict[str, Callable[[float], Reply]], dict[str, str]]] = [

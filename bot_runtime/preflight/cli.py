@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--exchange",
         required=True,
-        help="lighter, grvt, edgex, paradex, backpack, aster, hyperliquid, extended, ethereal, nado (or paper)",
+        help="lighter, grvt, edgex, paradex, backpack, aster, hyperliquid, extended, ethereal, nado, apex (or paper)",
     )
     p.add_argument("--ticker", required=True, help="canonical base asset, e.g. BTC, ETH, PEPE")
     p.add_argument("--quantity", help="order size in base units: checked against the minimum and the size step")

@@ -65,6 +65,7 @@ class ApexVenue:
         self.fills: list[dict[str, Any]] = []
         self.refuse_next: dict[str, Any] | None = None
         self.bad_signatures: list[str] = []
+        self.refuse_key = False  # True: every private request is refused as a bad API key (revoked)
         self.tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(700_000_000_000_000_101)
         self.signer = OrderSigner(SEEDS, ACCOUNT_ID)
@@ -90,6 +91,8 @@ class ApexVenue:
             )
             data = request.form() if request.method == "POST" else {}
             expected = request_signature(SECRET, path, request.method, request.header("APEX-TIMESTAMP") or "", data)
+            if self.refuse_key:
+                return Reply(200, json={"code": 20006, "msg": "apikey sign error"})
             if request.header("APEX-SIGNATURE") != expected or request.header("APEX-API-KEY") != ENV["APEX_API_KEY"]:
                 self.bad_signatures.append(path)
                 return Reply(200, json={"code": 20006, "msg": "apikey sign error"})

@@ -11,7 +11,9 @@ from typing import Any, cast
 
 from tests.support.replay import ReplayServer, Reply, load_fixture
 
-VENUES = ["lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado"]
+VENUES = [
+    "lighter", "grvt", "edgex", "paradex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado", "apex",
+]  # fmt: skip
 
 
 @dataclass
@@ -158,6 +160,17 @@ def _nado(server: ReplayServer) -> Rig:
     return Rig("nado", server, options(server), dict(ENV), refuse)
 
 
+def _apex(server: ReplayServer) -> Rig:
+    from tests.unit.exchanges.test_apex_client import ENV, ApexVenue, options
+
+    venue = ApexVenue(server)  # checks every request's APEX-SIGNATURE and every order's zkLink signature
+
+    def refuse(rig: Rig) -> None:  # the API key was deleted or its secret is wrong: "apikey sign error"
+        venue.refuse_key = True
+
+    return Rig("apex", server, options(server), dict(ENV), refuse)
+
+
 BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "lighter": _lighter,
     "grvt": _grvt,
@@ -169,6 +182,7 @@ BUILDERS: dict[str, Callable[[ReplayServer], Rig]] = {
     "extended": _extended,
     "ethereal": _ethereal,
     "nado": _nado,
+    "apex": _apex,
 }
 
 

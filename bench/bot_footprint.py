@@ -69,6 +69,8 @@ CONNECT_IMPORTS: dict[str, tuple[str, ...]] = {
     "extended": ("import x10.signing.order_object", "import x10.models.position, x10.models.trade, x10.models.balance"),
     # the SDK's order functions and REST models without its package __init__ (its clients and web3 are unused)
     "ethereal": ("import bot_runtime.exchanges.ethereal.signing",),
+    # only the SDK's zkLink binding, without its package __init__ (which cannot import under the project's pins)
+    "apex": ("from bot_runtime.exchanges.apex.signing import zklink", "zklink()"),
 }
 READY_TARGET_S = 2.0
 
@@ -238,7 +240,18 @@ REPLAY_BOTS: dict[str, Callable[[], ReplayBot]] = {
     "paradex": _paradex_replay,
     **{
         venue: _rig_replay(venue)
-        for venue in ("lighter", "grvt", "edgex", "backpack", "aster", "hyperliquid", "extended", "ethereal", "nado")
+        for venue in (
+            "lighter",
+            "grvt",
+            "edgex",
+            "backpack",
+            "aster",
+            "hyperliquid",
+            "extended",
+            "ethereal",
+            "nado",
+            "apex",
+        )
     },
 }
 

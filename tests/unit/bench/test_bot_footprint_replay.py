@@ -16,6 +16,7 @@ def test_replay_venues_default_explicit_and_none() -> None:
     p = bot_footprint.build_parser()
     # every live venue's bot runs against its replay by default: no venue is left to an estimate
     assert sorted(p.parse_args([]).replay_venues) == [
+        "apex",
         "aster",
         "backpack",
         "edgex",

@@ -30,7 +30,7 @@ async def test_a_final_order_is_not_waited_for(make_grid: Callable[..., Any]) ->
     stopping = asyncio.Event()
     filled = order(OrderStatus.FILLED)
     # the virtual clock never moves here: any wait on it would hang the test
-    got = await asyncio.wait_for(rig.strategy._await_order(filled, 10.0, stopping), 2)
+    got = await asyncio.wait_for(rig.strategy.await_order(filled, 10.0, stopping), 2)
     assert got is filled
 
 
@@ -39,6 +39,6 @@ async def test_a_fill_reported_before_the_wait_began_is_seen(make_grid: Callable
     stopping = asyncio.Event()
     rig.strategy.feed.final_seen["paper-77"] = order(OrderStatus.FILLED)
     # the order as placement returned it (still open); the stream already said it filled
-    got = await asyncio.wait_for(rig.strategy._await_order(order(OrderStatus.OPEN, "0"), 10.0, stopping), 2)
+    got = await asyncio.wait_for(rig.strategy.await_order(order(OrderStatus.OPEN, "0"), 10.0, stopping), 2)
     # then read over REST: the paper venue does not know this id, so the stream's final state stands
     assert got.order_id == "paper-77" and got.status is OrderStatus.FILLED

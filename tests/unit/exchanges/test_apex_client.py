@@ -30,6 +30,7 @@ from bot_runtime.exchanges.base import (
     OrderRejected,
     OrderRequest,
     OrderStatus,
+    OrderType,
     PostOnlyWouldCross,
     RateLimited,
     Side,
@@ -49,6 +50,7 @@ ENV = {
 ACCOUNT_ID = "584232029141860482"
 BTC = Contract("BTC-USDT", 50001, Decimal("0.1"), 6)
 BID, ASK = Decimal("97400.0"), Decimal("97401.0")
+TICKERS = {"BTCUSDT": "v3_ticker_btc", "ETHUSDT": "v3_ticker_eth", "1000PEPEUSDT": "v3_ticker_1000pepe"}
 
 
 def fx(name: str) -> Any:
@@ -57,7 +59,10 @@ def fx(name: str) -> Any:
 
 class ApexVenue:
     """ApeX Omni as the client sees it: orders rest until filled or cancelled; a post-only order at or through the
-    other side is accepted and cancelled at once (the assumption docs/exchanges/apex.md states)."""
+    other side is accepted and cancelled at once (the assumption docs/exchanges/apex.md states); an IOC (or market)
+    order that crosses fills whole at the touch, one that does not is cancelled unfilled. ``funding`` overrides a
+    ticker's ``fundingRate`` (by its name, ``BTCUSDT``); with ``live_positions`` the account's positions are the
+    fills here; ``now_ms`` is the venue's clock (orders, fills)."""
 
     def __init__(self, server: ReplayServer) -> None:
         self.server = server
@@ -66,12 +71,16 @@ class ApexVenue:
         self.refuse_next: dict[str, Any] | None = None
         self.bad_signatures: list[str] = []
         self.refuse_key = False  # True: every private request is refused as a bad API key (revoked)
+        self.live_positions = False
+        self.funding: dict[str, str] = {}
+        self.now_ms: Any = lambda: int(time.time() * 1000)
         self.tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(700_000_000_000_000_101)
         self.signer = OrderSigner(SEEDS, ACCOUNT_ID)
         server.route("GET", "/api/v3/symbols", fx("v3_symbols"))
         server.route("GET", "/api/v3/depth", fx("v3_depth"))
-        server.route("GET", "/api/v3/account", self.private(lambda r: fx("v3_account")))
+        server.route("GET", "/api/v3/ticker", self.ticker)
+        server.route("GET", "/api/v3/account", self.private(self.account))
         server.route("GET", "/api/v3/account-balance", self.private(lambda r: fx("v3_account_balance")))
         server.route("GET", "/api/v3/open-orders", self.private(self.open_orders))
         server.route("GET", "/api/v3/order", self.private(lambda r: self.lookup(r, "id")))
@@ -102,6 +111,31 @@ class ApexVenue:
 
         return checked
 
+    # public and account ------------------------------------------------------------------------------------------
+    def ticker(self, request: RecordedRequest) -> Any:
+        symbol = request.query.get("symbol", "")
+        if symbol not in TICKERS:
+            return {"data": []}
+        answer = fx(TICKERS[symbol])
+        if symbol in self.funding:
+            answer["data"][0]["fundingRate"] = self.funding[symbol]
+        return answer
+
+    def account(self, request: RecordedRequest) -> Any:
+        answer = fx("v3_account")
+        if self.live_positions:
+            sizes: dict[str, Decimal] = {}
+            for row in self.fills:
+                signed = Decimal(row["size"]) if row["side"] == "BUY" else -Decimal(row["size"])
+                sizes[row["symbol"]] = sizes.get(row["symbol"], Decimal(0)) + signed
+            template = answer["data"]["positions"][0]
+            answer["data"]["positions"] = [
+                {**template, "symbol": symbol, "side": "LONG" if size > 0 else "SHORT", "size": str(abs(size))}
+                for symbol, size in sizes.items()
+                if size != 0
+            ]
+        return answer
+
     # orders --------------------------------------------------------------------------------------------------------
     def row(self, order_id: str) -> dict[str, Any]:
         return dict(self.orders[order_id])
@@ -122,7 +156,10 @@ class ApexVenue:
         order_id = str(next(self._ids))
         crosses = (form["side"] == "BUY" and price >= ASK) or (form["side"] == "SELL" and price <= BID)
         status = "CANCELED" if form["timeInForce"] == "POST_ONLY" and crosses else "OPEN"
-        now = int(time.time() * 1000)
+        immediate = form["timeInForce"] == "IMMEDIATE_OR_CANCEL"
+        if immediate and not crosses:
+            status = "CANCELED"
+        now = self.now_ms()
         self.orders[order_id] = {**fx("v3_order")["data"], "id": order_id, "clientId": form["clientId"],
                                  "symbol": form["symbol"], "side": form["side"], "price": form["price"],
                                  "size": form["size"], "remainingSize": form["size"], "status": status,
@@ -130,6 +167,8 @@ class ApexVenue:
                                  "createdAt": now, "updatedTime": now, "form": form}  # fmt: skip
         answer = self.row(order_id)
         answer["status"] = "PENDING"  # the acknowledgement; the verdict comes after
+        if immediate and crosses:
+            self.fill(order_id, size, price=ASK if form["side"] == "BUY" else BID)
         return {"data": {k: v for k, v in answer.items() if k != "form"}}
 
     def public_row(self, order_id: str) -> dict[str, Any]:
@@ -161,16 +200,17 @@ class ApexVenue:
                 order["status"] = "CANCELED"
         return {"data": None}
 
-    def fill(self, order_id: str, size: Decimal, *, push: bool = True) -> dict[str, Any]:
+    def fill(self, order_id: str, size: Decimal, *, push: bool = True, price: Decimal | None = None) -> dict[str, Any]:
         order = self.orders[order_id]
         done = Decimal(order["cumSuccessFillSize"]) + size
+        px = price if price is not None else Decimal(order["price"])
         order["cumSuccessFillSize"] = str(done)
-        order["cumSuccessFillValue"] = str(done * Decimal(order["price"]))
+        order["cumSuccessFillValue"] = str(Decimal(order["cumSuccessFillValue"]) + size * px)
         order["remainingSize"] = str(Decimal(order["size"]) - done)
         order["status"] = "FILLED" if done >= Decimal(order["size"]) else "OPEN"
         row = {**fx("v3_fills")["data"]["orders"][0], "id": str(800_000_000_000_000_000 + len(self.fills) + 1),
                "orderId": order_id, "clientOrderId": order["clientId"], "side": order["side"],
-               "price": order["price"], "size": str(size), "createdAt": int(time.time() * 1000)}  # fmt: skip
+               "price": str(px), "size": str(size), "createdAt": self.now_ms()}  # fmt: skip
         self.fills.append(row)
         if push:
             self.push({"orders": [self.public_row(order_id)], "fills": [row]})
@@ -380,3 +420,23 @@ def test_credentials_are_checked_by_name_never_echoed(env: dict[str, str], keys:
 def test_the_client_repr_holds_no_secret() -> None:
     text = repr(apex.create_exchange("apex", {}, ENV).__dict__)
     assert SECRET not in text and SEEDS not in text and "replay-passphrase" not in text
+
+
+async def test_ioc_and_market_orders_settle_filled_or_expired(client: Exchange, venue: ApexVenue) -> None:
+    ioc = OrderRequest(symbol="BTC", side=Side.SELL, size=Decimal("0.010"), price=Decimal("97300"),
+                       time_in_force=TimeInForce.IOC, client_order_id="pd1a2b3c-x-mi3k2x9a001")  # fmt: skip
+    filled = await client.place_order(ioc)
+    assert (filled.status, filled.filled_size, filled.avg_fill_price) == (OrderStatus.FILLED, Decimal("0.010"), BID)
+    assert venue.orders[filled.order_id]["form"]["timeInForce"] == "IMMEDIATE_OR_CANCEL"
+    missed = await client.place_order(ioc.model_copy(update={"price": Decimal("97500"), "client_order_id": "pd1a2b3c-x-mi3k2x9a002"}))  # fmt: skip
+    assert (missed.status, missed.filled_size) == (OrderStatus.EXPIRED, Decimal(0))
+    market = OrderRequest(symbol="BTC", side=Side.BUY, size=Decimal("0.010"), order_type=OrderType.MARKET,
+                          reduce_only=True, client_order_id="pd1a2b3c-c-mi3k2x9a003")  # fmt: skip
+    bought = await client.place_order(market)
+    form = venue.orders[bought.order_id]["form"]
+    assert (form["type"], form["reduceOnly"], Decimal(form["price"])) == (
+        "MARKET",
+        "True",
+        Decimal("102271.1"),
+    )  # ask x 1.05, rounded through
+    assert bought.status is OrderStatus.FILLED and bought.avg_fill_price == ASK

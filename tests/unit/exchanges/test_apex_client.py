@@ -341,6 +341,24 @@ async def test_cancel_by_id_and_by_client_id_and_lookups_from_another_process(
     assert await client.cancel_all("BTC") == 1 and await client.open_orders() == []
 
 
+async def test_submit_order_after_a_lost_answer_finds_the_order_instead_of_resending(
+    client: Exchange, venue: ApexVenue
+) -> None:
+    calls = 0
+    place = venue.private(venue.place)
+
+    def lose_first(request: RecordedRequest) -> Any:
+        nonlocal calls
+        calls += 1
+        answer = place(request)
+        return Reply(502, body="bad gateway") if calls == 1 else answer
+
+    venue.server.route("POST", "/api/v3/order", lose_first)
+    order = await client.submit_order(post_only("97000", client_id="pd1a2b3c-o-mi3k2x9a0aa"))
+    assert calls == 1 and len(venue.orders) == 1  # found by its clientId, not sent twice
+    assert (order.client_order_id, order.status) == ("pd1a2b3c-o-mi3k2x9a0aa", OrderStatus.OPEN)
+
+
 async def test_positions_and_balance(client: Exchange) -> None:
     positions = {p.symbol: p for p in await client.positions()}
     assert set(positions) == {"BTC", "ETH"}  # PEPE's size is 0

@@ -184,7 +184,7 @@ class ApexExchange(Exchange):
             return OrderRejected(
                 f"{self.name}: {message}", reason=CancelReason.REDUCE_ONLY_VIOLATION, exchange=self.name
             )
-        if "NOT_FOUND" in text or "NOT FOUND" in text or "NOT EXIST" in text:
+        if any(marker in text for marker in ("NOT_FOUND", "NOT FOUND", "NOT_EXIST", "NOT EXIST")):
             return OrderNotFound(f"{self.name}: {message}", exchange=self.name)
         if "ORDER" in text:
             return OrderRejected(f"{self.name}: {message}", exchange=self.name)

@@ -38,6 +38,12 @@ widens after an attempt that filled nothing (``unwind_slippage_pct`` up to ``max
 order is the fallback when no quote can be read in time. They aim at a target position read first, so a lost reply
 never reduces twice, and they run within ``singleLegTimeout`` too.
 
+A reduce or a top-up (:meth:`Executor.add`) whose order may still land (found absent, or never answered) keeps its
+client id for the next order of the same role on that venue and market, in the same call or a later cycle
+(``Executor.may_land``): the venue refuses a duplicate, so the first order and the next can never both land. That
+next order first looks the kept id up: found, it landed (booked, and nothing more is sent this time: the sizes the
+caller computed may predate it; the next cycle reads the venue anew); a ``DuplicateClientOrderId`` says the same.
+
 Anything unexpected after the orders went out (an exception, a cancellation) flattens both venues back to where they
 were before the entry, shielded from the cancellation.
 """
@@ -57,6 +63,7 @@ from bot_runtime.exchanges.base import (
     AuthenticationError,
     CancelReason,
     CredentialsError,
+    DuplicateClientOrderId,
     Exchange,
     ExchangeError,
     Market,
@@ -204,6 +211,9 @@ class Executor:
         self.watch = watch
         self.lone_leg = lone_leg
         self.last_position: dict[tuple[str, str], Position] = {}  # (venue, symbol) → the last reading of a reduce
+        # (venue, symbol, role) → the client id of a reduce or top-up that may still land: the next order of that
+        # role there is sent under it (never a second order beside it), see :meth:`settle`
+        self.may_land: dict[tuple[str, str, str], str] = {}
 
     @property
     def clock(self) -> Clock:
@@ -356,12 +366,65 @@ class Executor:
             order = await self.look_up(exchange, request, before, deadline, rejected=False)
         if isinstance(order, LegFill):
             return None
-        order = await self.confirm(exchange, order, deadline, reserve)
+        return await self._follow(exchange, order, market, pair, deadline, book=book)
+
+    async def _follow(
+        self, exchange: Exchange, order: Order, market: Market, pair: Pair | None, deadline: Deadline, *, book: bool
+    ) -> Order:
+        """Follow a placed order to a final state (cancelled and read back before ``deadline``), book its fills."""
+        order = await self.confirm(exchange, order, deadline, self.reserve())
         if not order.status.is_final:
             order = await self.cancel_and_read(exchange, order, deadline)
         if book:
             self.ledger.book(exchange.name, order, market, pair)
         return order
+
+    def _client_id(self, exchange: Exchange, market: Market, role: str) -> str:
+        """The client id of the next reduce or top-up of ``role`` on ``exchange``'s ``market``: the id of the last
+        one when it may still land (the venue then refuses one of the two as a duplicate), else a new one."""
+        return self.may_land.get((exchange.name, market.symbol, role)) or self.strategy.client_ids.new(role)
+
+    def _outcome(
+        self, exchange: Exchange, request: OrderRequest, role: str, order: Order | None, error: Exception | None
+    ) -> None:
+        """Keep or drop the client id of a reduce or top-up just sent: an order the venue reported (or refused as a
+        duplicate: it landed) is settled; one not found or without an answer may land yet, and its id is kept for the
+        next order; another refusal leaves a kept id as it was (an earlier send may still land)."""
+        key = (exchange.name, request.symbol, role)
+        if order is not None or isinstance(error, DuplicateClientOrderId):
+            self.may_land.pop(key, None)
+        elif not isinstance(error, OrderRejected):
+            self.may_land[key] = request.client_order_id
+
+    async def settle(
+        self, exchange: Exchange, market: Market, role: str, pair: Pair | None, deadline: Deadline | None = None
+    ) -> bool:
+        """Before a reduce or top-up: look up the kept client id of an earlier one that may still land (one lookup).
+        Found, it landed: it is followed to its end and booked on ``pair``, the id is dropped, and True says so
+        (nothing more is sent this time: the caller's sizes may predate that landing). Not found or unreadable: the id
+        stays kept and the next order goes under it."""
+        key = (exchange.name, market.symbol, role)
+        client_id = self.may_land.get(key)
+        if client_id is None:
+            return False
+        deadline = deadline or Deadline.after(self.clock, self.timeout)
+        try:
+            found = await deadline.run(
+                exchange.find_order_by_client_id(market.symbol, client_id),
+                reserve=self.reserve(),
+                what=f"{exchange.name} lookup",
+            )
+        except (CredentialsError, AuthenticationError):
+            raise
+        except Exception as exc:  # unreadable: the id stays kept, the next order goes under it
+            log.info("%s: looking up %s failed (%s)", exchange.name, client_id, exc)
+            return False
+        if found is None:
+            return False
+        log.info("%s %s: %s (sent earlier, outcome unknown) landed: %s", exchange.name, market.symbol, client_id, found)
+        self.may_land.pop(key, None)
+        await self._follow(exchange, found, market, pair, deadline, book=True)
+        return True
 
     # -----------------------------------------------------------------------------------------------------------------
     # reducing positions
@@ -378,8 +441,8 @@ class Executor:
         deadline: Deadline,
     ) -> OrderRequest:
         """A reduce-only IOC limit at the touch less ``slippage`` percent; a market order when no quote can be read
-        in time (the documented fallback: an unwind never waits for a quote)."""
-        client_id = self.strategy.client_ids.new(role)
+        in time (the documented fallback: an unwind never waits for a quote). Under :meth:`_client_id`."""
+        client_id = self._client_id(exchange, market, role)
         try:
             quote = await deadline.run(
                 exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
@@ -429,10 +492,14 @@ class Executor:
         within ``singleLegTimeout`` (or ``deadline`` when earlier); returns how much was reduced.
 
         Idempotent: the position is read first and every attempt aims at the same target (start - ``size``), read
-        anew, so an order whose reply was lost is never repeated on top of itself. The slippage starts at
+        anew, so an order whose reply was lost is never repeated on top of itself; an order that may still land (not
+        found, the position unmoved) is sent again under its own client id, in this call or the next of ``role``
+        (:meth:`settle`: found landed by then, nothing is sent and 0 returned). The slippage starts at
         ``Tuning.unwind_slippage_pct`` and doubles after an attempt that filled nothing, up to
         ``Tuning.max_unwind_slippage_pct``."""
         limit = Deadline.after(self.clock, self.timeout).earlier(deadline)
+        if await self.settle(exchange, market, role, pair, limit):
+            return ZERO
         start = await self._read_size(exchange, market, position_side, limit)
         target = max((start if start is not None else size) - size, ZERO)
         reduced = ZERO
@@ -451,24 +518,27 @@ class Executor:
             request = await self._reduce_request(
                 exchange, market, position_side.opposite, remaining, role=role, slippage=slippage, deadline=limit
             )
+            error: Exception | None = None
             try:
                 order = await self.execute(exchange, request, market, pair, limit)
             except OrderRejected as exc:
+                self._outcome(exchange, request, role, None, exc)
                 if exc.reason is CancelReason.REDUCE_ONLY_VIOLATION:
                     log.info("%s %s: nothing left to reduce (%s)", exchange.name, market.symbol, exc)
                     break
                 self.strategy.report_error(exc)
-                order = None
+                order, error = None, exc
             except (CredentialsError, AuthenticationError) as exc:
                 self.strategy.report_error(exc)
                 break
             except Exception as exc:  # a client bug: the position read of the next attempt tells what happened
                 self.strategy.report_error(exc)
-                order = None
+                order, error = None, exc
+            self._outcome(exchange, request, role, order, error)
             if order is not None and order.filled_size > 0:
                 reduced += order.filled_size
                 continue
-            if order is None:
+            if order is None and request.client_order_id not in unreported:
                 unreported.append(request.client_order_id)
             if limit.passed():
                 break
@@ -512,10 +582,13 @@ class Executor:
             exchange.name, key, side=side, size=size, price=price, market=market, pair=pair, client_ids=tuple(behind)
         )
 
-    def _adding_request(self, market: Market, side: Side, size: Decimal, quote: Quote, role: str) -> OrderRequest:
-        """An IOC that adds ``size`` on ``side`` at the touch plus the entry slippage."""
+    def _adding_request(
+        self, market: Market, side: Side, size: Decimal, quote: Quote, role: str, *, client_id: str | None = None
+    ) -> OrderRequest:
+        """An IOC that adds ``size`` on ``side`` at the touch plus the entry slippage (under a new client id unless
+        ``client_id`` is given)."""
         slip = self.tuning.entry_slippage_pct
-        client_id = self.strategy.client_ids.new(role)
+        client_id = client_id or self.strategy.client_ids.new(role)
         return bounded_ioc(market, side, size, quote, slippage=slip, client_id=client_id, reduce_only=False)
 
     async def add(
@@ -530,8 +603,11 @@ class Executor:
     ) -> Decimal:
         """Add ``size`` contracts to a leg on ``position_side`` (a rebalance of a residual the other venue cannot
         trim): one IOC limit at the touch plus the entry slippage, sent when ``allow`` (the risk check) says so,
-        within ``singleLegTimeout``; returns the size filled."""
+        within ``singleLegTimeout``; returns the size filled. Idempotent as :meth:`reduce`: a top-up that may still
+        land is sent again under its own client id by the next one (found landed by then, nothing is sent)."""
         deadline = Deadline.after(self.clock, self.timeout)
+        if await self.settle(exchange, market, ROLE_REBALANCE, pair, deadline):
+            return ZERO
         try:
             quote = await deadline.run(
                 exchange.best_bid_ask(market.symbol), reserve=self.reserve(), what=f"{exchange.name} quote"
@@ -541,7 +617,8 @@ class Executor:
         except Exception as exc:
             self.strategy.report_error(exc)
             return ZERO
-        request = self._adding_request(market, position_side, size, quote, ROLE_REBALANCE)
+        client_id = self._client_id(exchange, market, ROLE_REBALANCE)
+        request = self._adding_request(market, position_side, size, quote, ROLE_REBALANCE, client_id=client_id)
         if not allow(request):
             return ZERO
         try:
@@ -549,8 +626,10 @@ class Executor:
         except (CredentialsError, AuthenticationError):
             raise
         except Exception as exc:
+            self._outcome(exchange, request, ROLE_REBALANCE, None, exc)
             self.strategy.report_error(exc)
             return ZERO
+        self._outcome(exchange, request, ROLE_REBALANCE, order, None)
         return order.filled_size if order is not None else ZERO
 
     async def close_as_maker(self, exchange: Exchange, market: Market, *, pair: Pair, wait: float) -> None:

@@ -837,6 +837,8 @@ class FundingArbStrategy(Strategy):
         for pair in list(self.pairs.values()):
             if pair.long.exchange in self.down or pair.short.exchange in self.down:
                 continue
+            if await self._settle_rebalance(pair):
+                continue  # an earlier trim or top-up landed since the cycle read the venues: the next cycle sizes
             if not (leg_is_open(pair.long) and leg_is_open(pair.short)) or not needs_rebalance(pair, self.cfg):
                 continue
             diff = pair.long.base_size - pair.short.base_size
@@ -857,6 +859,15 @@ class FundingArbStrategy(Strategy):
                 self.exchanges[leg.exchange], leg.market, leg.side, size, role=ROLE_REBALANCE, pair=pair
             )
             leg.size -= reduced
+
+    async def _settle_rebalance(self, pair: Pair) -> bool:
+        """Look up the trim or top-up of each leg that may still land (``Executor.may_land``): one found has landed
+        and is booked on the pair (True: the legs' sizes may predate it, nothing else is done to the pair now)."""
+        landed = False
+        for leg in pair.legs:
+            exchange = self.exchanges[leg.exchange]
+            landed |= await self.executor.settle(exchange, leg.market, ROLE_REBALANCE, pair)
+        return landed
 
     async def _top_up(self, pair: Pair, diff: Decimal) -> None:
         """The legs differ by less than one size step of the larger leg's venue (a coarse venue: it cannot be

@@ -126,6 +126,8 @@ class FaultyVenue(PaperExchange):
         self.lose_replies = 0  # the next N entries land (and fill), but their reply is lost (a timeout)
         self.lookup_open_only = False  # lookups by client id see open orders only (the Exchange default)
         self.land_after: float | None = None  # entries land this long after the send, which times out meanwhile
+        self.land_reduces_after: float | None = None  # the same for reduce-only orders (trims, unwinds)
+        self.late_reduces = 0  # reduce-only orders sent under land_reduces_after (distinct client ids)
         self.hang: asyncio.Event | None = None  # every call waits for this event (never set: the venue hangs)
         self.stall_from_entry: float | None = None  # from the next entry on, every call waits this long, then times
         # out (math.inf: the venue hangs); the entry itself does not land
@@ -165,9 +167,24 @@ class FaultyVenue(PaperExchange):
         with contextlib.suppress(Exception):
             await super().place_order(request)
 
+    def _lands_late(self, request: OrderRequest, delay: float) -> bool:
+        """``request`` goes into the venue's queue and lands ``delay`` seconds from its first send: True while it has
+        not landed (its sends time out meanwhile); a new client id is queued, a resend of a queued one is not."""
+        client_id = request.client_order_id
+        if client_id not in self._pending_landings and client_id not in self.engine.by_client_id:
+            self._pending_landings.add(client_id)
+            self.late.append(asyncio.create_task(self._land_later(request, delay)))
+        return client_id in self._pending_landings
+
     async def place_order(self, request: OrderRequest) -> Order:
         await self._gate()
         if request.reduce_only:
+            if self.land_reduces_after is not None:
+                queued = request.client_order_id in self._pending_landings
+                if self._lands_late(request, self.land_reduces_after):
+                    self.late_reduces += 0 if queued else 1
+                    raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
+                return await super().place_order(request)  # landed meanwhile: the venue says duplicate
             if self.lose_reduce_replies > 0 and request.client_order_id not in self.engine.by_client_id:
                 self.lose_reduce_replies -= 1
                 await super().place_order(request)
@@ -183,9 +200,7 @@ class FaultyVenue(PaperExchange):
                 self.engine.by_client_id
             ):
                 self.entry_attempts += 1
-                self._pending_landings.add(request.client_order_id)
-                self.late.append(asyncio.create_task(self._land_later(request, self.land_after)))
-            if request.client_order_id in self._pending_landings:
+            if self._lands_late(request, self.land_after):
                 raise TransientNetworkError(f"{self.name}: request timed out", exchange=self.name)
             return await super().place_order(request)  # landed meanwhile: the venue says duplicate
         if request.client_order_id in self.engine.by_client_id:

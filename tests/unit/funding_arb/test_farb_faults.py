@@ -385,6 +385,29 @@ async def test_a_trim_whose_reply_is_lost_is_not_repeated(make_rig: Callable[...
     rig.check_invariants(leg=LEG + D("0.0010"))
 
 
+async def test_a_trim_landing_late_is_not_repeated(make_rig: Callable[..., Any]) -> None:
+    """The long holds 0.0010 too much; paper-a's reduce-only sends fail fast and land 90 s later. Looked up (no such
+    order, the position unmoved), the trim may land yet: every later attempt and cycle sends it again under the same
+    client id (the venue refuses a duplicate once it landed), so it trims once (each attempt took a new client id:
+    they all landed late, the long was trimmed far below the short)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    a = rig.venues["paper-a"]
+    extra = OrderRequest(symbol="BTC", side=Side.BUY, size=D("0.0010"), order_type="market", client_order_id="v-1")
+    await a.place_order(extra)
+    a.land_reduces_after = 90
+    await rig.run_for(300)
+    assert a.late_reduces == 1
+    assert await rig.sizes() == {"paper-a": LEG, "paper-b": -LEG}
+    trims = [f for f in a.fills if f.client_order_id and f.client_order_id.split("-")[1] == "b"]
+    assert [f.size for f in trims] == [D("0.0010")]
+    [pair] = rig.strategy.pairs.values()
+    assert pair.long.size == pair.short.size == LEG
+    assert ("paper-a", trims[0].order_id) in pair.order_ids  # found by the next cycle's lookup, booked on the pair
+    # the venue's extra 0.0010 cannot be trimmed before the trim lands, 90 s after its send
+    rig.check_invariants(leg=LEG + D("0.0010"), timeout=90 + 30)
+
+
 async def test_a_residual_below_the_coarse_step_is_topped_up_on_the_fine_venue(make_rig: Callable[..., Any]) -> None:
     """paper-b trades 0.001 BTC steps, paper-a 0.0001. The venue takes 0.0005 off the long (an ADL): the 0.0005 the
     short holds too much cannot be trimmed on paper-b, so the long is topped up on paper-a (it was left naked)."""
@@ -404,6 +427,33 @@ async def test_a_residual_below_the_coarse_step_is_topped_up_on_the_fine_venue(m
     assert pair.long.size == D("0.0160")
     assert rig.exposure_log.longest_naked() <= rig.strategy.tuning.poll_interval
     rig.check_invariants(leg=D("0.016"))
+
+
+async def test_a_top_up_landing_late_is_not_added_twice(make_rig: Callable[..., Any]) -> None:
+    """The top-up of the test above goes to paper-a, whose sends fail fast and land 90 s later. Looked up twice (no
+    such order, the position unmoved), it may land yet: the next cycle's top-up reuses its client id (the venue
+    refuses a duplicate) instead of sending a second order under a new one that lands beside it."""
+    rig = await make_rig(
+        farb_config(), {"paper-a": LOW, "paper-b": HIGH}, venue_options={"paper-b": {"sizeStep": "0.001"}}
+    )
+    await rig.run_for(30)
+    a = rig.venues["paper-a"]
+    adl = OrderRequest(
+        symbol="BTC", side=Side.SELL, size=D("0.0005"), order_type="market", reduce_only=True, client_order_id="v-2"
+    )
+    await a.place_order(adl)
+    a.land_after = 90
+    sent = a.entry_attempts
+    await rig.run_for(300)
+    assert a.entry_attempts == sent + 1  # one top-up client id, sent again under it until it landed
+    assert await rig.sizes() == {"paper-a": D("0.0160"), "paper-b": D("-0.016")}
+    tops = [f for f in a.fills if f.client_order_id and f.client_order_id.split("-")[1] == "b"]
+    assert [f.size for f in tops] == [D("0.0005")]
+    [pair] = rig.strategy.pairs.values()
+    assert pair.long.size == D("0.0160")
+    assert ("paper-a", tops[0].order_id) in pair.order_ids  # found by the next cycle's lookup, booked on the pair
+    # the 0.0005 the ADL took is naked until the top-up lands, 90 s after its send
+    rig.check_invariants(leg=D("0.016"), timeout=90 + 30)
 
 
 def test_liquidation_distance_is_side_aware() -> None:

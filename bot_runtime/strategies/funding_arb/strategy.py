@@ -1,8 +1,9 @@
 """The funding-rate arbitrage strategy (SPEC §3 ``fundingArb``, §5): delta-neutral pairs across two venues.
 
-Start: load every venue's markets, follow their order-update streams, read their positions and rebuild the pairs the
-venues hold (:mod:`.recovery`): a long and a short of one symbol on two of the bot's venues are a pair again (never
-reopened); a leg without a hedge is unwound (reduce-only) and reported, whatever ``onStop`` says.
+Start: load every venue's markets, follow their order-update streams (:mod:`.updates`: restarted whenever one
+ends), read their positions and rebuild the pairs the venues hold (:mod:`.recovery`): a long and a short of one symbol
+on two of the bot's venues are a pair again (never reopened); a leg without a hedge is unwound (reduce-only) and
+reported, whatever ``onStop`` says.
 
 Each cycle (every ``Tuning.poll_interval`` seconds, at once after a risk breach or when the 5-s account reading finds
 a new lone leg):
@@ -38,7 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from bot_runtime.clock import Clock
@@ -100,6 +101,7 @@ from bot_runtime.strategies.funding_arb.selection import (
     read_held,
 )
 from bot_runtime.strategies.funding_arb.sizing import contracts
+from bot_runtime.strategies.funding_arb.updates import OrderStreams
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +188,10 @@ class FundingArbStrategy(Strategy):
         self._wake = asyncio.Event()
         self._applied_action: RiskAction | None = None
         self._errors_in_row = 0
-        self._updates: list[tuple[asyncio.Task[None], AsyncIterator[OrderUpdate]]] = []
+        # the venues' order-update streams, restarted whenever one ends (:mod:`.updates`)
+        self.streams = OrderStreams(
+            self.exchanges, self.clock, name=config.name, on_update=self._on_update, on_error=self.report_error
+        )
 
     # -----------------------------------------------------------------------------------------------------------------
     # contract
@@ -1113,40 +1118,19 @@ class FundingArbStrategy(Strategy):
     # order-update streams: fills → events and fees, order changes → confirmers
 
     def _start_updates(self) -> None:
-        if self._updates:
-            return
-        for name, exchange in self.exchanges.items():
-            stream = exchange.order_updates()
-            task = asyncio.create_task(self._consume(name, stream), name=f"{self.config.name}-{name}-updates")
-            self._updates.append((task, stream))
+        self.streams.start()
 
-    async def _consume(self, name: str, stream: AsyncIterator[OrderUpdate]) -> None:
-        try:
-            async for update in stream:
-                order = update.order
-                if not self.client_ids.is_ours(order.client_order_id):
-                    continue
-                if update.fill is not None:
-                    self.ledger.on_fill(name, update.fill)
-                    self.report_fill(update.fill)
-                self.watch.notify(name, order)
-        except ExchangeError as exc:
-            self.report_error(exc)
+    def _on_update(self, venue: str, update: OrderUpdate) -> None:
+        order = update.order
+        if not self.client_ids.is_ours(order.client_order_id):
+            return
+        if update.fill is not None:
+            self.ledger.on_fill(venue, update.fill)
+            self.report_fill(update.fill)
+        self.watch.notify(venue, order)
 
     async def stop_updates(self) -> None:
-        updates, self._updates = self._updates, []
-        for _, stream in updates:
-            closer = getattr(stream, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
-        for task, _ in updates:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self.streams.stop()
 
 
 def _fill_divergence_pct(pair: Pair, long_order: Order | None, short_order: Order | None) -> Decimal | None:

@@ -3,7 +3,7 @@ service's own finder, a paper venue with injectable faults, a strategy rig on vi
 
 The faults are the ways real venues misbehave (issue 21): one leg rejected again and again (margin, price band),
 quotes that lag the book, replies lost after the order landed, orders that land long after the send timed out,
-lookups that only see open orders, a venue that hangs or is down. :class:`ExposureLog` follows the venues' books fill
+lookups that only see open orders, a venue that hangs or is down, an order-update stream that ends. :class:`ExposureLog` follows the venues' books fill
 by fill, so a test can say how long the account was naked, whether an order was doubled (a venue's position beyond
 one leg) and whether it ended flat or hedged."""
 
@@ -39,6 +39,7 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.exchanges.paper.prices import PricePath
+from bot_runtime.exchanges.paper.streams import Subscription
 from bot_runtime.funding_api.client import FundingServiceError
 from bot_runtime.funding_api.models import DexList, Opportunities
 from bot_runtime.risk import RiskBreach, RiskManager
@@ -138,8 +139,23 @@ class FaultyVenue(PaperExchange):
         self.lose_reduce_replies = 0  # the next N reduce-only orders land (and fill), but their reply is lost
         self.after_reduce: Callable[[OrderRequest], None] | None = None  # told after a reduce-only order landed
         # (e.g. to move the price through a resting maker exit)
+        self.dead_streams = 0  # the next N order-update streams opened end at once, delivering nothing
+        self.streams_opened = 0
         self.late: list[asyncio.Task[None]] = []
         self._pending_landings: set[str] = set()  # client ids sent under land_after, not landed yet
+
+    def end_streams(self) -> None:
+        """Every open order-update stream ends (a websocket closed by the venue)."""
+        self._updates.end_all()
+
+    def order_updates(self) -> Subscription[OrderUpdate]:
+        stream = super().order_updates()
+        self.streams_opened += 1
+        if self.dead_streams > 0:
+            self.dead_streams -= 1
+            self._updates.remove(stream)
+            stream.end()
+        return stream
 
     def _check(self) -> None:
         if self.down:

@@ -164,6 +164,40 @@ async def test_a_position_nobody_asked_about_is_watched(make_rig: Callable[..., 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# the order-update streams
+
+
+async def test_an_order_update_stream_that_ends_is_restarted(make_rig: Callable[..., Any]) -> None:
+    """Both venues close their order-update streams after the pair opened, and paper-b's next three streams end at
+    once: each venue's stream is opened again on the strategy's clock, after 1 s, then 2, 5 and 10 s while it keeps
+    ending (it was never restarted: no fill reached the strategy again). The exit's fills arrive over the new streams
+    (their fees in the ledger, the events told)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    assert len(rig.strategy.pairs) == 1
+    a, b = rig.venues["paper-a"], rig.venues["paper-b"]
+    opened_a, opened_b = a.streams_opened, b.streams_opened
+    b.dead_streams = 3
+    a.end_streams()
+    b.end_streams()
+    await rig.run_for(17.5)  # 1 + 2 + 5 s: paper-b's three dead streams; the fourth comes 10 s after the third
+    assert (a.streams_opened - opened_a, b.streams_opened - opened_b) == (1, 3)
+    await rig.run_for(1)
+    assert (a.streams_opened - opened_a, b.streams_opened - opened_b) == (1, 4)
+    assert rig.strategy.streams.restarts == {"paper-a": 1, "paper-b": 4}
+    seen = len(rig.events.fills)
+    rig.set_rates(paper_a="0.00009", paper_b="0.00002")  # a spread flip: the pair is closed
+    await rig.run_for(60)
+    assert rig.strategy.pairs == {}
+    exits = {f.client_order_id for f in rig.events.fills[seen:] if f.client_order_id and "-x-" in f.client_order_id}
+    by_venue = {name: {f.client_order_id for f in v.fills} & exits for name, v in rig.venues.items()}
+    assert by_venue["paper-a"] and by_venue["paper-b"], by_venue
+    for name, ids in by_venue.items():
+        assert {(name, i) for i in ids} <= rig.strategy.ledger.streamed_clients
+    rig.check_invariants()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # failed entries cost bounded
 
 

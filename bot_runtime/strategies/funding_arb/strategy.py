@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
@@ -56,11 +57,19 @@ from bot_runtime.exchanges.base import (
     OrderUpdate,
     Position,
     Side,
+    Sleep,
 )
 from bot_runtime.funding_api.client import FundingServiceError
 from bot_runtime.funding_api.models import OpportunityRow
 from bot_runtime.risk import RiskAction, RiskBreach, RiskManager
-from bot_runtime.strategies.base import LegSnapshot, Strategy, StrategyEvents, StrategyPhase, StrategySnapshot
+from bot_runtime.strategies.base import (
+    LegSnapshot,
+    OrderResult,
+    Strategy,
+    StrategyEvents,
+    StrategyPhase,
+    StrategySnapshot,
+)
 from bot_runtime.strategies.funding_arb.backoff import EntriesStopped, EntryBackoff, describe, entry_key
 from bot_runtime.strategies.funding_arb.cycle import (
     Caps,
@@ -1113,6 +1122,23 @@ class FundingArbStrategy(Strategy):
                 self._on_breach(breach)
                 return False
         return True
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # sending orders
+
+    async def send_order(
+        self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0, sleep: Sleep | None = None
+    ) -> Order:
+        """:meth:`Strategy.send_order`, and a send cancelled before it ended (``singleLegTimeout``'s deadline, a
+        stop) is an order event too, result ``error``: the order may have gone out (the executor looks it up), so
+        the orders metric and the order log count it."""
+        started, wall = self.clock.monotonic(), time.perf_counter()
+        try:
+            return await super().send_order(exchange, request, lookup_window=lookup_window, sleep=sleep)
+        except asyncio.CancelledError:
+            log.info("%s: send of %s cancelled, outcome unknown", exchange.name, request.client_order_id)
+            self._order_event(request, OrderResult.ERROR, started, wall)
+            raise
 
     # -----------------------------------------------------------------------------------------------------------------
     # order-update streams: fills → events and fees, order changes → confirmers

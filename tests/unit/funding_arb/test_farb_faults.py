@@ -147,6 +147,21 @@ async def test_a_hanging_venue_does_not_stretch_the_deadline(make_rig: Callable[
     assert rig.task is not None and not rig.task.done()
 
 
+async def test_a_send_the_deadline_cancels_is_recorded(make_rig: Callable[..., Any]) -> None:
+    """paper-b's entry hangs until the deadline cancels its send: the order may have gone out, so it is an order
+    event all the same (result ``error``, its latency the time it was waited for; before: no event, it was missing
+    from the orders metric and the order log)."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    b = rig.venues["paper-b"]
+    b.stall_from_entry = math.inf
+    await rig.run_for(45)
+    entries = [(r.side, res) for _, r, res in sends(rig, "o")]
+    assert entries == [(Side.BUY, OrderResult.FILLED), (Side.SELL, OrderResult.ERROR)], entries
+    [(request, _, latency)] = [o for o in rig.events.orders if o[1] is OrderResult.ERROR]
+    assert request.side is Side.SELL
+    assert 0 < latency <= 30  # waited until the deadline (less the reserve), on the strategy's clock
+
+
 async def test_a_position_nobody_asked_about_is_watched(make_rig: Callable[..., Any]) -> None:
     """A short appears on paper-b on a symbol the bot never touched while the service lists nothing (an order of a
     previous process landing late): the next cycle finds it and unwinds it."""

@@ -39,7 +39,7 @@ from bot_runtime.exchanges.base import (
 )
 from bot_runtime.exchanges.paper import PaperExchange
 from bot_runtime.exchanges.paper.prices import PricePath
-from bot_runtime.exchanges.paper.streams import Subscription
+from bot_runtime.exchanges.paper.streams import Hub, Subscription
 from bot_runtime.funding_api.client import FundingServiceError
 from bot_runtime.funding_api.models import DexList, Opportunities
 from bot_runtime.risk import RiskBreach, RiskManager
@@ -106,6 +106,17 @@ class PaperOpportunities(PaperOpportunitySource):
 # a paper venue with faults
 
 
+class FailingStream(Subscription[OrderUpdate]):
+    """An order-update stream whose connection is reset as soon as it is read."""
+
+    def __init__(self, hub: Hub[OrderUpdate], venue: str) -> None:
+        super().__init__(hub)
+        self.venue = venue
+
+    async def __anext__(self) -> OrderUpdate:
+        raise TransientNetworkError(f"{self.venue}: order-update stream reset", exchange=self.venue)
+
+
 class FaultyVenue(PaperExchange):
     """A real paper venue whose behaviour a test can bend. "Entry" orders are the non-reduce-only ones."""
 
@@ -140,6 +151,7 @@ class FaultyVenue(PaperExchange):
         self.after_reduce: Callable[[OrderRequest], None] | None = None  # told after a reduce-only order landed
         # (e.g. to move the price through a resting maker exit)
         self.dead_streams = 0  # the next N order-update streams opened end at once, delivering nothing
+        self.failing_streams = 0  # the next N order-update streams opened fail at once (a connection reset)
         self.streams_opened = 0
         self.late: list[asyncio.Task[None]] = []
         self._pending_landings: set[str] = set()  # client ids sent under land_after, not landed yet
@@ -151,10 +163,14 @@ class FaultyVenue(PaperExchange):
     def order_updates(self) -> Subscription[OrderUpdate]:
         stream = super().order_updates()
         self.streams_opened += 1
+        if self.dead_streams > 0 or self.failing_streams > 0:
+            self._updates.remove(stream)
         if self.dead_streams > 0:
             self.dead_streams -= 1
-            self._updates.remove(stream)
             stream.end()
+        elif self.failing_streams > 0:
+            self.failing_streams -= 1
+            return FailingStream(self._updates, self.name)
         return stream
 
     def _check(self) -> None:

@@ -212,6 +212,23 @@ async def test_an_order_update_stream_that_ends_is_restarted(make_rig: Callable[
     rig.check_invariants()
 
 
+async def test_an_order_update_stream_that_fails_is_restarted_and_reported(make_rig: Callable[..., Any]) -> None:
+    """paper-b's stream ends and its next two fail at once (a connection reset): each failure is reported and the
+    stream opened again after 1, 2, then 5 s; the third stays up."""
+    rig = await make_rig(farb_config(), {"paper-a": LOW, "paper-b": HIGH})
+    await rig.run_for(30)
+    b = rig.venues["paper-b"]
+    opened = b.streams_opened
+    b.failing_streams = 2
+    b.end_streams()
+    await rig.run_for(30)
+    assert b.streams_opened - opened == 3
+    assert rig.strategy.streams.restarts["paper-b"] == 3
+    resets = [e for e in rig.events.errors if "order-update stream reset" in str(e)]
+    assert len(resets) == 2
+    rig.check_invariants()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # failed entries cost bounded
 

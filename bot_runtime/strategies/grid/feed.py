@@ -5,8 +5,8 @@
   or that a lagging REST read still shows open, is known final; a task waiting for that order is woken.
 - :meth:`OrderFeed.wait`: wait (on the bot's clock) until the stream says an order is final, or the time is up; the
   latest state the stream reported.
-- The stream is restarted whenever it ends or fails: at once, then after :data:`RESTART_BACKOFF` seconds while it keeps
-  ending; what it missed meanwhile the grid reads over REST (the cover invariant).
+- The stream is restarted whenever it ends or fails, after :data:`RESTART_BACKOFF` seconds (1 s first, longer while
+  it keeps ending; an update resets it); what it missed meanwhile the grid reads over REST (the cover invariant).
 """
 
 from __future__ import annotations

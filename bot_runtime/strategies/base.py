@@ -53,7 +53,6 @@ from bot_runtime.exchanges.base import (
     Position,
     PostOnlyWouldCross,
     Side,
-    Sleep,
     TimeInForce,
     with_retries,
 )
@@ -364,10 +363,8 @@ class Strategy(ABC):
             call, attempts=attempts, base_delay=base_delay, max_delay=max_delay, what=what, sleep=self.clock.sleep
         )
 
-    async def send_order(
-        self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0, sleep: Sleep | None = None
-    ) -> Order:
-        """Place one order (client-id-safe retries: :meth:`Exchange.submit_order`, waiting with ``sleep``, a lost
+    async def send_order(self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0) -> Order:
+        """Place one order (client-id-safe retries: :meth:`Exchange.submit_order`, waiting on the strategy's clock, a lost
         reply looked up for ``lookup_window`` seconds before a resend), time it, report it, feed the risk manager's
         failure counters. Raises what the venue raised (after reporting it), or :class:`SubmissionFenced` when
         :attr:`fence` refuses it (nothing sent)."""
@@ -378,7 +375,7 @@ class Strategy(ABC):
             self._order_event(request, OrderResult.FENCED, started, wall)
             raise SubmissionFenced(f"not sent: {refused}", exchange=exchange.name)
         try:
-            order = await exchange.submit_order(request, sleep=sleep, lookup_window=lookup_window)
+            order = await exchange.submit_order(request, sleep=self.clock.sleep, lookup_window=lookup_window)
         except PostOnlyWouldCross:
             self._order_event(request, OrderResult.POST_ONLY_REJECTED, started, wall)
             raise
@@ -465,7 +462,7 @@ class Strategy(ABC):
                 client_order_id=self.client_ids.new(ClientIds.EXIT),
             )
             try:
-                await self.send_order(exchange, request, sleep=self.clock.sleep)
+                await self.send_order(exchange, request)
             except (CredentialsError, AuthenticationError):
                 raise
             except ExchangeError as exc:

@@ -349,7 +349,7 @@ class Executor:
         before = None
         try:
             order: Order | LegFill = await deadline.run(
-                self.strategy.send_order(exchange, request, sleep=self.clock.sleep),
+                self.strategy.send_order(exchange, request),
                 reserve=reserve,
                 what=f"{exchange.name} send",
             )
@@ -740,7 +740,7 @@ class Executor:
         sent: Order | LegFill | None = None
         try:
             sent = await deadline.run(
-                self.strategy.send_order(exchange, request, sleep=self.clock.sleep),
+                self.strategy.send_order(exchange, request),
                 reserve=reserve,
                 what=f"{exchange.name} send",
             )

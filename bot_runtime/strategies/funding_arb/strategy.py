@@ -57,7 +57,6 @@ from bot_runtime.exchanges.base import (
     OrderUpdate,
     Position,
     Side,
-    Sleep,
 )
 from bot_runtime.funding_api.client import FundingServiceError
 from bot_runtime.funding_api.models import OpportunityRow
@@ -1126,15 +1125,13 @@ class FundingArbStrategy(Strategy):
     # -----------------------------------------------------------------------------------------------------------------
     # sending orders
 
-    async def send_order(
-        self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0, sleep: Sleep | None = None
-    ) -> Order:
+    async def send_order(self, exchange: Exchange, request: OrderRequest, *, lookup_window: float = 0.0) -> Order:
         """:meth:`Strategy.send_order`, and a send cancelled before it ended (``singleLegTimeout``'s deadline, a
         stop) is an order event too, result ``error``: the order may have gone out (the executor looks it up), so
         the orders metric and the order log count it."""
         started, wall = self.clock.monotonic(), time.perf_counter()
         try:
-            return await super().send_order(exchange, request, lookup_window=lookup_window, sleep=sleep)
+            return await super().send_order(exchange, request, lookup_window=lookup_window)
         except asyncio.CancelledError:
             log.info("%s: send of %s cancelled, outcome unknown", exchange.name, request.client_order_id)
             self._order_event(request, OrderResult.ERROR, started, wall)

@@ -188,7 +188,7 @@ class GridCore(Strategy):
     async def send(self, request: OrderRequest) -> Order:
         """Place one order (waits on the strategy's clock): a lost reply is looked up by client id for
         :data:`LOOKUP_WINDOW_S` before a resend."""
-        return await self.send_order(self.exchange, request, lookup_window=LOOKUP_WINDOW_S, sleep=self.clock.sleep)
+        return await self.send_order(self.exchange, request, lookup_window=LOOKUP_WINDOW_S)
 
     async def cancel_and_read(self, order: Order) -> Order:
         """Cancel one order and return its state once the venue says it is final (it may have filled meanwhile);

@@ -4,13 +4,13 @@ TradingBot/FundingCollector spec) and from env vars (``<VENUE>_BASE_URL``...), o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot_runtime.exchanges._shared.backoff import Backoff
-from bot_runtime.exchanges._shared.ws import MessageHandler, ReconnectingWebSocket, SessionHook, UrlSource
+from bot_runtime.exchanges._shared.ws import Answer, MessageHandler, ReconnectingWebSocket, SessionHook, UrlSource
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,19 @@ class VenueSettings(BaseModel):
         url: UrlSource | None = None,
         on_connect: SessionHook | None = None,
         on_reconnect: SessionHook | None = None,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        answer: Answer | None = None,
     ) -> ReconnectingWebSocket:
         """A :class:`ReconnectingWebSocket` to ``url`` (default: :attr:`ws_url`) with these settings' backoff,
-        ping interval and idle timeout."""
+        ping interval and idle timeout (``headers``, ``answer``: see the socket)."""
         return ReconnectingWebSocket(
             self.ws_url if url is None else url,
             name=name,
             on_message=on_message,
             on_connect=on_connect,
             on_reconnect=on_reconnect,
+            headers=headers,
+            answer=answer,
             backoff=self.backoff(),
             ping_interval=self.ws_ping_interval,
             idle_timeout=self.ws_idle_timeout,

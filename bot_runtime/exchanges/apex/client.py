@@ -108,16 +108,13 @@ class ApexExchange(Exchange):
         for order in await self.open_orders():
             self._hub.track(order)
         if self._account_ws is None:
-            self._account_ws = ReconnectingWebSocket(
-                self._private_url,
-                name=f"{self.name} account stream",
-                on_message=self._on_account_message,
+            self._account_ws = self.settings.websocket(
+                f"{self.name} account stream",
+                self._on_account_message,
+                url=self._private_url,
                 on_connect=self._login,
                 on_reconnect=rest_catch_up(self._hub, self, self._fills_since),
                 answer=_answer_ping,
-                backoff=self.settings.backoff(),
-                ping_interval=self.settings.ws_ping_interval,
-                idle_timeout=self.settings.ws_idle_timeout,
             )
             self._account_ws.start()
 

@@ -123,16 +123,8 @@ class ExtendedExchange(Exchange):
         await self._http.aclose()
 
     def _socket(self, name: str, on_message: Any, *, path: str, **hooks: Any) -> ReconnectingWebSocket:
-        settings = self.settings
-        return ReconnectingWebSocket(
-            settings.ws_url + path,
-            name=name,
-            on_message=on_message,
-            headers=self._private_headers,
-            backoff=settings.backoff(),
-            ping_interval=settings.ws_ping_interval,
-            idle_timeout=settings.ws_idle_timeout,
-            **hooks,
+        return self.settings.websocket(
+            name, on_message, url=self.settings.ws_url + path, headers=self._private_headers, **hooks
         )
 
     def _private_headers(self) -> dict[str, str]:

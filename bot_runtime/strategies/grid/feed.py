@@ -5,26 +5,22 @@
   or that a lagging REST read still shows open, is known final; a task waiting for that order is woken.
 - :meth:`OrderFeed.wait`: wait (on the bot's clock) until the stream says an order is final, or the time is up; the
   latest state the stream reported.
-- The stream is restarted whenever it ends or fails, after :data:`RESTART_BACKOFF` seconds (1 s first, longer while
+- The stream is restarted whenever it ends or fails, after :data:`~bot_runtime.strategies.update_stream.RESTART_BACKOFF` seconds (1 s first, longer while
   it keeps ending; an update resets it); what it missed meanwhile the grid reads over REST (the cover invariant).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 
 from bot_runtime.clock import Clock
 from bot_runtime.exchanges.base import Exchange, Fill, Order, OrderStatus, OrderUpdate
 from bot_runtime.strategies.grid.orders import freshest
-
-log = logging.getLogger(__name__)
+from bot_runtime.strategies.update_stream import consume, stop_consumer
 
 FINAL_SEEN_MAX = 256
-RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class _Waiter:
@@ -91,26 +87,22 @@ class OrderFeed:
         self._task = asyncio.create_task(self._consume(), name=f"{self.name}-updates")
 
     async def _consume(self) -> None:
-        failures = 0
-        while not self._closing.is_set():
-            stream = self.exchange.order_updates()
+        def opened(stream: AsyncIterator[OrderUpdate]) -> None:
             self._stream = stream
-            try:
-                async for update in stream:
-                    self.apply(update)
-                    failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("%s: order-update stream failed: %s", self.name, exc)
-                self.on_error(exc)
-            if self._closing.is_set():
-                return
-            delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
-            failures += 1
+
+        def reopened() -> None:
             self.restarts += 1
-            log.warning("%s: order-update stream ended; restarting in %.0fs", self.name, delay)
-            await self.clock.wait_event(self._closing, delay)
+
+        await consume(
+            self.exchange.order_updates,
+            self.apply,
+            clock=self.clock,
+            closing=self._closing,
+            name=self.name,
+            on_error=self.on_error,
+            on_open=opened,
+            on_reopen=reopened,
+        )
 
     def apply(self, update: OrderUpdate) -> None:
         order = update.order
@@ -134,13 +126,4 @@ class OrderFeed:
         self._task = self._stream = None
         if task is None:
             return
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_consumer(task, stream)

@@ -337,7 +337,11 @@ async def test_crash_loop_is_degraded(kube: Any, operator: Any, op_namespace: st
         cr = await _cond(client, ns, name, "Degraded", "True", "CrashLoopBackOff")
         assert cr["status"]["phase"] == "Failed"
         assert "restarts: 6" in condition(cr, "Degraded")["message"]
-        failed = [e for e in await events_for(client, ns, name) if e["reason"] == "Failed"]
+
+        async def failed_events() -> list[dict[str, Any]]:  # posted right after the status write that the CR shows
+            return [e for e in await events_for(client, ns, name) if e["reason"] == "Failed"]
+
+        failed = await eventually(failed_events, what="the Failed event")
         assert any(e["type"] == "Warning" for e in failed)
         await client.delete(resource_path("v1", "pods", ns, pod))
         await _cond(client, ns, name, "Degraded", "False", "AsExpected")
